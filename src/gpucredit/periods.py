@@ -1,0 +1,63 @@
+"""Period conventions: the time grid every cash-flow function runs on.
+
+* Periods are numbered ``t = 1 .. T``; flows are paid at the **end** of each period.
+* ``periods_per_year`` is 1, 2, 4 or 12; a period lasts ``1 / periods_per_year`` years
+  and ``HOURS_PER_YEAR / periods_per_year`` hours (8,760 / m: every period the same
+  length, the convention of rental-yield models; calendar months are not used).
+* Annual rates are nominal, compounded once a period: the per-period rate is
+  ``annual_rate / periods_per_year`` (the loan-document convention for SOFR + spread).
+* Age at the end of period ``t`` is ``age0 + t / periods_per_year`` years.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpucredit._checks import check_periods_per_year, param
+
+__all__ = ["HOURS_PER_YEAR", "period_hours", "period_ends", "periodic_rate", "ages"]
+
+HOURS_PER_YEAR = 8760.0
+"""Hours in a (non-leap) year, the GPU-hour convention of DOMAIN.md."""
+
+
+def period_hours(periods_per_year: int) -> float:
+    """Hours in one period.
+
+    >>> period_hours(12)
+    730.0
+    """
+    return HOURS_PER_YEAR / check_periods_per_year(periods_per_year)
+
+
+def period_ends(n_periods: int, periods_per_year: int) -> np.ndarray:
+    """Time in years at the end of each period ``1..T``.
+
+    >>> period_ends(4, 4)
+    array([0.25, 0.5 , 0.75, 1.  ])
+    """
+    m = check_periods_per_year(periods_per_year)
+    return np.arange(1, int(n_periods) + 1, dtype=float) / m
+
+
+def periodic_rate(annual_rate, periods_per_year: int) -> np.ndarray:
+    """Per-period rate from a nominal annual rate: ``r / m``.
+
+    >>> float(periodic_rate(0.12, 12))
+    0.01
+    """
+    m = check_periods_per_year(periods_per_year)
+    return np.asarray(annual_rate, dtype=float) / m
+
+
+def ages(n_periods: int, periods_per_year: int, age0=0.0) -> np.ndarray:
+    """Asset age in years at the end of each period: ``age0 + t / m``.
+
+    ``age0`` is a facility parameter; the result is ``(T,)`` or ``(F, T)``.
+
+    >>> ages(3, 1, age0=[0.0, 2.0])
+    array([[1., 2., 3.],
+           [3., 4., 5.]])
+    """
+    a0 = param(age0, "age0", 0)
+    return a0 + period_ends(n_periods, periods_per_year)
