@@ -1,0 +1,730 @@
+"""One facility or a whole portfolio through the whole pipeline.
+
+The modules below this one each hold one concept (curves, rents, fleet, debt, coverage,
+collateral, miners). This module composes them, in one place, into what an analyst asks of
+a facility: its cash flows, its debt schedule, its coverage ratios and breakevens, its
+collateral value before and after a realistic liquidation haircut, and the mismatch
+between the loan's life and the asset's. It adds no formula of its own: every number comes
+from a function of the concept modules, named at the line that uses it.
+
+:class:`Facilities` holds the inputs (one value per facility, or a scalar shared by all);
+:func:`evaluate` runs them on one time grid and returns an :class:`Evaluation` whose
+``metrics`` table has one row per facility and whose arrays have one row per facility and
+one column per period. Nothing loops over facilities: facilities that differ in
+amortisation profile or residual-curve family are evaluated in vectorised groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gpucredit import collateral, coverage, curves, debt, fleet, miners, montecarlo, rents
+from gpucredit._checks import check_periods_per_year, check_range
+from gpucredit.errors import GpuCreditError
+from gpucredit.periods import ages, period_ends
+
+__all__ = ["AMORTIZATIONS", "Evaluation", "Facilities", "evaluate", "exposure", "simulate"]
+
+AMORTIZATIONS = ("annuity", "straight_line", "bullet", "sculpted")
+"""Amortisation profiles a facility may carry (``sculpted``: to ``target_dscr``)."""
+
+
+@dataclass(frozen=True)
+class Facilities:
+    """Inputs of one facility (scalars) or of a portfolio (one value per facility).
+
+    Every numeric field is a scalar or a 1-D array of length F; text fields (``ids``,
+    ``amortization``, ``residual_curve``) a string or a sequence of F strings. A field left
+    at ``None`` takes the default of the core function that uses it, documented there
+    with its source.
+
+    Attributes
+    ----------
+    gpus : array_like
+        GPUs in the financed fleet.
+    gpu_unit_cost : array_like
+        Cost of one GPU when new, USD (the residual curve's base).
+    merchant_rent : array_like
+        Today's market rent, USD per GPU-hour (the start of the merchant rent path).
+    utilization : array_like
+        Share of uncontracted GPU-hours sold, in [0, 1].
+    debt : array_like
+        Amount outstanding (drawn) at the start of period 1, USD. For ``sculpted``
+        facilities the amount to sculpt (0 = the debt capacity at ``target_dscr``).
+    annual_rate : array_like
+        Fixed nominal annual rate: one per facility ``(F,)``, or an all-in path ``(F, T)``
+        on the evaluation grid. Ignored for floating facilities.
+    tenor : array_like of int
+        Loan tenor in periods from now.
+    ids : sequence of str, optional
+        Facility identifiers (default ``"1".."F"``).
+    floating : array_like of bool, default False
+        Floating-rate facilities pay ``max(base_rate, rate_floor) + spread``
+        (:func:`gpucredit.debt.floating_rate`) instead of ``annual_rate``.
+    base_rate : array_like, default 0.0
+        Base rate (e.g. SOFR): a scalar, one per facility, or a path ``(T,)``/``(F, T)``.
+    spread, rate_floor : array_like, default 0.0
+        Margin over the base rate and the floor on the base rate.
+    amortization : str or sequence of str, default "annuity"
+        One of :data:`AMORTIZATIONS` per facility.
+    amortization_start : array_like of int, default 1
+        First amortising period (earlier periods are interest-only).
+    draws : array_like (F, T), optional
+        Delayed draws at the start of each period (:func:`gpucredit.debt.schedule`).
+    target_dscr : array_like, optional
+        Sculpting target; default the lock-up covenant.
+    age0 : array_like, default 0.0
+        Age of the GPUs today, years.
+    rent_deflation : array_like, default 0.25
+        Annual trend deflation of the merchant rent. DOMAIN.md: inference cost falls
+        20-40% a year; Epoch AI's price-performance trends give 21-28%; 0.25 is the middle.
+    contracted_share, contract_rate, contract_periods : array_like, default 0
+        Take-or-pay share of the fleet, its rate (USD per GPU-hour) and the number of
+        periods it still runs (:func:`gpucredit.rents.contracted_merchant`).
+    kw_per_gpu, pue, power_price, colocation_rate, other_opex, maintenance_capex,
+    tax_rate : array_like, optional
+        Fleet costs, as :func:`gpucredit.fleet.cfads` (``power_price`` is its
+        ``price_per_kwh``, ``colocation_rate`` its ``colocation_per_kw_month``,
+        ``other_opex`` and ``maintenance_capex`` are per GPU per year).
+    dscr_lockup, dscr_default, llcr_lockup : array_like, optional
+        Covenant levels; default :data:`gpucredit.coverage.TYPICAL_COVENANTS`.
+    residual_curve : str or sequence of str, default "exponential_floor"
+        Residual-value family per facility (:data:`gpucredit.curves.FAMILIES`).
+    curve_params : mapping of str to array_like, optional
+        The families' parameters (``lam``, ``floor``, ``life`` ...); a parameter a
+        facility's family does not take is ignored for that facility.
+    step_ages : array_like (F, k), optional
+        Ages at which successor generations reach volume (NaN-padded), for the
+        generation step-downs of the residual curve.
+    generation_jump : array_like, default 0.25
+        Value lost at each successor step (DOMAIN.md: about 20-30%).
+    step_down, step_down_period : array_like, default 0
+        A further step-down of rents **and** collateral values by ``step_down`` from
+        period ``step_down_period`` on (0 = none): the stress scenario of a new
+        generation landing early.
+    economic_life_years : array_like, default 5.0
+        The asset's economic life, for PLCR and duration mismatch. DOMAIN.md: hyperscalers
+        depreciate over 5.5-6 years, Nebius 4, critics argue 2-3; 5 sits between.
+    market_absorption : array_like, default 2000.0
+        GPUs of this model the secondary market absorbs a month. Our estimate: DOMAIN.md
+        notes there is no deep resale market; set it per model and deal.
+    liquidation_months, install_haircut, sale_costs : array_like, optional
+        Liquidation horizon (months, default 6), the installation-dependency discount and
+        sale costs (:func:`gpucredit.collateral.liquidation_value`).
+    btc_held : array_like, default 0.0
+        BTC pledged to (or held by the borrower for) the facility.
+    btc_price : array_like, default 90,000.0
+        BTC price today, USD (an illustrative level; the tape's Assumptions set it).
+    hashrate_ph : array_like, default 0.0
+        Self-mining capacity, PH/s (miners).
+    network_difficulty : array_like, default 1.5e14
+        Bitcoin network difficulty (illustrative late-2025 level).
+    hashcost_per_ph_day : array_like, default 0.0
+        Cash cost of mining, USD per PH/s per day.
+    """
+
+    gpus: object
+    gpu_unit_cost: object
+    merchant_rent: object
+    utilization: object
+    debt: object
+    annual_rate: object
+    tenor: object
+    ids: Sequence[str] | None = None
+    floating: object = False
+    base_rate: object = 0.0
+    spread: object = 0.0
+    rate_floor: object = 0.0
+    amortization: object = "annuity"
+    amortization_start: object = 1
+    draws: object = None
+    target_dscr: object = None
+    age0: object = 0.0
+    rent_deflation: object = 0.25
+    contracted_share: object = 0.0
+    contract_rate: object = 0.0
+    contract_periods: object = 0
+    kw_per_gpu: object = None
+    pue: object = None
+    power_price: object = None
+    colocation_rate: object = None
+    other_opex: object = None
+    maintenance_capex: object = None
+    tax_rate: object = None
+    dscr_lockup: object = None
+    dscr_default: object = None
+    llcr_lockup: object = None
+    residual_curve: object = "exponential_floor"
+    curve_params: Mapping[str, object] = field(default_factory=dict)
+    step_ages: object = None
+    generation_jump: object = 0.25
+    step_down: object = 0.0
+    step_down_period: object = 0
+    economic_life_years: object = 5.0
+    market_absorption: object = 2000.0
+    liquidation_months: object = 6.0
+    install_haircut: object = None
+    sale_costs: object = None
+    btc_held: object = 0.0
+    btc_price: object = 90_000.0
+    hashrate_ph: object = 0.0
+    network_difficulty: object = 1.5e14
+    hashcost_per_ph_day: object = 0.0
+
+    @property
+    def n(self) -> int:
+        """Number of facilities."""
+        sizes = {np.size(getattr(self, f)) for f in ("gpus", "debt", "tenor")}
+        return max(sizes)
+
+    def replace(self, **changes) -> Facilities:
+        """A copy with some fields changed (the stress scenarios use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A portfolio evaluated on one time grid.
+
+    Arrays are ``(F, T)``: facility in the row, period ``t`` in column ``t - 1``; periods
+    after a facility's maturity carry zero debt and no DSCR.
+
+    Attributes
+    ----------
+    ids : list of str
+    periods_per_year : int
+    tenor : ndarray of int
+    flows : gpucredit.fleet.FleetCashFlows
+    schedule : gpucredit.debt.DebtSchedule
+    dscr, llcr : ndarray
+    residual : ndarray
+        Residual value as a share of cost (after any step-down).
+    market_value, liquidation_value : ndarray
+        Collateral value in an orderly market and in a forced sale, USD.
+    ltv_market, ltv_liquidation : ndarray
+        Debt outstanding (with the period's accrued interest) over each value.
+    lgd : ndarray
+        Loss given default if the borrower defaults in the period.
+    mining_revenue, mining_cfads : ndarray
+        Self-mining revenue and cash flow after hashcost (miners), USD per period.
+    metrics : pandas.DataFrame
+        One row per facility; the columns are listed in :func:`evaluate`.
+    """
+
+    ids: list[str]
+    periods_per_year: int
+    tenor: np.ndarray
+    flows: fleet.FleetCashFlows
+    schedule: debt.DebtSchedule
+    dscr: np.ndarray
+    llcr: np.ndarray
+    residual: np.ndarray
+    market_value: np.ndarray
+    liquidation_value: np.ndarray
+    ltv_market: np.ndarray
+    ltv_liquidation: np.ndarray
+    lgd: np.ndarray
+    mining_revenue: np.ndarray
+    mining_cfads: np.ndarray
+    metrics: pd.DataFrame
+
+    def periods_frame(self) -> pd.DataFrame:
+        """Every period of every facility in long format (one row per facility-period).
+
+        Rows after a facility's maturity are left out.
+        """
+        n_f, n_t = self.dscr.shape
+        period = np.tile(np.arange(1, n_t + 1), n_f)
+        keep = (period <= np.repeat(self.tenor, n_t))
+        s, f = self.schedule, self.flows
+        data = {
+            "facility_id": np.repeat(np.asarray(self.ids, dtype=object), n_t),
+            "period": period,
+            "year": np.tile(period_ends(n_t, self.periods_per_year), n_f),
+            "revenue": f.revenue, "opex": f.power + f.colocation + f.other_opex,
+            "maintenance_capex": f.maintenance_capex, "tax": f.tax, "cfads": f.cfads,
+            "opening_balance": s.opening, "draw": s.draw, "interest": s.interest,
+            "principal": s.principal, "debt_service": s.debt_service,
+            "closing_balance": s.closing, "dscr": self.dscr, "llcr": self.llcr,
+            "residual_value": self.residual, "market_value": self.market_value,
+            "liquidation_value": self.liquidation_value, "ltv_market": self.ltv_market,
+            "ltv_liquidation": self.ltv_liquidation, "lgd": self.lgd,
+        }
+        data = {k: (np.ravel(v) if not isinstance(v, np.ndarray) or v.ndim > 1 else v)
+                for k, v in data.items()}
+        return pd.DataFrame(data)[keep].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _vector(x, name: str, n: int, low=None, high=None, *, low_open=False) -> np.ndarray:
+    """A facility field as a float array of shape (F,)."""
+    arr = check_range(x, name, low, high, low_open=low_open)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise GpuCreditError(
+            f"{name} must be one value per facility ({n}), got an array of shape {arr.shape}",
+            argument=name, value=x)
+    return arr
+
+
+def _whole(x, name: str, n: int, low: int) -> np.ndarray:
+    arr = _vector(x, name, n, low)
+    if not np.all(arr == np.round(arr)):
+        bad = arr[arr != np.round(arr)][0]
+        raise GpuCreditError(f"{name} must be a whole number of periods, got {bad:g}",
+                             argument=name, value=bad)
+    return arr.astype(int)
+
+
+def _labels(x, name: str, n: int, allowed: Sequence[str]) -> np.ndarray:
+    values = [x] * n if isinstance(x, str) else list(x)
+    if len(values) != n:
+        raise GpuCreditError(f"{name} must be one value per facility ({n}), got {len(values)}",
+                             argument=name, value=x)
+    out = np.array([str(v).strip().lower() for v in values], dtype=object)
+    for i, v in enumerate(out):
+        if v not in allowed:
+            raise GpuCreditError(
+                f"{name} must be one of {', '.join(allowed)}, got {values[i]!r} "
+                f"(facility {i + 1})", argument=name, value=values[i])
+    return out
+
+
+def _opt(**kwargs) -> dict:
+    """Keyword arguments that were given (``None`` means: the core default)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _col(x, n: int | None = None) -> np.ndarray:
+    """A (F,) field as (F, 1) for broadcasting against periods."""
+    arr = np.asarray(x, dtype=float)
+    return arr[:, None] if arr.ndim == 1 else arr
+
+
+def _grid(x, name: str, n: int, n_t: int, low=None) -> np.ndarray:
+    """A per-facility value or a path as an (F, T) grid."""
+    arr = check_range(x, name, low)
+    if arr.ndim == 0 or arr.shape == (n,):
+        return _vector(arr, name, n)[:, None] * np.ones(n_t)
+    if arr.shape == (n_t,) or arr.shape == (1, n_t):
+        return np.broadcast_to(arr.reshape(1, n_t), (n, n_t)).copy()
+    if arr.shape != (n, n_t):
+        raise GpuCreditError(
+            f"{name} must be one value per facility ({n}) or a path over the {n_t} periods, "
+            f"got an array of shape {arr.shape}", argument=name, value=arr.shape)
+    return arr
+
+
+def _rate_grid(fac: Facilities, n: int, n_t: int) -> np.ndarray:
+    """All-in annual rate per facility and period: fixed, or floored base plus spread."""
+    fixed = _grid(fac.annual_rate, "annual_rate", n, n_t, -0.99)
+    floating = np.broadcast_to(np.asarray(fac.floating, dtype=bool), (n,))
+    if not floating.any():
+        return fixed
+    base = _grid(fac.base_rate, "base_rate", n, n_t)
+    all_in = debt.floating_rate(base, _vector(fac.spread, "spread", n),
+                                _vector(fac.rate_floor, "rate_floor", n))
+    return np.where(floating[:, None], all_in, fixed)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None) -> Evaluation:
+    """Run facilities through cash flows, debt, coverage, collateral and mismatch.
+
+    Parameters
+    ----------
+    fac : Facilities
+        The facilities' inputs.
+    periods_per_year : int
+        1, 2, 4 or 12: the grid every facility of this call runs on.
+    horizon : int, optional
+        Periods to model; default the longer of the longest tenor and the longest
+        economic life (so PLCR sees cash flows to the end of the asset's life).
+
+    Returns
+    -------
+    Evaluation
+        Its ``metrics`` table has one row per facility (index ``facility_id``) with:
+        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``,
+        ``wal_to_life`` and ``life_gap_years`` (duration mismatch), ``min_dscr``,
+        ``avg_dscr``, ``llcr`` and ``plcr`` (at period 1), ``min_llcr``,
+        ``first_breach_lockup`` and ``first_breach_default`` (1-based period, 0 =
+        never), ``min_headroom_pct`` and ``min_headroom_usd`` (against lock-up),
+        ``breakeven_rent`` (flat merchant rent for min DSCR 1.00x),
+        ``breakeven_rent_lockup``, ``breakeven_utilization``, ``breakeven_deflation``
+        (annual merchant-rent deflation for min DSCR 1.00x; NaN: already below 1.00x
+        at no deflation; 0.99: above it even at 99%), ``debt_capacity`` (sculpted at
+        ``target_dscr``), ``market_value``, ``liquidation_value``, ``haircut``,
+        ``ltv_market`` and ``ltv_liquidation`` (now), ``max_ltv_market``,
+        ``max_ltv_liquidation``, ``first_collateral_shortfall`` (first period the
+        liquidation value is below the debt), ``lgd_now``, ``lgd_at_breach`` (if the
+        facility defaults at its first DSCR below 1.00x), ``min_dscr_combined`` (miners:
+        hosting plus self-mining CFADS), ``treasury_value``.
+
+    Examples
+    --------
+    >>> fac = Facilities(gpus=1000, gpu_unit_cost=30_000, merchant_rent=2.4,
+    ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=48)
+    >>> ev = evaluate(fac, 12)
+    >>> m = ev.metrics.iloc[0]
+    >>> round(m.min_dscr, 2), round(m.ltv_market, 2), round(m.wal_years, 2)
+    (0.82, 0.63, 2.14)
+    >>> bool(m.first_breach_default > 0)
+    True
+    """
+    m = check_periods_per_year(periods_per_year)
+    n = fac.n
+    ids = [str(i) for i in (fac.ids if fac.ids is not None else range(1, n + 1))]
+    if len(ids) != n:
+        raise GpuCreditError(f"ids must name every facility ({n}), got {len(ids)}",
+                             argument="ids", value=len(ids))
+    gpus = _vector(fac.gpus, "gpus", n, 0)
+    unit_cost = _vector(fac.gpu_unit_cost, "gpu_unit_cost", n, 0)
+    debt_amount = _vector(fac.debt, "debt", n, 0)
+    tenor = _whole(fac.tenor, "tenor", n, 1)
+    life = _vector(fac.economic_life_years, "economic_life_years", n, 0, low_open=True)
+    n_t = int(horizon) if horizon is not None else int(
+        max(tenor.max(), np.ceil(life.max() * m - 1e-9)))
+    if n_t < tenor.max():
+        raise GpuCreditError(f"horizon ({n_t} periods) is shorter than the longest tenor "
+                             f"({tenor.max()} periods)", argument="horizon", value=n_t)
+    kinds = _labels(fac.amortization, "amortization", n, AMORTIZATIONS)
+    families = _labels(fac.residual_curve, "residual_curve", n, curves.FAMILIES)
+    rate = _rate_grid(fac, n, n_t)
+    in_tenor = np.arange(1, n_t + 1) <= tenor[:, None]
+
+    # Rents: trend deflation, an optional step-down, then the contract split.
+    step = _vector(fac.step_down, "step_down", n, 0, 1)
+    step_at = _whole(fac.step_down_period, "step_down_period", n, 0)
+    stepped = (step_at[:, None] > 0) & (np.arange(1, n_t + 1) >= step_at[:, None])
+    step_factor = np.where(stepped, 1.0 - step[:, None], 1.0)
+    merchant = rents.trend_path(_vector(fac.merchant_rent, "merchant_rent", n, 0),
+                                _vector(fac.rent_deflation, "rent_deflation", n, high=0.999),
+                                n_t, m) * step_factor
+    split = rents.contracted_merchant(
+        _vector(fac.contract_rate, "contract_rate", n, 0), merchant,
+        _whole(fac.contract_periods, "contract_periods", n, 0),
+        _vector(fac.contracted_share, "contracted_share", n, 0, 1))
+    utilization = _vector(fac.utilization, "utilization", n, 0, 1)
+    fleet_kw = _opt(kw_per_gpu=fac.kw_per_gpu, pue=fac.pue, price_per_kwh=fac.power_price,
+                    colocation_per_kw_month=fac.colocation_rate,
+                    other_opex_per_gpu_year=fac.other_opex,
+                    maintenance_capex_per_gpu_year=fac.maintenance_capex,
+                    tax_rate=fac.tax_rate)
+    fleet_kw = {k: _vector(v, k, n) for k, v in fleet_kw.items()}
+    contract_rate = _vector(fac.contract_rate, "contract_rate", n, 0)
+
+    def cash_flows(merchant_path, util=utilization) -> fleet.FleetCashFlows:
+        return fleet.cfads(gpus, util, merchant_path, m,
+                           contracted_share=split.contracted_share_path,
+                           contract_rate=contract_rate, **fleet_kw)
+
+    flows = cash_flows(merchant)
+    cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
+
+    # Debt: one vectorised schedule per amortisation profile.
+    covenants = coverage.TYPICAL_COVENANTS
+    lockup = _vector(fac.dscr_lockup if fac.dscr_lockup is not None else covenants.dscr_lockup,
+                     "dscr_lockup", n, 0, low_open=True)
+    default_level = _vector(fac.dscr_default if fac.dscr_default is not None
+                            else covenants.dscr_default, "dscr_default", n, 0, low_open=True)
+    target = _vector(fac.target_dscr if fac.target_dscr is not None else lockup,
+                     "target_dscr", n, 0, low_open=True)
+    start = _whole(fac.amortization_start, "amortization_start", n, 1)
+    draws = None if fac.draws is None else np.broadcast_to(
+        check_range(fac.draws, "draws", 0), (n, n_t))
+    sched = _schedules(kinds, debt_amount, rate, tenor, m, n_t, start, draws,
+                       cfads_tenor, target)
+
+    # Coverage.
+    ds = sched.debt_service
+    dscr = coverage.dscr(cfads_tenor, ds)
+    llcr = coverage.llcr(cfads_tenor, sched.opening + sched.draw, rate, m)
+    plcr = coverage.plcr(flows.cfads, sched.opening + sched.draw, rate, m)
+    capacity = debt.debt_capacity(cfads_tenor, rate, target, m)
+    head = coverage.covenant_headroom(cfads_tenor, ds, lockup)
+    breach_default = coverage.covenant_headroom(cfads_tenor, ds, default_level)
+    other_cfads = cfads_tenor - np.where(in_tenor, flows.merchant_revenue, 0.0)
+    merchant_hours = np.where(in_tenor, flows.merchant_gpu_hours, 0.0)
+    fac_rent0 = _vector(fac.merchant_rent, "merchant_rent", n, 0)
+    breakeven_rent = np.array(coverage.breakeven_rent(merchant_hours, other_cfads, ds, 1.0),
+                              dtype=float, ndmin=1)
+    breakeven_rent_lockup = np.array(coverage.breakeven_rent(merchant_hours, other_cfads, ds,
+                                                             lockup), dtype=float, ndmin=1)
+    sellable = np.where(in_tenor, flows.merchant_capacity_gpu_hours * flows.merchant_rent, 0.0)
+    breakeven_util = np.array(coverage.breakeven_utilization(sellable, other_cfads, ds, 1.0),
+                              dtype=float, ndmin=1)
+    periods_elapsed = (np.arange(1, n_t + 1) - 1) / m
+
+    def min_dscr_at(deflation: np.ndarray) -> np.ndarray:
+        path = _col(fac_rent0) * (1.0 - _col(deflation)) ** periods_elapsed * step_factor
+        return coverage.min_dscr(np.where(in_tenor, cash_flows(path).cfads, 0.0), ds)
+
+    breakeven_deflation = coverage.breakeven_rate(min_dscr_at, 1.0, lo=0.0, hi=0.99)
+
+    # Cash tax makes CFADS piecewise linear in rent and utilization, so the closed forms
+    # above (exact for affine CFADS) are replaced by a search on the full cash flows for
+    # facilities that pay tax.
+    taxed = np.flatnonzero(fleet_kw.get("tax_rate", np.zeros(n)) > 0)
+    if taxed.size:
+        def at_rent(rent):
+            flat = np.broadcast_to(_col(rent), (n, n_t))
+            return coverage.min_dscr(np.where(in_tenor, cash_flows(flat).cfads, 0.0), ds)
+
+        def at_util(util):
+            flat = np.broadcast_to(_col(util), (n, n_t))
+            return coverage.min_dscr(np.where(in_tenor, cash_flows(merchant, flat).cfads,
+                                              0.0), ds)
+
+        for out, fn, upper, level in (
+                (breakeven_rent, at_rent, _RENT_SEARCH_CEILING, 1.0),
+                (breakeven_rent_lockup, at_rent, _RENT_SEARCH_CEILING, lockup),
+                (breakeven_util, at_util, 1.0, 1.0)):
+            out[taxed] = _smallest_level(fn, level, upper)[taxed]
+
+    # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
+    age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
+    residual = _residuals(families, age, fac, n) * step_factor
+    mv = collateral.market_value(gpus * unit_cost, residual)
+    haircut_kw = _opt(install_haircut=fac.install_haircut, sale_cost_rate=fac.sale_costs)
+    haircut_kw = {k: _vector(v, k, n, 0, 1) for k, v in haircut_kw.items()}
+    absorption = _vector(fac.market_absorption, "market_absorption", n, 0, low_open=True)
+    months = _vector(fac.liquidation_months, "liquidation_months", n, 0, low_open=True)
+    liq = collateral.liquidation_value(mv, _col(gpus), _col(absorption), _col(months),
+                                       **{k: _col(v) for k, v in haircut_kw.items()})
+    exposure_open = sched.opening + sched.draw
+    accrued = sched.interest
+    ltv_market = collateral.ltv(np.where(in_tenor, exposure_open, 0.0), mv,
+                                np.where(in_tenor, accrued, 0.0))
+    ltv_liq = collateral.ltv(np.where(in_tenor, exposure_open, 0.0), liq.recovery,
+                             np.where(in_tenor, accrued, 0.0))
+    lgd_path = collateral.lgd(mv, np.where(in_tenor, exposure_open, 0.0), gpus, absorption,
+                              months, np.where(in_tenor, accrued, 0.0), **haircut_kw)
+    shortfall = coverage.first_collateral_shortfall(
+        liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
+
+    # Miners: self-mining cash flow and the treasury.
+    btc_price = _vector(fac.btc_price, "btc_price", n, 0)
+    hashprice = miners.hashprice(_vector(fac.network_difficulty, "network_difficulty", n, 0,
+                                         low_open=True), btc_price)
+    hashrate = _col(_vector(fac.hashrate_ph, "hashrate_ph", n, 0))
+    mining_rev = miners.mining_revenue(hashrate, _col(hashprice), m)
+    mining = miners.mining_cfads(hashrate, _col(hashprice), m, hashcost_per_ph_day=_col(
+        _vector(fac.hashcost_per_ph_day, "hashcost_per_ph_day", n, 0)))
+    mining_rev = np.where(in_tenor, np.broadcast_to(mining_rev, (n, n_t)), 0.0)
+    mining = np.where(in_tenor, np.broadcast_to(mining, (n, n_t)), 0.0)
+    treasury = miners.btc_holdings_value(_vector(fac.btc_held, "btc_held", n, 0),
+                                         _col(btc_price))
+
+    first_default = breach_default.first_breach
+    below_one = coverage.covenant_headroom(cfads_tenor, ds, 1.0).first_breach
+    rows = np.arange(n)
+    at = np.clip(below_one - 1, 0, n_t - 1)
+    wal = debt.wal(sched.principal, m)
+    wal = np.array(wal, dtype=float, ndmin=1)
+    has_wal = np.isfinite(wal)  # a facility with nothing to repay has no WAL
+    mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0), life)
+    wal_to_life = np.where(has_wal, mismatch.ratio, np.nan)
+    life_gap = np.where(has_wal, mismatch.gap_years, np.nan)
+    metrics = {
+        "debt": sched.debt,
+        "tenor_years": tenor / m,
+        "wal_years": wal,
+        "economic_life_years": life,
+        "wal_to_life": wal_to_life,
+        "life_gap_years": life_gap,
+        "min_dscr": coverage.min_dscr(cfads_tenor, ds),
+        "avg_dscr": coverage.average_dscr(cfads_tenor, ds),
+        "llcr": llcr[:, 0],
+        "min_llcr": _nanmin(llcr),
+        "plcr": plcr[:, 0],
+        "first_breach_lockup": head.first_breach,
+        "first_breach_default": first_default,
+        "min_headroom_pct": head.min_headroom_pct,
+        "min_headroom_usd": head.min_headroom_usd,
+        "breakeven_rent": breakeven_rent,
+        "breakeven_rent_lockup": breakeven_rent_lockup,
+        "breakeven_utilization": breakeven_util,
+        "breakeven_deflation": breakeven_deflation,
+        "debt_capacity": capacity,
+        "market_value": mv[:, 0],
+        "liquidation_value": liq.recovery[:, 0],
+        "haircut": liq.haircut[:, 0],
+        "ltv_market": ltv_market[:, 0],
+        "ltv_liquidation": ltv_liq[:, 0],
+        "max_ltv_market": collateral.max_ltv(np.where(in_tenor, exposure_open, 0.0), mv,
+                                             np.where(in_tenor, accrued, 0.0)),
+        "max_ltv_liquidation": _nanmax(np.where(in_tenor, ltv_liq, np.nan)),
+        "first_collateral_shortfall": shortfall,
+        "lgd_now": lgd_path[:, 0],
+        "lgd_at_breach": np.where(below_one > 0, lgd_path[rows, at], np.nan),
+        "min_dscr_combined": coverage.min_dscr(cfads_tenor + mining, ds),
+        "treasury_value": treasury,
+        "btc_held": _vector(fac.btc_held, "btc_held", n, 0),
+        "dscr_lockup": lockup,
+        "dscr_default": default_level,
+    }
+    # Per-facility results come back as scalars for a single facility: give all (F,).
+    metrics = pd.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n,))
+                            for k, v in metrics.items()},
+                           index=pd.Index(ids, name="facility_id"))
+    return Evaluation(ids=ids, periods_per_year=m, tenor=tenor, flows=flows, schedule=sched,
+                      dscr=np.atleast_2d(dscr), llcr=np.atleast_2d(llcr), residual=residual,
+                      market_value=mv, liquidation_value=liq.recovery, ltv_market=ltv_market,
+                      ltv_liquidation=ltv_liq, lgd=lgd_path, mining_revenue=mining_rev,
+                      mining_cfads=mining,
+                      metrics=metrics)
+
+
+_RENT_SEARCH_CEILING = 1_000.0
+"""Highest flat rent (USD per GPU-hour) the breakeven search tries for taxed facilities."""
+
+
+def _smallest_level(min_dscr_of, threshold, upper: float) -> np.ndarray:
+    """Smallest flat level x in [0, upper] with min DSCR(x) >= threshold (DSCR rising in x).
+
+    Solved with :func:`gpucredit.coverage.breakeven_rate` on ``x = upper (1 - d)``; NaN
+    where even ``upper`` falls short.
+    """
+    d = coverage.breakeven_rate(lambda d: min_dscr_of(upper * (1.0 - np.asarray(d))),
+                                threshold, lo=0.0, hi=1.0)
+    return upper * (1.0 - np.asarray(d, dtype=float))
+
+
+def _nanmin(x: np.ndarray) -> np.ndarray:
+    has = ~np.all(np.isnan(x), axis=-1)
+    out = np.full(x.shape[:-1], np.nan)
+    out[has] = np.nanmin(x[has], axis=-1)
+    return out
+
+
+def _nanmax(x: np.ndarray) -> np.ndarray:
+    return -_nanmin(-x)
+
+
+def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, target):
+    """Debt schedules for every facility, one vectorised call per amortisation profile."""
+    parts: dict[str, np.ndarray] = {k: np.zeros((len(kinds), n_t)) for k in
+                                    ("opening", "draw", "interest", "principal", "closing")}
+    for kind in AMORTIZATIONS:
+        idx = np.flatnonzero(kinds == kind)
+        if idx.size == 0:
+            continue
+        if kind == "sculpted":
+            # A zero amount asks for the debt capacity at the target DSCR.
+            cap = debt.debt_capacity(cfads_tenor[idx], rate[idx], target[idx], m)
+            sub = np.where(amount[idx] > 0, amount[idx], cap)
+            s = debt.sculpt(cfads_tenor[idx], rate[idx], target[idx], m, amount=sub)
+        else:
+            s = debt.schedule(amount[idx], rate[idx], tenor[idx], m, kind,
+                              draws=None if draws is None else draws[idx],
+                              amortization_start=np.minimum(start[idx], tenor[idx]),
+                              horizon=n_t)
+        for key in parts:
+            parts[key][idx] = np.atleast_2d(getattr(s, key))
+    interest, principal = parts["interest"], parts["principal"]
+    return debt.DebtSchedule(opening=parts["opening"], draw=parts["draw"], interest=interest,
+                             principal=principal, debt_service=interest + principal,
+                             closing=parts["closing"], periods_per_year=m)
+
+
+def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
+    """Residual value (share of cost) by family, each family one vectorised call."""
+    out = np.empty_like(age)
+    jump = _vector(fac.generation_jump, "generation_jump", n, 0, 1)
+    steps = None
+    if fac.step_ages is not None:
+        steps = np.asarray(fac.step_ages, dtype=float)
+        steps = np.broadcast_to(steps if steps.ndim == 2 else steps[None, :],
+                                (n, steps.shape[-1]))
+    for family in curves.FAMILIES:
+        idx = np.flatnonzero(families == family)
+        if idx.size == 0:
+            continue
+        accepted = curves.family_parameters(family)
+        params = {k: _col(_vector(v, k, n)[idx]) for k, v in fac.curve_params.items()
+                  if k in accepted and v is not None}
+        out[idx] = curves.residual_value(
+            age[idx], family, step_ages=None if steps is None else steps[idx],
+            jump=_col(jump[idx]), **params)
+    return out
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+
+
+def exposure(ev: Evaluation) -> montecarlo.FacilityExposure:
+    """What the Monte Carlo needs of evaluated facilities, over their tenors.
+
+    The merchant revenue moves with the simulated rent shock, the self-mining revenue with
+    the simulated BTC price, the GPU collateral's market value with the rent shock;
+    everything else (contracted revenue, costs, tax, the mining hashcost, the debt
+    schedule) stays on the base case. The liquidation factor is ``1 - haircut`` of
+    period 1 (the haircut model's terms are proportional to value but for fixed per-unit
+    costs). Generation step-downs are already in the base rent trend and the residual
+    curve, so run it with a :class:`gpucredit.montecarlo.MarketModel` whose
+    ``jump_years`` is empty unless the trend is net of them.
+
+    Examples
+    --------
+    >>> fac = Facilities(gpus=1000, gpu_unit_cost=30_000, merchant_rent=2.4,
+    ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=48)
+    >>> ex = exposure(evaluate(fac, 12))
+    >>> ex.n_facilities, ex.n_periods
+    (1, 48)
+    """
+    n_t = int(ev.tenor.max())
+    cut = slice(0, n_t)
+    in_tenor = (np.arange(1, n_t + 1) <= ev.tenor[:, None])
+    s, f = ev.schedule, ev.flows
+    merchant = np.where(in_tenor, f.merchant_revenue[:, cut], 0.0)
+    mining_rev = ev.mining_revenue[:, cut]
+    other = (np.where(in_tenor, f.cfads[:, cut], 0.0) - merchant
+             + ev.mining_cfads[:, cut] - mining_rev)
+    haircut = ev.metrics["haircut"].to_numpy()
+    return montecarlo.FacilityExposure(
+        facility_ids=ev.ids,
+        merchant_revenue=merchant,
+        other_cfads=other,
+        mining_cfads=mining_rev,
+        debt_service=s.debt_service[:, cut],
+        debt_outstanding=np.where(in_tenor, (s.opening + s.draw + s.interest)[:, cut], 0.0),
+        collateral_value=ev.market_value[:, cut],
+        liquidation_factor=np.where(np.isfinite(haircut), 1.0 - haircut, 0.0),
+        btc_held=ev.metrics["btc_held"].to_numpy(),
+        covenant_dscr=ev.metrics["dscr_lockup"].to_numpy(),
+    )
+
+
+def simulate(fac: Facilities, periods_per_year: int, market: montecarlo.MarketModel | None = None,
+             n_paths: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """Monte Carlo credit metrics of facilities (PD, LGD, expected loss, CVaR ...).
+
+    :func:`evaluate`, then :func:`exposure`, then :func:`gpucredit.montecarlo.simulate`;
+    ``market`` defaults to :class:`~gpucredit.montecarlo.MarketModel` with no
+    generation jumps (they are in the base case already, see :func:`exposure`) and the
+    facilities' BTC price.
+
+    Examples
+    --------
+    >>> fac = Facilities(gpus=1000, gpu_unit_cost=30_000, merchant_rent=2.4,
+    ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=48)
+    >>> mc = simulate(fac, 12, n_paths=2000, seed=1)
+    >>> bool(0.0 <= mc["pd"].iloc[0] <= 1.0)
+    True
+    """
+    ev = evaluate(fac, periods_per_year)
+    if market is None:
+        btc0 = float(np.ravel(np.asarray(fac.btc_price, dtype=float))[0])
+        market = montecarlo.MarketModel(jump_years=(), btc_price0=btc0)
+    return montecarlo.simulate(exposure(ev), market, n_paths, seed, ev.periods_per_year)
