@@ -78,6 +78,14 @@ class Facilities:
         Delayed draws at the start of each period (:func:`gpucredit.debt.schedule`).
     target_dscr : array_like, optional
         Sculpting target; default the lock-up covenant.
+    cash_sweep : array_like, default 0.0
+        Share of CFADS left after scheduled debt service that prepays the loan
+        (:func:`gpucredit.coverage.cash_sweep`; DOMAIN.md: TeraWulf's 50% offer).
+    commitment, advance_rate : array_like, optional
+        For the borrowing base today: the facility's commitment (default the debt) and
+        the advance rate on the collateral's liquidation-haircut value
+        (:func:`gpucredit.collateral.borrowing_base`); no borrowing base without
+        ``advance_rate``.
     age0 : array_like, default 0.0
         Age of the GPUs today, years.
     rent_deflation : array_like, default 0.25
@@ -103,6 +111,9 @@ class Facilities:
         generation step-downs of the residual curve.
     generation_jump : array_like, default 0.25
         Value lost at each successor step (DOMAIN.md: about 20-30%).
+    attrition_rate : array_like, default 0.0
+        GPUs failing a year (DOMAIN.md: about 9%): the collateral counts the GPUs still
+        working; revenue assumes maintenance capex keeps the rented fleet whole.
     step_down, step_down_period : array_like, default 0
         A further step-down of rents **and** collateral values by ``step_down`` from
         period ``step_down_period`` on (0 = none): the stress scenario of a new
@@ -144,6 +155,9 @@ class Facilities:
     amortization_start: object = 1
     draws: object = None
     target_dscr: object = None
+    cash_sweep: object = 0.0
+    commitment: object = None
+    advance_rate: object = None
     age0: object = 0.0
     rent_deflation: object = 0.25
     contracted_share: object = 0.0
@@ -163,6 +177,7 @@ class Facilities:
     curve_params: Mapping[str, object] = field(default_factory=dict)
     step_ages: object = None
     generation_jump: object = 0.25
+    attrition_rate: object = 0.0
     step_down: object = 0.0
     step_down_period: object = 0
     economic_life_years: object = 5.0
@@ -201,6 +216,10 @@ class Evaluation:
     tenor : ndarray of int
     flows : gpucredit.fleet.FleetCashFlows
     schedule : gpucredit.debt.DebtSchedule
+        Scheduled payments; with a cash sweep ``closing = opening + draw - principal -
+        sweep``.
+    sweep : ndarray
+        Prepayments from the cash sweep.
     dscr, llcr : ndarray
     residual : ndarray
         Residual value as a share of cost (after any step-down).
@@ -221,6 +240,7 @@ class Evaluation:
     tenor: np.ndarray
     flows: fleet.FleetCashFlows
     schedule: debt.DebtSchedule
+    sweep: np.ndarray
     dscr: np.ndarray
     llcr: np.ndarray
     residual: np.ndarray
@@ -249,7 +269,7 @@ class Evaluation:
             "revenue": f.revenue, "opex": f.power + f.colocation + f.other_opex,
             "maintenance_capex": f.maintenance_capex, "tax": f.tax, "cfads": f.cfads,
             "opening_balance": s.opening, "draw": s.draw, "interest": s.interest,
-            "principal": s.principal, "debt_service": s.debt_service,
+            "principal": s.principal, "sweep": self.sweep, "debt_service": s.debt_service,
             "closing_balance": s.closing, "dscr": self.dscr, "llcr": self.llcr,
             "residual_value": self.residual, "market_value": self.market_value,
             "liquidation_value": self.liquidation_value, "ltv_market": self.ltv_market,
@@ -377,8 +397,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=48)
     >>> ev = evaluate(fac, 12)
     >>> m = ev.metrics.iloc[0]
-    >>> round(m.min_dscr, 2), round(m.ltv_market, 2), round(m.wal_years, 2)
-    (0.82, 0.63, 2.14)
+    >>> [round(float(m[k]), 2) for k in ("min_dscr", "ltv_market", "wal_years")]
+    [0.32, 0.63, 2.17]
     >>> bool(m.first_breach_default > 0)
     True
     """
@@ -445,6 +465,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         check_range(fac.draws, "draws", 0), (n, n_t))
     sched = _schedules(kinds, debt_amount, rate, tenor, m, n_t, start, draws,
                        cfads_tenor, target)
+    sched, sweep = _with_sweep(sched, _vector(fac.cash_sweep, "cash_sweep", n, 0, 1),
+                               cfads_tenor, rate, m)
 
     # Coverage.
     ds = sched.debt_service
@@ -513,6 +535,20 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     shortfall = coverage.first_collateral_shortfall(
         liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
 
+    # Borrowing base today: advance rate x liquidation-haircut value, capped by commitment.
+    if fac.advance_rate is not None:
+        commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
+                             "commitment", n, 0)
+        base = collateral.borrowing_base(mv[:, :1], _col(_vector(fac.advance_rate,
+                                         "advance_rate", n, 0, 1)),
+                                         np.nan_to_num(liq.haircut[:, :1], nan=1.0),
+                                         commitment).base
+        base = np.array(base, dtype=float, ndmin=1)
+        prepay = np.array(collateral.required_prepayment(exposure_open[:, 0], base),
+                          dtype=float, ndmin=1)
+    else:
+        base = prepay = np.full(n, np.nan)
+
     # Miners: self-mining cash flow and the treasury.
     btc_price = _vector(fac.btc_price, "btc_price", n, 0)
     hashprice = miners.hashprice(_vector(fac.network_difficulty, "network_difficulty", n, 0,
@@ -530,7 +566,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     below_one = coverage.covenant_headroom(cfads_tenor, ds, 1.0).first_breach
     rows = np.arange(n)
     at = np.clip(below_one - 1, 0, n_t - 1)
-    wal = debt.wal(sched.principal, m)
+    wal = debt.wal(sched.principal + sweep, m)  # prepayments shorten the life
     wal = np.array(wal, dtype=float, ndmin=1)
     has_wal = np.isfinite(wal)  # a facility with nothing to repay has no WAL
     mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0), life)
@@ -566,6 +602,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                                              np.where(in_tenor, accrued, 0.0)),
         "max_ltv_liquidation": _nanmax(np.where(in_tenor, ltv_liq, np.nan)),
         "first_collateral_shortfall": shortfall,
+        "borrowing_base": base,
+        "required_prepayment": prepay,
         "lgd_now": lgd_path[:, 0],
         "lgd_at_breach": np.where(below_one > 0, lgd_path[rows, at], np.nan),
         "min_dscr_combined": coverage.min_dscr(cfads_tenor + mining, ds),
@@ -579,6 +617,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                             for k, v in metrics.items()},
                            index=pd.Index(ids, name="facility_id"))
     return Evaluation(ids=ids, periods_per_year=m, tenor=tenor, flows=flows, schedule=sched,
+                      sweep=sweep,
                       dscr=np.atleast_2d(dscr), llcr=np.atleast_2d(llcr), residual=residual,
                       market_value=mv, liquidation_value=liq.recovery, ltv_market=ltv_market,
                       ltv_liquidation=ltv_liq, lgd=lgd_path, mining_revenue=mining_rev,
@@ -638,10 +677,34 @@ def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, ta
                              closing=parts["closing"], periods_per_year=m)
 
 
+def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, m):
+    """Apply a cash sweep to the facilities that have one (no draws after closing)."""
+    sweep = np.zeros_like(sched.opening)
+    swept = np.flatnonzero(share > 0)
+    if swept.size == 0:
+        return sched, sweep
+    if np.any(sched.draw[swept] > 0):
+        raise GpuCreditError("cash_sweep cannot be combined with delayed draws",
+                             argument="cash_sweep", value=float(share[swept][0]))
+    sw = coverage.cash_sweep(cfads_tenor[swept], sched.opening[swept, 0], rate[swept],
+                             sched.principal[swept], m, share[swept])
+    arrays = {k: getattr(sched, k).copy() for k in ("opening", "interest", "principal",
+                                                      "closing")}
+    for key, new in (("opening", sw.opening), ("interest", sw.interest),
+                     ("principal", sw.scheduled_principal), ("closing", sw.closing)):
+        arrays[key][swept] = np.atleast_2d(new)
+    sweep[swept] = np.atleast_2d(sw.sweep)
+    return debt.DebtSchedule(opening=arrays["opening"], draw=sched.draw,
+                             interest=arrays["interest"], principal=arrays["principal"],
+                             debt_service=arrays["interest"] + arrays["principal"],
+                             closing=arrays["closing"], periods_per_year=m), sweep
+
+
 def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
     """Residual value (share of cost) by family, each family one vectorised call."""
     out = np.empty_like(age)
     jump = _vector(fac.generation_jump, "generation_jump", n, 0, 1)
+    attrition = _vector(fac.attrition_rate, "attrition_rate", n, 0, 1)
     steps = None
     if fac.step_ages is not None:
         steps = np.asarray(fac.step_ages, dtype=float)
@@ -652,11 +715,12 @@ def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
         if idx.size == 0:
             continue
         accepted = curves.family_parameters(family)
-        params = {k: _col(_vector(v, k, n)[idx]) for k, v in fac.curve_params.items()
-                  if k in accepted and v is not None}
+        # Only this family's facilities need its parameters (others may hold NaN).
+        params = {k: check_range(np.broadcast_to(np.asarray(v, dtype=float), (n,))[idx], k)
+                  for k, v in fac.curve_params.items() if k in accepted and v is not None}
         out[idx] = curves.residual_value(
             age[idx], family, step_ages=None if steps is None else steps[idx],
-            jump=_col(jump[idx]), **params)
+            jump=jump[idx], attrition_rate=attrition[idx], **params)
     return out
 
 
