@@ -531,7 +531,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     ltv_liq = collateral.ltv(np.where(in_tenor, exposure_open, 0.0), liq.recovery,
                              np.where(in_tenor, accrued, 0.0))
     lgd_path = collateral.lgd(mv, np.where(in_tenor, exposure_open, 0.0), gpus, absorption,
-                              months, np.where(in_tenor, accrued, 0.0), **haircut_kw)
+                              months, np.where(in_tenor, accrued, 0.0),
+                              **{k: _col(v) for k, v in haircut_kw.items()})
     shortfall = coverage.first_collateral_shortfall(
         liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
 

@@ -1,0 +1,535 @@
+"""The batch engine: the core applied to chunks of a validated loan tape.
+
+One pure function, :func:`run_chunk`, takes a chunk of tape rows (typed and defaulted by
+:mod:`gpucredit.tape.validate`), the market assumptions and the run options, and returns
+that chunk's tables. :func:`recalc` splits a tape into chunks, maps :func:`run_chunk`
+over them with any ``map``-like callable (the built-in ``map`` locally, a distributed
+executor elsewhere) and combines the results into a
+:class:`~gpucredit.engine_result.RecalcResult`.
+
+Nothing in a chunk's results depends on the other chunks: each facility's Monte Carlo
+stream derives from the seed and the facility id alone (:mod:`gpucredit.montecarlo`), so
+results never depend on how the tape is chunked or ordered.
+
+This module converts tape rows into :class:`gpucredit.model.Facilities` and tabulates;
+every formula lives in the core modules it calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gpucredit import __version__, model, montecarlo, pricing
+from gpucredit.engine_result import RecalcResult
+from gpucredit.errors import GpuCreditError
+from gpucredit.presets import get_preset
+
+__all__ = ["ChunkResult", "RecalcOptions", "facilities_from_rows", "recalc", "run_chunk",
+           "split"]
+
+DAYS_PER_YEAR = 365.25
+"""Day count of tenors, ages and contract terms (calendar years of 365.25 days)."""
+
+_CURVE_PARAMS = {  # curve parameter -> the Assumptions cell that holds it
+    "life": "curve_life", "salvage": "curve_salvage", "rate": "curve_rate",
+    "lam": "curve_lam", "floor": "curve_floor", "hold_years": "curve_hold_years",
+    "steepness": "curve_steepness",
+}
+
+IDENTITY_COLUMNS = ("borrower", "borrower_type", "gpu_model", "gpu_count", "commitment",
+                    "drawn_amount", "maturity_date", "periods_per_year", "amortization",
+                    "rate_type", "source")
+"""Tape columns repeated at the front of the results' metrics table."""
+
+
+@dataclass(frozen=True)
+class RecalcOptions:
+    """How a tape is recalculated.
+
+    Attributes
+    ----------
+    n_paths : int
+        Monte Carlo paths per facility (0: no Monte Carlo).
+    seed : int
+        Seed of the Monte Carlo; with the facility id it fixes each facility's paths.
+    run_scenarios : bool
+        Run the deterministic scenario grid (:data:`gpucredit.scenarios.STANDARD_SCENARIOS`).
+    chunk_size : int
+        Facilities per chunk.
+    worst : int
+        How many facilities the Summary and the charts show as the worst.
+    """
+
+    n_paths: int = 0
+    seed: int = 0
+    run_scenarios: bool = True
+    chunk_size: int = 2_000
+    worst: int = 10
+
+
+@dataclass
+class ChunkResult:
+    """The tables of one chunk (see :class:`~gpucredit.engine_result.RecalcResult`)."""
+
+    metrics: pd.DataFrame
+    periods: pd.DataFrame
+    scenarios: pd.DataFrame
+    errors: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- tape -> model
+
+
+def _date(x) -> dt.date:
+    return pd.Timestamp(x).date()
+
+
+def _years(start, end) -> float:
+    return (_date(end) - _date(start)).days / DAYS_PER_YEAR
+
+
+def _blank(v) -> bool:
+    """A blank cell: None, NaN, NaT, pandas NA or empty text."""
+    return v is None or (not isinstance(v, str) and bool(pd.isna(v))) or v == ""
+
+
+def _num(row, name, default=np.nan) -> float:
+    v = row.get(name)
+    return default if _blank(v) else float(v)
+
+
+def _assumption(assumptions: dict, name: str, default):
+    v = assumptions.get(name)
+    return default if _blank(v) else v
+
+
+def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year: int
+                         ) -> tuple[model.Facilities, list[dict]]:
+    """Convert tape rows (all on one payment frequency) into model inputs.
+
+    Dates become periods from the valuation date: the remaining tenor is the number of
+    periods (a part period counts whole) to maturity, the contract runs the periods to
+    its end, interest-only periods already elapsed since origination are used up, the
+    GPUs' age is the years since delivery. Blank GPU-dependent cells (power, rent,
+    residual curve) take the GPU preset's figures (:mod:`gpucredit.presets`) or the
+    Assumptions sheet's. A row that names its residual-curve family gets the
+    Assumptions sheet's curve parameters and a step-down of ``generation_jump`` at each
+    successor's volume date; a blank curve takes the preset's, which is fitted to resale
+    prices that already reflect launches, so without further steps.
+
+    Returns
+    -------
+    (Facilities, list of dict)
+        The inputs of the rows that could be converted, and one error record per row
+        that could not (e.g. a loan already matured at the valuation date).
+    """
+    m = int(periods_per_year)
+    valuation = _date(_assumption(assumptions, "valuation_date", dt.date.today()))
+    cols: dict[str, list] = {k: [] for k in (
+        "ids", "gpus", "gpu_unit_cost", "merchant_rent", "utilization", "debt", "annual_rate",
+        "tenor", "floating", "spread", "rate_floor", "amortization", "amortization_start",
+        "target_dscr", "cash_sweep", "commitment", "advance_rate", "age0", "rent_deflation",
+        "contracted_share", "contract_rate", "contract_periods", "kw_per_gpu", "pue",
+        "power_price", "colocation_rate", "other_opex", "maintenance_capex", "tax_rate",
+        "dscr_lockup", "dscr_default", "llcr_lockup", "residual_curve", "generation_jump",
+        "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
+        "btc_held", "hashrate_ph", "step_ages")}
+    curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
+    errors: list[dict] = []
+    for _, row in rows.iterrows():
+        fid = str(row["facility_id"])
+        try:
+            preset = get_preset(str(row["gpu_model"]))
+            years_left = _years(valuation, row["maturity_date"])
+            if years_left <= 0:
+                raise GpuCreditError(
+                    f"the loan matured on {_date(row['maturity_date'])}, on or before the "
+                    f"valuation date {valuation}: nothing left to recalculate",
+                    argument="maturity_date", value=row["maturity_date"])
+            tenor = max(1, math.ceil(years_left * m - 1e-6))
+            elapsed = max(0, math.floor(_years(row["origination_date"], valuation) * m))
+            io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
+        except GpuCreditError as exc:
+            errors.append(_error(row, exc))
+            continue
+        contract_end = row.get("contract_end_date")
+        contract_periods = 0 if _blank(contract_end) else max(
+            0, round(_years(valuation, contract_end) * m))
+        floating = str(row["rate_type"]) == "floating"
+        family = row.get("residual_curve")
+        if _blank(family):
+            # The preset curves are fitted to resale prices that already reflect
+            # successor launches: no further step-downs on top of them.
+            family, params = preset.curve_family, dict(preset.curve_params)
+            step_ages = np.array([])
+        else:
+            params = {k: float(_assumption(assumptions, a, np.nan))
+                      for k, a in _CURVE_PARAMS.items()}
+            step_ages = preset.step_ages(_date(row["delivery_date"]))
+        for k in _CURVE_PARAMS:
+            curve_params[k].append(params.get(k, np.nan))
+        rent = _num(row, "merchant_rent")
+        if math.isnan(rent):
+            rent = float(_assumption(assumptions, f"merchant_rent_{preset.name.lower()}",
+                                     preset.rent_usd_per_hour))
+        kw = _num(row, "kw_per_gpu")
+        values = {
+            "ids": fid, "gpus": _num(row, "gpu_count"),
+            "gpu_unit_cost": _num(row, "gpu_unit_cost"), "merchant_rent": rent,
+            "utilization": _num(row, "utilization"), "debt": _num(row, "drawn_amount"),
+            "annual_rate": 0.0 if floating else _num(row, "fixed_rate"), "tenor": tenor,
+            "floating": floating, "spread": _num(row, "spread", 0.0) if floating else 0.0,
+            "rate_floor": _num(row, "rate_floor", 0.0),
+            "amortization": str(row["amortization"]),
+            "amortization_start": min(io_left + 1, tenor),
+            "target_dscr": _num(row, "sculpt_dscr", 1.30),
+            "cash_sweep": _num(row, "cash_sweep", 0.0),
+            "commitment": _num(row, "commitment"), "advance_rate": _num(row, "advance_rate"),
+            "age0": max(0.0, _years(row["delivery_date"], valuation)),
+            "rent_deflation": _num(row, "rent_deflation"),
+            "contracted_share": _num(row, "contracted_share", 0.0),
+            "contract_rate": _num(row, "contract_rate", 0.0),
+            "contract_periods": contract_periods,
+            "kw_per_gpu": preset.kw_per_gpu if math.isnan(kw) else kw,
+            "pue": _num(row, "pue"), "power_price": _num(row, "power_price"),
+            "colocation_rate": _num(row, "colocation_rate"),
+            "other_opex": _num(row, "other_opex", 0.0),
+            "maintenance_capex": _num(row, "maintenance_capex", 0.0),
+            "tax_rate": _num(row, "tax_rate", 0.0),
+            "dscr_lockup": _num(row, "dscr_lockup"), "dscr_default": _num(row, "dscr_default"),
+            "llcr_lockup": _num(row, "llcr_lockup"), "residual_curve": str(family),
+            "generation_jump": _num(row, "generation_jump"),
+            "market_absorption": _num(row, "market_absorption"),
+            "liquidation_months": _num(row, "liquidation_months"),
+            "install_haircut": _num(row, "install_haircut"),
+            "sale_costs": _num(row, "sale_costs"),
+            "btc_held": _num(row, "btc_held", 0.0), "hashrate_ph": _num(row, "hashrate_ph", 0.0),
+            "step_ages": step_ages,
+        }
+        for k, v in values.items():
+            cols[k].append(v)
+    if not cols["ids"]:
+        return None, errors
+    width = max(1, max(len(s) for s in cols["step_ages"]))
+    steps = np.full((len(cols["ids"]), width), np.nan)
+    for i, s in enumerate(cols["step_ages"]):
+        steps[i, :len(s)] = s
+    del cols["step_ages"]
+    arrays = {k: (v if k in ("ids", "amortization", "residual_curve") else np.asarray(v))
+              for k, v in cols.items()}
+    btc_price = float(_assumption(assumptions, "btc_price", 100_000.0))
+    fac = model.Facilities(
+        **arrays, step_ages=steps,
+        curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
+        base_rate=float(_assumption(assumptions, "base_rate", 0.04)),
+        attrition_rate=float(_assumption(assumptions, "attrition_rate", 0.0)),
+        btc_price=btc_price,
+        network_difficulty=float(_assumption(assumptions, "network_difficulty", 1.5e14)),
+        hashcost_per_ph_day=float(_assumption(assumptions, "hashcost_per_ph_day", 0.0)),
+    )
+    return fac, errors
+
+
+def _error(row, exc: GpuCreditError) -> dict:
+    return {"sheet": row.get("_sheet", ""), "row": row.get("_row", ""),
+            "column": exc.argument or "", "facility_id": str(row.get("facility_id", "")),
+            "value": "" if exc.value is None else str(exc.value), "severity": "error",
+            "message": str(exc)}
+
+
+def _market(assumptions: dict) -> montecarlo.MarketModel:
+    copula = str(_assumption(assumptions, "copula", "gaussian"))
+    return montecarlo.MarketModel(
+        btc_price0=float(_assumption(assumptions, "btc_price", 100_000.0)),
+        btc_vol=float(_assumption(assumptions, "btc_vol", 0.60)),
+        rho=float(_assumption(assumptions, "rho", 0.3)),
+        copula="t" if copula in ("t", "student_t") else "gaussian",
+        t_df=float(_assumption(assumptions, "copula_df", 5.0)),
+        jump_years=(),  # generation steps are in the base trend and the residual curve
+    )
+
+
+# --------------------------------------------------------------------------- one chunk
+
+
+def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> ChunkResult:
+    """Recalculate a chunk of validated tape rows: a pure function of its arguments.
+
+    Facilities are grouped by payment frequency; each group runs through
+    :func:`gpucredit.model.evaluate`, the scenario grid, the Monte Carlo and pricing in
+    vectorised calls. A facility the core rejects (a :class:`GpuCreditError`) is
+    reported in the errors and the rest of its group is still computed.
+    """
+    metrics, periods, grids, errors = [], [], [], []
+    valuation = _date(_assumption(assumptions, "valuation_date", dt.date.today()))
+    for m, group in rows.groupby("periods_per_year", sort=True):
+        fac, errs = facilities_from_rows(group, assumptions, int(m))
+        errors += errs
+        if fac is None:
+            continue
+        fac, ev, errs = _evaluate_isolating(fac, int(m), group)
+        errors += errs
+        if ev is None:
+            continue
+        table = ev.metrics.copy()
+        if options.n_paths > 0:
+            mc = montecarlo.simulate(model.exposure(ev), _market(assumptions), options.n_paths,
+                                     options.seed, int(m))
+            table = table.join(mc.drop(columns=["n_paths", "seed"]).add_prefix("mc_"))
+        table = table.join(_pricing(table, group.set_index("facility_id"), assumptions,
+                                    options.n_paths > 0))
+        metrics.append(table)
+        frame = ev.periods_frame()
+        frame.insert(2, "date", _period_dates(valuation, frame["period"].to_numpy(), int(m)))
+        periods.append(frame)
+        if options.run_scenarios:
+            from gpucredit import scenarios
+            grids.append(scenarios.run_scenarios(fac, int(m)))
+    metrics_df = pd.concat(metrics) if metrics else pd.DataFrame()
+    if not metrics_df.empty:
+        ident = rows.set_index("facility_id")[[c for c in IDENTITY_COLUMNS if c in rows]]
+        ident.index = ident.index.astype(str)
+        metrics_df = ident.join(metrics_df, how="inner")
+    return ChunkResult(
+        metrics=metrics_df,
+        periods=pd.concat(periods, ignore_index=True) if periods else pd.DataFrame(),
+        scenarios=pd.concat(grids, ignore_index=True) if grids else pd.DataFrame(),
+        errors=errors,
+    )
+
+
+def _evaluate_isolating(fac: model.Facilities, m: int, rows: pd.DataFrame):
+    """Evaluate a group; if the core rejects it, find and report the facilities at fault."""
+    try:
+        return fac, model.evaluate(fac, m), []
+    except GpuCreditError:
+        pass
+    good, errors = [], []
+    by_id = rows.set_index(rows["facility_id"].astype(str))
+    for i, fid in enumerate(fac.ids):
+        one = _select(fac, [i])
+        try:
+            model.evaluate(one, m)
+            good.append(i)
+        except GpuCreditError as exc:
+            errors.append(_error(by_id.loc[fid], exc))
+    if not good:
+        return fac, None, errors
+    fac = _select(fac, good)
+    return fac, model.evaluate(fac, m), errors
+
+
+def _select(fac: model.Facilities, idx: list[int]) -> model.Facilities:
+    n = fac.n
+    changes = {}
+    for name in model.Facilities.__dataclass_fields__:
+        v = getattr(fac, name)
+        if name == "curve_params":
+            changes[name] = {k: np.asarray(a)[idx] for k, a in v.items()}
+        elif isinstance(v, (list, tuple)) and len(v) == n:
+            changes[name] = [v[i] for i in idx]
+        elif isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n:
+            changes[name] = v[idx]
+    return fac.replace(**changes)
+
+
+def _period_dates(valuation: dt.date, period: np.ndarray, m: int) -> np.ndarray:
+    months = 12 // m
+    base = pd.Timestamp(valuation)
+    lookup = {int(p): (base + pd.DateOffset(months=int(p) * months)).date()
+              for p in np.unique(period)}
+    return np.array([lookup[int(p)] for p in period], dtype=object)
+
+
+def _pricing(metrics: pd.DataFrame, rows: pd.DataFrame, assumptions: dict,
+             with_mc: bool) -> pd.DataFrame:
+    """Fair spread from PD and LGD, mispricing against the quoted spread, Merton PD."""
+    years = metrics["tenor_years"].to_numpy(dtype=float)
+    idx = metrics.index
+    out = pd.DataFrame(index=idx)
+    if with_mc:
+        pd_tenor = metrics["mc_pd"].to_numpy(dtype=float)
+        lgd = metrics["mc_lgd"].to_numpy(dtype=float)
+        lgd = np.where(np.isfinite(lgd), lgd, metrics["lgd_now"].to_numpy(dtype=float))
+        hazard = pricing.hazard_from_pd(np.minimum(pd_tenor, 1 - 1e-12), years)
+        pd_annual = np.asarray(pricing.pd_from_hazard(hazard, 1.0), dtype=float)
+        fair = np.asarray(pricing.fair_spread(pd_annual, np.nan_to_num(lgd)), dtype=float)
+        out["pd_annual"] = pd_annual
+        out["fair_spread_bp"] = fair * 1e4
+        out["rating_bucket"] = pricing.rating_bucket(pd_annual)
+        quoted = pd.to_numeric(rows.reindex(idx)["quoted_spread"], errors="coerce") \
+            if "quoted_spread" in rows else pd.Series(np.nan, index=idx)
+        out["quoted_spread_bp"] = quoted.to_numpy(dtype=float)
+        out["mispricing_bp"] = np.asarray(pricing.mispricing_bp(
+            out["quoted_spread_bp"].to_numpy() / 1e4, fair), dtype=float)
+    if {"equity_value", "equity_vol"} <= set(rows.columns):
+        eq = pd.to_numeric(rows.reindex(idx)["equity_value"], errors="coerce").to_numpy(float)
+        vol = pd.to_numeric(rows.reindex(idx)["equity_vol"], errors="coerce").to_numpy(float)
+        total = rows.reindex(idx).get("borrower_debt")
+        debt_face = pd.to_numeric(total, errors="coerce").to_numpy(float) if total is not None \
+            else metrics["debt"].to_numpy(float)
+        debt_face = np.where(np.isfinite(debt_face), debt_face, metrics["debt"].to_numpy(float))
+        have = np.isfinite(eq) & np.isfinite(vol) & (debt_face > 0)
+        out["merton_pd"] = np.nan
+        out["merton_distance_to_default"] = np.nan
+        out["merton_spread_bp"] = np.nan
+        if have.any():
+            res = pricing.merton_solve(eq[have], vol[have], debt_face[have],
+                                       float(_assumption(assumptions, "risk_free_rate", 0.04)),
+                                       1.0)
+            out.loc[have, "merton_pd"] = np.asarray(res.pd, dtype=float)
+            out.loc[have, "merton_distance_to_default"] = np.asarray(res.distance_to_default,
+                                                                     dtype=float)
+            out.loc[have, "merton_spread_bp"] = np.asarray(res.spread, dtype=float) * 1e4
+    return out
+
+
+# --------------------------------------------------------------------------- whole tape
+
+
+def split(rows: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
+    """Consecutive chunks of at most ``chunk_size`` rows."""
+    if chunk_size < 1:
+        raise GpuCreditError(f"chunk size must be at least 1, got {chunk_size}",
+                             argument="chunk_size", value=chunk_size)
+    for start in range(0, len(rows), chunk_size):
+        yield rows.iloc[start:start + chunk_size]
+
+
+def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = RecalcOptions(),
+           *, errors: pd.DataFrame | None = None, run_info: dict | None = None,
+           mapper: Callable[..., Iterable[ChunkResult]] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> RecalcResult:
+    """Recalculate every facility of a validated tape and tabulate the results.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Validated, typed tape rows (one per facility).
+    assumptions : dict
+        Market assumptions (:data:`gpucredit.tape.schema.ASSUMPTIONS` names).
+    options : RecalcOptions
+    errors : DataFrame, optional
+        Validation problems to carry into the results' Errors table.
+    run_info : dict, optional
+        Input file, hash ... for the Summary.
+    mapper : callable, optional
+        ``mapper(fn, chunks)`` returning the chunks' results in order: the built-in
+        ``map`` by default; a distributed engine plugs in here.
+    progress : callable, optional
+        ``progress(done_facilities, total_facilities)`` after each chunk.
+    """
+    chunks = list(split(rows, options.chunk_size))
+    mapper = mapper or map
+    results: list[ChunkResult] = []
+    done = 0
+    for res, chunk in zip(mapper(lambda c: run_chunk(c, assumptions, options), chunks),
+                          chunks, strict=True):
+        results.append(res)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(rows))
+    return combine(results, rows, assumptions, options, errors=errors, run_info=run_info)
+
+
+def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
+            options: RecalcOptions, *, errors: pd.DataFrame | None = None,
+            run_info: dict | None = None) -> RecalcResult:
+    """Put the chunks' tables together, in tape order, and summarise the portfolio."""
+    order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
+    metrics = pd.concat([r.metrics for r in results if not r.metrics.empty]) \
+        if any(not r.metrics.empty for r in results) else pd.DataFrame()
+    if not metrics.empty:
+        metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable")]
+    periods = _ordered(pd.concat([r.periods for r in results], ignore_index=True)
+                       if results else pd.DataFrame(), order)
+    grid = _ordered(pd.concat([r.scenarios for r in results], ignore_index=True)
+                    if results else pd.DataFrame(), order)
+    err_rows = [e for r in results for e in r.errors]
+    err = pd.concat([errors if errors is not None else pd.DataFrame(),
+                     pd.DataFrame(err_rows)], ignore_index=True)
+    for col in ("sheet", "row", "column", "facility_id", "value", "severity", "message"):
+        if col not in err:
+            err[col] = pd.Series(dtype=object)
+    info = {"gpucredit_version": __version__, "facilities_on_tape": len(rows),
+            "facilities_computed": len(metrics), "monte_carlo_paths": options.n_paths,
+            "seed": options.seed, **(run_info or {})}
+    totals, by_type, worst = _summary(metrics, options.worst)
+    return RecalcResult(
+        metrics=metrics, periods=periods, scenarios=grid,
+        scenario_summary=_scenario_summary(grid, metrics),
+        summary_totals=totals, summary_by_type=by_type, worst=worst,
+        residual_curves=_residual_curves(metrics), errors=err[
+            ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
+        assumptions=dict(assumptions), run_info=info)
+
+
+def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    if grid.empty:
+        return pd.DataFrame()
+    from gpucredit import scenarios
+
+    return scenarios.scenario_summary(grid, metrics["debt"])
+
+
+def _ordered(frame: pd.DataFrame, order: dict) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    key = frame["facility_id"].map(order)
+    return frame.iloc[np.lexsort((np.arange(len(frame)), key.to_numpy()))].reset_index(
+        drop=True)
+
+
+def _summary(metrics: pd.DataFrame, n_worst: int):
+    if metrics.empty:
+        empty = pd.DataFrame(columns=["item", "value"])
+        return empty, pd.DataFrame(), pd.DataFrame()
+    debt = metrics["debt"]
+    breach = metrics["first_breach_default"] > 0
+    items = [
+        ("Facilities computed", len(metrics)),
+        ("Debt outstanding (USD)", float(debt.sum())),
+        ("Commitments (USD)", float(metrics["commitment"].sum()))
+        if "commitment" in metrics else None,
+        ("Collateral market value (USD)", float(metrics["market_value"].sum())),
+        ("Collateral liquidation value (USD)", float(metrics["liquidation_value"].sum())),
+        ("Portfolio LTV, market", float(debt.sum() / metrics["market_value"].sum())),
+        ("Portfolio LTV, after liquidation haircut",
+         float(debt.sum() / metrics["liquidation_value"].sum())),
+        ("Facilities breaching the default covenant", int(breach.sum())),
+        ("Debt of facilities breaching the default covenant (USD)", float(debt[breach].sum())),
+        ("Lowest minimum DSCR", float(metrics["min_dscr"].min())),
+    ]
+    if "mc_expected_loss" in metrics:
+        items.append(("Expected loss, Monte Carlo (USD)",
+                      float(metrics["mc_expected_loss"].sum())))
+    totals = pd.DataFrame([i for i in items if i is not None], columns=["item", "value"])
+    by_type = metrics.groupby("borrower_type").agg(
+        facilities=("debt", "size"), debt=("debt", "sum"),
+        market_value=("market_value", "sum"), liquidation_value=("liquidation_value", "sum"),
+        min_dscr=("min_dscr", "min"),
+        breaching=("first_breach_default", lambda s: int((s > 0).sum())))
+    cols = [c for c in ("borrower", "borrower_type", "gpu_model", "debt", "min_dscr",
+                        "first_breach_default", "llcr", "max_ltv_liquidation",
+                        "breakeven_rent", "mc_pd", "mispricing_bp") if c in metrics]
+    worst = metrics.sort_values(["min_dscr", "max_ltv_liquidation"],
+                                ascending=[True, False]).head(n_worst)[cols]
+    return totals, by_type.reset_index(), worst
+
+
+def _residual_curves(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each tape GPU model's preset residual curve (share of cost) by age, for the chart."""
+    if metrics.empty or "gpu_model" not in metrics:
+        return pd.DataFrame()
+    age = np.round(np.arange(0, 8.01, 0.25), 2)
+    data = {}
+    for name in sorted(set(metrics["gpu_model"].astype(str))):
+        preset = get_preset(name)
+        data[name] = np.asarray(preset.residual_value(age), dtype=float)
+    return pd.DataFrame(data, index=pd.Index(age, name="age_years"))
