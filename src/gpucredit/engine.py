@@ -18,6 +18,7 @@ every formula lives in the core modules it calls.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
 
-__all__ = ["ChunkResult", "RecalcOptions", "facilities_from_rows", "recalc", "run_chunk",
-           "split"]
+__all__ = ["ChunkResult", "RecalcOptions", "combine", "facilities_from_rows", "local_mapper",
+           "recalc", "run_chunk", "split"]
 
 DAYS_PER_YEAR = 365.25
 """Day count of tenors, ages and contract terms (calendar years of 365.25 days)."""
@@ -402,9 +403,16 @@ def split(rows: pd.DataFrame, chunk_size: int) -> Iterator[pd.DataFrame]:
         yield rows.iloc[start:start + chunk_size]
 
 
+def local_mapper(fn: Callable[[pd.DataFrame], ChunkResult], chunks: list[pd.DataFrame]
+                 ) -> Iterator[tuple[int, ChunkResult]]:
+    """Run the chunks one after the other in this process (the local engine)."""
+    for i, chunk in enumerate(chunks):
+        yield i, fn(chunk)
+
+
 def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = RecalcOptions(),
            *, errors: pd.DataFrame | None = None, run_info: dict | None = None,
-           mapper: Callable[..., Iterable[ChunkResult]] | None = None,
+           mapper: Callable[..., Iterable[tuple[int, ChunkResult]]] | None = None,
            progress: Callable[[int, int], None] | None = None) -> RecalcResult:
     """Recalculate every facility of a validated tape and tabulate the results.
 
@@ -420,22 +428,26 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
     run_info : dict, optional
         Input file, hash ... for the Summary.
     mapper : callable, optional
-        ``mapper(fn, chunks)`` returning the chunks' results in order: the built-in
-        ``map`` by default; a distributed engine plugs in here.
+        ``mapper(fn, chunks)`` yielding ``(chunk index, fn(chunk))`` in any order, as
+        chunks finish: :func:`local_mapper` by default; a distributed engine
+        (:func:`gpucredit.distributed.dask_mapper`) plugs in here. ``fn`` is picklable.
     progress : callable, optional
-        ``progress(done_facilities, total_facilities)`` after each chunk.
+        ``progress(done_facilities, total_facilities)`` as each chunk finishes.
     """
     chunks = list(split(rows, options.chunk_size))
-    mapper = mapper or map
-    results: list[ChunkResult] = []
+    fn = functools.partial(run_chunk, assumptions=assumptions, options=options)
+    results: dict[int, ChunkResult] = {}
     done = 0
-    for res, chunk in zip(mapper(lambda c: run_chunk(c, assumptions, options), chunks),
-                          chunks, strict=True):
-        results.append(res)
-        done += len(chunk)
+    for i, res in (mapper or local_mapper)(fn, chunks):
+        results[i] = res
+        done += len(chunks[i])
         if progress is not None:
             progress(done, len(rows))
-    return combine(results, rows, assumptions, options, errors=errors, run_info=run_info)
+    if len(results) != len(chunks):
+        raise GpuCreditError(f"only {len(results)} of {len(chunks)} chunks came back: "
+                             "nothing written", argument="engine", value=len(results))
+    ordered = [results[i] for i in range(len(chunks))]
+    return combine(ordered, rows, assumptions, options, errors=errors, run_info=run_info)
 
 
 def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
