@@ -1,0 +1,633 @@
+"""Compute workbooks that use the ``GPU_`` worksheet functions, without Excel.
+
+For nightly refreshes on a server: every formula of a workbook - Excel's own functions
+and the ``GPU_`` ones - is computed by the ``formulas`` package (a Python formula
+engine; measured on this project: it loads openpyxl-written workbooks, plain ranges and
+defined names, legacy array formulas, and lets custom functions be registered), and the
+results are written into a copy of the workbook as the cells' cached values.
+
+What the copy keeps and changes:
+
+* Everything else is carried over byte for byte (styles, charts, defined names, VBA): the
+  copy is the input's zip with only its worksheet parts (and ``calcPr`` in
+  ``workbook.xml``) edited. Formulas stay formulas; each gets its computed value, and the
+  cells an array formula spills into get theirs.
+* ``fullCalcOnLoad`` is removed so that Excel opens the file showing these values
+  instead of recalculating (which, without the add-in, would turn ``GPU_`` cells into
+  ``#NAME?``).
+* The input is never modified. Each output is written to a temporary file beside it and
+  renamed into place: it appears whole or not at all.
+
+Excel structured references (``Table1[Balance]``) are not understood by ``formulas``;
+templates written by gpucredit use plain ranges and defined names only.
+
+Examples
+--------
+>>> import openpyxl, tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> wb = openpyxl.Workbook()
+>>> ws = wb.active
+>>> ws["A1"], ws["A2"], ws["B1"] = 150.0, 100.0, "=GPU_DSCR(A1,A2)"
+>>> wb.save(d / "in.xlsx")
+>>> [res] = recalc_workbooks([d / "in.xlsx"], d / "out.xlsx")
+>>> res.ok, res.formula_cells, res.gpu_cells
+(True, 1, 1)
+>>> openpyxl.load_workbook(d / "out.xlsx", data_only=True).active["B1"].value
+1.5
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import math
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from gpucredit.errors import GpuCreditError
+
+__all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+"""Files a folder input contributes (Excel's lock files ``~$...`` are skipped)."""
+MAX_UNCOMPRESSED_BYTES = 200_000_000
+"""Refuse a workbook whose parts unpack to more than this (a zip bomb guard)."""
+MAX_COMPRESSION_RATIO = 200
+"""Refuse a workbook whose parts are compressed more than this (a zip bomb guard)."""
+MAX_LISTED_CELL_ERRORS = 50
+"""How many cells with an error a result lists (the count is always complete)."""
+
+
+@dataclass
+class RecalcResult:
+    """What happened to one workbook.
+
+    Attributes
+    ----------
+    source : Path
+        The input workbook (never modified).
+    output : Path or None
+        Where the computed copy was written; None when the file failed.
+    ok : bool
+        True when the copy was written.
+    formula_cells : int
+        Formula cells computed (an array formula counts once).
+    gpu_cells : int
+        Of those, the cells whose formula uses a ``GPU_`` function.
+    error_cells : int
+        Formula cells whose value is an error (``#GPU! ...``, ``#NAME?`` ...).
+    cell_errors : list of str
+        The first :data:`MAX_LISTED_CELL_ERRORS` of them, as ``"Sheet!B7: message"``.
+    error : str or None
+        Why the file failed, in words (None when ``ok``).
+    """
+
+    source: Path
+    output: Path | None = None
+    ok: bool = False
+    formula_cells: int = 0
+    gpu_cells: int = 0
+    error_cells: int = 0
+    cell_errors: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+# =============================================================================== registration
+
+_REGISTERED: set[str] = set()
+
+
+def register_gpu_functions() -> list[str]:
+    """Register every ``GPU_`` function with the ``formulas`` engine (idempotent).
+
+    Each is wrapped so that it receives exactly what xlwings hands it in Excel: every
+    argument as a list of rows, an empty cell as None, an Excel error as its text; and
+    so that its result (a value or rows of values) comes back as a value or a 2-D array.
+
+    Returns
+    -------
+    list of str
+        The names registered.
+    """
+    import formulas
+
+    from gpucredit import udfs
+
+    funcs = formulas.get_functions()
+    for name in udfs.udf_names():
+        if name not in _REGISTERED:
+            funcs[name] = formulas.functions.wrap_func(_adapt(getattr(udfs, name)))
+            _REGISTERED.add(name)
+    return sorted(_REGISTERED)
+
+
+def _adapt(udf):
+    def call(*args):
+        return _result(udf(*(_rows(a) for a in args)))
+
+    call.__name__ = udf.__name__
+    call.__doc__ = udf.__doc__
+    return call
+
+
+def _cell_in(v):
+    """A formulas cell value as xlwings would deliver it."""
+    import schedula as sh
+    from formulas.tokens.operand import XlError
+
+    if v is sh.EMPTY or v is None:
+        return None
+    if isinstance(v, XlError):
+        return str(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _rows(arg):
+    if isinstance(arg, np.ndarray):
+        arr = np.atleast_2d(arg)
+        return [[_cell_in(v) for v in row] for row in arr.tolist()]
+    return [[_cell_in(arg)]]
+
+
+def _cell_out(v):
+    if isinstance(v, dt.datetime):
+        return (v - dt.datetime(1899, 12, 30)).total_seconds() / 86400.0
+    if isinstance(v, dt.date):
+        return float((v - dt.date(1899, 12, 30)).days)
+    return v
+
+
+@functools.lru_cache(maxsize=1)
+def _spill_array():
+    """An ``Array`` that fits itself into an array formula's range as Excel does.
+
+    Excel truncates a larger result to the range, pads a smaller one with #N/A, and
+    repeats a single row down (a single column across). ``formulas``' own ``Array``
+    would instead flow the values row by row into the range.
+    """
+    from formulas.functions import Array
+    from formulas.tokens.operand import Error
+
+    class Spill(Array):
+        def reshape(self, shape, *shapes, order="C"):
+            target = tuple(shape) if not shapes else (shape, *shapes)
+            if (len(target) != 2 or self.ndim != 2 or target == self.shape
+                    or any(not isinstance(n, (int, np.integer)) or n < 1 for n in target)):
+                return super().reshape(shape, *shapes, order=order)
+            src = np.asarray(self, dtype=object)
+            if src.shape[0] == 1:
+                src = np.repeat(src, target[0], axis=0)
+            if src.shape[1] == 1:
+                src = np.repeat(src, target[1], axis=1)
+            res = np.empty(target, dtype=object)
+            res[:] = Error.errors["#N/A"]
+            r, c = min(target[0], src.shape[0]), min(target[1], src.shape[1])
+            res[:r, :c] = src[:r, :c]
+            return res
+
+    return Spill
+
+
+def _result(out):
+    """A UDF result for formulas: a 2-D array (fitted to an array formula's range as
+    Excel does) or a single value."""
+    if isinstance(out, list):
+        width = max((len(r) for r in out), default=1)
+        arr = np.empty((len(out), width), dtype=object)
+        arr[:] = ""
+        for i, row in enumerate(out):
+            for j, v in enumerate(row):
+                arr[i, j] = _cell_out(v)
+        return arr.view(_spill_array())
+    return _cell_out(out)
+
+
+# =============================================================================== entry points
+
+def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcResult]:
+    """Compute one workbook or many and write the results.
+
+    Parameters
+    ----------
+    inputs : path, folder, or list of paths and folders
+        Workbooks (``.xlsx``/``.xlsm``); a folder contributes the workbooks directly in it.
+    out : path
+        A file path (``.xlsx``/``.xlsm``) when there is exactly one input workbook,
+        otherwise a folder (created if needed) that receives each workbook under its
+        own name.
+    values_only : bool, default False
+        Replace every formula by its value (a static report for readers without the
+        add-in, who would otherwise see ``#NAME?`` when their spreadsheet recalculates).
+        By default formulas are kept and the values are stored as their cached results.
+
+    Returns
+    -------
+    list of RecalcResult
+        One per input workbook, in order; a failed file has ``ok`` False and ``error``
+        saying why, and does not stop the others.
+
+    Raises
+    ------
+    GpuCreditError
+        When no workbook is found or ``out`` cannot receive the results.
+    """
+    sources = _collect(inputs)
+    out = Path(out)
+    if out.suffix.lower() in WORKBOOK_SUFFIXES:
+        if len(sources) != 1:
+            raise GpuCreditError(
+                f"{len(sources)} workbooks to compute but the output {out} is one file: "
+                "give a folder", argument="out", value=str(out))
+        targets = [out]
+    else:
+        if out.exists() and not out.is_dir():
+            raise GpuCreditError(f"output {out} exists and is not a folder", argument="out",
+                                 value=str(out))
+        targets = [out / s.name for s in sources]
+        names = [t.name.lower() for t in targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise GpuCreditError(f"two inputs share the name {dupes[0]}: they would overwrite "
+                                 "each other in the output folder", argument="inputs")
+    return [recalc_workbook(s, t, values_only=values_only)
+            for s, t in zip(sources, targets, strict=True)]
+
+
+def _collect(inputs) -> list[Path]:
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not items:
+        raise GpuCreditError("no input workbooks given", argument="inputs")
+    sources: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file()
+                           and f.suffix.lower() in WORKBOOK_SUFFIXES
+                           and not f.name.startswith("~$"))
+            if not found:
+                raise GpuCreditError(f"folder {p} holds no .xlsx or .xlsm workbook",
+                                     argument="inputs", value=str(p))
+            sources.extend(found)
+        else:
+            sources.append(p)
+    return sources
+
+
+def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResult:
+    """Compute one workbook into ``target`` (see :func:`recalc_workbooks`)."""
+    source, target = Path(source), Path(target)
+    result = RecalcResult(source=source)
+    try:
+        if target.exists() and target.resolve() == source.resolve():
+            raise GpuCreditError("the output would overwrite the input; give another path")
+        _check_archive(source)
+        register_gpu_functions()
+        values = _compute(source)
+        parts, counts = _patched_parts(source, values, values_only)
+        result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
+        result.error_cells = len(counts["errors"])
+        result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
+        _write_zip(source, target, parts)
+    except GpuCreditError as exc:
+        result.error = str(exc)
+        return result
+    except Exception as exc:  # a broken file must not stop the batch; say what happened
+        result.error = f"could not compute it ({type(exc).__name__}: {exc})"
+        return result
+    result.ok, result.output = True, target
+    return result
+
+
+# =============================================================================== reading
+
+def _check_archive(path: Path) -> None:
+    if not path.is_file():
+        raise GpuCreditError(f"file not found: {path}", argument="inputs", value=str(path))
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        raise GpuCreditError(f"{path.name} is not an .xlsx or .xlsm workbook",
+                             argument="inputs", value=str(path))
+    if not zipfile.is_zipfile(path):
+        raise GpuCreditError("not a valid workbook (not a zip archive: corrupt, truncated, "
+                             "encrypted or not an Excel file)")
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        packed = sum(i.compress_size for i in infos) or 1
+        if total > MAX_UNCOMPRESSED_BYTES or total / packed > MAX_COMPRESSION_RATIO:
+            raise GpuCreditError(
+                f"refused: the workbook unpacks to {total:,} bytes ({total / packed:.0f} "
+                f"times its packed size), more than this tool accepts")
+        names = {i.filename for i in infos}
+        if "xl/workbook.xml" not in names:
+            raise GpuCreditError("not an Excel workbook (no xl/workbook.xml inside)")
+
+
+@contextlib.contextmanager
+def _quiet_progress():
+    """formulas draws a tqdm progress bar on stderr while it compiles a workbook; a batch
+    job (and the CLI's own output) wants it quiet. Swap in a disabled bar meanwhile."""
+    import formulas.excel as engine
+
+    real = engine.tqdm
+
+    class Quiet:
+        @staticmethod
+        def tqdm(*args, **kwargs):
+            return real.tqdm(*args, **{**kwargs, "disable": True})
+
+    engine.tqdm = Quiet
+    try:
+        yield
+    finally:
+        engine.tqdm = real
+
+
+def _compute(path: Path) -> dict[tuple[str, str], np.ndarray]:
+    """Every computed range of the workbook: (SHEET in capitals, A1 ref) -> 2-D values."""
+    import formulas
+
+    with _quiet_progress():
+        model = formulas.ExcelModel().loads(str(path)).finish()
+        solution = model.calculate()
+    key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>.*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
+    values = {}
+    for name, rng in solution.items():
+        m = key.match(str(name))
+        if m is None:
+            continue
+        arr = np.asarray(getattr(rng, "value", rng), dtype=object)
+        values[(m["sheet"].upper(), m["ref"].upper())] = np.atleast_2d(arr)
+    return values
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> worksheet part name in the archive."""
+    from defusedxml import ElementTree
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+    book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    targets = {}
+    for rel in rels.findall("p:Relationship", ns):
+        target = rel.get("Target", "")
+        if target.startswith("/"):
+            part = target.lstrip("/")
+        else:
+            part = str(PurePosixPath("xl") / target)
+        targets[rel.get("Id")] = os.path.normpath(part).replace(os.sep, "/")
+    out = {}
+    for sheet in book.findall("m:sheets/m:sheet", ns):
+        rid = sheet.get(f"{{{ns['r']}}}id")
+        if rid in targets:
+            out[sheet.get("name")] = targets[rid]
+    return out
+
+
+# =============================================================================== writing
+
+_ROW = re.compile(r"<row\b(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</row>)", re.S)
+_CELL = re.compile(r"<c\b(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</c>)", re.S)
+_F = re.compile(r"<f\b[^>]*?(?:/>|>.*?</f>)", re.S)
+_ATTR = re.compile(r'\s(?P<k>[\w:]+)="(?P<v>[^"]*)"')
+
+
+def _attrs(text: str) -> dict[str, str]:
+    return {m["k"]: m["v"] for m in _ATTR.finditer(text)}
+
+
+def _attr_text(attrs: dict[str, str]) -> str:
+    return "".join(f' {k}="{v}"' for k, v in attrs.items())
+
+
+def _split_ref(ref: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", ref.upper())
+    if m is None:
+        raise GpuCreditError(f"unreadable cell reference {ref!r}")
+    col = 0
+    for ch in m[1]:
+        col = col * 26 + ord(ch) - 64
+    return int(m[2]), col
+
+
+def _col_letters(col: int) -> str:
+    s = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+def _value_xml(v) -> tuple[str | None, str]:
+    """(t attribute or None, <v> element) for one computed value."""
+    import schedula as sh
+    from formulas.tokens.operand import XlError
+
+    if v is sh.EMPTY or v is None:
+        return None, ""
+    if isinstance(v, XlError):
+        return "e", f"<v>{escape(str(v))}</v>"
+    if isinstance(v, (bool, np.bool_)):
+        return "b", f"<v>{int(bool(v))}</v>"
+    if isinstance(v, (int, np.integer)):
+        return None, f"<v>{int(v)}</v>"
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(float(v)):
+            return "e", "<v>#NUM!</v>"
+        return None, f"<v>{float(v)!r}</v>"
+    return "str", f"<v>{escape(str(v))}</v>"
+
+
+def _is_error(v) -> str | None:
+    from formulas.tokens.operand import XlError
+
+    if isinstance(v, XlError):
+        return str(v)
+    if isinstance(v, str) and v.startswith("#GPU!"):
+        return v
+    return None
+
+
+def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
+    start = xml.find("<sheetData")
+    if start < 0:
+        return xml
+    open_end = xml.index(">", start)
+    if xml[open_end - 1] == "/":  # <sheetData/>: nothing to compute
+        return xml
+    end = xml.index("</sheetData>", open_end)
+    body = xml[open_end + 1:end]
+    rows: dict[int, tuple[dict, list[tuple[int, str]]]] = {}
+    next_row = 1
+    for rm in _ROW.finditer(body):
+        attrs = _attrs(rm["attrs"])
+        r = int(attrs.get("r", next_row))
+        next_row = r + 1
+        cells, next_col = [], 1
+        for cm in _CELL.finditer(rm["body"] or ""):
+            cattrs = _attrs(cm["attrs"])
+            ref = cattrs.get("r")
+            c = _split_ref(ref)[1] if ref else next_col
+            next_col = c + 1
+            cells.append((c, cm.group(0)))
+        rows[r] = (attrs, cells)
+
+    sheet_key = sheet.upper()
+    spill: dict[tuple[int, int], object] = {}
+    new_rows: dict[int, tuple[dict, list[tuple[int, str]]]] = {}
+    bounds = [math.inf, math.inf, 0, 0]  # min row, min col, max row, max col
+
+    def grow(r, c):
+        bounds[0], bounds[1] = min(bounds[0], r), min(bounds[1], c)
+        bounds[2], bounds[3] = max(bounds[2], r), max(bounds[3], c)
+
+    for r, (attrs, cells) in rows.items():
+        patched = []
+        for c, text in cells:
+            grow(r, c)
+            m = _CELL.fullmatch(text)
+            body = m["body"] or ""
+            f = _F.search(body)
+            if f is None:
+                patched.append((c, text))
+                continue
+            fattrs = _attrs(f.group(0)[2:f.group(0).index(">")])
+            ref = f"{_col_letters(c)}{r}"
+            counts["formulas"] += 1
+            if "GPU_" in f.group(0).upper():
+                counts["gpu"] += 1
+            if fattrs.get("t") == "array" and ":" in fattrs.get("ref", ""):
+                grid = values.get((sheet_key, fattrs["ref"].upper().replace("$", "")))
+                first, last = fattrs["ref"].upper().replace("$", "").split(":")
+                (r0, c0), (r1, c1) = _split_ref(first), _split_ref(last)
+                for i in range(r1 - r0 + 1):
+                    for j in range(c1 - c0 + 1):
+                        v = _pick(grid, i, j)
+                        if (i, j) != (0, 0):
+                            spill[(r0 + i, c0 + j)] = v
+                        grow(r0 + i, c0 + j)
+                value = _pick(grid, 0, 0)
+            else:
+                value = _pick(values.get((sheet_key, ref)), 0, 0)
+            err = _is_error(value)
+            if err:
+                counts["errors"].append(f"{sheet}!{ref}: {err}")
+            formula = "" if counts["values_only"] else f.group(0)
+            patched.append((c, _cell_xml(_attrs(m["attrs"]), formula, value)))
+        new_rows[r] = (attrs, patched)
+
+    for (r, c), v in spill.items():
+        attrs, cells = new_rows.setdefault(r, ({"r": str(r)}, []))
+        kept = []
+        placed = False
+        for cc, text in cells:
+            if cc == c:
+                m = _CELL.fullmatch(text)
+                if m is not None and _F.search(m["body"] or "") is None:
+                    kept.append((c, _cell_xml(_attrs(m["attrs"]), "", v)))
+                    placed = True
+                    continue
+                placed = True  # a formula cell inside another array range: leave it
+            kept.append((cc, text))
+        if not placed:
+            kept.append((c, _cell_xml({"r": f"{_col_letters(c)}{r}"}, "", v)))
+        new_rows[r] = (attrs, sorted(kept, key=lambda t: t[0]))
+
+    parts = []
+    for r in sorted(new_rows):
+        attrs, cells = new_rows[r]
+        attrs = {k: v for k, v in attrs.items() if k != "spans"}
+        attrs["r"] = str(r)
+        if cells:
+            parts.append(f"<row{_attr_text(attrs)}>{''.join(t for _, t in cells)}</row>")
+        else:
+            parts.append(f"<row{_attr_text(attrs)}/>")
+    xml = xml[:open_end + 1] + "".join(parts) + xml[end:]
+    if bounds[2]:
+        dim = (f"{_col_letters(int(bounds[1]))}{int(bounds[0])}:"
+               f"{_col_letters(int(bounds[3]))}{int(bounds[2])}")
+        xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dim}"/>', xml, count=1)
+    return xml
+
+
+def _pick(grid, i: int, j: int):
+    if grid is None:
+        return None
+    if i < grid.shape[0] and j < grid.shape[1]:
+        return grid[i, j]
+    if grid.shape == (1, 1):  # Excel repeats a single value over an array range
+        return grid[0, 0]
+    from formulas.tokens.operand import Error
+
+    return Error.errors["#N/A"]
+
+
+def _cell_xml(attrs: dict[str, str], formula: str, value) -> str:
+    attrs = {k: v for k, v in attrs.items() if k != "t"}
+    t, v = _value_xml(value)
+    if t:
+        attrs["t"] = t
+    return f"<c{_attr_text(attrs)}>{formula}{v}</c>"
+
+
+def _patched_parts(source: Path, values, values_only: bool) -> tuple[dict[str, bytes | None],
+                                                                   dict]:
+    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only}
+    parts = {}
+    with zipfile.ZipFile(source) as zf:
+        for sheet, part in _sheet_parts(zf).items():
+            if part not in zf.namelist():
+                continue
+            xml = zf.read(part).decode("utf-8")
+            new = _patch_sheet(xml, sheet, values, counts)
+            if new != xml:
+                parts[part] = new.encode("utf-8")
+        book = zf.read("xl/workbook.xml").decode("utf-8")
+        new_book = re.sub(r'\sfullCalcOnLoad="(1|true)"', "", book)
+        if new_book != book:
+            parts["xl/workbook.xml"] = new_book.encode("utf-8")
+        if values_only and "xl/calcChain.xml" in zf.namelist():
+            # The calculation chain lists formula cells; with none left Excel would
+            # report the file as damaged. Drop the part and every reference to it.
+            parts["xl/calcChain.xml"] = None
+            for name, pattern in (("xl/_rels/workbook.xml.rels",
+                                   r"<Relationship\b[^>]*calcChain[^>]*/>"),
+                                  ("[Content_Types].xml",
+                                   r"<Override\b[^>]*calcChain[^>]*/>")):
+                text = zf.read(name).decode("utf-8")
+                parts[name] = re.sub(pattern, "", text).encode("utf-8")
+    return parts, counts
+
+
+def _write_zip(source: Path, target: Path, parts: dict[str, bytes | None]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(tmp, "w") as zout:
+            for info in zin.infolist():
+                if info.filename in parts and parts[info.filename] is None:
+                    continue  # a part dropped on purpose
+                data = parts.get(info.filename)
+                if data is None:
+                    data = zin.read(info.filename)
+                zout.writestr(info, data, compress_type=info.compress_type)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

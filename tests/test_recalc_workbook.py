@@ -1,0 +1,255 @@
+"""Workbook recalculation without Excel (gpucredit.excel.recalc).
+
+Expected values are worked by hand in each test or come from numpy-financial; the deal
+model's GPU_ cells are checked against the core in test_model_template.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import numpy_financial as npf
+import openpyxl
+import pytest
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.formula import ArrayFormula
+from python_calamine import CalamineWorkbook
+
+from gpucredit import udfs
+from gpucredit.errors import GpuCreditError
+from gpucredit.excel.recalc import (
+    MAX_COMPRESSION_RATIO,
+    recalc_workbook,
+    recalc_workbooks,
+    register_gpu_functions,
+)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def small_book(path: Path, *, sheet: str = "Calcs") -> Path:
+    """CFADS and debt service in A1:B4, GPU_ and native formulas beside them."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    for i, (cf, ds) in enumerate([(125.0, 100.0), (137.5, 110.0), (90.0, 0.0),
+                                  (None, None)], start=1):
+        ws.cell(i, 1, cf)
+        ws.cell(i, 2, ds)
+    ws["C1"] = ArrayFormula("C1:C4", "=GPU_DSCR(A1:A4,B1:B4)")
+    ws["D1"] = "=SUM(C1:C2)"
+    ws["E1"] = "=GPU_DSCR(A1,B3)"
+    ws["E2"] = "=GPU_WAL(A1:A3,4)"
+    ws["E3"] = "=NO_SUCH_FUNCTION(1)"
+    ws["E4"] = "=GPU_HAZARD_RATE(rate_in,0.4)"
+    ws["F1"] = "=PMT(0.01,12,-1000)"
+    ws["F2"] = '="a<b & c"'
+    ws["G1"] = 0.015
+    wb.defined_names["rate_in"] = DefinedName("rate_in", attr_text=f"'{sheet}'!$G$1")
+    wb.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("small")
+    src = small_book(d / "in.xlsx", sheet="My Calcs")
+    before = digest(src)
+    [res] = recalc_workbooks(src, d / "out.xlsx")
+    assert digest(src) == before  # the input is never modified
+    return res, openpyxl.load_workbook(res.output, data_only=True)["My Calcs"]
+
+
+def test_every_gpu_function_is_registered_once():
+    import formulas
+
+    names = register_gpu_functions()
+    assert names == udfs.udf_names() == register_gpu_functions()
+    assert all(n in formulas.get_functions() for n in names)
+
+
+def test_array_formula_spills_and_native_formulas_use_it(computed):
+    res, ws = computed
+    assert res.ok and res.error is None
+    # by hand: 125/100, 137.5/110; 90/0 and the empty row have no value
+    # (an empty text result reads back as None in openpyxl)
+    assert [ws[f"C{i}"].value for i in range(1, 5)] == [1.25, 1.25, None, None]
+    assert ws["D1"].value == 2.5
+    assert ws["F1"].value == pytest.approx(-npf.pmt(0.01, 12, 1000), rel=1e-12)
+    assert ws["F2"].value == "a<b & c"
+
+
+def test_gpu_scalar_results_and_defined_names(computed):
+    _, ws = computed
+    # WAL of principal 125, 137.5, 90 at 4 periods a year: sum(t P) / sum(P) / 4
+    wal = (1 * 125 + 2 * 137.5 + 3 * 90) / (125 + 137.5 + 90) / 4
+    assert ws["E2"].value == pytest.approx(wal, rel=1e-12)
+    assert ws["E4"].value == pytest.approx(0.015 / 0.6, rel=1e-12)
+
+
+def test_cell_errors_are_counted_and_listed(computed):
+    res, ws = computed
+    assert ws["E1"].value == "#GPU! debt service is zero"
+    assert ws["E3"].value == "#NAME?"
+    assert res.error_cells == 2
+    assert res.cell_errors == ["My Calcs!E1: #GPU! debt service is zero",
+                               "My Calcs!E3: #NAME?"]
+    assert res.formula_cells == 8 and res.gpu_cells == 4
+
+
+def test_formulas_are_kept_with_their_values(computed):
+    res, _ = computed
+    ws = openpyxl.load_workbook(res.output)["My Calcs"]
+    assert isinstance(ws["C1"].value, ArrayFormula)
+    assert ws["C1"].value.text == "=GPU_DSCR(A1:A4,B1:B4)"
+    assert ws["D1"].value == "=SUM(C1:C2)"
+    with zipfile.ZipFile(res.output) as zf:
+        assert "fullCalcOnLoad" not in zf.read("xl/workbook.xml").decode()
+
+
+def test_other_readers_see_the_values(computed):
+    res, _ = computed
+    rows = CalamineWorkbook.from_path(str(res.output)).get_sheet_by_name("My Calcs").to_python()
+    assert rows[0][2] == 1.25 and rows[0][3] == 2.5
+
+
+def test_values_only_copy_has_no_formulas(tmp_path):
+    src = small_book(tmp_path / "in.xlsx")
+    [res] = recalc_workbooks([src], tmp_path / "static.xlsx", values_only=True)
+    ws = openpyxl.load_workbook(res.output)["Calcs"]
+    assert ws["C1"].value == 1.25 and ws["D1"].value == 2.5
+    assert ws["E1"].value == "#GPU! debt service is zero"
+
+
+def test_values_only_drops_the_calculation_chain(tmp_path):
+    # Excel-saved workbooks carry xl/calcChain.xml listing formula cells; a copy without
+    # formulas must not keep it (Excel would call the file damaged).
+    src = small_book(tmp_path / "in.xlsx")
+    excelish = tmp_path / "excelish.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(excelish, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/calcChain.xml" '
+                                    b'ContentType="application/vnd.openxmlformats-'
+                                    b'officedocument.spreadsheetml.calcChain+xml"/></Types>')
+            if info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rId99" '
+                                    b'Type="http://schemas.openxmlformats.org/officeDocument/'
+                                    b'2006/relationships/calcChain" Target="calcChain.xml"/>'
+                                    b"</Relationships>")
+            zout.writestr(info, data)
+        zout.writestr("xl/calcChain.xml", '<calcChain xmlns="http://schemas.openxmlformats.org'
+                      '/spreadsheetml/2006/main"><c r="C1" i="1"/></calcChain>')
+    [kept] = recalc_workbooks([excelish], tmp_path / "kept.xlsx")
+    [static] = recalc_workbooks([excelish], tmp_path / "static.xlsx", values_only=True)
+    with zipfile.ZipFile(kept.output) as zf:
+        assert "xl/calcChain.xml" in zf.namelist()
+    with zipfile.ZipFile(static.output) as zf:
+        assert "xl/calcChain.xml" not in zf.namelist()
+        assert b"calcChain" not in zf.read("[Content_Types].xml")
+        assert b"calcChain" not in zf.read("xl/_rels/workbook.xml.rels")
+
+
+def test_array_ranges_are_fitted_like_excel(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i in range(3):
+        ws.cell(i + 1, 1, 100.0 + i)
+        ws.cell(i + 1, 7, 100.0)
+    # a 3-row result in a 2-row range is cut; in a 4-row range padded with #N/A
+    ws["B1"] = ArrayFormula("B1:B2", "=GPU_DSCR(A1:A3,G1:G3)")
+    ws["C1"] = ArrayFormula("C1:C4", "=GPU_DSCR(A1:A3,G1:G3)")
+    # a table (header + 3 rows x 7 columns) in a 2 x 3 range keeps its top-left corner
+    ws["D1"] = ArrayFormula("D1:F2", "=GPU_DEBT_SCHEDULE(300,0,3)")
+    wb.save(tmp_path / "in.xlsx")
+    [res] = recalc_workbooks([tmp_path / "in.xlsx"], tmp_path / "out.xlsx")
+    out = openpyxl.load_workbook(res.output, data_only=True).active
+    assert [out[f"B{i}"].value for i in (1, 2, 3)] == [1.0, 1.01, None]
+    assert [out[f"C{i}"].value for i in (1, 2, 3, 4)] == [1.0, 1.01, 1.02, "#N/A"]
+    assert [[c.value for c in row] for row in out["D1:F2"]] == [
+        ["Period", "Opening balance", "Draw"], [1, 300, 0]]
+
+
+def test_dates_from_a_gpu_function_become_serial_numbers(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = '=GPU_PRESET("H100","launch_date")'
+    wb.save(tmp_path / "in.xlsx")
+    [res] = recalc_workbooks([tmp_path / "in.xlsx"], tmp_path / "out.xlsx")
+    # the H100 preset's launch date, 2022-03-22, is Excel serial 44642
+    assert openpyxl.load_workbook(res.output, data_only=True).active["A1"].value == 44642
+
+
+def test_a_folder_in_and_a_folder_out(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    small_book(src / "a.xlsx")
+    small_book(src / "b.xlsx")
+    (src / "~$a.xlsx").write_bytes(b"lock file")  # Excel's lock files are skipped
+    (src / "notes.txt").write_text("not a workbook")
+    results = recalc_workbooks(src, tmp_path / "out")
+    assert [r.source.name for r in results] == ["a.xlsx", "b.xlsx"]
+    assert all(r.ok for r in results)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.xlsx", "b.xlsx"]
+
+
+def test_a_broken_file_fails_alone_and_leaves_nothing(tmp_path):
+    good = small_book(tmp_path / "good.xlsx")
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(good.read_bytes()[:300])  # truncated
+    text = tmp_path / "text.xlsx"
+    text.write_text("just text")
+    out = tmp_path / "out"
+    results = recalc_workbooks([broken, good, text], out)
+    assert [r.ok for r in results] == [False, True, False]
+    assert results[0].error == ("not a valid workbook (not a zip archive: corrupt, "
+                                "truncated, encrypted or not an Excel file)")
+    assert results[2].error.startswith("not a valid workbook")
+    assert sorted(p.name for p in out.iterdir()) == ["good.xlsx"]  # no partial or temp files
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    src = small_book(tmp_path / "in.xlsx")
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info.filename))
+        zout.writestr("xl/padding.bin", b"\0" * (MAX_COMPRESSION_RATIO * 2 * 100_000))
+    res = recalc_workbook(bomb, tmp_path / "out.xlsx")
+    assert not res.ok and "times its packed size" in res.error
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_output_arguments(tmp_path):
+    a = small_book(tmp_path / "a.xlsx")
+    b = small_book(tmp_path / "b.xlsx")
+    with pytest.raises(GpuCreditError, match="2 workbooks to compute but the output"):
+        recalc_workbooks([a, b], tmp_path / "one.xlsx")
+    with pytest.raises(GpuCreditError, match="no input workbooks given"):
+        recalc_workbooks([], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GpuCreditError, match=r"holds no \.xlsx or \.xlsm workbook"):
+        recalc_workbooks(tmp_path / "empty", tmp_path / "out")
+    (tmp_path / "sub").mkdir()
+    small_book(tmp_path / "sub" / "a.xlsx")
+    with pytest.raises(GpuCreditError, match=r"two inputs share the name a\.xlsx"):
+        recalc_workbooks([a, tmp_path / "sub" / "a.xlsx"], tmp_path / "out")
+    res = recalc_workbook(a, a)
+    assert not res.ok and "would overwrite the input" in res.error
+    res = recalc_workbook(tmp_path / "missing.xlsx", tmp_path / "o.xlsx")
+    assert not res.ok and "file not found" in res.error
+
+
+def test_output_is_a_valid_zip_with_every_part(computed):
+    res, _ = computed
+    with zipfile.ZipFile(res.output) as zf:
+        assert zf.testzip() is None
+        names = set(zf.namelist())
+    with zipfile.ZipFile(res.source) as zf:
+        assert names == set(zf.namelist())
+    assert isinstance(io.BytesIO(res.output.read_bytes()), io.BytesIO)
