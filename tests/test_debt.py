@@ -492,8 +492,9 @@ class TestSculpt:
         assert half.closing[-1] == 0.0
 
     @SETTINGS
-    @given(st.lists(st.floats(-100.0, 1e6), min_size=1, max_size=40), annual_rates,
-           st.floats(1.0, 3.0), frequencies)
+    # Subnormal CFADS (5e-324 USD) underflow to zero debt service: not a real cash flow.
+    @given(st.lists(st.floats(-100.0, 1e6, allow_subnormal=False), min_size=1, max_size=40),
+           annual_rates, st.floats(1.0, 3.0), frequencies)
     def test_properties(self, cf, rate, target, m):
         cf = np.array(cf)
         s = sculpt(cf, rate, target, m)

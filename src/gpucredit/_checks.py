@@ -19,12 +19,12 @@ import numpy as np
 from gpucredit.errors import GpuCreditError
 
 __all__ = [
+    "check_finite",
+    "check_periods_per_year",
+    "check_range",
+    "check_same_periods",
     "param",
     "series",
-    "check_finite",
-    "check_range",
-    "check_periods_per_year",
-    "check_same_periods",
     "where",
 ]
 
@@ -136,7 +136,7 @@ def param(x, name: str, low: float | None = None, high: float | None = None,
     >>> param([[1.0]], "gpus")
     Traceback (most recent call last):
     ...
-    gpucredit.errors.GpuCreditError: gpus must be a single value or one value per facility (a 1-D array), got an array of shape (1, 1)
+    gpucredit.errors.GpuCreditError: gpus must be a single value or one value per facility ...
     """
     arr = check_range(x, name, low, high, low_open=low_open, high_open=high_open)
     if arr.ndim == 0:
@@ -177,7 +177,7 @@ def check_same_periods(**arrays: np.ndarray) -> int:
     >>> check_same_periods(cfads=np.ones(4), debt_service=np.ones(5))
     Traceback (most recent call last):
     ...
-    gpucredit.errors.GpuCreditError: cfads has 4 periods but debt_service has 5: they must cover the same periods
+    gpucredit.errors.GpuCreditError: cfads has 4 periods but debt_service has 5: ...
     """
     names = list(arrays)
     first = names[0]

@@ -72,6 +72,12 @@ class Facilities:
         Margin over the base rate and the floor on the base rate.
     amortization : str or sequence of str, default "annuity"
         One of :data:`AMORTIZATIONS` per facility.
+    refinance_balloon : array_like of bool, default True
+        A bullet's final principal is refinanced, not paid from cash flow: DSCR and the
+        covenants test interest (and any scheduled amortisation) and the balloon is
+        measured by the refinancing LTV at maturity, the Monte Carlo defaults at maturity
+        when the collateral no longer covers it. False tests the balloon as debt service
+        (DSCR then collapses in the maturity period).
     amortization_start : array_like of int, default 1
         First amortising period (earlier periods are interest-only).
     draws : array_like (F, T), optional
@@ -152,6 +158,7 @@ class Facilities:
     spread: object = 0.0
     rate_floor: object = 0.0
     amortization: object = "annuity"
+    refinance_balloon: object = True
     amortization_start: object = 1
     draws: object = None
     target_dscr: object = None
@@ -220,6 +227,9 @@ class Evaluation:
         sweep``.
     sweep : ndarray
         Prepayments from the cash sweep.
+    balloon : ndarray
+        A bullet's final principal, refinanced rather than paid from CFADS: left out of
+        the debt service that DSCR, covenants and breakevens test.
     dscr, llcr : ndarray
     residual : ndarray
         Residual value as a share of cost (after any step-down).
@@ -241,6 +251,7 @@ class Evaluation:
     flows: fleet.FleetCashFlows
     schedule: debt.DebtSchedule
     sweep: np.ndarray
+    balloon: np.ndarray
     dscr: np.ndarray
     llcr: np.ndarray
     residual: np.ndarray
@@ -269,7 +280,8 @@ class Evaluation:
             "revenue": f.revenue, "opex": f.power + f.colocation + f.other_opex,
             "maintenance_capex": f.maintenance_capex, "tax": f.tax, "cfads": f.cfads,
             "opening_balance": s.opening, "draw": s.draw, "interest": s.interest,
-            "principal": s.principal, "sweep": self.sweep, "debt_service": s.debt_service,
+            "principal": s.principal, "sweep": self.sweep, "balloon": self.balloon,
+            "debt_service": s.debt_service,
             "closing_balance": s.closing, "dscr": self.dscr, "llcr": self.llcr,
             "residual_value": self.residual, "market_value": self.market_value,
             "liquidation_value": self.liquidation_value, "ltv_market": self.ltv_market,
@@ -389,7 +401,14 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         ``max_ltv_liquidation``, ``first_collateral_shortfall`` (first period the
         liquidation value is below the debt), ``lgd_now``, ``lgd_at_breach`` (if the
         facility defaults at its first DSCR below 1.00x), ``min_dscr_combined`` (miners:
-        hosting plus self-mining CFADS), ``treasury_value``.
+        hosting plus self-mining CFADS), ``treasury_value``, ``btc_held``,
+        ``borrowing_base`` and ``required_prepayment`` (today, with ``advance_rate``),
+        ``balloon`` (a bullet's refinanced final principal) with
+        ``refinancing_ltv_market`` and ``refinancing_ltv_liquidation`` (LTV at
+        maturity), ``dscr_lockup`` and ``dscr_default`` (the covenant levels used).
+
+        Coverage ratios test the debt service without a bullet's balloon (see
+        ``Facilities.refinance_balloon``); LLCR and PLCR keep it.
 
     Examples
     --------
@@ -469,7 +488,14 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                                cfads_tenor, rate, m)
 
     # Coverage.
-    ds = sched.debt_service
+    # A bullet's final principal is a balloon the borrower refinances: coverage ratios
+    # test the debt service before it (interest and scheduled amortisation) and the
+    # balloon is tested against the collateral (refinancing LTV) instead.
+    refinance = np.broadcast_to(np.asarray(fac.refinance_balloon, dtype=bool), (n,))
+    balloon = np.zeros((n, n_t))
+    bullets = np.flatnonzero((kinds == "bullet") & refinance)
+    balloon[bullets, tenor[bullets] - 1] = sched.principal[bullets, tenor[bullets] - 1]
+    ds = sched.debt_service - balloon
     dscr = coverage.dscr(cfads_tenor, ds)
     llcr = coverage.llcr(cfads_tenor, sched.opening + sched.draw, rate, m)
     plcr = coverage.plcr(flows.cfads, sched.opening + sched.draw, rate, m)
@@ -605,6 +631,11 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         "first_collateral_shortfall": shortfall,
         "borrowing_base": base,
         "required_prepayment": prepay,
+        "balloon": balloon.sum(axis=-1),
+        "refinancing_ltv_market": np.where(balloon.sum(axis=-1) > 0,
+                                           ltv_market[rows, tenor - 1], np.nan),
+        "refinancing_ltv_liquidation": np.where(balloon.sum(axis=-1) > 0,
+                                                ltv_liq[rows, tenor - 1], np.nan),
         "lgd_now": lgd_path[:, 0],
         "lgd_at_breach": np.where(below_one > 0, lgd_path[rows, at], np.nan),
         "min_dscr_combined": coverage.min_dscr(cfads_tenor + mining, ds),
@@ -618,7 +649,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                             for k, v in metrics.items()},
                            index=pd.Index(ids, name="facility_id"))
     return Evaluation(ids=ids, periods_per_year=m, tenor=tenor, flows=flows, schedule=sched,
-                      sweep=sweep,
+                      sweep=sweep, balloon=balloon,
                       dscr=np.atleast_2d(dscr), llcr=np.atleast_2d(llcr), residual=residual,
                       market_value=mv, liquidation_value=liq.recovery, ltv_market=ltv_market,
                       ltv_liquidation=ltv_liq, lgd=lgd_path, mining_revenue=mining_rev,
@@ -762,12 +793,13 @@ def exposure(ev: Evaluation) -> montecarlo.FacilityExposure:
         merchant_revenue=merchant,
         other_cfads=other,
         mining_cfads=mining_rev,
-        debt_service=s.debt_service[:, cut],
+        debt_service=(s.debt_service - ev.balloon)[:, cut],
         debt_outstanding=np.where(in_tenor, (s.opening + s.draw + s.interest)[:, cut], 0.0),
         collateral_value=ev.market_value[:, cut],
         liquidation_factor=np.where(np.isfinite(haircut), 1.0 - haircut, 0.0),
         btc_held=ev.metrics["btc_held"].to_numpy(),
         covenant_dscr=ev.metrics["dscr_lockup"].to_numpy(),
+        balloon_period=np.where(ev.balloon.sum(axis=-1) > 0, ev.tenor - 1, -1),
     )
 
 

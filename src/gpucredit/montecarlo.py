@@ -396,16 +396,22 @@ def _fill_draws(z: np.ndarray, w: np.ndarray | None, seed: int, key: int, p0: in
     """Fill one facility's draws for paths ``p0 .. p0 + len(z)`` (``p0`` block-aligned).
 
     Normals come from stream 0 of each block and chi-square draws from stream 1, so a
-    block's first n paths are the same whatever n is.
+    block's first n paths are the same whatever n is. Each stream is drawn period by
+    period, a whole block of paths at a time (period-major), so the draws of the first
+    periods are the same however many periods follow: a facility's paths do not depend
+    on the horizon of the batch it is simulated in.
     """
-    n = z.shape[0]
+    n, n_t = z.shape[0], z.shape[-1]
     for start in range(0, n, BLOCK_PATHS):
         stop = min(n, start + BLOCK_PATHS)
         block = (p0 + start) // BLOCK_PATHS
-        _block_generator(seed, key, block, 0).standard_normal(out=z[start:stop])
+        normals = _block_generator(seed, key, block, 0).standard_normal(
+            (n_t, BLOCK_PATHS, 2))
+        z[start:stop] = normals[:, :stop - start].transpose(1, 2, 0)
         if w is not None:
-            _block_generator(seed, key, block, 1).standard_gamma(t_df / 2.0, out=w[start:stop])
-            w[start:stop] *= 2.0
+            chi = _block_generator(seed, key, block, 1).standard_gamma(
+                t_df / 2.0, size=(n_t, BLOCK_PATHS))
+            w[start:stop] = 2.0 * chi[:, :stop - start].T
 
 
 def _check_seed(seed) -> int:
@@ -534,6 +540,11 @@ class FacilityExposure:
         BTC held in treasury (pledged), >= 0; valued at the simulated price.
     covenant_dscr : float or array_like, default 1.20
         DSCR covenant (lock-up) level, > 0. DOMAIN.md: lock-up typically 1.10-1.25x.
+    balloon_period : int or array_like of int, default -1
+        0-based period of a balloon (bullet) repayment that the borrower must refinance,
+        or -1 for none. Its principal is left out of ``debt_service``; at that period the
+        facility defaults when it cannot refinance: the debt outstanding exceeds the GPU
+        collateral plus treasury along the path (LTV above 100%).
     crypto_haircut : float or array_like, default 0.20
         Haircut on the treasury's value when it is sold at default, in [0, 1].
         DOMAIN.md's value-at-risk haircut ``1 - exp(-z sigma sqrt(h/365))`` at 99%, 60%
@@ -566,6 +577,7 @@ class FacilityExposure:
     btc_held: np.ndarray = 0.0
     covenant_dscr: np.ndarray = 1.20
     crypto_haircut: np.ndarray = 0.20
+    balloon_period: np.ndarray = -1
 
     def __post_init__(self) -> None:
         raw = self.facility_ids
@@ -607,6 +619,14 @@ class FacilityExposure:
             arr = np.array(arr, dtype=float)
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
+        bal = np.array(_per_facility(self.balloon_period, "balloon_period", n_fac, low=-1,
+                                     high=n_per - 1), dtype=float)
+        if np.any(bal != np.round(bal)):
+            raise GpuCreditError("balloon_period must be a whole period index (or -1)",
+                                 argument="balloon_period", value=self.balloon_period)
+        bal = bal.astype(int)
+        bal.flags.writeable = False
+        object.__setattr__(self, "balloon_period", bal)
 
     @property
     def n_facilities(self) -> int:
@@ -636,7 +656,8 @@ class FacilityExposure:
         idx = [pos[str(f)] for f in ids]
         fields = {name: getattr(self, name)[idx] for name in _SERIES}
         fields.update({name: getattr(self, name)[idx] for name in
-                       ("liquidation_factor", "btc_held", "covenant_dscr", "crypto_haircut")})
+                       ("liquidation_factor", "btc_held", "covenant_dscr", "crypto_haircut",
+                        "balloon_period")})
         return FacilityExposure(facility_ids=[self.facility_ids[i] for i in idx], **fields)
 
 
@@ -669,14 +690,29 @@ def _evaluate(z, w, s1, s2, model, m, launch, ex, g, default_dscr, out, p0, p1):
     # the NaN of periods without debt service; a path with none has a NaN minimum).
     min_dscr = np.fmin.reduce(dscr, axis=-1)
     out["min_dscr"][gi, pi] = min_dscr
-    defaulted = min_dscr < default_dscr
-    tau = (dscr < default_dscr).argmax(axis=-1)  # first default period (0 if none)
+    payment_default = min_dscr < default_dscr
+    tau = (dscr < default_dscr).argmax(axis=-1)  # first payment default (0 if none)
+    rows = np.arange(ds.shape[0])[:, None]
+
+    # A balloon must be refinanced: at its period the facility defaults when the debt
+    # outstanding exceeds the collateral plus treasury along the path.
+    bal = ex.balloon_period[gi]
+    refi_fail = np.zeros_like(payment_default)
+    has_bal = bal >= 0
+    if has_bal.any():
+        b = np.maximum(bal, 0)[:, None]
+        shock_b = np.take_along_axis(shock, b[..., None], axis=-1)[..., 0]
+        ratio_b = np.take_along_axis(ratio, b[..., None], axis=-1)[..., 0]
+        cover_b = (ex.collateral_value[gi][rows, b] * shock_b ** model.collateral_beta
+                   + ex.btc_held[gi][:, None] * model.btc_price0 * ratio_b)
+        refi_fail = has_bal[:, None] & (ex.debt_outstanding[gi][rows, b] > cover_b)
+        tau = np.where(refi_fail & (~payment_default | (b < tau)), b, tau)
+    defaulted = payment_default | refi_fail
     below_cov = min_dscr < ex.covenant_dscr[gi][:, None]
     out["counts"][:3, gi] += np.stack([(min_dscr < 1.0).sum(axis=-1),
                                        below_cov.sum(axis=-1), defaulted.sum(axis=-1)])
 
     # Loss at the default period tau: exposure less recovery (capped at exposure).
-    rows = np.arange(ds.shape[0])[:, None]
     shock_tau = np.take_along_axis(shock, tau[..., None], axis=-1)[..., 0]
     ratio_tau = np.take_along_axis(ratio, tau[..., None], axis=-1)[..., 0]
     ead = ex.debt_outstanding[gi][rows, tau]
@@ -800,8 +836,10 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
 
     **Default** is the first period :math:`\\tau` with
     :math:`\\text{DSCR} < \\text{default\\_dscr}`: a payment default with no reserve
-    account, sponsor support or cash carried between periods (conservative). With the
-    default ``default_dscr = 1``, ``pd`` equals ``p_dscr_below_1``. The loss at default is
+    account, sponsor support or cash carried between periods (conservative); or, for a
+    facility with a balloon, its balloon period when the path's LTV there exceeds 100%
+    (the balloon cannot be refinanced). Without balloons and with the default
+    ``default_dscr = 1``, ``pd`` equals ``p_dscr_below_1``. The loss at default is
 
     .. math::
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gpucredit._checks import check_periods_per_year, param
 
-__all__ = ["HOURS_PER_YEAR", "period_hours", "period_ends", "periodic_rate", "ages"]
+__all__ = ["HOURS_PER_YEAR", "ages", "period_ends", "period_hours", "periodic_rate"]
 
 HOURS_PER_YEAR = 8760.0
 """Hours in a (non-leap) year, the GPU-hour convention of DOMAIN.md."""
