@@ -1,0 +1,1372 @@
+"""The results workbook of a batch recalculation: what a risk team opens every morning.
+
+:func:`write_results` presents a :class:`gpucredit.engine_result.RecalcResult` as an Excel
+workbook. It computes no finance: every number comes from the engine, and the only
+formulas it writes are sums and counts on the Summary sheet, native Excel formulas over
+the Metrics sheet placed beside the engine's own figure, so that an analyst (and
+LibreOffice in the tests) sees the workbook's totals agree with the core's.
+
+Sheets
+------
+Summary
+    Run information; portfolio totals (a live ``SUM``/``COUNTIF`` formula over Metrics,
+    gpucredit's figure and their difference); totals by borrower type (``COUNTIF``/
+    ``SUMIF``); the worst facilities.
+Metrics
+    One row per facility: identity, coverage, collateral, Monte Carlo (``mc_`` columns)
+    and pricing. Covenant breaches are highlighted by conditional-formatting rules that
+    compare each cell with the facility's own covenant cells (amber: minimum DSCR below
+    the lock-up level; red: below the default level; red: LTV above 100% ...).
+Periods (Periods 2, ...)
+    Every facility-period in long format. More than ``max_period_rows`` rows (default
+    200,000, about 1,700 facilities of ten monthly years) make a workbook too heavy to
+    open: the sheet then holds the periods of the worst facilities and every period goes
+    to ``<name>_periods.csv`` beside the workbook, written in the same all-or-nothing step.
+    Rows beyond one sheet's limit (Excel's 1,048,576 rows) continue on "Periods 2" ...
+Scenarios, Scenario summary
+    The deterministic stress grid, per facility (long) and per scenario.
+Charts, Chart data
+    Native Excel charts: DSCR paths of the facilities with the lowest minimum DSCR,
+    liquidation-LTV paths of those with the highest, residual-value curves by GPU model;
+    the data they plot, laid out periods down, facilities across.
+Errors
+    Rejected rows and warnings ("No errors" when there are none).
+Assumptions
+    The market assumptions the run used.
+
+Speed
+-----
+openpyxl writes about 100,000 cells a second here (PLATFORM.md; measured 1.25 million
+cells in 10-20 s even in ``write_only`` mode), too slow for a 10,000-facility tape. So
+openpyxl writes the workbook's frame (styles, headers, formulas, conditional formats,
+charts) in ``write_only`` mode, and the data rows of the big tables are then streamed
+into the saved package as plain sheet XML (numbers, inline strings, dates as serial
+numbers), several times faster.
+
+Safety
+------
+The workbook and any CSV beside it are written under temporary names in the target folder
+and moved into place together only when all are complete (:func:`staged_files`): a failure
+leaves neither a partial file nor a temporary one. Text from the tape is always written as
+text: a borrower called ``=HYPERLINK(...)`` stays a string, never a formula.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.comments import Comment
+from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.properties import PageSetupProperties
+
+from gpucredit import __version__
+from gpucredit.engine_result import RecalcResult
+from gpucredit.errors import GpuCreditError
+from gpucredit.excel import styles as st
+from gpucredit.tape import schema
+
+__all__ = [
+    "DEFAULT_MAX_PERIOD_ROWS",
+    "EXCEL_MAX_ROWS",
+    "clean_text",
+    "column_format",
+    "column_label",
+    "escape_xml",
+    "periods_csv_path",
+    "rewrite_package",
+    "staged_files",
+    "write_results",
+]
+
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows of one Excel worksheet."""
+EXCEL_MAX_CHARS = 32_767
+"""Characters one Excel cell holds."""
+DEFAULT_MAX_PERIOD_ROWS = 200_000
+"""Facility-periods the workbook holds before they go to a CSV beside it (see module doc)."""
+HEADER_ROWS = 3
+"""Rows above a table's data: title, note, column headers."""
+CHART_FACILITIES = 5
+"""Facilities drawn in each path chart."""
+_PAGE_CHARS = 250
+
+_DATA_CHUNK = 20_000
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_EPOCH = np.datetime64("1899-12-30", "D")
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# Excel's own "Bad" (red) and "Neutral" (amber) cell styles, for breaches.
+_RED = {"fill": PatternFill("solid", fgColor="FFC7CE", bgColor="FFC7CE"),
+        "font": Font(color="9C0006")}
+_AMBER = {"fill": PatternFill("solid", fgColor="FFEB9C", bgColor="FFEB9C"),
+          "font": Font(color="9C5700")}
+
+
+# =============================================================================== staging
+
+class _Staging:
+    """Temporary files in their targets' folders, moved into place together."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+        self._scratch: list[Path] = []
+
+    @staticmethod
+    def _mkstemp(target: Path, suffix: str) -> Path:
+        folder = target.parent
+        if not folder.is_dir():
+            raise GpuCreditError(f"cannot write {target}: the folder {folder} does not exist",
+                                 argument="path", value=str(target))
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=suffix)
+        os.close(fd)
+        return Path(name)
+
+    def output(self, target) -> Path:
+        """A temporary path that becomes ``target`` on commit."""
+        target = Path(target)
+        tmp = self._mkstemp(target, ".tmp")
+        self._pending.append((tmp, target))
+        return tmp
+
+    def scratch(self, near) -> Path:
+        """A temporary path beside ``near``, removed at the end whatever happens."""
+        tmp = self._mkstemp(Path(near), ".part")
+        self._scratch.append(tmp)
+        return tmp
+
+    def commit(self) -> None:
+        mask = os.umask(0)
+        os.umask(mask)
+        for tmp, _ in self._pending:
+            os.chmod(tmp, 0o666 & ~mask)
+        for tmp, target in self._pending:
+            os.replace(tmp, target)
+        self._pending = []
+
+    def cleanup(self) -> None:
+        for tmp in [t for t, _ in self._pending] + self._scratch:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def staged_files() -> Iterator[_Staging]:
+    """Write several files whole or not at all.
+
+    Inside the ``with`` block, ``staging.output(target)`` gives a temporary path in the
+    target's folder to write to; when the block ends without an exception every temporary
+    file is moved onto its target with :func:`os.replace` (atomic on one file system).
+    On an exception nothing is moved and every temporary file is removed.
+    ``staging.scratch(near)`` gives a temporary path that is always removed.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with staged_files() as staging:
+    ...     _ = staging.output(folder / "a.txt").write_text("whole")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.txt']
+    >>> try:
+    ...     with staged_files() as staging:
+    ...         _ = staging.output(folder / "b.txt").write_text("half")
+    ...         raise OSError("disk full")
+    ... except OSError:
+    ...     pass
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.txt']
+    """
+    staging = _Staging()
+    try:
+        yield staging
+        staging.commit()
+    finally:
+        staging.cleanup()
+
+
+def rewrite_package(source: Path, target: Path, parts: dict | None = None, *,
+                    fixed_dates: bool = True) -> None:
+    """Copy an xlsx package, replacing some parts; zip dates fixed for reproducible bytes.
+
+    Parameters
+    ----------
+    source, target : Path
+        The package openpyxl saved, and the file to write.
+    parts : dict, optional
+        Part name -> ``bytes`` (the new content) or a callable ``(zipfile handle, old
+        bytes) -> None`` that streams the new content into the open handle.
+    fixed_dates : bool, default True
+        Stamp every zip entry 1980-01-01 and set the document's modified date to its
+        created date, so that building the same workbook twice gives the same bytes.
+
+    Notes
+    -----
+    The fonts of ``xl/styles.xml`` are put in the Open XML schema's order on the way
+    (:func:`gpucredit.excel.styles.fix_font_order` does the same to a whole file), so the
+    package passes the Open XML SDK's validation.
+    """
+    parts = parts or {}
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
+            target, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=6) as zout:
+        for item in zin.infolist():
+            info = zipfile.ZipInfo(item.filename,
+                                   date_time=_ZIP_DATE if fixed_dates else item.date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            old = zin.read(item.filename)
+            new = parts.get(item.filename, old)
+            if fixed_dates and item.filename == "docProps/core.xml":
+                new = _fix_modified(new)
+            if item.filename == "xl/styles.xml" and not callable(new):
+                # openpyxl writes a font's children out of the schema's order
+                new = st._ordered_fonts(new.decode("utf-8")).encode("utf-8")
+            if callable(new):
+                # Big streamed parts: the fastest deflate level (compression costs more
+                # than building the XML; the file grows by about a quarter).
+                for attr in ("compress_level", "_compresslevel"):  # 3.12+, 3.11
+                    if hasattr(info, attr):
+                        setattr(info, attr, 1)
+                with zout.open(info, "w", force_zip64=True) as handle:
+                    new(handle, old)
+            else:
+                zout.writestr(info, new)
+
+
+def _fix_modified(core: bytes) -> bytes:
+    text = core.decode("utf-8")
+    created = re.search(r"<dcterms:created[^>]*>([^<]*)</dcterms:created>", text)
+    if created:
+        text = re.sub(r"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                      lambda m: m.group(1) + created.group(1) + m.group(2), text)
+    return text.encode("utf-8")
+
+
+# =============================================================================== text
+
+def clean_text(value) -> str:
+    """Text safe for a worksheet cell: characters XML forbids removed, cut at 32,767.
+
+    >>> clean_text("Acme\\x00 Compute"), len(clean_text("x" * 40_000))
+    ('Acme Compute', 32767)
+    """
+    text = _ILLEGAL_XML.sub("", str(value))
+    return text[:EXCEL_MAX_CHARS]
+
+
+def _cell(ws, value=None, style: str | None = None, fmt: str | None = None) -> WriteOnlyCell:
+    """A write-only cell; text (however it starts) stays text, never a formula."""
+    if isinstance(value, float) and not math.isfinite(value):
+        value = None
+    elif isinstance(value, np.floating):
+        value = float(value) if np.isfinite(value) else None
+    elif isinstance(value, np.integer):
+        value = int(value)
+    elif isinstance(value, np.bool_):
+        value = bool(value)
+    elif isinstance(value, (dt.datetime, pd.Timestamp)):
+        if pd.isna(value):
+            value = None
+        elif value.tzinfo is not None:
+            value = value.isoformat()
+        else:
+            value = pd.Timestamp(value).to_pydatetime()
+            if value.time() == dt.time():
+                value = value.date()
+    elif value is not None and not isinstance(value, (str, int, float, bool, dt.date)):
+        value = str(value)
+    is_text = isinstance(value, str)
+    cell = WriteOnlyCell(ws, clean_text(value) if is_text else value)
+    if is_text:
+        cell.data_type = "s"
+    if style is not None:
+        cell.style = style
+    if fmt is not None and not is_text:
+        cell.number_format = fmt
+    if isinstance(value, dt.date) and fmt is None:
+        timed = isinstance(value, dt.datetime) and value.time() != dt.time()
+        cell.number_format = "yyyy-mm-dd hh:mm:ss" if timed else st.DATE
+    return cell
+
+
+def _formula(ws, text: str, fmt: str | None = None, style: str | None = st.CALC):
+    cell = WriteOnlyCell(ws, text)
+    if style is not None:
+        cell.style = style
+    if fmt is not None:
+        cell.number_format = fmt
+    return cell
+
+
+# =============================================================================== columns
+
+_ACRONYMS = {"dscr": "DSCR", "llcr": "LLCR", "plcr": "PLCR", "ltv": "LTV", "lgd": "LGD",
+             "pd": "PD", "wal": "WAL", "usd": "USD", "mc": "MC", "id": "ID", "gpu": "GPU",
+             "gpus": "GPUs", "btc": "BTC", "bp": "bp", "pue": "PUE", "cfads": "CFADS",
+             "el": "EL", "cvar": "CVaR", "var": "VaR", "pct": "%", "kw": "kW", "ph": "PH/s",
+             "sofr": "SOFR", "irr": "IRR", "npv": "NPV", "p": "P"}
+
+_LABELS = {
+    "facility_id": "Facility ID",
+    "min_dscr": "Min DSCR", "avg_dscr": "Average DSCR", "llcr": "LLCR (now)",
+    "plcr": "PLCR (now)", "min_llcr": "Min LLCR",
+    "first_breach_lockup": "First lock-up breach (period)",
+    "first_breach_default": "First default breach (period)",
+    "first_collateral_shortfall": "First collateral shortfall (period)",
+    "min_headroom_pct": "Min headroom to lock-up (%)",
+    "min_headroom_usd": "Min headroom to lock-up (USD)",
+    "breakeven_rent": "Breakeven rent (1.00x)", "breakeven_rent_lockup": "Breakeven rent (lock-up)",
+    "breakeven_utilization": "Breakeven utilization", "breakeven_deflation": "Breakeven deflation",
+    "ltv_market": "LTV now (market)", "ltv_liquidation": "LTV now (liquidation)",
+    "max_ltv_market": "Max LTV (market)", "max_ltv_liquidation": "Max LTV (liquidation)",
+    "lgd_now": "LGD now", "lgd_at_breach": "LGD at first breach",
+    "min_dscr_combined": "Min DSCR with mining", "wal_to_life": "WAL / economic life",
+    "mc_pd": "MC PD", "mc_lgd": "MC LGD", "mc_expected_loss": "MC expected loss",
+    "mc_p_dscr_below_1": "MC P(DSCR < 1)", "mc_p_ltv_above_1": "MC P(LTV > 100%)",
+    "year": "Years from valuation", "date": "Period end",
+    "gpucredit_version": "gpucredit version", "sha256": "SHA-256", "input_sha256": "Input SHA-256",
+}
+
+_PCT2_TOKENS = {"pd", "rate", "spread", "prob", "probability"}
+_PCT1_TOKENS = {"ltv", "lgd", "haircut", "pct", "share", "utilization", "deflation",
+                "residual", "headroom"}
+_USD_TOKENS = {"usd", "value", "amount", "debt", "cfads", "revenue", "opex", "capex", "tax",
+               "interest", "principal", "balance", "draw", "loss", "capacity", "service",
+               "commitment", "cost", "el", "var", "cvar", "exposure", "treasury", "cash"}
+_COUNT_TOKENS = {"gpus", "count", "facilities", "period", "periods", "tenor", "paths", "seed",
+                 "rows", "breaching"}
+_BREACH_FORMAT = '0;-0;"–"'
+"""A breach period: 0 (never) shows as a dash."""
+
+
+def column_label(key: str) -> str:
+    """Header label of a results column: the tape schema's label, a known label, or the
+    name in words.
+
+    >>> column_label("gpu_model"), column_label("max_ltv_liquidation"), column_label("mc_cvar_99")
+    ('GPU model', 'Max LTV (liquidation)', 'MC CVaR 99')
+    """
+    key = str(key)
+    if key in _LABELS:
+        return _LABELS[key]
+    with contextlib.suppress(KeyError):
+        return schema.column(key).label
+    words = [_ACRONYMS.get(w, w) for w in key.split("_") if w]
+    if not words:
+        return key
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)
+
+
+def column_format(key: str, dtype=None) -> str:
+    """Excel number format of a results column, from the tape schema or the column's name.
+
+    >>> column_format("min_dscr"), column_format("max_ltv_liquidation"), column_format("debt")
+    ('0.00"x"', '0.0%', '"$"#,##0;[Red]-"$"#,##0')
+    >>> column_format("fair_spread_bp"), column_format("first_breach_lockup")
+    ('#,##0" bp"', '0;-0;"–"')
+    >>> column_format("min_headroom_usd"), column_format("Portfolio LTV, market")
+    ('"$"#,##0;[Red]-"$"#,##0', '0.0%')
+    """
+    key = str(key)
+    with contextlib.suppress(KeyError):
+        col = schema.column(key)
+        fmt = col.number_format
+        if col.unit in ("USD", "USD/GPU", "USD/GPU-year"):
+            return st.USD
+        return "General" if fmt == "@" else fmt
+    tokens = set(re.split(r"[^0-9a-z]+", key.lower())) - {""}
+    if "date" in tokens:
+        return st.DATE
+    if "bp" in tokens:
+        return '#,##0" bp"'
+    if "years" in tokens or key in ("year", "wal_to_life"):
+        return "0.00"
+    if tokens & {"dscr", "llcr", "plcr"}:
+        return st.MULTIPLE
+    if key.startswith(("first_breach", "first_collateral")):
+        return _BREACH_FORMAT
+    if "usd" in tokens:
+        return st.USD
+    if key.startswith(("p_", "mc_p_")) or tokens & _PCT2_TOKENS:
+        return st.PCT
+    if tokens & _PCT1_TOKENS:
+        return st.PCT1
+    if "rent" in tokens:
+        return st.USD_CENTS
+    if tokens & _USD_TOKENS:
+        return st.USD
+    if tokens & _COUNT_TOKENS:
+        return st.INTEGER
+    if dtype is not None and pd.api.types.is_integer_dtype(dtype):
+        return st.INTEGER
+    if dtype is not None and pd.api.types.is_float_dtype(dtype):
+        return st.NUMBER
+    return "General"
+
+
+# =============================================================================== fast rows
+
+@dataclass
+class _Block:
+    """Data rows streamed into a saved sheet after openpyxl wrote its frame."""
+
+    sheet: str
+    frame: pd.DataFrame
+    styles: list[int]
+    first_row: int
+    first_col: int = 1
+
+
+def _kind(series: pd.Series) -> tuple[str, np.ndarray]:
+    """('num' | 'bool' | 'date' | 'text' | 'mixed', values ready for :func:`_column_xml`)."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
+        return "bool", series.to_numpy(dtype=bool)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        values = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) else series
+        return "date", _serials(values.to_numpy(dtype="datetime64[ns]"))
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if pd.api.types.is_integer_dtype(dtype) and not series.isna().any():
+            return "int", series.to_numpy(dtype=np.int64)
+        return "num", series.to_numpy(dtype=float, na_value=np.nan)
+    values = series.to_numpy(dtype=object)
+    present = [v for v in values if not _blank(v)]
+    if present and all(isinstance(v, (dt.date, pd.Timestamp)) for v in present):
+        stamps = pd.to_datetime(pd.Series(values), errors="coerce")
+        if getattr(stamps.dt, "tz", None) is None:
+            return "date", _serials(stamps.to_numpy(dtype="datetime64[ns]"))
+    if present and all(isinstance(v, str) for v in present):
+        return "text", values
+    return "mixed", values
+
+
+def _blank(v) -> bool:
+    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, str) and not v):
+        return True
+    return isinstance(v, float | np.floating) and not math.isfinite(v)
+
+
+def _serials(stamps: np.ndarray) -> np.ndarray:
+    """Excel serial day numbers (1900 system) of datetime64 values; NaT gives NaN."""
+    days = (stamps - _EPOCH.astype("datetime64[ns]")) / np.timedelta64(1, "D")
+    return np.where(np.isnat(stamps), np.nan, days)
+
+
+_UNDERSCORE_ESCAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+
+
+def _xml_text(value) -> str:
+    # Spreadsheet readers decode _xHHHH_ as a character: escape a literal one's underscore.
+    text = escape_xml(_UNDERSCORE_ESCAPE.sub(r"_x005F_\1", clean_text(value)))
+    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
+    return f"<t{space}>{text}</t>"
+
+
+def escape_xml(text: str) -> str:
+    """Escape ``&``, ``<``, ``>`` and carriage returns (which XML parsers would turn into
+    line feeds) for an XML text node.
+
+    >>> escape_xml("a < b & c\\r")
+    'a &lt; b &amp; c&#13;'
+    """
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
+
+
+def _column_xml(kind: str, values: np.ndarray, letter: str, rows: list[str],
+                style: int) -> list[str]:
+    """One column's cells (one XML string per row; '' for a blank)."""
+    s = f' s="{style}"' if style else ""
+    if kind in ("num", "date", "int"):
+        if kind == "int":
+            texts = values.astype(str).tolist()
+            return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' for r, v in zip(rows, texts,
+                                                                            strict=True)]
+        ok = np.isfinite(values)
+        texts = np.where(ok, values, 0.0).astype(str).tolist()
+        return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' if good else ""
+                for r, v, good in zip(rows, texts, ok.tolist(), strict=True)]
+    if kind == "bool":
+        return [f'<c r="{letter}{r}" t="b"{s}><v>{int(v)}</v></c>'
+                for r, v in zip(rows, values.tolist(), strict=True)]
+    if kind == "text":
+        memo = {v: _xml_text(v) if clean_text(v) else None
+                for v in set(values.tolist()) if not _blank(v)}
+        return [f'<c r="{letter}{r}" t="inlineStr"{s}><is>{memo[v]}</is></c>'
+                if not _blank(v) and memo[v] else ""
+                for r, v in zip(rows, values.tolist(), strict=True)]
+    out = []
+    for r, v in zip(rows, values.tolist(), strict=True):
+        if _blank(v):
+            out.append("")
+        elif isinstance(v, bool | np.bool_):
+            out.append(f'<c r="{letter}{r}" t="b"{s}><v>{int(v)}</v></c>')
+        elif isinstance(v, int | float | np.integer | np.floating):
+            out.append(f'<c r="{letter}{r}"{s}><v>{np.float64(v)!s}</v></c>')
+        elif isinstance(v, dt.date | pd.Timestamp) and not (
+                isinstance(v, dt.datetime) and v.tzinfo is not None):
+            serial = _serials(np.array([pd.Timestamp(v).to_datetime64()],
+                                       dtype="datetime64[ns]"))[0]
+            out.append(f'<c r="{letter}{r}"{s}><v>{serial!r}</v></c>')
+        elif clean_text(v):
+            out.append(f'<c r="{letter}{r}" t="inlineStr"{s}><is>{_xml_text(v)}</is></c>')
+        else:
+            out.append("")
+    return out
+
+
+def _rows_xml(block: _Block) -> Iterator[bytes]:
+    """The block's rows as sheet XML, in chunks."""
+    frame = block.frame
+    n = len(frame)
+    columns = [(_kind(frame.iloc[:, j]), get_column_letter(block.first_col + j),
+                block.styles[j]) for j in range(frame.shape[1])]
+    for start in range(0, n, _DATA_CHUNK):
+        stop = min(n, start + _DATA_CHUNK)
+        rows = [str(block.first_row + i) for i in range(start, stop)]
+        cols = [_column_xml(kind, values[start:stop], letter, rows, style)
+                for (kind, values), letter, style in columns]
+        text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
+                       for r, cells in zip(rows, zip(*cols, strict=True), strict=True))
+        yield text.encode("utf-8")
+
+
+def _splice(block: _Block):
+    """A part writer (for :func:`rewrite_package`) that inserts the block's rows."""
+    def write(handle, old: bytes) -> None:
+        xml = old.decode("utf-8")
+        if "</sheetData>" not in xml:
+            xml = xml.replace("<sheetData/>", "<sheetData></sheetData>", 1)
+        head, tail = xml.split("</sheetData>", 1)
+        last_row = max(block.first_row + len(block.frame) - 1, 1)
+        last_col = get_column_letter(max(block.first_col + block.frame.shape[1] - 1, 1))
+        head = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{last_col}{last_row}"/>',
+                      head, count=1)
+        handle.write(head.encode("utf-8"))
+        for chunk in _rows_xml(block):
+            handle.write(chunk)
+        handle.write(("</sheetData>" + tail).encode("utf-8"))
+    return write
+
+
+def _sheet_parts(package: Path) -> dict[str, str]:
+    """Sheet title -> part name (``xl/worksheets/sheetN.xml``) in a saved package."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+    with zipfile.ZipFile(package) as zf:
+        book = ET.fromstring(zf.read("xl/workbook.xml"))
+        rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels.findall("p:Relationship", ns)}
+    out = {}
+    for sheet in book.findall("m:sheets/m:sheet", ns):
+        target = targets[sheet.get(f"{{{ns['r']}}}id")].lstrip("/")
+        out[sheet.get("name")] = target if target.startswith("xl/") else "xl/" + target
+    return out
+
+
+# =============================================================================== sheets
+
+@dataclass
+class _Book:
+    """The workbook being framed, and the data blocks to stream in after saving."""
+
+    wb: Workbook
+    blocks: list[_Block] = field(default_factory=list)
+    _style_ids: dict = field(default_factory=dict)
+
+    def style_id(self, ws, fmt: str, wrap: bool = False) -> int:
+        key = (fmt, wrap)
+        if key not in self._style_ids:
+            cell = WriteOnlyCell(ws)
+            cell.number_format = fmt
+            if wrap:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            self._style_ids[key] = cell.style_id
+        return self._style_ids[key]
+
+
+def _sheet(book: _Book, title: str, *, landscape: bool = True, widths: dict | None = None,
+           freeze: str | None = None, tab: str | None = None):
+    ws = book.wb.create_sheet(title)
+    if widths:
+        st.set_widths(ws, widths)
+    if freeze:
+        ws.freeze_panes = freeze
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    if tab:
+        ws.sheet_properties.tabColor = tab
+    return ws
+
+
+@dataclass
+class _Layout:
+    """Where a table's columns and rows sit, for formulas and rules that refer to them."""
+
+    sheet: str
+    letters: dict[str, str]
+    first_row: int
+    last_row: int
+
+    def range(self, key: str, absolute: bool = True) -> str:
+        c = self.letters[key]
+        if absolute:
+            return f"{quote_sheetname(self.sheet)}!${c}${self.first_row}:${c}${self.last_row}"
+        return f"{c}{self.first_row}:{c}{self.last_row}"
+
+
+def _display_width(series: pd.Series, fmt: str) -> float:
+    """Characters a column needs to show its widest value in ``fmt`` (never ``###``)."""
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        sample = series.iloc[:2000].dropna().astype(str)
+        return float(sample.str.len().max()) if len(sample) else 0.0
+    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
+            series.dtype):
+        return 10.0
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0
+    big = float(np.abs(values).max())
+    text = {st.USD: f"-${big:,.0f}", st.USD_CENTS: f"-${big:,.2f}", st.PCT: f"-{big:.2%}",
+            st.PCT1: f"-{big:.1%}", st.MULTIPLE: f"-{big:.2f}x", st.INTEGER: f"-{big:,.0f}",
+            st.NUMBER: f"-{big:,.2f}", "0.00": f"-{big:.2f}"}.get(fmt, f"{big:.6g}")
+    return float(len(text))
+
+
+def _widths(frame: pd.DataFrame, labels: Sequence[str], formats: Sequence[str]) -> dict:
+    """Column widths: the widest value (capped at 48) or the header's longest word."""
+    out = {}
+    for j, (label, fmt) in enumerate(zip(labels, formats, strict=True)):
+        need = _display_width(frame.iloc[:, j], fmt) + 2 if len(frame) else 0.0
+        longest_word = max((len(w) for w in str(label).split()), default=8)
+        out[j + 1] = round(min(max(need, longest_word + 2, 9.0), 48.0), 1)
+    return out
+
+
+def _header_height(labels: Sequence[str], widths: dict) -> float:
+    """Row height (points) for wrapped header labels: 15 points a line, at most 4 lines."""
+    lines = 1
+    for j, label in enumerate(labels, start=1):
+        width = max(widths.get(j, 10.0) - 1.0, 4.0)
+        lines = max(lines, math.ceil(len(str(label)) / width))
+    return 15.0 * min(lines, 4) + 3.0
+
+
+def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, note: str,
+                 freeze_cols: int = 1, tab: str | None = None, wrap: Sequence[str] = (),
+                 widths: dict | None = None) -> tuple[object, _Layout]:
+    """A sheet with a title, a note, a header row (with each column's name as a comment)
+    and the frame's rows streamed in after saving."""
+    keys = [str(c) for c in frame.columns]
+    labels = [column_label(k) for k in keys]
+    formats = [column_format(k, frame.iloc[:, j].dtype) for j, k in enumerate(keys)]
+    auto = _widths(frame, labels, formats)
+    auto.update(widths or {})
+    freeze = f"{get_column_letter(freeze_cols + 1)}{HEADER_ROWS + 1}"
+    ws = _sheet(book, title, widths=auto, freeze=freeze, tab=tab)
+    ws.row_dimensions[HEADER_ROWS].height = _header_height(labels, auto)
+    ws.append([_cell(ws, heading, st.TITLE)])
+    ws.append([_cell(ws, note, st.NOTE)])
+    header = []
+    for key, label in zip(keys, labels, strict=True):
+        cell = _cell(ws, label, st.HEADER)
+        comment = Comment(f"Column: {key}", "gpucredit")
+        comment.width, comment.height = 180, 40
+        cell.comment = comment
+        header.append(cell)
+    ws.append(header)
+    n = len(frame)
+    last = HEADER_ROWS + max(n, 1)
+    letters = {k: get_column_letter(j + 1) for j, k in enumerate(keys)}
+    if keys:
+        ws.auto_filter.ref = f"A{HEADER_ROWS}:{get_column_letter(len(keys))}{last}"
+        ws.print_title_rows = f"{HEADER_ROWS}:{HEADER_ROWS}"
+        # Wide tables print over several pages across (about 250 characters a landscape
+        # page stays legible), the identifying columns repeated on each.
+        ws.page_setup.fitToWidth = max(1, math.ceil(sum(auto.values()) / _PAGE_CHARS))
+        if ws.page_setup.fitToWidth > 1:
+            ws.print_title_cols = f"A:{get_column_letter(freeze_cols)}"
+    styles = [book.style_id(ws, fmt, wrap=k in wrap) for k, fmt in zip(keys, formats, strict=True)]
+    if n:
+        book.blocks.append(_Block(title, frame.reset_index(drop=True), styles,
+                                  HEADER_ROWS + 1))
+    return ws, _Layout(title, letters, HEADER_ROWS + 1, last)
+
+
+# ----------------------------------------------------------------------------- rules
+
+def _flag(ws, layout: _Layout, key: str, condition: str, colour: dict, *,
+          stop: bool = False) -> None:
+    """Highlight ``key``'s cells where ``condition`` holds; ``{x}`` stands for the cell and
+    ``{other}`` columns for the same row's cell of another column."""
+    if key not in layout.letters:
+        return
+    row = layout.first_row
+    refs = {k: f"${c}{row}" for k, c in layout.letters.items()}
+    formula = condition.format(x=refs[key], **refs)
+    ws.conditional_formatting.add(layout.range(key, absolute=False),
+                                  FormulaRule(formula=[formula], stopIfTrue=stop, **colour))
+
+
+def _covenant_rules(ws, layout: _Layout) -> None:
+    """Covenant breaches and collateral shortfalls, as live conditional-formatting rules."""
+    have = layout.letters
+    for key in ("min_dscr", "min_dscr_combined", "dscr"):
+        if "dscr_default" in have:
+            _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}<{dscr_default})", _RED, stop=True)
+        else:
+            _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}<1)", _RED, stop=True)
+        if "dscr_lockup" in have:
+            _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}<{dscr_lockup})", _AMBER)
+    for key in ("llcr", "min_llcr"):
+        if "llcr_lockup" in have:
+            _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}<{llcr_lockup})", _AMBER)
+        _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}<1)", _RED, stop=True)
+    for key in ("ltv_market", "ltv_liquidation", "max_ltv_market", "max_ltv_liquidation"):
+        _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}>1)", _RED)
+    for key in ("first_breach_default", "first_collateral_shortfall", "first_breach"):
+        _flag(ws, layout, key, "AND(ISNUMBER({x}),{x}>0)", _RED)
+    _flag(ws, layout, "first_breach_lockup", "AND(ISNUMBER({x}),{x}>0)", _AMBER)
+    _flag(ws, layout, "mispricing_bp", "AND(ISNUMBER({x}),{x}<0)", _AMBER)
+    for key in ("mc_pd", "mc_p_dscr_below_1", "mc_p_ltv_above_1"):
+        if key in have:
+            ws.conditional_formatting.add(
+                layout.range(key, absolute=False),
+                ColorScaleRule(start_type="num", start_value=0, start_color="FFFFFF",
+                               end_type="num", end_value=1, end_color="F8696B"))
+
+
+# ----------------------------------------------------------------------------- summary
+
+_TOTALS = (
+    # key, label, how, Metrics column, criterion, other names of the engine's item
+    ("facilities", "Facilities computed", "count", "facility_id", None, ()),
+    ("gpu_count", "GPUs financed", "sum", "gpu_count", None, ()),
+    ("commitment", "Commitment", "sum", "commitment", None, ("Commitments (USD)",)),
+    ("drawn_amount", "Drawn amount", "sum", "drawn_amount", None, ()),
+    ("debt", "Debt modelled", "sum", "debt", None, ("Debt outstanding (USD)",)),
+    ("market_value", "Collateral at market value", "sum", "market_value", None,
+     ("Collateral market value (USD)",)),
+    ("liquidation_value", "Collateral at liquidation value", "sum", "liquidation_value",
+     None, ("Collateral liquidation value (USD)",)),
+    ("debt_capacity", "Sculpted debt capacity", "sum", "debt_capacity", None, ()),
+    ("min_headroom_usd", "Headroom to lock-up, sum of minima", "sum", "min_headroom_usd",
+     None, ()),
+    ("mc_expected_loss", "Expected loss (Monte Carlo)", "sum", "mc_expected_loss", None,
+     ("Expected loss, Monte Carlo (USD)",)),
+    ("facilities_breaching_lockup", "Facilities breaching lock-up", "countif",
+     "first_breach_lockup", ">0", ()),
+    ("facilities_breaching_default", "Facilities breaching default", "countif",
+     "first_breach_default", ">0", ("Facilities breaching the default covenant", "breaching")),
+    ("facilities_ltv_above_100", "Facilities with liquidation LTV above 100%", "countif",
+     "max_ltv_liquidation", ">1", ()),
+)
+"""Portfolio totals the Summary recomputes with native formulas over the Metrics sheet.
+The engine's ``summary_totals`` item of the same key, label or other name (case, spaces and
+punctuation ignored) is shown beside the formula as gpucredit's figure."""
+
+_BY_TYPE_KEYS = ("facilities", "drawn_amount", "debt", "market_value", "liquidation_value",
+                 "facilities_breaching_lockup", "facilities_breaching_default",
+                 "mc_expected_loss")
+"""The totals the Summary also breaks down by borrower type (SUMIF/COUNTIF formulas)."""
+_BY_TYPE_LABELS = {"facilities": "Facilities", "debt": "Debt modelled",
+                   "market_value": "Market value", "liquidation_value": "Liquidation value",
+                   "facilities_breaching_lockup": "Breaching lock-up",
+                   "facilities_breaching_default": "Breaching default",
+                   "mc_expected_loss": "Expected loss (MC)"}
+
+
+def _norm(text) -> str:
+    return re.sub(r"[^0-9a-z]+", "", str(text).lower())
+
+
+def _names(spec) -> set[str]:
+    key, label, _, col, _, aliases = spec
+    return {_norm(n) for n in (key, label, col, *aliases)}
+
+
+def _pandas_total(metrics: pd.DataFrame, how: str, col: str, criterion: str | None) -> float:
+    """The figure a total's formula should give, from the Metrics table (presentation)."""
+    series = metrics[col]
+    if how == "count":
+        return float(series.notna().sum())
+    values = pd.to_numeric(series, errors="coerce")
+    if how == "sum":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(values.sum(skipna=True))
+    limit = float(criterion[1:])
+    return float((values > limit).sum())
+
+
+def _total_formula(layout: _Layout, how: str, col: str, criterion: str | None,
+                   type_cell: str | None = None) -> str:
+    rng = layout.range(col)
+    if type_cell is None:
+        if how == "count":
+            return f"=COUNTA({rng})"
+        if how == "sum":
+            return f"=SUM({rng})"
+        return f'=COUNTIF({rng},"{criterion}")'
+    types = layout.range("borrower_type")
+    if how == "count":
+        return f"=COUNTIF({types},{type_cell})"
+    if how == "sum":
+        return f"=SUMIF({types},{type_cell},{rng})"
+    return f'=COUNTIFS({types},{type_cell},{rng},"{criterion}")'
+
+
+def _engine_items(frame: pd.DataFrame) -> dict[str, object]:
+    if frame is None or frame.empty or not {"item", "value"} <= set(frame.columns):
+        return {}
+    return dict(zip(frame["item"].astype(str), frame["value"], strict=True))
+
+
+def _by_type_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    if "borrower_type" not in frame.columns:
+        frame = frame.reset_index()
+        if "borrower_type" not in frame.columns:
+            frame = frame.rename(columns={frame.columns[0]: "borrower_type"})
+    return frame
+
+
+_SUMMARY_WIDTHS = {1: 42, 2: 20, 3: 20, 4: 16, 5: 18, 6: 16, 7: 16, 8: 16, 9: 16, 10: 16,
+                   11: 16, 12: 16}
+
+
+def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout,
+                  notes: list[str]) -> tuple[list[list], list[_Layout], dict[int, float]]:
+    """The Summary sheet as rows of cells, the tables to format, and tall header rows."""
+    rows: list[list] = []
+    formats: list[_Layout] = []
+    heights: dict[int, float] = {}
+
+    def add(*cells):
+        rows.append(list(cells))
+
+    def header(*labels):
+        heights[len(rows) + 1] = _header_height(labels, _SUMMARY_WIDTHS)
+        add(*(_cell(ws, h, st.HEADER) for h in labels))
+
+    def heading(text):
+        add()
+        add(_cell(ws, text, st.TITLE))
+
+    add(_cell(ws, "Loan-tape recalculation", st.TITLE))
+    add(_cell(ws, "Column B of the totals is a live Excel formula over the Metrics sheet; "
+                  "column C is gpucredit's own figure; D is their difference (0: they agree).",
+              st.NOTE))
+
+    heading("Run")
+    info = {"gpucredit_version": __version__, **(result.run_info or {})}
+    for key, value in info.items():
+        cell = _cell(ws, value, fmt=_info_format(key, value))
+        cell.alignment = Alignment(horizontal="left")
+        add(_cell(ws, column_label(key)), cell)
+
+    heading("Portfolio totals")
+    header("Item", "Workbook formula", "gpucredit", "Difference", "gpucredit figure from")
+    engine = _engine_items(result.summary_totals)
+    used = set()
+    for spec in _TOTALS:
+        _, label, how, col, crit, _ = spec
+        if col not in mlay.letters:
+            continue
+        r = len(rows) + 1
+        fmt = st.INTEGER if how != "sum" else column_format(col)
+        match = next((k for k in engine if _norm(k) in _names(spec) and k not in used), None)
+        if match is not None:
+            core, origin = engine[match], "engine summary"
+            used.add(match)
+        else:
+            core, origin = _pandas_total(metrics, how, col, crit), "Metrics table"
+        add(_cell(ws, label), _formula(ws, _total_formula(mlay, how, col, crit), fmt),
+            _cell(ws, core, st.CALC, fmt), _formula(ws, f"=B{r}-C{r}", fmt, st.CHECK),
+            _cell(ws, origin, st.NOTE))
+    others = [(k, v) for k, v in engine.items() if k not in used]
+    if others:
+        heading("Other portfolio figures (gpucredit)")
+        for key, value in others:
+            add(_cell(ws, column_label(key)), None,
+                _cell(ws, value, st.CALC, column_format(key)))
+
+    types = metrics["borrower_type"].dropna().astype(str).unique().tolist() \
+        if "borrower_type" in metrics else []
+    if types:
+        heading("By borrower type")
+        spec = sorted((t for t in _TOTALS if t[0] in _BY_TYPE_KEYS and t[3] in mlay.letters),
+                      key=lambda t: _BY_TYPE_KEYS.index(t[0]))
+        extra = _by_type_frame(result.summary_by_type)
+        shown = set().union(*(_names(t) for t in spec)) | {"borrowertype"}
+        extra_cols = [c for c in extra.columns if _norm(c) not in shown]
+        header("Borrower type", *(_BY_TYPE_LABELS.get(t[0], t[1]) for t in spec),
+               *(column_label(c) for c in extra_cols))
+        lookup = extra.set_index(extra["borrower_type"].astype(str)) if len(extra) else extra
+        for t in sorted(types):
+            r = len(rows) + 1
+            cells = [_cell(ws, t)]
+            for _, _, how, col, crit, _ in spec:
+                fmt = st.INTEGER if how != "sum" else column_format(col)
+                cells.append(_formula(ws, _total_formula(mlay, how, col, crit, f"$A{r}"), fmt))
+            for c in extra_cols:
+                value = lookup.at[t, c] if t in lookup.index else None
+                cells.append(_cell(ws, value, st.CALC, column_format(c, extra[c].dtype)))
+            add(*cells)
+
+    worst = result.worst
+    if worst is not None and len(worst):
+        worst = _with_id(worst)
+        heading("Worst facilities")
+        first = len(rows) + 2
+        header(*(column_label(c) for c in worst.columns))
+        for values in worst.itertuples(index=False):
+            add(*(_cell(ws, v, None, column_format(c, worst[c].dtype))
+                  for c, v in zip(worst.columns, values, strict=True)))
+        letters = {str(c): get_column_letter(j + 1) for j, c in enumerate(worst.columns)}
+        formats.append(_Layout("Summary", letters, first, first + len(worst) - 1))
+
+    if notes:
+        heading("Notes")
+        for text in notes:
+            add(_cell(ws, text, st.NOTE))
+    return rows, formats, heights
+
+
+def _info_format(key: str, value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return None
+    return st.INTEGER if isinstance(value, int | np.integer) else column_format(key)
+
+
+def _with_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with ``facility_id`` as its first column (from the index if need be)."""
+    if "facility_id" not in frame.columns:
+        if frame.index.name == "facility_id" or not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.rename_axis("facility_id").reset_index()
+    cols = list(frame.columns)
+    if "facility_id" in cols:
+        cols.insert(0, cols.pop(cols.index("facility_id")))
+    return frame[cols]
+
+
+# ----------------------------------------------------------------------------- charts
+
+def _worst_ids(metrics: pd.DataFrame, key: str, k: int, *, largest: bool) -> list[str]:
+    if key not in metrics or "facility_id" not in metrics:
+        return []
+    values = pd.to_numeric(metrics[key], errors="coerce")
+    order = values.dropna().sort_values(ascending=not largest, kind="stable")
+    return metrics.loc[order.index[:k], "facility_id"].astype(str).tolist()
+
+
+def _path_block(periods: pd.DataFrame, ids: list[str], value: str) -> pd.DataFrame:
+    """Years down the rows, one column per facility (``value`` of each facility-period)."""
+    if not ids or value not in periods or "facility_id" not in periods:
+        return pd.DataFrame()
+    x = "year" if "year" in periods else "period"
+    sub = periods.loc[periods["facility_id"].astype(str).isin(ids),
+                      ["facility_id", x, value]].copy()
+    sub["facility_id"] = sub["facility_id"].astype(str)
+    sub[x] = pd.to_numeric(sub[x], errors="coerce").round(9)
+    block = sub.pivot_table(index=x, columns="facility_id", values=value, aggfunc="first",
+                            dropna=False)
+    return block.reindex(columns=[i for i in ids if i in block.columns]).sort_index()
+
+
+def _scatter(title: str, x_title: str, y_title: str, y_format: str) -> ScatterChart:
+    chart = ScatterChart()
+    chart.title = title
+    chart.style = 2
+    chart.scatterStyle = "line"
+    chart.height, chart.width = 10.0, 24.0
+    chart.x_axis.title, chart.y_axis.title = x_title, y_title
+    chart.y_axis.number_format = y_format
+    chart.x_axis.number_format = "0.0"
+    chart.x_axis.delete = chart.y_axis.delete = False
+    chart.display_blanks = "span"
+    chart.legend.position = "b"
+    return chart
+
+
+def _line(series: Series, dashed: bool = False) -> Series:
+    series.marker.symbol = "none"
+    series.smooth = False
+    series.graphicalProperties.line.width = 19050
+    if dashed:
+        series.graphicalProperties.line.dashStyle = "dash"
+        series.graphicalProperties.line.solidFill = "C00000"
+    return series
+
+
+def _charts(book: _Book, result: RecalcResult, metrics: pd.DataFrame, k: int,
+            notes: list[str]) -> None:
+    periods = result.periods if result.periods is not None else pd.DataFrame()
+    names = (dict(zip(metrics["facility_id"].astype(str), metrics["borrower"].astype(str),
+                      strict=True)) if {"facility_id", "borrower"} <= set(metrics) else {})
+
+    def title_of(i):
+        return f"{i} {names[i]}" if i in names else str(i)
+
+    dscr_ids = _worst_ids(metrics, "min_dscr", k, largest=False)
+    ltv_ids = _worst_ids(metrics, "max_ltv_liquidation", k, largest=True)
+    blocks = [
+        ("dscr", _path_block(periods, dscr_ids, "dscr"), 1.0,
+         f"DSCR: the {len(dscr_ids)} lowest minimum DSCRs",
+         "Years from valuation", "DSCR", st.MULTIPLE, "1.00x"),
+        ("ltv", _path_block(periods, ltv_ids, "ltv_liquidation"), 1.0,
+         f"Liquidation LTV: the {len(ltv_ids)} highest peaks",
+         "Years from valuation", "LTV (liquidation value)", "0%", "100%"),
+    ]
+    curves = result.residual_curves
+    if curves is not None and len(curves):
+        curves = curves.copy()
+        curves.index = pd.to_numeric(curves.index, errors="coerce")
+        curves.columns = [str(c) for c in curves.columns]
+        blocks.append(("residual", curves, None, "Residual value by GPU model",
+                       "Age (years)", "Share of cost", "0%", None))
+
+    charts = _sheet(book, "Charts", landscape=False, tab="70AD47")
+    data = book.wb.create_sheet("Chart data")
+    charts.page_setup.fitToHeight = 1
+    charts.append([_cell(charts, "Charts", st.TITLE)])
+    charts.append([_cell(charts, "Each chart plots the Chart data sheet; the red dashed line "
+                                 "marks a DSCR of 1.00x or an LTV of 100%.", st.NOTE)])
+
+    # Lay the blocks side by side on the Chart data sheet: x in the first column, one
+    # column per facility (or GPU model), then the reference level.
+    grid: dict[tuple[int, int], object] = {}
+    col = 1
+    placed = []
+    for name, block, level, *_ in blocks:
+        if block.empty:
+            continue
+        n_rows = len(block)
+        grid[(3, col)] = ("Years" if name != "residual" else "Age (years)", st.HEADER, None)
+        xs = block.index.to_numpy(dtype=float)
+        for i, x in enumerate(xs):
+            grid[(4 + i, col)] = (float(x), None, "0.00")
+        for j, key in enumerate(block.columns, start=1):
+            label = title_of(key) if name != "residual" else key
+            grid[(3, col + j)] = (label, st.HEADER, None)
+            fmt = st.MULTIPLE if name == "dscr" else st.PCT1
+            for i, v in enumerate(block[key].to_numpy(dtype=float)):
+                grid[(4 + i, col + j)] = (v, None, fmt)
+        last = col + len(block.columns)
+        if level is not None:
+            last += 1
+            grid[(3, last)] = ("1.00x" if name == "dscr" else "100%", st.HEADER, None)
+            for i in range(n_rows):
+                grid[(4 + i, last)] = (level, None, None)
+        grid[(2, col)] = ({"dscr": "DSCR paths", "ltv": "Liquidation LTV paths",
+                           "residual": "Residual-value curves"}[name], st.NOTE, None)
+        placed.append((name, col, last, n_rows))
+        col = last + 2
+    max_row = max((r for r, _ in grid), default=1)
+    max_col = max((c for _, c in grid), default=1)
+    st.set_widths(data, {c: 14 for c in range(1, max_col + 1)})
+    data.append([_cell(data, "Chart data", st.TITLE)])
+    for r in range(2, max_row + 1):
+        data.append([(_cell(data, *grid[(r, c)]) if (r, c) in grid else None)
+                     for c in range(1, max_col + 1)])
+
+    specs = {b[0]: b for b in blocks}
+    anchor_row = 4
+    for name, first, last, n_rows in placed:
+        _, _, level, title, x_title, y_title, y_fmt, _ = specs[name]
+        chart = _scatter(title, x_title, y_title, y_fmt)
+        xs = np.asarray(specs[name][1].index, dtype=float)
+        if np.isfinite(xs).any() and np.nanmin(xs) >= 0:
+            chart.x_axis.scaling.min = 0
+            chart.x_axis.scaling.max = max(float(np.ceil(np.nanmax(xs) * 2) / 2), 0.5)
+        xref = Reference(data, min_col=first, min_row=4, max_row=3 + n_rows)
+        for c in range(first + 1, last + 1):
+            yref = Reference(data, min_col=c, min_row=3, max_row=3 + n_rows)
+            is_level = level is not None and c == last
+            chart.series.append(_line(Series(yref, xref, title_from_data=True),
+                                      dashed=is_level))
+        charts.add_chart(chart, f"A{anchor_row}")
+        anchor_row += 21
+    if not placed:
+        charts.append([_cell(charts, "No period data to chart.", st.NOTE)])
+    for name, block, *_ in blocks:
+        if block.empty and name != "residual":
+            notes.append(f"Charts: no {name.upper()} paths to draw (no periods or no "
+                         f"{'min_dscr' if name == 'dscr' else 'max_ltv_liquidation'} column).")
+
+
+# =============================================================================== writer
+
+def periods_csv_path(path) -> Path:
+    """Where :func:`write_results` puts every facility-period when the workbook cannot.
+
+    >>> periods_csv_path("out/results.xlsx").as_posix()
+    'out/results_periods.csv'
+    """
+    path = Path(path)
+    return path.with_name(path.stem + "_periods.csv")
+
+
+def _check(result) -> pd.DataFrame:
+    if not isinstance(result, RecalcResult):
+        raise GpuCreditError(f"result must be a RecalcResult, got {type(result).__name__}",
+                             argument="result", value=type(result).__name__)
+    for name in ("metrics", "periods", "scenarios", "scenario_summary", "summary_totals",
+                 "summary_by_type", "worst", "residual_curves", "errors"):
+        value = getattr(result, name)
+        if value is not None and not isinstance(value, pd.DataFrame):
+            raise GpuCreditError(f"result.{name} must be a DataFrame, got "
+                                 f"{type(value).__name__}", argument=name,
+                                 value=type(value).__name__)
+    metrics = _with_id(result.metrics if result.metrics is not None else pd.DataFrame())
+    if len(metrics) and "facility_id" not in metrics:
+        raise GpuCreditError("result.metrics must have a facility_id index or column",
+                             argument="metrics", value=list(metrics.columns)[:5])
+    return metrics
+
+
+def write_results(result: RecalcResult, path, *,
+                  max_period_rows: int | None = DEFAULT_MAX_PERIOD_ROWS,
+                  rows_per_sheet: int = EXCEL_MAX_ROWS - HEADER_ROWS,
+                  chart_facilities: int = CHART_FACILITIES) -> Path:
+    """Write a recalculated loan tape as a results workbook, whole or not at all.
+
+    Parameters
+    ----------
+    result : RecalcResult
+        The engine's tables (:mod:`gpucredit.engine_result`).
+    path : str or Path
+        The ``.xlsx`` file to write (replaced if it exists; its folder must exist).
+    max_period_rows : int or None, default 200,000
+        Facility-periods the workbook holds. Above it the Periods sheet holds the periods of
+        the worst facilities (those on the Summary and in the charts) and every period is
+        written to :func:`periods_csv_path` beside the workbook. ``None``: no limit.
+    rows_per_sheet : int, default 1,048,573
+        Data rows on one Periods sheet (Excel's row limit less the 3 header rows); more
+        continue on "Periods 2", "Periods 3" ...
+    chart_facilities : int, default 5
+        Facilities drawn in each path chart.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    GpuCreditError
+        ``result`` is not a RecalcResult of DataFrames, or the target folder does not
+        exist.
+
+    Notes
+    -----
+    Presentation only: the Summary's formulas are ``COUNTA``, ``SUM``, ``COUNTIF``,
+    ``SUMIF`` and ``COUNTIFS`` over the Metrics sheet. A total shows the engine's figure
+    beside its formula when ``summary_totals`` has an item of the same key (``facilities``,
+    ``drawn_amount``, ``debt``, ``market_value``, ``liquidation_value``,
+    ``mc_expected_loss``, ``facilities_breaching_lockup`` ...); otherwise the sum of the
+    Metrics column as gpucredit holds it. Conditional formats (Metrics, Periods, Scenarios,
+    the worst facilities): minimum DSCR below the row's ``dscr_default`` red, below its
+    ``dscr_lockup`` amber (1.00x when the covenant columns are absent); LLCR below
+    ``llcr_lockup`` amber; any LTV above 100% red; a first lock-up breach amber, a first
+    default breach or collateral shortfall red; a negative mispricing amber; Monte Carlo
+    probabilities shaded white (0) to red (1).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> metrics = pd.DataFrame({"borrower": ["Northwind Compute"], "borrower_type": ["neocloud"],
+    ...                         "debt": [1e8], "min_dscr": [1.1]},
+    ...                        index=pd.Index(["NW-1"], name="facility_id"))
+    >>> empty = pd.DataFrame()
+    >>> res = RecalcResult(metrics=metrics, periods=empty, scenarios=empty,
+    ...                    scenario_summary=empty, summary_totals=empty, summary_by_type=empty,
+    ...                    worst=empty, residual_curves=empty, errors=empty)
+    >>> out = write_results(res, pathlib.Path(tempfile.mkdtemp()) / "results.xlsx")
+    >>> import openpyxl
+    >>> openpyxl.load_workbook(out, read_only=True).sheetnames[:3]
+    ['Summary', 'Metrics', 'Periods']
+    """
+    metrics = _check(result)
+    path = Path(path)
+    if max_period_rows is not None and int(max_period_rows) < 0:
+        raise GpuCreditError(f"max_period_rows must be >= 0 or None, got {max_period_rows}",
+                             argument="max_period_rows", value=max_period_rows)
+    if int(rows_per_sheet) < 1:
+        raise GpuCreditError(f"rows_per_sheet must be >= 1, got {rows_per_sheet}",
+                             argument="rows_per_sheet", value=rows_per_sheet)
+    with staged_files() as staging:
+        frame_path = staging.scratch(path)
+        final_path = staging.output(path)
+        book = _Book(Workbook(write_only=True))
+        st.add_named_styles(book.wb)
+        book.wb.properties.creator = f"gpucredit {__version__}"
+        book.wb.properties.title = "Loan-tape recalculation results"
+        notes: list[str] = []
+        summary = _sheet(book, "Summary", landscape=False, tab="1F3864",
+                         widths=_SUMMARY_WIDTHS)
+
+        mws, mlay = _table_sheet(
+            book, "Metrics", metrics, heading="Metrics: one row per facility",
+            note="Red: minimum DSCR below the facility's default covenant, LTV above 100%, a "
+                 "default breach; amber: below the lock-up covenant. Periods count from the "
+                 "valuation date (0 or -: never).",
+            freeze_cols=2 if "borrower" in metrics else 1, tab="2F5597")
+        _covenant_rules(mws, mlay)
+
+        periods = result.periods if result.periods is not None else pd.DataFrame()
+        _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
+                        int(rows_per_sheet), chart_facilities, notes)
+
+        scen = result.scenarios if result.scenarios is not None else pd.DataFrame()
+        sws, slay = _table_sheet(
+            book, "Scenarios", scen, heading="Scenarios: one row per facility and scenario",
+            note="Deterministic stresses (rent deflation, generation step-down, BTC fall, the "
+                 "joint case). Red: DSCR below 1.00x or LTV above 100%.",
+            freeze_cols=2 if "scenario" in scen else 1)
+        _covenant_rules(sws, slay)
+        ssum = result.scenario_summary if result.scenario_summary is not None \
+            else pd.DataFrame()
+        ssum = ssum.reset_index() if not isinstance(ssum.index, pd.RangeIndex) else ssum
+        qws, qlay = _table_sheet(book, "Scenario summary", ssum,
+                                 heading="Scenario summary: the portfolio under each scenario",
+                                 note="Portfolio aggregates computed by gpucredit.")
+        _covenant_rules(qws, qlay)
+
+        _charts(book, result, metrics, int(chart_facilities), notes)
+        _errors_sheet(book, result)
+        _assumptions_sheet(book, result)
+
+        rows, formats, heights = _summary_rows(summary, result, metrics, mlay, notes)
+        for r, height in heights.items():
+            summary.row_dimensions[r].height = height
+        for row in rows:
+            summary.append(row)
+        for layout in formats:
+            _covenant_rules(summary, layout)
+
+        try:
+            book.wb.save(frame_path)
+        except BaseException:
+            _discard(book.wb)
+            raise
+        parts = _sheet_parts(frame_path)
+        rewrite_package(frame_path, final_path,
+                        {parts[b.sheet]: _splice(b) for b in book.blocks})
+    return path
+
+
+def _discard(wb: Workbook) -> None:
+    """Close a write-only workbook that will not be saved, removing its temporary files."""
+    for ws in wb.worksheets:
+        with contextlib.suppress(Exception):
+            if not ws.closed:
+                ws.close()
+        with contextlib.suppress(Exception):
+            ws._writer.cleanup()
+
+
+def _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
+                    rows_per_sheet, k, notes) -> None:
+    n = len(periods)
+    shown = periods
+    if max_period_rows is not None and n > max_period_rows:
+        keep = set(_worst_ids(metrics, "min_dscr", k, largest=False)) | set(
+            _worst_ids(metrics, "max_ltv_liquidation", k, largest=True))
+        if result.worst is not None and len(result.worst):
+            keep |= set(_with_id(result.worst)["facility_id"].astype(str))
+        ids = periods["facility_id"].astype(str) if "facility_id" in periods else None
+        shown = periods[ids.isin(keep)] if ids is not None else periods.iloc[:0]
+        shown = shown.iloc[:max_period_rows]
+        csv_path = periods_csv_path(path)
+        from gpucredit.excel.csv_out import write_csv
+
+        write_csv(periods, staging.output(csv_path))
+        notes.append(f"Periods: {n:,} facility-periods exceed the {max_period_rows:,} rows "
+                     f"the workbook holds; the Periods sheet shows the {len(keep):,} worst "
+                     f"facilities' {len(shown):,} periods and all of them are in "
+                     f"{csv_path.name} beside this workbook.")
+    chunks = [shown.iloc[i:i + rows_per_sheet] for i in range(0, len(shown), rows_per_sheet)]
+    chunks = chunks or [shown]
+    if len(chunks) > 1:
+        notes.append(f"Periods: {len(shown):,} rows continue over {len(chunks)} sheets "
+                     f"(Periods, Periods 2 ...), {rows_per_sheet:,} rows each.")
+    for i, chunk in enumerate(chunks, start=1):
+        title = "Periods" if i == 1 else f"Periods {i}"
+        note = ("Every period of every facility (flows at period end; years from the valuation "
+                "date). Red: DSCR below the facility's default level (1.00x here), LTV above "
+                "100%.")
+        if len(chunks) > 1:
+            note += f" Part {i} of {len(chunks)}."
+        if len(shown) < n:
+            note = (f"The worst facilities only: all {n:,} facility-periods are in "
+                    f"{periods_csv_path(path).name}. ") + note
+        ws, layout = _table_sheet(book, title, chunk, heading=f"{title}: schedules in long "
+                                  "format", note=note,
+                                  freeze_cols=2 if "period" in chunk else 1)
+        _covenant_rules(ws, layout)
+
+
+def _errors_sheet(book: _Book, result: RecalcResult) -> None:
+    errors = result.errors if result.errors is not None else pd.DataFrame()
+    if errors.empty:
+        errors = pd.DataFrame({"message": ["No errors"]})
+    if not isinstance(errors.index, pd.RangeIndex):
+        errors = errors.reset_index()
+    ws, layout = _table_sheet(
+        book, "Errors", errors, heading="Errors and warnings",
+        note="Rows the validator rejected (errors) or computed with a remark (warnings), "
+             "with the sheet, row and column of the tape they refer to.",
+        wrap=("message",), widths={len(errors.columns): 90} if "message" in errors else None,
+        tab="C00000")
+    if "severity" in layout.letters:
+        col = layout.letters["severity"]
+        ws.conditional_formatting.add(
+            f"A{layout.first_row}:{get_column_letter(len(errors.columns))}{layout.last_row}",
+            FormulaRule(formula=[f'${col}{layout.first_row}="error"'], **_RED))
+
+
+def _assumptions_sheet(book: _Book, result: RecalcResult) -> None:
+    ws = _sheet(book, "Assumptions", landscape=False, widths={1: 34, 2: 22, 3: 16, 4: 28})
+    ws.append([_cell(ws, "Assumptions used", st.TITLE)])
+    ws.append([_cell(ws, "The market assumptions of this run (from the tape's Assumptions "
+                         "sheet, else gpucredit's defaults).", st.NOTE)])
+    ws.append([_cell(ws, h, st.HEADER) for h in ("Assumption", "Value", "Unit", "Name")])
+    items = result.assumptions or {}
+    if not items:
+        ws.append([_cell(ws, "None recorded.", st.NOTE)])
+    for key, value in items.items():
+        try:
+            field_ = schema.assumption(str(key))
+            label, unit, fmt = field_.label, field_.unit, field_.number_format
+            fmt = None if fmt in ("@", "General") else fmt
+        except KeyError:
+            label, unit, fmt = column_label(str(key)), "", _info_format(str(key), value)
+        if isinstance(value, list | tuple | dict | set):
+            value = str(value)
+        ws.append([_cell(ws, label), _cell(ws, value, st.CALC, fmt), _cell(ws, unit, st.NOTE),
+                   _cell(ws, str(key), st.NOTE)])
