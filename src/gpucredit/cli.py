@@ -29,8 +29,10 @@ from gpucredit.errors import GpuCreditError
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (make, logs) gets a fixed width wide enough for the summary tables.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+err_console = Console(stderr=True, highlight=False,
+                      width=None if sys.stderr.isatty() else 110)
 
 
 def _fail(message: str, code: int = EXIT_UNUSABLE):
@@ -44,6 +46,14 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _parent_folder(path: Path) -> None:
+    """Create the output's folder if it is missing (a new results folder is expected)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create the folder {path.parent} for {path.name}: {exc.strerror}")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -102,6 +112,7 @@ def template_tape(output: Path):
     """The loan-tape template: instructions, the tape table, assumptions and sources."""
     from gpucredit.excel.tape_template import build_tape_template
 
+    _parent_folder(output)
     path = build_tape_template(output)
     console.print(f"Loan-tape template written to [bold]{path}[/]")
 
@@ -113,6 +124,7 @@ def template_model(output: Path):
     """The deal-model workbook built on the GPU_ worksheet functions."""
     from gpucredit.excel.model_template import build_model_workbook
 
+    _parent_folder(output)
     path = build_model_workbook(output)
     console.print(f"Deal-model workbook written to [bold]{path}[/]")
 
@@ -199,34 +211,37 @@ def _summary_table(result) -> None:
     if worst.empty:
         return
     table = Table(title=f"Worst {len(worst)} facilities by minimum DSCR")
-    cols = [("facility", None), ("borrower", "borrower"), ("GPU", "gpu_model"),
-            ("debt USDm", "debt"), ("min DSCR", "min_dscr"),
-            ("breach", "first_breach_default"), ("liq. LTV max", "max_ltv_liquidation"),
-            ("breakeven rent", "breakeven_rent"), ("PD", "mc_pd")]
+    cols = [("Facility", None), ("GPU", "gpu_model"), ("Debt $m", "debt"),
+            ("Min DSCR", "min_dscr"), ("Breach", "first_breach_default"),
+            ("Max LTV liq.", "max_ltv_liquidation"), ("Breakeven", "breakeven_rent"),
+            ("PD", "mc_pd")]
     cols = [(h, c) for h, c in cols if c is None or c in worst]
     for h, _ in cols:
-        table.add_column(h, justify="left" if h in ("facility", "borrower", "GPU") else "right")
+        table.add_column(h, no_wrap=True,
+                         justify="left" if h in ("Facility", "GPU") else "right")
     for fid, r in worst.iterrows():
-        cells = []
-        for _, c in cols:
-            if c is None:
-                cells.append(str(fid))
-                continue
-            v = r[c]
-            if c == "debt":
-                cells.append(f"{v / 1e6:,.0f}")
-            elif c in ("min_dscr",):
-                cells.append("n/a" if v != v else f"{v:.2f}x")
-            elif c == "first_breach_default":
-                cells.append("none" if not v else f"period {int(v)}")
-            elif c in ("max_ltv_liquidation", "mc_pd"):
-                cells.append("n/a" if v != v else f"{v:.0%}")
-            elif c == "breakeven_rent":
-                cells.append("n/a" if v != v else f"${v:.2f}/h")
-            else:
-                cells.append(str(v))
-        table.add_row(*cells)
+        table.add_row(*(str(fid) if c is None else _cell(c, r[c]) for _, c in cols))
     console.print(table)
+    console.print("Breach: first period below the default covenant. Breakeven: flat merchant "
+                  "rent per GPU-hour for a 1.00x minimum DSCR ('contract' when the contracted "
+                  "revenue alone covers it). PD: Monte Carlo, over the tenor.")
+
+
+def _cell(column: str, v) -> str:
+    """One value of the worst-facilities table, in the analyst's units."""
+    if v is None or v != v:
+        return "n/a"
+    if column == "debt":
+        return f"{v / 1e6:,.0f}"
+    if column == "min_dscr":
+        return f"{v:.2f}x"
+    if column == "first_breach_default":
+        return "none" if not v else f"period {int(v)}"
+    if column in ("max_ltv_liquidation", "mc_pd"):
+        return f"{v:.0%}"
+    if column == "breakeven_rent":
+        return "contract" if v <= 0 else f"${v:.2f}"
+    return str(v)
 
 
 @main.command()
@@ -274,6 +289,7 @@ def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None
         close()
     from gpucredit.excel.results import write_results
 
+    _parent_folder(output)
     out = write_results(result, output)
     if csv_dir is not None:
         from gpucredit.excel.csv_out import write_csv_tables
