@@ -4,7 +4,7 @@ Ratios (DSCR, LLCR, PLCR), the flat rent, utilization or deflation rate at which
 minimum DSCR hits a threshold, covenant headroom, an excess-cash-flow sweep and the
 mismatch between loan life and asset life.
 
-Conventions (``gpucredit.periods``, ``docs/methodology/coverage.md``):
+Conventions (``gpucredit.periods``, ``docs/methodology.md``):
 
 * Every cash-flow argument is a period series, ``(T,)`` for one facility or ``(F, T)`` for
   a portfolio, time on the last axis; flows are paid at the end of each period.

@@ -1,6 +1,6 @@
 """Debt schedules: floating rates, amortisation profiles, sculpting, sizing and WAL.
 
-Conventions (``gpucredit.periods``, ``docs/methodology/debt.md``):
+Conventions (``gpucredit.periods``, ``docs/methodology.md``):
 
 * Periods ``t = 1..T``; interest and principal are paid at the **end** of each period,
   draws are made at the **start** of a period and bear interest for the whole period.

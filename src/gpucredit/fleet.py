@@ -1,6 +1,6 @@
 """Fleet economics: GPU-hours, revenue, power, colocation and CFADS period by period.
 
-Conventions (``gpucredit.periods``, ``docs/methodology/fleet.md``):
+Conventions (``gpucredit.periods``, ``docs/methodology.md``):
 
 * Periods ``t = 1..T`` of ``8760 / m`` hours each (``m = periods_per_year``); every flow
   is the total for the period, in USD, paid at its end.

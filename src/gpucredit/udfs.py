@@ -11,7 +11,7 @@ is computed here. The same module serves
 * :mod:`gpucredit.excel.recalc`, which computes workbooks with the ``formulas`` package
   where no Excel exists (it calls these functions with the same 2-D lists of cells).
 
-Conventions (``docs/excel.md`` and ``docs/methodology/udfs.md`` say more):
+Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
 
 * Every name starts with ``GPU_``; every argument has help text.
 * Rates are **per period** (``GPU_DSCR`` and friends pass ``periods_per_year=1`` to the
