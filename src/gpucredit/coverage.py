@@ -44,6 +44,7 @@ __all__ = [
     "DurationMismatch",
     "SweepSchedule",
     "average_dscr",
+    "breakeven_deflation",
     "breakeven_level",
     "breakeven_rate",
     "breakeven_rent",
@@ -628,6 +629,79 @@ class BreakevenRate:
 
     rate: float | np.ndarray
     status: int | np.ndarray
+
+
+def breakeven_deflation(merchant_revenue, other_cfads, debt_service, periods_per_year,
+                        threshold=1.0, hi=0.99):
+    """Annual merchant-rent deflation at which the minimum DSCR falls to a threshold.
+
+    The closed form of :func:`breakeven_rate` when CFADS is affine in the merchant rent
+    (no cash tax): each period gives its own bound on the deflation rate and the tightest
+    one binds.
+
+    Parameters
+    ----------
+    merchant_revenue : array_like, shape (T,) or (F, T)
+        Merchant revenue each period with **no** deflation (GPU-hours sold x today's
+        rent x any step-down), USD, >= 0.
+    other_cfads : array_like, shape (T,) or (F, T)
+        CFADS without the merchant revenue (contracted revenue less costs), USD.
+    debt_service : array_like, shape (T,) or (F, T)
+        Debt service tested, USD, >= 0 (periods without any are not tested).
+    periods_per_year : int
+        1, 2, 4 or 12; period t earns today's rent deflated over ``(t - 1) / m`` years.
+    threshold : float or array_like (F,), default 1.0
+        DSCR level, > 0.
+    hi : float, default 0.99
+        Highest deflation rate considered, in (0, 1).
+
+    Returns
+    -------
+    float or ndarray (F,)
+        The largest deflation ``d`` in ``[0, hi]`` at which every tested period still
+        covers ``threshold``; ``hi`` if even ``hi`` does; NaN if a period falls short with
+        no deflation at all (the same conventions as :func:`breakeven_rate`).
+
+    Notes
+    -----
+    With :math:`M_t` the undeflated merchant revenue, :math:`O_t` the other CFADS,
+    :math:`e_t = (t - 1)/m` and :math:`q_t = \\theta DS_t - O_t` the cover the merchant
+    revenue must bring, period t needs :math:`M_t (1 - d)^{e_t} \\ge q_t`. It holds for
+    any d when :math:`q_t \\le 0`; otherwise it needs :math:`M_t > 0` and
+    :math:`r_t = q_t / M_t \\le 1` (else NaN), and then
+    :math:`d \\le 1 - r_t^{1/e_t}` (any d when :math:`e_t = 0`). The result is
+    :math:`\\min(hi, \\min_t (1 - r_t^{1/e_t}))`.
+
+    Examples
+    --------
+    One period a year, merchant revenue 100 undeflated, debt service 64 from year 3:
+    the third year earns ``100 (1 - d)^2 >= 64`` so ``d <= 20%``.
+
+    >>> round(breakeven_deflation([100.0, 100.0, 100.0], [0.0, 0.0, 0.0],
+    ...                           [0.0, 0.0, 64.0], 1), 10)
+    0.2
+    >>> breakeven_deflation([100.0, 100.0], [0.0, 0.0], [101.0, 50.0], 1)
+    nan
+    """
+    m = check_periods_per_year(periods_per_year)
+    rev = series(merchant_revenue, "merchant_revenue", 0)
+    other = series(other_cfads, "other_cfads")
+    ds = series(debt_service, "debt_service", 0)
+    n_t = check_same_periods(merchant_revenue=rev, other_cfads=other, debt_service=ds)
+    n_fac = _facilities(merchant_revenue=rev, other_cfads=other, debt_service=ds)
+    thr = _facility_param(threshold, "threshold", n_fac, 0, low_open=True)
+    hi = float(check_range(hi, "hi", 0, 1, low_open=True, high_open=True))
+    rev, other, ds, thr = np.broadcast_arrays(rev, other, ds, thr)
+    e = np.arange(n_t, dtype=float) / m
+    need = thr * ds - other
+    binding = (ds > 0) & (need > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = np.where(binding & (rev > 0), need / np.where(rev > 0, rev, 1.0), np.inf)
+        fails = binding & ((rev <= 0) | (r > 1.0))
+        bound = np.where(binding & ~fails & (e > 0),
+                         1.0 - r ** (1.0 / np.where(e > 0, e, 1.0)), np.inf)
+    d = np.minimum(bound.min(axis=-1), hi)
+    return _per_facility(np.where(fails.any(axis=-1), np.nan, np.maximum(d, 0.0)))
 
 
 def breakeven_rate(fn: Callable[[np.ndarray], object], threshold=1.0, lo=0.0, hi=1.0, *,

@@ -330,6 +330,18 @@ def _labels(x, name: str, n: int, allowed: Sequence[str]) -> np.ndarray:
     return out
 
 
+def _flags(x, name: str, n: int) -> np.ndarray:
+    """A per-facility yes/no field as a bool array of shape (F,)."""
+    arr = np.asarray(x, dtype=bool)
+    if arr.ndim == 0:
+        return np.full(n, bool(arr))
+    if arr.shape != (n,):
+        raise GpuCreditError(
+            f"{name} must be one value per facility ({n}), got {arr.size} values",
+            argument=name, value=x)
+    return arr
+
+
 def _opt(**kwargs) -> dict:
     """Keyword arguments that were given (``None`` means: the core default)."""
     return {k: v for k, v in kwargs.items() if v is not None}
@@ -358,7 +370,7 @@ def _grid(x, name: str, n: int, n_t: int, low=None) -> np.ndarray:
 def _rate_grid(fac: Facilities, n: int, n_t: int) -> np.ndarray:
     """All-in annual rate per facility and period: fixed, or floored base plus spread."""
     fixed = _grid(fac.annual_rate, "annual_rate", n, n_t, -0.99)
-    floating = np.broadcast_to(np.asarray(fac.floating, dtype=bool), (n,))
+    floating = _flags(fac.floating, "floating", n)
     if not floating.any():
         return fixed
     base = _grid(fac.base_rate, "base_rate", n, n_t)
@@ -480,18 +492,17 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     target = _vector(fac.target_dscr if fac.target_dscr is not None else lockup,
                      "target_dscr", n, 0, low_open=True)
     start = _whole(fac.amortization_start, "amortization_start", n, 1)
-    draws = None if fac.draws is None else np.broadcast_to(
-        check_range(fac.draws, "draws", 0), (n, n_t))
+    draws = None if fac.draws is None else _grid(fac.draws, "draws", n, n_t, 0)
     sched = _schedules(kinds, debt_amount, rate, tenor, m, n_t, start, draws,
                        cfads_tenor, target)
     sched, sweep = _with_sweep(sched, _vector(fac.cash_sweep, "cash_sweep", n, 0, 1),
-                               cfads_tenor, rate, m)
+                               cfads_tenor, rate, m, in_tenor)
 
     # Coverage.
     # A bullet's final principal is a balloon the borrower refinances: coverage ratios
     # test the debt service before it (interest and scheduled amortisation) and the
     # balloon is tested against the collateral (refinancing LTV) instead.
-    refinance = np.broadcast_to(np.asarray(fac.refinance_balloon, dtype=bool), (n,))
+    refinance = _flags(fac.refinance_balloon, "refinance_balloon", n)
     balloon = np.zeros((n, n_t))
     bullets = np.flatnonzero((kinds == "bullet") & refinance)
     balloon[bullets, tenor[bullets] - 1] = sched.principal[bullets, tenor[bullets] - 1]
@@ -513,15 +524,12 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     breakeven_util = np.array(coverage.breakeven_utilization(sellable, other_cfads, ds, 1.0),
                               dtype=float, ndmin=1)
     periods_elapsed = (np.arange(1, n_t + 1) - 1) / m
-
-    def min_dscr_at(deflation: np.ndarray) -> np.ndarray:
-        path = _col(fac_rent0) * (1.0 - _col(deflation)) ** periods_elapsed * step_factor
-        return coverage.min_dscr(np.where(in_tenor, cash_flows(path).cfads, 0.0), ds)
-
-    breakeven_deflation = coverage.breakeven_rate(min_dscr_at, 1.0, lo=0.0, hi=0.99)
+    undeflated = merchant_hours * _col(fac_rent0) * step_factor
+    breakeven_deflation = np.array(coverage.breakeven_deflation(
+        undeflated, other_cfads, ds, m, 1.0, hi=0.99), dtype=float, ndmin=1)
 
     # Cash tax makes CFADS piecewise linear in rent and utilization, so the closed forms
-    # above (exact for affine CFADS) are replaced by a search on the full cash flows for
+    # above (exact for affine CFADS) are replaced by searches on the full cash flows for
     # facilities that pay tax.
     taxed = np.flatnonzero(fleet_kw.get("tax_rate", np.zeros(n)) > 0)
     if taxed.size:
@@ -534,11 +542,17 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
             return coverage.min_dscr(np.where(in_tenor, cash_flows(merchant, flat).cfads,
                                               0.0), ds)
 
+        def at_deflation(deflation):
+            path = _col(fac_rent0) * (1.0 - _col(deflation)) ** periods_elapsed * step_factor
+            return coverage.min_dscr(np.where(in_tenor, cash_flows(path).cfads, 0.0), ds)
+
         for out, fn, upper, level in (
                 (breakeven_rent, at_rent, _RENT_SEARCH_CEILING, 1.0),
                 (breakeven_rent_lockup, at_rent, _RENT_SEARCH_CEILING, lockup),
                 (breakeven_util, at_util, 1.0, 1.0)):
             out[taxed] = _smallest_level(fn, level, upper)[taxed]
+        breakeven_deflation[taxed] = np.asarray(coverage.breakeven_rate(
+            at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)[taxed]
 
     # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
     age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
@@ -693,7 +707,15 @@ def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, ta
             continue
         if kind == "sculpted":
             # A zero amount asks for the debt capacity at the target DSCR.
-            cap = debt.debt_capacity(cfads_tenor[idx], rate[idx], target[idx], m)
+            cap = np.array(debt.debt_capacity(cfads_tenor[idx], rate[idx], target[idx], m),
+                           dtype=float, ndmin=1)
+            nothing = (amount[idx] > 0) & (cap <= 0)
+            if nothing.any():
+                i = int(idx[np.flatnonzero(nothing)[0]])
+                raise GpuCreditError(
+                    f"cannot sculpt {amount[i]:,.0f} of debt: the cash flow supports no "
+                    f"debt (capacity 0 at {target[i]:g}x) (facility {i + 1})",
+                    argument="debt", value=float(amount[i]))
             sub = np.where(amount[idx] > 0, amount[idx], cap)
             s = debt.sculpt(cfads_tenor[idx], rate[idx], target[idx], m, amount=sub)
         else:
@@ -709,7 +731,7 @@ def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, ta
                              closing=parts["closing"], periods_per_year=m)
 
 
-def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, m):
+def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, m, in_tenor):
     """Apply a cash sweep to the facilities that have one (no draws after closing)."""
     sweep = np.zeros_like(sched.opening)
     swept = np.flatnonzero(share > 0)
@@ -726,6 +748,16 @@ def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, 
                      ("principal", sw.scheduled_principal), ("closing", sw.closing)):
         arrays[key][swept] = np.atleast_2d(new)
     sweep[swept] = np.atleast_2d(sw.sweep)
+    # The loan is repaid at maturity: a rounding residue (1e-10 USD) is part of the last
+    # principal, and nothing is owed after it.
+    last = in_tenor.sum(axis=-1) - 1
+    rows = swept
+    arrays["principal"][rows, last[rows]] += arrays["closing"][rows, last[rows]]
+    arrays["closing"][rows, last[rows]] = 0.0
+    after = ~in_tenor[swept]
+    for key in arrays:
+        arrays[key][swept] = np.where(after, 0.0, arrays[key][swept])
+    sweep[swept] = np.where(after, 0.0, sweep[swept])
     return debt.DebtSchedule(opening=arrays["opening"], draw=sched.draw,
                              interest=arrays["interest"], principal=arrays["principal"],
                              debt_service=arrays["interest"] + arrays["principal"],
@@ -740,8 +772,13 @@ def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
     steps = None
     if fac.step_ages is not None:
         steps = np.asarray(fac.step_ages, dtype=float)
-        steps = np.broadcast_to(steps if steps.ndim == 2 else steps[None, :],
-                                (n, steps.shape[-1]))
+        steps = steps if steps.ndim == 2 else steps.reshape(1, -1)
+        if steps.ndim != 2 or steps.shape[0] not in (1, n):
+            raise GpuCreditError(
+                f"step_ages must be one list of ages for all facilities or one row per "
+                f"facility ({n}), got an array of shape {np.shape(fac.step_ages)}",
+                argument="step_ages", value=np.shape(fac.step_ages))
+        steps = np.broadcast_to(steps, (n, steps.shape[-1]))
     for family in curves.FAMILIES:
         idx = np.flatnonzero(families == family)
         if idx.size == 0:
