@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from gpucredit.coverage import (
     TYPICAL_COVENANTS,
     average_dscr,
+    breakeven_deflation,
     breakeven_level,
     breakeven_rate,
     breakeven_rent,
@@ -653,3 +654,50 @@ class TestFirstCollateralShortfall:
         with pytest.raises(GpuCreditError,
                            match=r"collateral_value must be >= 0, got -1 \(position 2\)"):
             first_collateral_shortfall([1.0, -1.0], [0.0, 0.0])
+
+
+class TestBreakevenDeflationClosedForm:
+    """breakeven_deflation against a brute-force scan of min DSCR over deflation rates."""
+
+    @staticmethod
+    def _min_dscr(rev, other, ds, m, d):
+        e = np.arange(rev.shape[-1]) / m
+        cf = other + rev * (1.0 - d) ** e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(ds > 0, cf / np.where(ds > 0, ds, 1.0), np.inf)
+        return ratio.min()
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.floats(50.0, 150.0), min_size=2, max_size=24),
+           st.floats(-40.0, 20.0), st.floats(20.0, 90.0), st.sampled_from([1, 4, 12]))
+    def test_matches_a_scan(self, revs, other, service, m):
+        rev = np.array(revs)
+        oth = np.full(rev.size, other)
+        ds = np.full(rev.size, service)
+        d = breakeven_deflation(rev, oth, ds, m)
+        grid = np.linspace(0.0, 0.99, 4001)
+        ok = np.array([self._min_dscr(rev, oth, ds, m, g) >= 1.0 for g in grid])
+        if not ok[0]:
+            assert np.isnan(d)
+        elif ok.all():
+            assert d == 0.99
+        else:
+            # the largest grid rate that still covers brackets the closed form
+            last = grid[np.flatnonzero(ok)[-1]]
+            assert last - 1e-12 <= d <= last + (grid[1] - grid[0])
+            assert self._min_dscr(rev, oth, ds, m, d) == pytest.approx(1.0, rel=1e-9)
+
+    def test_agrees_with_the_bisection_on_a_portfolio(self):
+        rng = np.random.default_rng(3)
+        rev = rng.uniform(80, 120, (5, 36))
+        oth = rng.uniform(-20, 10, (5, 36))
+        ds = rng.uniform(30, 60, (5, 36))
+        closed = breakeven_deflation(rev, oth, ds, 12)
+        e = np.arange(36) / 12
+
+        def fn(d):
+            cf = oth + rev * (1.0 - np.asarray(d)[..., None]) ** e
+            return (cf / ds).min(axis=-1)
+
+        bisected = breakeven_rate(fn, 1.0, 0.0, 0.99)
+        np.testing.assert_allclose(closed, bisected, atol=1e-9, equal_nan=True)
