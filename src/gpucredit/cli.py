@@ -16,7 +16,9 @@ from pathlib import Path
 try:
     import click
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 except ImportError as exc:  # pragma: no cover - exercised only without the cli extra
     raise SystemExit(
         f"gpucredit's command line needs its extra: pip install 'gpucredit[cli]' ({exc})"
@@ -36,7 +38,8 @@ err_console = Console(stderr=True, highlight=False,
 
 
 def _fail(message: str, code: int = EXIT_UNUSABLE):
-    err_console.print(f"[bold red]error:[/] {message}")
+    """One line on stderr (never wrapped, tape text never read as markup), then exit."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     sys.exit(code)
 
 
@@ -160,7 +163,11 @@ def _load(tape: Path, strict: bool) -> _Loaded:
 
 
 def _print_issues(loaded: _Loaded, limit: int = 50) -> None:
-    frame = loaded.report_frame
+    _print_issues_frame(loaded.report_frame, limit)
+
+
+def _print_issues_frame(frame: pd.DataFrame, limit: int = 50) -> None:
+    """The problems table: validation issues and facilities the engine rejected."""
     if frame.empty:
         return
     table = Table(title=f"Problems found ({len(frame)})", show_lines=False)
@@ -169,9 +176,9 @@ def _print_issues(loaded: _Loaded, limit: int = 50) -> None:
                          max_width=70 if col == "message" else None)
     for _, r in frame.head(limit).iterrows():
         style = "red" if r["severity"] == "error" else "yellow"
-        table.add_row(*(str(r.get(c, "")) if str(r.get(c, "")) != "nan" else ""
-                        for c in ("severity", "sheet", "row", "column", "facility_id",
-                                  "message")), style=style)
+        table.add_row(*(escape(str(r.get(c, ""))) if str(r.get(c, "")) not in ("nan", "<NA>")
+                        else "" for c in ("severity", "sheet", "row", "column", "facility_id",
+                                          "message")), style=style)
     console.print(table)
     if len(frame) > limit:
         console.print(f"... and {len(frame) - limit} more (all are in the Errors sheet).")
@@ -184,7 +191,7 @@ def validate(tape: Path, strict: bool):
     """Check a loan tape (.xlsx, .xlsm, .csv) and list every problem in one pass."""
     loaded = _load(tape, strict)
     _print_issues(loaded)
-    console.print(loaded.report.summary())
+    console.print(Text(loaded.report.summary()))
     sys.exit(loaded.report.exit_status)
 
 
@@ -220,7 +227,8 @@ def _summary_table(result) -> None:
         table.add_column(h, no_wrap=True,
                          justify="left" if h in ("Facility", "GPU") else "right")
     for fid, r in worst.iterrows():
-        table.add_row(*(str(fid) if c is None else _cell(c, r[c]) for _, c in cols))
+        table.add_row(*(escape(str(fid)) if c is None else escape(_cell(c, r[c]))
+                        for _, c in cols))
     console.print(table)
     console.print("Breach: first period below the default covenant. Breakeven: flat merchant "
                   "rent per GPU-hour for a 1.00x minimum DSCR ('contract' when the contracted "
@@ -277,7 +285,9 @@ def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None
     loaded = _load(tape, strict)
     if loaded.report.exit_status == EXIT_UNUSABLE:
         _print_issues(loaded)
-        _fail(f"{loaded.report.summary()}: nothing written")
+        _fail(f"{loaded.report.summary().rstrip('.')}: nothing written")
+    if csv_dir is not None:
+        _parent_folder(csv_dir / "x")  # fail before computing if the folder cannot be made
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
                             chunk_size=chunk_size)
     run_info = {"input_file": str(tape), "input_sha256": _sha256(tape),
@@ -287,6 +297,9 @@ def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None
         result = _run_with_progress(run, loaded, options, run_info, mapper, quiet)
     finally:
         close()
+    if result.metrics.empty:
+        _print_issues_frame(result.errors)
+        _fail(f"no facility of {tape.name} could be computed: nothing written")
     from gpucredit.excel.results import write_results
 
     _parent_folder(output)
@@ -294,11 +307,15 @@ def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None
     if csv_dir is not None:
         from gpucredit.excel.csv_out import write_csv_tables
 
-        write_csv_tables(result, csv_dir)
+        try:
+            write_csv_tables(result, csv_dir)
+        except BaseException:
+            out.unlink(missing_ok=True)  # both outputs or neither
+            raise
     elapsed = time.perf_counter() - started
     if not quiet:
         _summary_table(result)
-        _print_issues(loaded, limit=10)
+        _print_issues_frame(result.errors, limit=10)
     rejected = len(result.errors[result.errors["severity"] == "error"]["facility_id"].unique())
     console.print(f"Results written to [bold]{out}[/] "
                   f"({len(result.metrics)} facilities computed, {rejected} rejected, "

@@ -17,6 +17,7 @@ every formula lives in the core modules it calls.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import math
@@ -95,6 +96,48 @@ def _years(start, end) -> float:
     return (_date(end) - _date(start)).days / DAYS_PER_YEAR
 
 
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole months; a month-end stays a month-end.
+
+    >>> add_months(dt.date(2026, 6, 30), 3), add_months(dt.date(2026, 1, 31), 1)
+    (datetime.date(2026, 9, 30), datetime.date(2026, 2, 28))
+    """
+    y, mth = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, mth + 1
+    last = calendar.monthrange(year, month)[1]
+    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return dt.date(year, month, last if month_end else min(day.day, last))
+
+
+def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:
+    """Payment periods of ``12 / m`` calendar months from ``start`` to ``end``.
+
+    ``whole=False``: the fewest periods whose end reaches ``end`` (a remaining tenor: a
+    part period counts whole). ``whole=True``: the periods that have fully ended by
+    ``end`` (periods elapsed, or a contract's periods).
+
+    >>> periods_between(dt.date(2026, 6, 30), dt.date(2029, 6, 30), 4, whole=False)
+    12
+    >>> periods_between(dt.date(2026, 6, 30), dt.date(2026, 10, 15), 4, whole=False)
+    2
+    >>> periods_between(dt.date(2025, 6, 30), dt.date(2026, 6, 30), 4, whole=True)
+    4
+    """
+    start, end = _date(start), _date(end)
+    step = 12 // int(periods_per_year)
+    months = (end.year - start.year) * 12 + end.month - start.month
+    n = max(0, months // step - 1)
+    if whole:
+        while add_months(start, (n + 1) * step) <= end:
+            n += 1
+        while n > 0 and add_months(start, n * step) > end:
+            n -= 1
+        return n
+    while add_months(start, n * step) < end:
+        n += 1
+    return n
+
+
 def _blank(v) -> bool:
     """A blank cell: None, NaN, NaT, pandas NA or empty text."""
     return v is None or (not isinstance(v, str) and bool(pd.isna(v))) or v == ""
@@ -147,21 +190,21 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         fid = str(row["facility_id"])
         try:
             preset = get_preset(str(row["gpu_model"]))
-            years_left = _years(valuation, row["maturity_date"])
-            if years_left <= 0:
+            if _date(row["maturity_date"]) <= valuation:
                 raise GpuCreditError(
                     f"the loan matured on {_date(row['maturity_date'])}, on or before the "
                     f"valuation date {valuation}: nothing left to recalculate",
-                    argument="maturity_date", value=row["maturity_date"])
-            tenor = max(1, math.ceil(years_left * m - 1e-6))
-            elapsed = max(0, math.floor(_years(row["origination_date"], valuation) * m))
+                    argument="maturity_date", value=_date(row["maturity_date"]))
+            tenor = periods_between(valuation, row["maturity_date"], m, whole=False)
+            elapsed = periods_between(row["origination_date"], valuation, m, whole=True) \
+                if _date(row["origination_date"]) < valuation else 0
             io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
         contract_end = row.get("contract_end_date")
-        contract_periods = 0 if _blank(contract_end) else max(
-            0, round(_years(valuation, contract_end) * m))
+        contract_periods = 0 if _blank(contract_end) or _date(contract_end) <= valuation \
+            else periods_between(valuation, contract_end, m, whole=True)
         floating = str(row["rate_type"]) == "floating"
         family = row.get("residual_curve")
         if _blank(family):
@@ -342,9 +385,7 @@ def _select(fac: model.Facilities, idx: list[int]) -> model.Facilities:
 
 def _period_dates(valuation: dt.date, period: np.ndarray, m: int) -> np.ndarray:
     months = 12 // m
-    base = pd.Timestamp(valuation)
-    lookup = {int(p): (base + pd.DateOffset(months=int(p) * months)).date()
-              for p in np.unique(period)}
+    lookup = {int(p): add_months(valuation, int(p) * months) for p in np.unique(period)}
     return np.array([lookup[int(p)] for p in period], dtype=object)
 
 
@@ -366,9 +407,13 @@ def _pricing(metrics: pd.DataFrame, rows: pd.DataFrame, assumptions: dict,
         out["rating_bucket"] = pricing.rating_bucket(pd_annual)
         quoted = pd.to_numeric(rows.reindex(idx)["quoted_spread"], errors="coerce") \
             if "quoted_spread" in rows else pd.Series(np.nan, index=idx)
-        out["quoted_spread_bp"] = quoted.to_numpy(dtype=float)
-        out["mispricing_bp"] = np.asarray(pricing.mispricing_bp(
-            out["quoted_spread_bp"].to_numpy() / 1e4, fair), dtype=float)
+        q = quoted.to_numpy(dtype=float)
+        out["quoted_spread_bp"] = q
+        has_quote = np.isfinite(q) & np.isfinite(fair)
+        out["mispricing_bp"] = np.nan  # no quote on the tape: nothing to compare
+        if has_quote.any():
+            out.loc[has_quote, "mispricing_bp"] = np.asarray(pricing.mispricing_bp(
+                q[has_quote] / 1e4, fair[has_quote]), dtype=float)
     if {"equity_value", "equity_vol"} <= set(rows.columns):
         eq = pd.to_numeric(rows.reindex(idx)["equity_value"], errors="coerce").to_numpy(float)
         vol = pd.to_numeric(rows.reindex(idx)["equity_vol"], errors="coerce").to_numpy(float)

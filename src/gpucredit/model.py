@@ -509,7 +509,12 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     ds = sched.debt_service - balloon
     dscr = coverage.dscr(cfads_tenor, ds)
     llcr = coverage.llcr(cfads_tenor, sched.opening + sched.draw, rate, m)
-    plcr = coverage.plcr(flows.cfads, sched.opening + sched.draw, rate, m)
+    # PLCR counts each facility's cash flows to the end of its own asset life (the grid
+    # may run longer for other facilities of the batch).
+    life_periods = np.maximum(tenor, np.ceil(life * m - 1e-9))
+    in_life = np.arange(1, n_t + 1) <= life_periods[:, None]
+    plcr = coverage.plcr(np.where(in_life, flows.cfads, 0.0), sched.opening + sched.draw,
+                         rate, m)
     capacity = debt.debt_capacity(cfads_tenor, rate, target, m)
     head = coverage.covenant_headroom(cfads_tenor, ds, lockup)
     breach_default = coverage.covenant_headroom(cfads_tenor, ds, default_level)

@@ -3,7 +3,7 @@
 :func:`write_csv_tables` writes one file per table of a
 :class:`gpucredit.engine_result.RecalcResult` into a folder, whole or not at all: every
 file is written under a temporary name in the folder and the set is moved into place only
-when all are complete (:func:`gpucredit.excel.results.staged_files`).
+when all are complete (:func:`gpucredit.excel.files.staged_files`).
 
 Text that a spreadsheet would run as a formula (it begins with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return: the OWASP "CSV injection" list, :data:`gpucredit.tape.schema.
@@ -21,7 +21,7 @@ import pandas as pd
 
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
-from gpucredit.excel.results import staged_files
+from gpucredit.excel.files import staged_files
 from gpucredit.tape.schema import is_formula_like
 
 __all__ = ["TABLES", "escape_formula_text", "write_csv", "write_csv_tables"]
@@ -61,7 +61,7 @@ def write_csv(frame: pd.DataFrame, path, *, escape_formulas: bool = True) -> Pat
         The table; a named or non-default index becomes the first column(s).
     path : str or Path
         The file (written directly: stage it with
-        :func:`gpucredit.excel.results.staged_files` for an all-or-nothing write).
+        :func:`gpucredit.excel.files.staged_files` for an all-or-nothing write).
     escape_formulas : bool, default True
         Prefix formula-like text with an apostrophe (see the module docstring).
 

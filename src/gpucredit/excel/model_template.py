@@ -25,8 +25,6 @@ curve); they carry no result of their own into the ``GPU_`` rows.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
+from gpucredit.excel.files import staged_files
 
 __all__ = ["INPUTS", "InputSpec", "build_model_workbook"]
 
@@ -168,15 +167,10 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
                              argument="path", value=str(path))
     wb = _workbook(n_periods)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with staged_files() as staging:
+        tmp = staging.output(path)
         wb.save(tmp)
         st.fix_font_order(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -44,7 +44,6 @@ import functools
 import math
 import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -53,6 +52,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel.files import staged_files
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
 
@@ -616,18 +616,12 @@ def _patched_parts(source: Path, values, values_only: bool) -> tuple[dict[str, b
 
 def _write_zip(source: Path, target: Path, parts: dict[str, bytes | None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(tmp, "w") as zout:
-            for info in zin.infolist():
-                if info.filename in parts and parts[info.filename] is None:
-                    continue  # a part dropped on purpose
-                data = parts.get(info.filename)
-                if data is None:
-                    data = zin.read(info.filename)
-                zout.writestr(info, data, compress_type=info.compress_type)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged_files() as staging, zipfile.ZipFile(source) as zin, \
+            zipfile.ZipFile(staging.output(target), "w") as zout:
+        for info in zin.infolist():
+            if info.filename in parts and parts[info.filename] is None:
+                continue  # a part dropped on purpose
+            data = parts.get(info.filename)
+            if data is None:
+                data = zin.read(info.filename)
+            zout.writestr(info, data, compress_type=info.compress_type)

@@ -33,9 +33,7 @@ Examples
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -238,15 +236,10 @@ def fix_font_order(path) -> None:
         fixed = _ordered_fonts(styles)
         if fixed == styles:
             return
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w") as zout:
-                for info in zin.infolist():
-                    data = (fixed.encode("utf-8") if info.filename == "xl/styles.xml"
-                            else zin.read(info.filename))
-                    zout.writestr(info, data, compress_type=info.compress_type)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    os.replace(tmp, path)
+        from gpucredit.excel.files import staged_files
+
+        with staged_files() as staging, zipfile.ZipFile(staging.output(path), "w") as zout:
+            for info in zin.infolist():
+                data = (fixed.encode("utf-8") if info.filename == "xl/styles.xml"
+                        else zin.read(info.filename))
+                zout.writestr(info, data, compress_type=info.compress_type)

@@ -1,0 +1,508 @@
+"""Tests of gpucredit.engine: the chunk function's contract and the tape -> model conversion.
+
+The contract of :func:`gpucredit.engine.run_chunk` (issue 4): one pure function from a
+chunk of validated tape rows to that chunk's tables, so that
+
+* the metrics, periods and scenarios tables - Monte Carlo included - are identical
+  whatever the chunk size and whatever the order of the tape rows (a facility's Monte
+  Carlo stream derives from the seed and its id alone);
+* the input frame and the assumptions are left as they were;
+* a facility the core rejects is reported, and the others are still computed.
+
+The conversion :func:`gpucredit.engine.facilities_from_rows` is checked by hand on small
+tapes valued on 2026-06-30: remaining tenor and interest-only periods in calendar periods,
+contract periods, GPU age (days / 365.25, the module's documented day count), the floating
+rate max(base, floor) + spread, and the preset fallbacks for blank cells.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+from tests import hostile as H
+
+from gpucredit.engine import (
+    DAYS_PER_YEAR,
+    ChunkResult,
+    RecalcOptions,
+    facilities_from_rows,
+    local_mapper,
+    recalc,
+    run_chunk,
+    split,
+)
+from gpucredit.errors import GpuCreditError
+from gpucredit.presets import get_preset
+from gpucredit.tape.validate import validate
+
+VALUATION = dt.date(2026, 6, 30)
+TABLES = ("metrics", "periods", "scenarios")
+SORT_KEYS = {"periods": ["facility_id", "period"], "scenarios": ["facility_id", "scenario"]}
+
+
+# --------------------------------------------------------------------------- tapes
+
+
+def typed_rows(records: list[dict], **assumptions) -> tuple[pd.DataFrame, dict]:
+    """Validate hand-written records as the CLI does; the typed rows and assumptions.
+
+    The rows carry ``_row`` and ``_sheet`` as the CLI's rows do; the assumptions are the
+    validator's defaults with the valuation date fixed on 2026-06-30 and ``assumptions``
+    on top.
+    """
+    report = validate(pd.DataFrame(records))
+    assert not report.errors, [i.message for i in report.errors]
+    good = report.good
+    rows = good.assign(_row=good.index, _sheet="Tape").reset_index(drop=True)
+    return rows, {**report.assumptions, "valuation_date": VALUATION, **assumptions}
+
+
+def full_rows(n: int) -> tuple[pd.DataFrame, dict]:
+    """``n`` facilities varied in every branch of the engine (tests/hostile full_row):
+    payment frequencies 1, 4 and 12, the four amortisation profiles, fixed and floating,
+    contracted and merchant, miners with BTC and hashrate, Merton inputs, quoted spreads."""
+    header, *body = H.full_tape(n, labels=False)
+    return typed_rows([dict(zip(header, r, strict=True)) for r in body])
+
+
+BASE = {
+    "facility_id": "A", "borrower": "Acme Compute", "borrower_type": "neocloud",
+    "gpu_model": "H100", "gpu_count": 1000, "delivery_date": dt.date(2024, 6, 30),
+    "gpu_unit_cost": 30_000.0, "commitment": 20e6, "origination_date": dt.date(2025, 6, 30),
+    "maturity_date": dt.date(2029, 6, 30), "rate_type": "fixed", "fixed_rate": 0.09,
+    "amortization": "annuity", "periods_per_year": 4, "quoted_spread": 500.0,
+}
+
+
+def one(**changes) -> dict:
+    return {**BASE, **changes}
+
+
+def convert(records: list[dict], m: int, **assumptions):
+    rows, a = typed_rows(records, **assumptions)
+    fac, errors = facilities_from_rows(rows, a, m)
+    assert errors == []
+    return fac
+
+
+def sorted_table(res, name: str) -> pd.DataFrame:
+    frame = getattr(res, name)
+    if name == "metrics":
+        return frame.sort_index()
+    return frame.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
+
+
+def assert_same_tables(a, b, names=TABLES) -> None:
+    for name in names:
+        pd.testing.assert_frame_equal(sorted_table(a, name), sorted_table(b, name),
+                                      check_exact=True, obj=name)
+
+
+@pytest.fixture(scope="module")
+def tape():
+    return full_rows(8)
+
+
+@pytest.fixture(scope="module")
+def whole(tape):
+    """The tape in one chunk, with scenarios and 48 Monte Carlo paths."""
+    rows, a = tape
+    return recalc(rows, a, RecalcOptions(n_paths=48, seed=11, chunk_size=len(rows)))
+
+
+# --------------------------------------------------------------------------- invariance
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_chunk_size_does_not_change_any_table(tape, whole, chunk_size):
+    # The tape mixes payment frequencies, so chunks of 1 and 3 group facilities
+    # differently from one chunk of all 8: every value must still be the same.
+    rows, a = tape
+    res = recalc(rows, a, RecalcOptions(n_paths=48, seed=11, chunk_size=chunk_size))
+    assert list(res.metrics.index) == list(rows["facility_id"])
+    assert res.metrics["mc_pd"].notna().all()
+    assert_same_tables(whole, res)
+
+
+@pytest.mark.slow
+def test_row_order_does_not_change_any_table(tape, whole):
+    rows, a = tape
+    shuffled = rows.iloc[np.random.default_rng(5).permutation(len(rows))]
+    res = recalc(shuffled.reset_index(drop=True), a,
+                 RecalcOptions(n_paths=48, seed=11, chunk_size=len(rows)))
+    assert list(res.metrics.index) == list(shuffled["facility_id"])  # tape order kept
+    assert_same_tables(whole, res)
+
+
+@functools.cache
+def _one_chunk_reference():
+    """The 8-facility tape and its results in one chunk (no scenarios: kept fast)."""
+    rows, a = full_rows(8)
+    options = RecalcOptions(n_paths=8, seed=3, run_scenarios=False, chunk_size=len(rows))
+    return rows, a, recalc(rows, a, options)
+
+
+# No shrinking: each example is a whole recalculation, and the first failure already
+# names the table, the column and the facilities.
+@settings(max_examples=25, deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(order=st.permutations(range(8)), chunk_size=st.integers(1, 9))
+def test_order_and_chunking_never_change_results(order, chunk_size):
+    rows, a, reference = _one_chunk_reference()
+    res = recalc(rows.iloc[list(order)].reset_index(drop=True), a,
+                 RecalcOptions(n_paths=8, seed=3, run_scenarios=False, chunk_size=chunk_size))
+    assert_same_tables(reference, res, names=("metrics", "periods"))
+
+
+def test_plcr_does_not_depend_on_the_other_facilities_of_the_chunk():
+    # Regression: PLCR summed CFADS to the end of the chunk's grid (the longest tenor or
+    # life in the group) instead of the facility's own asset life, so a 2-year loan's PLCR
+    # grew when a 7-year loan on the same frequency shared its chunk.
+    short = one(facility_id="SHORT", maturity_date=dt.date(2028, 6, 30))
+    long_ = one(facility_id="LONG", maturity_date=dt.date(2033, 6, 30),
+                origination_date=dt.date(2026, 6, 1))
+    rows, a = typed_rows([short, long_])
+    options = RecalcOptions(run_scenarios=False)
+    alone = run_chunk(rows.iloc[[0]], a, options).metrics.loc["SHORT", "plcr"]
+    together = run_chunk(rows, a, options).metrics.loc["SHORT", "plcr"]
+    assert together == alone
+
+
+def test_run_chunk_equals_its_chunks_put_together(tape):
+    rows, a = tape
+    options = RecalcOptions(n_paths=16, seed=2, run_scenarios=False)
+    whole = run_chunk(rows, a, options)
+    parts = [run_chunk(c, a, options) for c in split(rows, 3)]
+    joined = pd.concat([p.metrics for p in parts]).sort_index()
+    pd.testing.assert_frame_equal(whole.metrics.sort_index(), joined, check_exact=True)
+    periods = pd.concat([p.periods for p in parts]).sort_values(["facility_id", "period"])
+    pd.testing.assert_frame_equal(
+        whole.periods.sort_values(["facility_id", "period"]).reset_index(drop=True),
+        periods.reset_index(drop=True), check_exact=True)
+
+
+def test_monte_carlo_stream_derives_from_seed_and_id_only():
+    twin = one(facility_id="TWIN-1", fixed_rate=0.14, gpu_count=700)
+    rows, a = typed_rows([twin, {**twin, "facility_id": "TWIN-2"},
+                          one(facility_id="OTHER", gpu_model="B200", gpu_unit_cost=40_000.0)])
+    mc = ["mc_min_dscr_q05", "mc_min_dscr_q50", "mc_min_dscr_q95"]
+
+    def mc_of(frame, seed, fid):
+        return run_chunk(frame, a, RecalcOptions(n_paths=200, seed=seed,
+                                                 run_scenarios=False)).metrics.loc[fid, mc]
+
+    base = mc_of(rows, 7, "TWIN-1")
+    assert base.notna().all() and base.iloc[0] < base.iloc[2]  # the paths do spread out
+    # The same facility alone, or beside a changed neighbour: the same paths.
+    pd.testing.assert_series_equal(mc_of(rows.iloc[[0]], 7, "TWIN-1"), base, check_exact=True)
+    changed = rows.copy()
+    changed.loc[2, "utilization"] = 0.5
+    pd.testing.assert_series_equal(mc_of(changed, 7, "TWIN-1"), base, check_exact=True)
+    # Identical inputs under another id, or another seed: other paths.
+    assert not np.allclose(mc_of(rows, 7, "TWIN-2").to_numpy(), base.to_numpy())
+    assert not np.allclose(mc_of(rows, 8, "TWIN-1").to_numpy(), base.to_numpy())
+
+
+# --------------------------------------------------------------------------- purity
+
+
+def test_run_chunk_leaves_its_inputs_alone(tape):
+    rows, a = tape
+    rows_before, a_before = rows.copy(deep=True), copy.deepcopy(a)
+    options = RecalcOptions(n_paths=16, seed=4)
+    first = run_chunk(rows, a, options)
+    pd.testing.assert_frame_equal(rows, rows_before, check_exact=True)
+    assert a == a_before
+    second = run_chunk(rows, a, options)  # same arguments, same answer
+    assert_same_tables(first, second)
+    assert first.errors == second.errors == []
+
+
+def test_run_chunk_of_an_empty_chunk(tape):
+    rows, a = tape
+    res = run_chunk(rows.iloc[:0], a, RecalcOptions())
+    assert isinstance(res, ChunkResult)
+    assert res.metrics.empty and res.periods.empty and res.scenarios.empty
+    assert res.errors == []
+
+
+# --------------------------------------------------------------------------- recalc
+
+
+def test_progress_reaches_the_total(tape):
+    rows, a = tape
+    calls = []
+    recalc(rows, a, RecalcOptions(chunk_size=3, run_scenarios=False),
+           progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(3, 8), (6, 8), (8, 8)]
+
+
+def test_chunks_finishing_in_any_order(tape, whole):
+    rows, a = tape
+
+    def backwards(fn, chunks):
+        for i in reversed(range(len(chunks))):
+            yield i, fn(chunks[i])
+
+    res = recalc(rows, a, RecalcOptions(n_paths=48, seed=11, chunk_size=3), mapper=backwards)
+    assert list(res.metrics.index) == list(rows["facility_id"])
+    assert list(dict.fromkeys(res.periods["facility_id"])) == list(rows["facility_id"])
+    assert_same_tables(whole, res)
+
+
+def test_a_lost_chunk_is_an_error_not_a_partial_result(tape):
+    rows, a = tape
+
+    def loses_one(fn, chunks):
+        yield from list(local_mapper(fn, chunks))[1:]
+
+    with pytest.raises(GpuCreditError, match="only 2 of 3 chunks came back"):
+        recalc(rows, a, RecalcOptions(chunk_size=3, run_scenarios=False), mapper=loses_one)
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_chunk_size_below_one(tape, size):
+    rows, _ = tape
+    with pytest.raises(GpuCreditError, match=f"chunk size must be at least 1, got {size}"):
+        list(split(rows, size))
+
+
+def test_split_keeps_every_row_once(tape):
+    rows, _ = tape
+    chunks = list(split(rows, 3))
+    assert [len(c) for c in chunks] == [3, 3, 2]
+    pd.testing.assert_frame_equal(pd.concat(chunks), rows)
+
+
+def test_validation_errors_are_carried_to_the_results(tape):
+    rows, a = tape
+    checked = pd.DataFrame([{"sheet": "Tape", "row": 12, "column": "AC (Utilization)",
+                             "facility_id": "BAD-1", "value": "1.2", "severity": "error",
+                             "message": "Row 12, column AC (Utilization): 120% is above 100%"}])
+    res = recalc(rows, a, RecalcOptions(run_scenarios=False), errors=checked)
+    assert list(res.errors.columns) == ["sheet", "row", "column", "facility_id", "value",
+                                        "severity", "message"]
+    assert res.errors.iloc[0].to_dict() == checked.iloc[0].to_dict()
+    assert len(res.metrics) == len(rows)
+
+
+# --------------------------------------------------------------------------- rejections
+
+
+def test_a_facility_the_core_rejects_does_not_stop_the_others(tape):
+    rows, a = tape
+    bad = rows.copy()
+    victim = bad.loc[1, "facility_id"]
+    same_frequency = bad.loc[bad["periods_per_year"] == bad.loc[1, "periods_per_year"],
+                             "facility_id"]
+    assert len(same_frequency) > 1  # the rejected facility shares its group
+    bad.loc[1, "gpu_count"] = -5  # past the validator, the core refuses it
+    res = run_chunk(bad, a, RecalcOptions(n_paths=16, seed=1))
+    assert victim not in res.metrics.index
+    assert sorted(res.metrics.index) == sorted(set(rows["facility_id"]) - {victim})
+    assert victim not in set(res.periods["facility_id"])
+    assert victim not in set(res.scenarios["facility_id"])
+    [err] = res.errors
+    assert err["facility_id"] == victim and err["severity"] == "error"
+    assert err["column"] == "gpus" and err["row"] == rows.loc[1, "_row"]
+    assert err["sheet"] == "Tape"
+    assert "gpus must be >= 0, got -5" in err["message"]
+
+
+def test_matured_loan_rejected_with_a_message_others_computed():
+    matured = one(facility_id="OLD", origination_date=dt.date(2023, 1, 1),
+                  maturity_date=dt.date(2026, 3, 31))
+    on_the_day = one(facility_id="TODAY", origination_date=dt.date(2023, 1, 1),
+                     maturity_date=VALUATION)
+    rows, a = typed_rows([matured, one(facility_id="LIVE"), on_the_day])
+    res = run_chunk(rows, a, RecalcOptions(run_scenarios=False))
+    assert list(res.metrics.index) == ["LIVE"]
+    by_id = {e["facility_id"]: e for e in res.errors}
+    assert set(by_id) == {"OLD", "TODAY"}
+    assert by_id["OLD"]["message"] == (
+        "the loan matured on 2026-03-31, on or before the valuation date 2026-06-30: "
+        "nothing left to recalculate")
+    assert by_id["OLD"]["column"] == "maturity_date"
+    assert "matured on 2026-06-30" in by_id["TODAY"]["message"]
+
+
+def test_unknown_gpu_model_is_rejected_by_facilities_from_rows():
+    rows, a = typed_rows([one(facility_id="X"), one(facility_id="Y")])
+    rows["gpu_model"] = rows["gpu_model"].astype(object)
+    rows.loc[1, "gpu_model"] = "Z999"
+    fac, errors = facilities_from_rows(rows, a, 4)
+    assert list(fac.ids) == ["X"]
+    [err] = errors
+    assert err["facility_id"] == "Y" and "Z999" in err["message"]
+
+
+def test_all_rows_rejected_gives_no_facilities():
+    rows, a = typed_rows([one(facility_id="OLD", origination_date=dt.date(2023, 1, 1),
+                              maturity_date=dt.date(2026, 3, 31))])
+    fac, errors = facilities_from_rows(rows, a, 4)
+    assert fac is None and len(errors) == 1
+
+
+def test_monte_carlo_without_a_quoted_spread():
+    # Regression: with --paths, a facility without a quoted spread (an optional column)
+    # made pricing.mispricing_bp raise on NaN and the whole chunk failed.
+    rows, a = typed_rows([one(facility_id="PRICED"),
+                          one(facility_id="UNPRICED", quoted_spread=None)])
+    res = run_chunk(rows, a, RecalcOptions(n_paths=32, seed=1, run_scenarios=False))
+    assert res.errors == []
+    m = res.metrics
+    assert np.isnan(m.loc["UNPRICED", "mispricing_bp"])
+    assert np.isnan(m.loc["UNPRICED", "quoted_spread_bp"])
+    assert np.isfinite(m.loc["UNPRICED", "fair_spread_bp"])
+    assert m.loc["PRICED", "mispricing_bp"] == pytest.approx(
+        500.0 - m.loc["PRICED", "fair_spread_bp"], abs=1e-9)
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+@pytest.mark.parametrize(("m", "maturity", "expected"), [
+    # Valuation 2026-06-30; periods counted on the calendar, a part period counts whole.
+    (4, dt.date(2029, 6, 30), 12),   # 36 months / 3 (1,096 days: 2028-02-29 inside)
+    (4, dt.date(2031, 6, 30), 20),   # 60 months / 3
+    (4, dt.date(2029, 7, 15), 13),   # 12 quarters and 15 days
+    (4, dt.date(2026, 9, 30), 1),    # one quarter
+    (4, dt.date(2026, 7, 1), 1),     # one day left: one period
+    (12, dt.date(2027, 6, 30), 12),  # one year of months
+    (12, dt.date(2028, 6, 30), 24),  # two years of months (731 days)
+    (2, dt.date(2027, 12, 31), 3),   # 18 months / 6 (549 days)
+    (2, dt.date(2029, 6, 30), 6),    # 36 months / 6
+    (1, dt.date(2029, 6, 30), 3),    # three years (1,096 days)
+    (1, dt.date(2031, 6, 30), 5),    # five years (1,826 days)
+])
+def test_remaining_tenor_in_periods(m, maturity, expected):
+    fac = convert([one(periods_per_year=m, maturity_date=maturity)], m)
+    assert list(fac.tenor) == [expected]
+
+
+@pytest.mark.parametrize(("m", "origination", "io", "expected_start"), [
+    # Elapsed whole periods since origination use up the interest-only periods;
+    # amortisation starts the period after the interest-only ones left.
+    (4, dt.date(2025, 6, 30), 6, 3),    # 4 quarters elapsed, 2 left: starts in period 3
+    (4, dt.date(2025, 8, 15), 8, 6),    # 3 whole quarters elapsed (Nov, Feb, May 15): 5 left
+    (4, dt.date(2024, 6, 30), 4, 1),    # 8 quarters elapsed: none left
+    (12, dt.date(2026, 3, 31), 3, 1),   # 3 months elapsed (Apr, May, Jun month-ends)
+    (12, dt.date(2026, 6, 1), 3, 4),    # 0 whole months elapsed (29 days): 3 left
+    (4, dt.date(2026, 6, 30), 0, 1),    # no interest-only period
+])
+def test_interest_only_periods_left(m, origination, io, expected_start):
+    fac = convert([one(periods_per_year=m, origination_date=origination,
+                       interest_only_periods=io)], m)
+    assert list(fac.amortization_start) == [expected_start]
+
+
+def test_interest_only_covering_the_tenor_starts_in_the_last_period():
+    # 40 interest-only quarters, 4 used up, on a 13-quarter remaining tenor: amortisation
+    # (a bullet in effect) in the last period, min(io_left + 1, tenor) = min(37, 13) = 13.
+    fac = convert([one(maturity_date=dt.date(2029, 7, 15), interest_only_periods=40)], 4)
+    assert list(fac.amortization_start) == [min(40 - 4 + 1, 13)]
+
+
+@pytest.mark.parametrize(("m", "contract_end", "expected"), [
+    (4, dt.date(2028, 12, 31), 10),   # 30 months / 3
+    (12, dt.date(2028, 12, 31), 30),  # 30 months
+    (4, dt.date(2026, 5, 31), 0),     # ended before the valuation date
+    (1, dt.date(2029, 6, 30), 3),
+])
+def test_contract_periods_to_the_contract_end(m, contract_end, expected):
+    fac = convert([one(periods_per_year=m, contracted_share=0.5, contract_rate=2.5,
+                       contract_end_date=contract_end)], m)
+    assert list(fac.contract_periods) == [expected]
+
+
+def test_no_contract_means_no_contract_periods():
+    fac = convert([one()], 4)
+    assert list(fac.contract_periods) == [0]
+    assert list(fac.contracted_share) == [0.0]
+
+
+def test_gpu_age_in_years_since_delivery():
+    # Days from delivery to the valuation date over 365.25 (the module's day count).
+    records = [one(facility_id="A", delivery_date=dt.date(2024, 6, 30)),   # 730 days
+               one(facility_id="B", delivery_date=dt.date(2025, 12, 31)),  # 181 days
+               one(facility_id="C", delivery_date=dt.date(2026, 9, 1))]    # not yet delivered
+    fac = convert(records, 4)
+    assert DAYS_PER_YEAR == 365.25
+    np.testing.assert_allclose(fac.age0, [730 / 365.25, 181 / 365.25, 0.0], rtol=0, atol=1e-15)
+
+
+def test_floating_rate_is_floored_base_plus_spread():
+    # Base rate (SOFR) 4.3% from the Assumptions.
+    #   B: spread 6%, floor 5%: max(4.3%, 5%) + 6% = 11.0%; C: floor 0%: 4.3% + 6% = 10.3%;
+    #   A: fixed 9%. Interest in period 1 = balance x rate / 4 on a quarterly grid.
+    records = [one(facility_id="A", amortization="bullet"),
+               one(facility_id="B", rate_type="floating", fixed_rate=None, spread=0.06,
+                   rate_floor=0.05, commitment=10e6, amortization="bullet"),
+               one(facility_id="C", rate_type="floating", fixed_rate=None, spread=0.06,
+                   rate_floor=0.0, commitment=12e6, amortization="bullet")]
+    rows, a = typed_rows(records, base_rate=0.043)
+    fac, _ = facilities_from_rows(rows, a, 4)
+    assert list(fac.floating) == [False, True, True]
+    assert fac.base_rate == 0.043
+    np.testing.assert_array_equal(fac.spread, [0.0, 0.06, 0.06])
+    np.testing.assert_array_equal(fac.rate_floor, [0.0, 0.05, 0.0])
+    res = run_chunk(rows, a, RecalcOptions(run_scenarios=False))
+    first = res.periods[res.periods["period"] == 1].set_index("facility_id")
+    assert first.loc["A", "interest"] == pytest.approx(20e6 * 0.09 / 4, abs=1e-6)     # 450,000
+    assert first.loc["B", "interest"] == pytest.approx(10e6 * 0.110 / 4, abs=1e-6)    # 275,000
+    assert first.loc["C", "interest"] == pytest.approx(12e6 * 0.103 / 4, abs=1e-6)    # 309,000
+
+
+def test_blank_gpu_cells_take_the_preset():
+    records = [one(facility_id="H", gpu_model="H100"),
+               one(facility_id="G", gpu_model="GB200", gpu_unit_cost=42_000.0),
+               one(facility_id="B", gpu_model="B200", kw_per_gpu=1.5, merchant_rent=3.0,
+                   gpu_unit_cost=40_000.0)]
+    fac = convert(records, 4, merchant_rent_gb200=4.2)
+    # kW per GPU: the preset's when blank (H100 1.275, GB200 1.6667), the tape's if given.
+    np.testing.assert_array_equal(
+        fac.kw_per_gpu, [get_preset("H100").kw_per_gpu, get_preset("GB200").kw_per_gpu, 1.5])
+    assert get_preset("GB200").kw_per_gpu == pytest.approx(1.6667, abs=1e-4)
+    # Rent: the Assumptions' rent for the model, else the preset's, else the tape's.
+    np.testing.assert_array_equal(fac.merchant_rent,
+                                  [get_preset("H100").rent_usd_per_hour, 4.2, 3.0])
+
+
+def test_residual_curve_blank_takes_preset_named_takes_assumptions():
+    records = [one(facility_id="P", gpu_model="A100", gpu_unit_cost=15_000.0),
+               one(facility_id="N", gpu_model="H100", residual_curve="declining_balance",
+                   delivery_date=dt.date(2024, 3, 1))]
+    fac = convert(records, 4, curve_rate=0.35)
+    a100 = get_preset("A100")
+    assert fac.residual_curve == [a100.curve_family, "declining_balance"]
+    assert fac.curve_params["rate"][0] == a100.curve_params["rate"]   # preset: 0.28
+    assert fac.curve_params["rate"][1] == 0.35                        # the Assumptions'
+    # Blank curve: fitted to resale prices that already reflect launches, no steps;
+    # named curve: a step at each successor's volume date (H100 from 2024-03-01).
+    assert np.isnan(fac.step_ages[0]).all()
+    steps = fac.step_ages[1][~np.isnan(fac.step_ages[1])]
+    np.testing.assert_allclose(steps, get_preset("H100").step_ages(dt.date(2024, 3, 1)))
+
+
+def test_facilities_keep_tape_order_and_ids():
+    records = [one(facility_id=f"F{i}", gpu_count=100 * (i + 1)) for i in range(4)]
+    fac = convert(records, 4)
+    assert list(fac.ids) == ["F0", "F1", "F2", "F3"]
+    np.testing.assert_array_equal(fac.gpus, [100, 200, 300, 400])
+    np.testing.assert_array_equal(fac.debt, [20e6] * 4)  # drawn amount defaults to commitment
+
+
+def test_period_dates_follow_month_ends():
+    # A valuation on a month end (2026-06-30) pays on month ends: Sep 30, Dec 31, Mar 31.
+    rows, a = typed_rows([one(maturity_date=dt.date(2027, 6, 30))])
+    res = run_chunk(rows, a, RecalcOptions(run_scenarios=False))
+    assert list(res.periods["date"]) == [dt.date(2026, 9, 30), dt.date(2026, 12, 31),
+                                         dt.date(2027, 3, 31), dt.date(2027, 6, 30)]
