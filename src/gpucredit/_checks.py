@@ -23,7 +23,10 @@ __all__ = [
     "check_periods_per_year",
     "check_range",
     "check_same_periods",
+    "common_shape",
+    "facility_count",
     "param",
+    "param_or_path",
     "series",
     "where",
 ]
@@ -210,3 +213,65 @@ def check_periods_per_year(periods_per_year) -> int:
             f"periods_per_year must be one of 1, 2, 4, 12, got {periods_per_year!r}",
             argument="periods_per_year", value=periods_per_year)
     return m
+
+
+def facility_count(**arrays: np.ndarray) -> int | None:
+    """Facilities implied by arrays with a facility axis (2-D, more than one row).
+
+    Facility parameters from :func:`gpucredit._checks.param` are ``(F, 1)`` and count;
+    ``(T,)`` paths do not. Raises if two arrays disagree; returns None for one facility.
+    """
+    n, first = None, None
+    for name, arr in arrays.items():
+        if np.ndim(arr) == 2 and arr.shape[0] != 1:
+            if n is None:
+                n, first = arr.shape[0], name
+            elif arr.shape[0] != n:
+                raise GpuCreditError(
+                    f"{first} has {n} facilities but {name} has {arr.shape[0]}: "
+                    "they must cover the same facilities", argument=name, value=arr.shape[0])
+    return n
+
+
+def param_or_path(x, name: str, *, n_fac: int | None, n_periods: int | None,
+                   low=None, high=None, low_open: bool = False) -> np.ndarray:
+    """A value that is either a facility parameter or a period path.
+
+    Scalar -> ``()``; 2-D -> as given (``(F, T)``, ``(F, 1)`` or ``(1, T)``); 1-D -> one
+    value per facility ``(F, 1)`` when its length equals the number of facilities, else a
+    path ``(T,)`` when its length equals the number of periods (or the number of periods
+    is not fixed yet); otherwise one value per facility when no other argument fixes the
+    facilities, and an error when one does.
+    """
+    arr = check_range(x, name, low, high, low_open=low_open)
+    if arr.ndim == 0:
+        return arr
+    if arr.ndim == 1:
+        n = arr.shape[0]
+        if n_fac is not None and n == n_fac:
+            return arr[:, None]
+        if n_periods is None or n == n_periods:
+            return arr
+        if n_fac is None:
+            return arr[:, None]
+        raise GpuCreditError(
+            f"{name} has {n} values: give one value, one per facility ({n_fac}) "
+            f"or one per period ({n_periods})", argument=name, value=n)
+    if arr.ndim == 2:
+        return arr
+    raise GpuCreditError(
+        f"{name} must be a value, one value per facility or a series of periods, "
+        f"got an array of shape {arr.shape}", argument=name, value=x)
+
+
+def common_shape(**arrays: np.ndarray) -> tuple[int, ...]:
+    """Broadcast shape of facility parameters and period series, with analyst-facing errors.
+
+    Arrays whose time axis has length 1 (facility parameters, scalars) broadcast along
+    time; every other array must cover the same periods and the same facilities.
+    """
+    timed = {k: v for k, v in arrays.items() if np.ndim(v) >= 1 and np.shape(v)[-1] != 1}
+    if len(timed) > 1:
+        check_same_periods(**timed)
+    facility_count(**arrays)
+    return np.broadcast_shapes(*(np.shape(v) for v in arrays.values()))

@@ -31,7 +31,9 @@ from gpucredit._checks import (
     check_periods_per_year,
     check_range,
     check_same_periods,
+    facility_count,
     param,
+    param_or_path,
     series,
 )
 from gpucredit.errors import GpuCreditError
@@ -99,20 +101,6 @@ TYPICAL_COVENANTS = CovenantLevels()
 # --------------------------------------------------------------------------- private helpers
 
 
-def _facilities(**arrays: np.ndarray) -> int | None:
-    """Number of facilities among 2-D series (rows), checking they agree; None if none."""
-    n, first = None, None
-    for name, arr in arrays.items():
-        if arr.ndim == 2 and arr.shape[0] != 1:
-            if n is None:
-                n, first = arr.shape[0], name
-            elif arr.shape[0] != n:
-                raise GpuCreditError(
-                    f"{first} has {n} facilities but {name} has {arr.shape[0]}: "
-                    "they must cover the same facilities", argument=name, value=arr.shape[0])
-    return n
-
-
 def _facility_param(x, name: str, n_fac: int | None, low=None, high=None,
                     *, low_open: bool = False) -> np.ndarray:
     """A facility parameter (``()`` or ``(F, 1)``) whose F matches the series' F."""
@@ -126,29 +114,9 @@ def _facility_param(x, name: str, n_fac: int | None, low=None, high=None,
 
 def _param_or_path(x, name: str, n_periods: int, n_fac: int | None, low=None,
                    *, low_open: bool = False) -> np.ndarray:
-    """A value that is either a facility parameter or a period path.
-
-    Scalar -> ``()``; 2-D -> a path ``(F, T)`` (or ``(1, T)``, shared); 1-D -> one value
-    per facility ``(F, 1)`` when its length equals the number of facilities of the
-    ``(F, T)`` series, else a path ``(T,)`` when its length equals the number of periods.
-    With only ``(T,)`` series and a 1-D value of another length, the value is one per
-    facility and the result has shape ``(F, T)``.
-    """
-    arr = check_range(x, name, low, low_open=low_open)
-    if arr.ndim == 0:
-        return arr
-    if arr.ndim == 1:
-        n = arr.shape[0]
-        if n_fac is not None and n == n_fac:
-            return arr[:, None]
-        if n == n_periods:
-            return arr
-        if n_fac is None:
-            return arr[:, None]
-        raise GpuCreditError(
-            f"{name} has {n} values: give one value, one per facility ({n_fac}) "
-            f"or one per period ({n_periods})", argument=name, value=n)
-    if arr.ndim == 2:
+    """:func:`gpucredit._checks.param_or_path`, and a 2-D path must match the cash flows."""
+    arr = param_or_path(x, name, n_fac=n_fac, n_periods=n_periods, low=low, low_open=low_open)
+    if np.ndim(x) == 2:  # a table given as such (not one value per facility made a column)
         if arr.shape[1] != n_periods:
             raise GpuCreditError(
                 f"{name} has {arr.shape[1]} periods but the cash flows have {n_periods}: "
@@ -157,10 +125,7 @@ def _param_or_path(x, name: str, n_periods: int, n_fac: int | None, low=None,
             raise GpuCreditError(
                 f"{name} has {arr.shape[0]} facilities but the cash flows have {n_fac}: "
                 "they must cover the same facilities", argument=name, value=arr.shape[0])
-        return arr
-    raise GpuCreditError(
-        f"{name} must be a value, one value per facility or a series of periods, "
-        f"got an array of shape {arr.shape}", argument=name, value=x)
+    return arr
 
 
 def _period_rate(annual_rate, periods_per_year, n_periods: int, n_fac: int | None):
@@ -191,7 +156,7 @@ def _dscr_inputs(cfads, debt_service):
     cf = series(cfads, "cfads")
     ds = series(debt_service, "debt_service", 0)
     check_same_periods(cfads=cf, debt_service=ds)
-    n_fac = _facilities(cfads=cf, debt_service=ds)
+    n_fac = facility_count(cfads=cf, debt_service=ds)
     return cf, ds, n_fac
 
 
@@ -342,7 +307,7 @@ def _cover_ratio(cfads, opening_balance, annual_rate, periods_per_year, dsra, *,
     n_t = cf.shape[-1]
     bal = np.concatenate(
         [bal, np.zeros((*bal.shape[:-1], n_t - bal.shape[-1]))], axis=-1)
-    n_fac = _facilities(cfads=cf, opening_balance=bal)
+    n_fac = facility_count(cfads=cf, opening_balance=bal)
     rate = _period_rate(annual_rate, periods_per_year, n_t, n_fac)
     reserve = _param_or_path(dsra, "dsra", n_t, n_fac, 0)
     shape = np.broadcast_shapes(cf.shape, bal.shape, rate.shape, reserve.shape)
@@ -474,7 +439,7 @@ def _breakeven(slope, intercept, debt_service, threshold, names):
     icpt = series(intercept, i_name)
     ds = series(debt_service, "debt_service", 0)
     check_same_periods(**{s_name: slope_a, i_name: icpt, "debt_service": ds})
-    n_fac = _facilities(**{s_name: slope_a, i_name: icpt, "debt_service": ds})
+    n_fac = facility_count(**{s_name: slope_a, i_name: icpt, "debt_service": ds})
     thr = _facility_param(threshold, "threshold", n_fac, 0, low_open=True)
     slope_a, icpt, ds, thr = np.broadcast_arrays(slope_a, icpt, ds, thr)
     need = thr * ds - icpt  # how much the driver must add in each period
@@ -688,7 +653,7 @@ def breakeven_deflation(merchant_revenue, other_cfads, debt_service, periods_per
     other = series(other_cfads, "other_cfads")
     ds = series(debt_service, "debt_service", 0)
     n_t = check_same_periods(merchant_revenue=rev, other_cfads=other, debt_service=ds)
-    n_fac = _facilities(merchant_revenue=rev, other_cfads=other, debt_service=ds)
+    n_fac = facility_count(merchant_revenue=rev, other_cfads=other, debt_service=ds)
     thr = _facility_param(threshold, "threshold", n_fac, 0, low_open=True)
     hi = float(check_range(hi, "hi", 0, 1, low_open=True, high_open=True))
     rev, other, ds, thr = np.broadcast_arrays(rev, other, ds, thr)
@@ -1019,7 +984,7 @@ def cash_sweep(cfads, opening_balance, annual_rate, scheduled_principal, periods
     cf = series(cfads, "cfads")
     sched = series(scheduled_principal, "scheduled_principal", 0)
     n_t = check_same_periods(cfads=cf, scheduled_principal=sched)
-    n_fac = _facilities(cfads=cf, scheduled_principal=sched)
+    n_fac = facility_count(cfads=cf, scheduled_principal=sched)
     bal0 = _facility_param(opening_balance, "opening_balance", n_fac, 0)
     rate = _period_rate(annual_rate, periods_per_year, n_t, n_fac)
     share = _facility_param(sweep_share, "sweep_share", n_fac, 0, 1)
@@ -1141,5 +1106,5 @@ def first_collateral_shortfall(collateral_value, debt_outstanding):
     value = series(collateral_value, "collateral_value", 0)
     debt = series(debt_outstanding, "debt_outstanding", 0)
     check_same_periods(collateral_value=value, debt_outstanding=debt)
-    _facilities(collateral_value=value, debt_outstanding=debt)
+    facility_count(collateral_value=value, debt_outstanding=debt)
     return _per_facility(_first_period(value < debt))

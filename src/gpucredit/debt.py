@@ -26,9 +26,11 @@ import pandas as pd
 from gpucredit._checks import (
     check_finite,
     check_periods_per_year,
-    check_range,
     check_same_periods,
+    common_shape,
+    facility_count,
     param,
+    param_or_path,
     series,
     where,
 )
@@ -50,69 +52,6 @@ KINDS = ("annuity", "straight_line", "bullet", "custom")
 
 
 # --------------------------------------------------------------------------- shape helpers
-# Candidates for gpucredit._checks (gpucredit.coverage carries equivalent private helpers).
-
-
-def _facility_count(**arrays: np.ndarray) -> int | None:
-    """Facilities implied by arrays with a facility axis (2-D, more than one row).
-
-    Facility parameters from :func:`gpucredit._checks.param` are ``(F, 1)`` and count;
-    ``(T,)`` paths do not. Raises if two arrays disagree; returns None for one facility.
-    """
-    n, first = None, None
-    for name, arr in arrays.items():
-        if np.ndim(arr) == 2 and arr.shape[0] != 1:
-            if n is None:
-                n, first = arr.shape[0], name
-            elif arr.shape[0] != n:
-                raise GpuCreditError(
-                    f"{first} has {n} facilities but {name} has {arr.shape[0]}: "
-                    "they must cover the same facilities", argument=name, value=arr.shape[0])
-    return n
-
-
-def _param_or_path(x, name: str, *, n_fac: int | None, n_periods: int | None,
-                   low=None, high=None, low_open: bool = False) -> np.ndarray:
-    """A value that is either a facility parameter or a period path.
-
-    Scalar -> ``()``; 2-D -> as given (``(F, T)``, ``(F, 1)`` or ``(1, T)``); 1-D -> one
-    value per facility ``(F, 1)`` when its length equals the number of facilities, else a
-    path ``(T,)`` when its length equals the number of periods (or the number of periods
-    is not fixed yet); otherwise one value per facility when no other argument fixes the
-    facilities, and an error when one does.
-    """
-    arr = check_range(x, name, low, high, low_open=low_open)
-    if arr.ndim == 0:
-        return arr
-    if arr.ndim == 1:
-        n = arr.shape[0]
-        if n_fac is not None and n == n_fac:
-            return arr[:, None]
-        if n_periods is None or n == n_periods:
-            return arr
-        if n_fac is None:
-            return arr[:, None]
-        raise GpuCreditError(
-            f"{name} has {n} values: give one value, one per facility ({n_fac}) "
-            f"or one per period ({n_periods})", argument=name, value=n)
-    if arr.ndim == 2:
-        return arr
-    raise GpuCreditError(
-        f"{name} must be a value, one value per facility or a series of periods, "
-        f"got an array of shape {arr.shape}", argument=name, value=x)
-
-
-def _common_shape(**arrays: np.ndarray) -> tuple[int, ...]:
-    """Broadcast shape of facility parameters and period series, with analyst-facing errors.
-
-    Arrays whose time axis has length 1 (facility parameters, scalars) broadcast along
-    time; every other array must cover the same periods and the same facilities.
-    """
-    timed = {k: v for k, v in arrays.items() if np.ndim(v) >= 1 and np.shape(v)[-1] != 1}
-    if len(timed) > 1:
-        check_same_periods(**timed)
-    _facility_count(**arrays)
-    return np.broadcast_shapes(*(np.shape(v) for v in arrays.values()))
 
 
 def _first(values: np.ndarray, mask: np.ndarray) -> tuple[float, str]:
@@ -157,7 +96,7 @@ def _per_facility(x: np.ndarray):
 def _per_period_rate(annual_rate, periods_per_year, *, n_fac, n_periods) -> np.ndarray:
     """``annual_rate / m``, each above -100% a period so balances and discounts stay sane."""
     m = check_periods_per_year(periods_per_year)
-    rate = _param_or_path(annual_rate, "annual_rate", n_fac=n_fac, n_periods=n_periods,
+    rate = param_or_path(annual_rate, "annual_rate", n_fac=n_fac, n_periods=n_periods,
                           low=-m, low_open=True)
     return rate / m
 
@@ -210,7 +149,7 @@ def floating_rate(base_rate, spread, floor=0.0):
             f"got an array of shape {base.shape}", argument="base_rate", value=base_rate)
     sp = param(spread, "spread")
     fl = -np.inf if floor is None else param(floor, "floor")
-    _facility_count(base_rate=base, spread=sp, floor=np.asarray(fl))
+    facility_count(base_rate=base, spread=sp, floor=np.asarray(fl))
     out = np.maximum(base, fl) + sp
     if base.ndim == 0 and out.ndim == 2:
         out = out[:, 0]
@@ -459,13 +398,13 @@ def schedule(amount, annual_rate, n_periods, periods_per_year, kind: str = "annu
     profiles = {name: series(x, name, 0) for name, x in (("draws", draws),
                                                           ("principal", principal))
                 if x is not None}
-    n_fac = _facility_count(amount=amt, n_periods=tenor, amortization_start=start, **profiles)
+    n_fac = facility_count(amount=amt, n_periods=tenor, amortization_start=start, **profiles)
     n_t = _grid_periods(horizon, profiles, np.shape(annual_rate), n_fac, tenor)
     for name, arr in profiles.items():
         check_same_periods(**{"the schedule": np.empty(n_t), name: arr})
     draw = profiles.get("draws", np.zeros(n_t))
     rate = _per_period_rate(annual_rate, m, n_fac=n_fac, n_periods=n_t)
-    shape = _common_shape(amount=amt, annual_rate=rate, n_periods=tenor,
+    shape = common_shape(amount=amt, annual_rate=rate, n_periods=tenor,
                           amortization_start=start, **(profiles | {"draws": draw}))
     _check_in_grid(tenor, start, kind, n_t)
 
@@ -596,9 +535,9 @@ def _sculpt_inputs(cfads, annual_rate, target_dscr, periods_per_year, amount=Non
     amt = None if amount is None else param(amount, "amount", 0)
     extra = {} if amt is None else {"amount": amt}
     n_t = cf.shape[-1]
-    n_fac = _facility_count(cfads=cf, target_dscr=target, **extra)
+    n_fac = facility_count(cfads=cf, target_dscr=target, **extra)
     rate = _per_period_rate(annual_rate, m, n_fac=n_fac, n_periods=n_t)
-    shape = _common_shape(cfads=cf, annual_rate=rate, target_dscr=target, **extra)
+    shape = common_shape(cfads=cf, annual_rate=rate, target_dscr=target, **extra)
     shape = (*shape[:-1], n_t)
     service = np.broadcast_to(np.maximum(cf, 0.0) / target, shape)
     growth = np.cumprod(np.broadcast_to(1.0 + rate, shape), axis=-1)
@@ -757,7 +696,7 @@ def size_debt(cost, advance_rate, cfads, annual_rate, target_dscr, periods_per_y
     adv = param(advance_rate, "advance_rate", 0, 1)
     capacity = np.asarray(debt_capacity(cfads, annual_rate, target_dscr, periods_per_year))
     capacity = capacity[:, None] if capacity.ndim else capacity
-    _facility_count(cost=c, advance_rate=adv, cfads=capacity)
+    facility_count(cost=c, advance_rate=adv, cfads=capacity)
     out = np.minimum(adv * c, capacity)
     return _per_facility(out[:, 0] if out.ndim else out)
 

@@ -22,8 +22,15 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from gpucredit._checks import check_periods_per_year, check_range, param, series
-from gpucredit.debt import _common_shape, _facility_count, _param_or_path
+from gpucredit._checks import (
+    check_periods_per_year,
+    check_range,
+    common_shape,
+    facility_count,
+    param,
+    param_or_path,
+    series,
+)
 from gpucredit.periods import period_hours
 
 __all__ = [
@@ -44,7 +51,7 @@ def _resolve(*, params: dict, either: dict, paths: dict, n_periods_from: str | N
 
     ``params`` are facility parameters (``()`` or ``(F, 1)``), ``paths`` period series (a
     1-D array is a path; a scalar stays a scalar), ``either`` facility parameters or paths
-    (:func:`gpucredit.debt._param_or_path`). ``n_periods_from`` names the path that fixes
+    (:func:`gpucredit._checks.param_or_path`). ``n_periods_from`` names the path that fixes
     the number of periods. Returns the arrays and their common shape, whose trailing
     axis is 1 when no argument runs over periods.
     """
@@ -52,15 +59,15 @@ def _resolve(*, params: dict, either: dict, paths: dict, n_periods_from: str | N
     for name, (v, lo, hi) in paths.items():
         arr = check_range(v, name, lo, hi)
         out[name] = arr if arr.ndim == 0 else series(arr, name)
-    n_fac = _facility_count(**out)
+    n_fac = facility_count(**out)
     if n_periods_from is not None:
         n_t = out[n_periods_from].shape[-1]
     else:
         lengths = [a.shape[-1] for a in out.values() if a.ndim >= 1 and a.shape[-1] != 1]
         n_t = lengths[0] if lengths else None
     for name, (v, lo, hi) in either.items():
-        out[name] = _param_or_path(v, name, n_fac=n_fac, n_periods=n_t, low=lo, high=hi)
-    shape = _common_shape(**out)
+        out[name] = param_or_path(v, name, n_fac=n_fac, n_periods=n_t, low=lo, high=hi)
+    shape = common_shape(**out)
     if n_periods_from is not None and (not shape or shape[-1] != n_t):
         shape = (*shape[:-1], n_t)
     return out, shape
