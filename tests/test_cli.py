@@ -366,15 +366,15 @@ def test_recalc_matured_loan_rejected_others_computed(tmp_path, out_dir):
     errors = read_table(results, "Errors", column_label("sheet"))
     rejected = [e for e in errors if e[column_label("severity")] == "error"]
     assert [e[column_label("facility_id")] for e in rejected] == ["FAC-000002"]
-    assert rejected[0][column_label("message")] == (
-        "the loan matured on 2026-03-31, on or before the valuation date 2026-06-30: "
-        "nothing left to recalculate")
+    assert rejected[0][column_label("message")].endswith(
+        "2026-03-31 is on or before the valuation date 2026-06-30: the facility has "
+        "matured and has nothing left to recalculate")
     assert rejected[0][column_label("row")] == 3
 
 
 def test_recalc_nothing_computable_exit_2_nothing_written(tmp_path, out_dir):
-    # Every facility has matured: the validator passes them (a warning), the engine
-    # rejects them all. Nothing computed is an unusable input: exit 2, no workbook.
+    # Every facility has matured: the validator rejects them all. Nothing computed is an
+    # unusable input: exit 2, no workbook.
     rows = tape_rows(2)
     for r in (2, 3):
         put(rows, r, "origination_date", dt.date(2023, 1, 1))

@@ -332,7 +332,7 @@ RULE_CASES = {
     "matured_before_valuation": (
         [{"maturity_date": "2026-06-30"}],
         "Row 2, column J (maturity_date): 2026-06-30 is on or before the valuation date "
-        "2026-06-30: the facility has matured"),
+        "2026-06-30: the facility has matured and has nothing left to recalculate"),
 }
 
 
@@ -386,7 +386,8 @@ def test_valuation_date_from_the_assumptions(tmp_path):
     report, good = validate_file(p)
     assert [i.check for i in report.issues] == ["matured_before_valuation"]
     assert report.assumptions["valuation_date"] == dt.date(2030, 1, 1)
-    assert report.exit_status == 0 and len(good) == 1
+    # the only facility has matured: nothing is left to compute
+    assert report.exit_status == 2 and len(good) == 0
 
 
 # ------------------------------------------------------------------------- assumptions

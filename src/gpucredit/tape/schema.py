@@ -853,8 +853,8 @@ RULES: tuple[Rule, ...] = (
          "A quoted spread below 1bp is probably a decimal: enter 450 for 4.50%."),
     Rule("merton_inputs_pair", "warning", ("equity_value", "equity_vol"),
          "The Merton model needs both the equity value and its volatility."),
-    Rule("matured_before_valuation", "warning", ("maturity_date",),
-         "The facility has matured before the valuation date."),
+    Rule("matured_before_valuation", "error", ("maturity_date",),
+         "The facility has matured on or before the valuation date."),
 )
 
 _BY_NAME: Mapping[str, Column] = MappingProxyType({c.name: c for c in COLUMNS})

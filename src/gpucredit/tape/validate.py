@@ -539,9 +539,10 @@ def _check_rules(ck: _Checker, valuation_date: dt.date | None) -> None:
         vd = np.datetime64(valuation_date, "ns")
         m = ck.ok("maturity_date") & (v["maturity_date"] <= vd)
         for p in each(m):
-            ck.add(WARNING, p, "maturity_date",
+            ck.add(ERROR, p, "maturity_date",
                    f"{_show('maturity_date', v['maturity_date'][p])} is on or before the "
-                   f"valuation date {valuation_date.isoformat()}: the facility has matured",
+                   f"valuation date {valuation_date.isoformat()}: the facility has matured "
+                   f"and has nothing left to recalculate",
                    "matured_before_valuation", ck.raw("maturity_date", p))
 
 
@@ -604,8 +605,9 @@ def validate(df: pd.DataFrame, source: TapeSource | None = None, *, strict: bool
     strict : bool
         If any row has an error, return no good rows at all (``--strict``).
     valuation_date : datetime.date, optional
-        Facilities maturing on or before it are flagged. Default: the Assumptions sheet's
-        valuation date, if given.
+        Facilities maturing on or before it are rejected (nothing is left to recalculate).
+        Default: the Assumptions sheet's valuation date, if given (without one, the engine
+        rejects them against the date of the run).
 
     Returns
     -------
