@@ -475,10 +475,13 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     fleet_kw = {k: _vector(v, k, n) for k, v in fleet_kw.items()}
     contract_rate = _vector(fac.contract_rate, "contract_rate", n, 0)
 
-    def cash_flows(merchant_path, util=utilization) -> fleet.FleetCashFlows:
-        return fleet.cfads(gpus, util, merchant_path, m,
-                           contracted_share=split.contracted_share_path,
-                           contract_rate=contract_rate, **fleet_kw)
+    def cash_flows(merchant_path, util=None, rows=slice(None)) -> fleet.FleetCashFlows:
+        """Fleet cash flows of the facilities ``rows`` (all by default)."""
+        return fleet.cfads(gpus[rows], utilization[rows] if util is None else util,
+                           merchant_path, m,
+                           contracted_share=split.contracted_share_path[rows],
+                           contract_rate=contract_rate[rows],
+                           **{k: v[rows] for k, v in fleet_kw.items()})
 
     flows = cash_flows(merchant)
     cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
@@ -538,26 +541,32 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     # facilities that pay tax.
     taxed = np.flatnonzero(fleet_kw.get("tax_rate", np.zeros(n)) > 0)
     if taxed.size:
+        t, n_x = taxed, taxed.size
+        tenor_x, ds_x = in_tenor[t], ds[t]
+
+        def min_dscr_x(flows_x: fleet.FleetCashFlows) -> np.ndarray:
+            return np.array(coverage.min_dscr(np.where(tenor_x, flows_x.cfads, 0.0), ds_x),
+                            dtype=float, ndmin=1)
+
         def at_rent(rent):
-            flat = np.broadcast_to(_col(rent), (n, n_t))
-            return coverage.min_dscr(np.where(in_tenor, cash_flows(flat).cfads, 0.0), ds)
+            return min_dscr_x(cash_flows(np.broadcast_to(_col(rent), (n_x, n_t)), rows=t))
 
         def at_util(util):
-            flat = np.broadcast_to(_col(util), (n, n_t))
-            return coverage.min_dscr(np.where(in_tenor, cash_flows(merchant, flat).cfads,
-                                              0.0), ds)
+            flat = np.broadcast_to(_col(util), (n_x, n_t))
+            return min_dscr_x(cash_flows(merchant[t], flat, rows=t))
 
         def at_deflation(deflation):
-            path = _col(fac_rent0) * (1.0 - _col(deflation)) ** periods_elapsed * step_factor
-            return coverage.min_dscr(np.where(in_tenor, cash_flows(path).cfads, 0.0), ds)
+            path = (_col(fac_rent0[t]) * (1.0 - _col(deflation)) ** periods_elapsed
+                    * step_factor[t])
+            return min_dscr_x(cash_flows(path, rows=t))
 
         for out, fn, upper, level in (
                 (breakeven_rent, at_rent, _RENT_SEARCH_CEILING, 1.0),
-                (breakeven_rent_lockup, at_rent, _RENT_SEARCH_CEILING, lockup),
+                (breakeven_rent_lockup, at_rent, _RENT_SEARCH_CEILING, lockup[t]),
                 (breakeven_util, at_util, 1.0, 1.0)):
-            out[taxed] = _smallest_level(fn, level, upper)[taxed]
-        breakeven_deflation[taxed] = np.asarray(coverage.breakeven_rate(
-            at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)[taxed]
+            out[t] = _smallest_level(fn, level, upper)
+        breakeven_deflation[t] = np.asarray(coverage.breakeven_rate(
+            at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)
 
     # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
     age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
