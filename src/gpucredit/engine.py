@@ -31,6 +31,7 @@ from gpucredit import __version__, model, montecarlo, pricing
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
+from gpucredit.tape import schema
 
 __all__ = ["ChunkResult", "RecalcOptions", "combine", "facilities_from_rows", "local_mapper",
            "recalc", "run_chunk", "split"]
@@ -148,9 +149,15 @@ def _num(row, name, default=np.nan) -> float:
     return default if _blank(v) else float(v)
 
 
-def _assumption(assumptions: dict, name: str, default):
+def _assumption(assumptions: dict, name: str):
+    """An assumption's value; blank or missing takes the schema's declared default (a
+    blank valuation date is the date of the run)."""
     v = assumptions.get(name)
-    return default if _blank(v) else v
+    if not _blank(v):
+        return v
+    if name == "valuation_date":
+        return dt.date.today()
+    return schema.assumption(name).default
 
 
 def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year: int
@@ -174,7 +181,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         that could not (e.g. a loan already matured at the valuation date).
     """
     m = int(periods_per_year)
-    valuation = _date(_assumption(assumptions, "valuation_date", dt.date.today()))
+    valuation = _date(_assumption(assumptions, "valuation_date"))
     cols: dict[str, list] = {k: [] for k in (
         "ids", "gpus", "gpu_unit_cost", "merchant_rent", "utilization", "debt", "annual_rate",
         "tenor", "floating", "spread", "rate_floor", "amortization", "amortization_start",
@@ -214,16 +221,15 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             # successor launches: no further step-downs on top of them.
             family, params = preset.curve_family, dict(preset.curve_params)
         else:
-            params = {k: float(_assumption(assumptions, a, np.nan))
-                      for k, a in _CURVE_PARAMS.items()}
+            params = {k: float(_assumption(assumptions, a)) for k, a in _CURVE_PARAMS.items()}
             stepped.setdefault(preset.name, []).append(len(cols["ids"]))
         deliveries.append(_date(row["delivery_date"]))
         for k in _CURVE_PARAMS:
             curve_params[k].append(params.get(k, np.nan))
         rent = _num(row, "merchant_rent")
-        if math.isnan(rent):
-            rent = float(_assumption(assumptions, f"merchant_rent_{preset.name.lower()}",
-                                     preset.rent_usd_per_hour))
+        if math.isnan(rent):  # the Assumptions sheet's rent for the model, else the preset's
+            market = assumptions.get(f"merchant_rent_{preset.name.lower()}")
+            rent = preset.rent_usd_per_hour if _blank(market) else float(market)
         kw = _num(row, "kw_per_gpu")
         values = {
             "ids": fid, "gpus": _num(row, "gpu_count"),
@@ -271,15 +277,13 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         steps[idx, :ages.shape[-1]] = ages
     arrays = {k: (v if k in ("ids", "amortization", "residual_curve") else np.asarray(v))
               for k, v in cols.items()}
-    btc_price = float(_assumption(assumptions, "btc_price", 100_000.0))
+    btc_price = float(_assumption(assumptions, "btc_price"))
     fac = model.Facilities(
         **arrays, step_ages=steps,
         curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
-        base_rate=float(_assumption(assumptions, "base_rate", 0.04)),
-        attrition_rate=float(_assumption(assumptions, "attrition_rate", 0.0)),
+        base_rate=float(_assumption(assumptions, "base_rate")),
+        attrition_rate=float(_assumption(assumptions, "attrition_rate")),
         btc_price=btc_price,
-        network_difficulty=float(_assumption(assumptions, "network_difficulty", 1.5e14)),
-        hashcost_per_ph_day=float(_assumption(assumptions, "hashcost_per_ph_day", 0.0)),
     )
     return fac, errors
 
@@ -292,13 +296,13 @@ def _error(row, exc: GpuCreditError) -> dict:
 
 
 def _market(assumptions: dict) -> montecarlo.MarketModel:
-    copula = str(_assumption(assumptions, "copula", "gaussian"))
+    copula = str(_assumption(assumptions, "copula"))
     return montecarlo.MarketModel(
-        btc_price0=float(_assumption(assumptions, "btc_price", 100_000.0)),
-        btc_vol=float(_assumption(assumptions, "btc_vol", 0.60)),
-        rho=float(_assumption(assumptions, "rho", 0.3)),
+        btc_price0=float(_assumption(assumptions, "btc_price")),
+        btc_vol=float(_assumption(assumptions, "btc_vol")),
+        rho=float(_assumption(assumptions, "rho")),
         copula="t" if copula in ("t", "student_t") else "gaussian",
-        t_df=float(_assumption(assumptions, "copula_df", 5.0)),
+        t_df=float(_assumption(assumptions, "copula_df")),
         jump_years=(),  # generation steps are in the base trend and the residual curve
     )
 
@@ -315,7 +319,7 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
     reported in the errors and the rest of its group is still computed.
     """
     metrics, periods, grids, errors = [], [], [], []
-    valuation = _date(_assumption(assumptions, "valuation_date", dt.date.today()))
+    valuation = _date(_assumption(assumptions, "valuation_date"))
     for m, group in rows.groupby("periods_per_year", sort=True):
         fac, errs = facilities_from_rows(group, assumptions, int(m))
         errors += errs
@@ -431,7 +435,7 @@ def _pricing(metrics: pd.DataFrame, rows: pd.DataFrame, assumptions: dict,
         out["merton_spread_bp"] = np.nan
         if have.any():
             res = pricing.merton_solve(eq[have], vol[have], debt_face[have],
-                                       float(_assumption(assumptions, "risk_free_rate", 0.04)),
+                                       float(_assumption(assumptions, "risk_free_rate")),
                                        1.0)
             out.loc[have, "merton_pd"] = np.asarray(res.pd, dtype=float)
             out.loc[have, "merton_distance_to_default"] = np.asarray(res.distance_to_default,
