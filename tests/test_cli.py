@@ -692,3 +692,24 @@ def test_validate_demo_tape(tmp_path):
     res = invoke("validate", copy)
     assert res.exit_code == 0, res.output
     assert "15 facilities read, 15 accepted, 0 rejected" in squash(res.output)
+
+
+def test_recalc_takes_monte_carlo_settings_from_the_assumptions(tmp_path, out_dir):
+    rows = tape_rows(2)
+    tape = H.write_xlsx(tmp_path / "mc.xlsx", {
+        "Tape": rows, "Assumptions": [["Assumption", "Value"], ["Valuation date", VALUATION],
+                                      ["Monte Carlo paths", 300], ["Monte Carlo seed", 11]]})
+    res = invoke("recalc", tape, "-o", out_dir / "a.xlsx", "--csv", out_dir / "a", "--quiet")
+    assert res.exit_code == 0, res.output + res.stderr
+    same = invoke("recalc", tape, "-o", out_dir / "b.xlsx", "--csv", out_dir / "b", "--quiet",
+                  "--paths", "300", "--seed", "11")
+    assert same.exit_code == 0, same.output + same.stderr
+    a = pd.read_csv(out_dir / "a" / "metrics.csv")
+    b = pd.read_csv(out_dir / "b" / "metrics.csv")
+    assert "mc_pd" in a.columns
+    pd.testing.assert_frame_equal(a, b)
+    # the command line wins over the sheet
+    none = invoke("recalc", tape, "-o", out_dir / "c.xlsx", "--csv", out_dir / "c", "--quiet",
+                  "--paths", "0")
+    assert none.exit_code == 0, none.output + none.stderr
+    assert "mc_pd" not in pd.read_csv(out_dir / "c" / "metrics.csv").columns

@@ -892,3 +892,20 @@ def test_simulate_is_reproducible_with_a_seed():
     c = simulate(fac, 12, n_paths=500, seed=12)
     quantiles = ["min_dscr_q05", "min_dscr_q50", "min_dscr_q95"]
     assert not np.allclose(a[quantiles].to_numpy(float), c[quantiles].to_numpy(float))
+
+
+def test_price_volatility_and_impact_coefficient_reach_the_haircut():
+    """The Assumptions' used-GPU price volatility and impact coefficient Y are the
+    sigma_m and Y of DOMAIN.md's impact law (they were once ignored by the engine)."""
+    ev = evaluate(_base(price_vol_monthly=0.20, impact_coefficient=1.0), 12)
+    m = ev.metrics.iloc[0]
+    # the base facility: 1,024 GPUs sold over 4 months into 1,500 a month; install 20%,
+    # sale costs 6% of value
+    gpus, months, absorption = 1024.0, 4.0, 1500.0
+    f = 1 - 0.6155 * math.exp(-months * 30.4375 / 57.15)
+    impact = 1.0 * 0.20 * math.sqrt(gpus / (absorption * months))
+    mv = m["market_value"]
+    assert m["liquidation_value"] == pytest.approx(mv * f * (1 - impact) * 0.80 - 0.06 * mv,
+                                                   rel=1e-12)
+    default = evaluate(_base(), 12).metrics.iloc[0]
+    assert default["liquidation_value"] > m["liquidation_value"]  # sigma 0.10, Y 0.75

@@ -256,10 +256,12 @@ def _cell(column: str, v) -> str:
 @click.argument("tape", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Results workbook to write (.xlsx).")
-@click.option("--paths", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Monte Carlo paths per facility (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Monte Carlo seed; with the facility id it fixes each facility's paths.")
+@click.option("--paths", type=click.IntRange(min=0), default=None,
+              help="Monte Carlo paths per facility (0: none) [default: the tape's "
+                   "Assumptions, else 0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Monte Carlo seed; with the facility id it fixes each facility's paths "
+                   "[default: the tape's Assumptions, else 0].")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Also write each table as CSV into this folder.")
 @click.option("--strict", is_flag=True, help="Stop (exit 2) if any row is rejected.")
@@ -271,7 +273,8 @@ def _cell(column: str, v) -> str:
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (with --engine dask); default a local cluster.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None,
+def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
+           csv_dir: Path | None,
            strict: bool, no_scenarios: bool, chunk_size: int, engine: str,
            scheduler: str | None, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
@@ -288,6 +291,12 @@ def recalc(tape: Path, output: Path, paths: int, seed: int, csv_dir: Path | None
         _fail(f"{loaded.report.summary().rstrip('.')}: nothing written")
     if csv_dir is not None:
         _parent_folder(csv_dir / "x")  # fail before computing if the folder cannot be made
+    # Monte Carlo settings the tape's Assumptions sheet gives, unless the command does.
+    on_sheet = loaded.report.source.assumptions if loaded.report.source else {}
+    if paths is None:
+        paths = int(loaded.assumptions["mc_paths"]) if "mc_paths" in on_sheet else 0
+    if seed is None:
+        seed = int(loaded.assumptions["mc_seed"]) if "mc_seed" in on_sheet else 0
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
                             chunk_size=chunk_size)
     run_info = {"input_file": str(tape), "input_sha256": _sha256(tape),

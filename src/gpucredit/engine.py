@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import __version__, model, montecarlo, pricing
+from gpucredit import __version__, collateral, model, montecarlo, pricing
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
@@ -282,6 +282,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         **arrays, step_ages=steps,
         curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
         base_rate=float(_assumption(assumptions, "base_rate")),
+        price_vol_monthly=float(_assumption(assumptions, "price_vol_monthly")),
+        impact_coefficient=float(_assumption(assumptions, "impact_coefficient")),
         attrition_rate=float(_assumption(assumptions, "attrition_rate")),
         btc_price=btc_price,
     )
@@ -331,8 +333,12 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
             continue
         table = ev.metrics.copy()
         if options.n_paths > 0:
-            mc = montecarlo.simulate(model.exposure(ev), _market(assumptions), options.n_paths,
-                                     options.seed, int(m))
+            treasury_haircut = collateral.crypto_haircut(
+                float(_assumption(assumptions, "btc_vol")),
+                float(_assumption(assumptions, "crypto_horizon_days")),
+                float(_assumption(assumptions, "crypto_confidence")))
+            mc = montecarlo.simulate(model.exposure(ev, treasury_haircut), _market(assumptions),
+                                     options.n_paths, options.seed, int(m))
             table = table.join(mc.drop(columns=["n_paths", "seed"]).add_prefix("mc_"))
         table = table.join(_pricing(table, group.set_index("facility_id"), assumptions,
                                     options.n_paths > 0))

@@ -133,6 +133,10 @@ class Facilities:
     liquidation_months, install_haircut, sale_costs : array_like, optional
         Liquidation horizon (months, default 6), the installation-dependency discount and
         sale costs (:func:`gpucredit.collateral.liquidation_value`).
+    price_vol_monthly, impact_coefficient : array_like, optional
+        Monthly volatility of used-GPU prices and the coefficient Y of the square-root
+        impact law (``sigma_monthly`` and ``y`` of
+        :func:`gpucredit.collateral.liquidation_value`, whose defaults apply).
     btc_held : array_like, default 0.0
         BTC pledged to (or held by the borrower for) the facility.
     btc_price : array_like, default 90,000.0
@@ -192,6 +196,8 @@ class Facilities:
     liquidation_months: object = 6.0
     install_haircut: object = None
     sale_costs: object = None
+    price_vol_monthly: object = None
+    impact_coefficient: object = None
     btc_held: object = 0.0
     btc_price: object = 90_000.0
     hashrate_ph: object = 0.0
@@ -572,8 +578,11 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
     residual = _residuals(families, age, fac, n) * step_factor
     mv = collateral.market_value(gpus * unit_cost, residual)
-    haircut_kw = _opt(install_haircut=fac.install_haircut, sale_cost_rate=fac.sale_costs)
-    haircut_kw = {k: _vector(v, k, n, 0, 1) for k, v in haircut_kw.items()}
+    bounds = {"install_haircut": 1.0, "sale_cost_rate": 1.0, "sigma_monthly": None,
+              "y": None}
+    haircut_kw = _opt(install_haircut=fac.install_haircut, sale_cost_rate=fac.sale_costs,
+                      sigma_monthly=fac.price_vol_monthly, y=fac.impact_coefficient)
+    haircut_kw = {k: _vector(v, k, n, 0, bounds[k]) for k, v in haircut_kw.items()}
     absorption = _vector(fac.market_absorption, "market_absorption", n, 0, low_open=True)
     months = _vector(fac.liquidation_months, "liquidation_months", n, 0, low_open=True)
     liq = collateral.liquidation_value(mv, _col(gpus), _col(absorption), _col(months),
@@ -810,7 +819,7 @@ def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
 # --------------------------------------------------------------------------- Monte Carlo
 
 
-def exposure(ev: Evaluation) -> montecarlo.FacilityExposure:
+def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure:
     """What the Monte Carlo needs of evaluated facilities, over their tenors.
 
     The merchant revenue moves with the simulated rent shock, the self-mining revenue with
@@ -820,7 +829,9 @@ def exposure(ev: Evaluation) -> montecarlo.FacilityExposure:
     period 1 (the haircut model's terms are proportional to value but for fixed per-unit
     costs). Generation step-downs are already in the base rent trend and the residual
     curve, so run it with a :class:`gpucredit.montecarlo.MarketModel` whose
-    ``jump_years`` is empty unless the trend is net of them.
+    ``jump_years`` is empty unless the trend is net of them. ``crypto_haircut`` (e.g.
+    :func:`gpucredit.collateral.crypto_haircut`) discounts the treasury sold at default;
+    None keeps :class:`~gpucredit.montecarlo.FacilityExposure`'s default.
 
     Examples
     --------
@@ -851,6 +862,7 @@ def exposure(ev: Evaluation) -> montecarlo.FacilityExposure:
         btc_held=ev.metrics["btc_held"].to_numpy(),
         covenant_dscr=ev.metrics["dscr_lockup"].to_numpy(),
         balloon_period=np.where(ev.balloon.sum(axis=-1) > 0, ev.tenor - 1, -1),
+        **({} if crypto_haircut is None else {"crypto_haircut": crypto_haircut}),
     )
 
 
