@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from gpucredit._checks import check_range, param, where
+from gpucredit._checks import check_range, check_same_periods, param, where
 from gpucredit.errors import GpuCreditError
 
 __all__ = [
@@ -110,13 +110,8 @@ def _series_or_scalar(x, name: str, low=None, high=None, *, low_open=False, high
 def _check_periods(**arrays: np.ndarray) -> None:
     """Series that have a time axis must have the same number of periods."""
     sized = {k: v for k, v in arrays.items() if np.ndim(v) >= 1}
-    names = list(sized)
-    for other in names[1:]:
-        n, m = np.shape(sized[names[0]])[-1], np.shape(sized[other])[-1]
-        if n != m:
-            raise GpuCreditError(
-                f"{names[0]} has {n} periods but {other} has {m}: they must cover the same "
-                "periods", argument=other, value=m)
+    if len(sized) > 1:
+        check_same_periods(**sized)
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -293,9 +293,8 @@ class Evaluation:
             "liquidation_value": self.liquidation_value, "ltv_market": self.ltv_market,
             "ltv_liquidation": self.ltv_liquidation, "lgd": self.lgd,
         }
-        data = {k: (np.ravel(v) if not isinstance(v, np.ndarray) or v.ndim > 1 else v)
-                for k, v in data.items()}
-        return pd.DataFrame(data)[keep].reset_index(drop=True)
+        return pd.DataFrame({k: np.ravel(v) for k, v in data.items()})[keep].reset_index(
+            drop=True)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -527,7 +526,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     capacity = debt.debt_capacity(cfads_tenor, rate, target, m)
     head = coverage.covenant_headroom(cfads_tenor, ds, lockup)
     breach_default = coverage.covenant_headroom(cfads_tenor, ds, default_level)
-    other_cfads = cfads_tenor - np.where(in_tenor, flows.merchant_revenue, 0.0)
+    other_cfads = np.where(in_tenor, flows.other_cfads, 0.0)
     merchant_hours = np.where(in_tenor, flows.merchant_gpu_hours, 0.0)
     fac_rent0 = _vector(fac.merchant_rent, "merchant_rent", n, 0)
     breakeven_rent = np.array(coverage.breakeven_rent(merchant_hours, other_cfads, ds, 1.0),
