@@ -1,0 +1,298 @@
+"""The credit verdict: PD, its bound, the rating and why, the fair spread, the mispricing.
+
+The Monte Carlo (:mod:`gpucredit.montecarlo`) says on how many paths a facility defaults,
+when, and through which door (a payment it cannot make, a balloon it cannot refinance,
+a customer whose default takes the contracted revenue with it), what each default
+loses, and how much is outstanding while the facility lives. This module turns those
+counts into what a credit committee reads:
+
+* :func:`pd_upper_bound`: a PD estimated from a finite number of paths, with its
+  one-sided 95% Clopper-Pearson bound, so that no default in N paths never reads as a
+  bare 0%;
+* :func:`fair_spread`: the spread whose present value over the expected outstanding
+  balance equals the present value of expected losses (the risky annuity);
+* :func:`spread_implied_pd`: the PD that the quoted spread prices, the reduced-form view
+  beside the model's and Merton's;
+* :func:`verdict`: all of it per facility, with the notch from
+  :func:`gpucredit.ratings.rating_from_pd` and a one-line reason for it.
+
+Every figure here is a decimal (0.05 = 5%) but the spreads in basis points that
+:func:`verdict` reports for the tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from gpucredit import ratings
+from gpucredit._checks import check_range
+from gpucredit.errors import GpuCreditError
+
+__all__ = [
+    "CHANNELS",
+    "fair_spread",
+    "pd_upper_bound",
+    "reason",
+    "spread_implied_pd",
+    "verdict",
+]
+
+CHANNELS = ("payment", "refinancing", "customer")
+"""The doors to default the Monte Carlo tells apart (see :func:`verdict`)."""
+
+
+def pd_upper_bound(n_defaults, n_paths, confidence: float = 0.95):
+    """One-sided upper confidence bound of a PD estimated as defaults / paths.
+
+    Parameters
+    ----------
+    n_defaults : int or array_like
+        Paths that defaulted, 0 <= k <= n.
+    n_paths : int or array_like
+        Paths simulated, n >= 1.
+    confidence : float, default 0.95
+        One-sided confidence level, in (0, 1).
+
+    Returns
+    -------
+    float or ndarray
+        The Clopper-Pearson bound :math:`p_u` with :math:`P(X \\le k \\mid p_u) = 1 -
+        \\text{confidence}`, i.e. the ``confidence`` quantile of Beta(k + 1, n - k); 1
+        when every path defaults.
+
+    Notes
+    -----
+    With no default, :math:`p_u = 1 - (1 - c)^{1/n}`, close to the "rule of three"
+    :math:`3/n` at 95%. C. J. Clopper and E. S. Pearson, "The use of confidence or
+    fiducial limits illustrated in the case of the binomial", *Biometrika* 26(4), 1934.
+
+    Examples
+    --------
+    >>> round(pd_upper_bound(0, 2000), 6)            # 1 - 0.05 ** (1 / 2000)
+    0.001497
+    >>> round(pd_upper_bound(10, 1000), 4)
+    0.0169
+    """
+    k = np.asarray(check_range(n_defaults, "n_defaults", 0), dtype=float)
+    n = np.asarray(check_range(n_paths, "n_paths", 1), dtype=float)
+    c = float(check_range(confidence, "confidence", 0, 1, low_open=True, high_open=True))
+    if np.any(k > n):
+        raise GpuCreditError("n_defaults cannot exceed n_paths", argument="n_defaults",
+                             value=float(np.max(k)))
+    out = np.where(k >= n, 1.0, special.betaincinv(k + 1, np.maximum(n - k, 1e-300), c))
+    return float(out) if out.ndim == 0 else out
+
+
+def fair_spread(pv_expected_loss, risky_annuity):
+    """The spread that pays for expected loss over the expected life of the exposure.
+
+    Parameters
+    ----------
+    pv_expected_loss : float or array_like
+        Present value today of the expected loss, USD: the mean over paths of each
+        default's loss discounted from its date, >= 0.
+    risky_annuity : float or array_like
+        :math:`\\sum_t DF_t \\, E[B_t 1\\{\\tau > t\\}] \\, \\Delta t`, USD-years: the
+        discounted expected outstanding balance while the facility has not defaulted,
+        > 0.
+
+    Returns
+    -------
+    float or ndarray
+        The fair spread s per year; NaN where the risky annuity is zero.
+
+    Notes
+    -----
+    A lender paid a spread s on the balance outstanding receives, in present value,
+    :math:`s \\times \\text{risky annuity}`; it breaks even on credit when that equals
+    the present value of expected losses:
+
+    .. math:: s = \\frac{PV(EL)}{\\sum_t DF_t\\,E[B_t 1\\{\\tau > t\\}]\\,\\Delta t}
+
+    the premium-leg / protection-leg balance of a credit default swap (J. Hull and A.
+    White, "Valuing credit default swaps I: no counterparty default risk", *Journal of
+    Derivatives* 8(1), 2000), here on an amortising balance. Unlike PD x LGD per year
+    it weighs a late default on a small balance by that balance: with the real-world PD
+    of the Monte Carlo it is the actuarial break-even spread, which market spreads
+    exceed by the risk and liquidity premia.
+
+    Examples
+    --------
+    >>> fair_spread(1_500_000.0, 300e6)                # 1.5m of PV loss over 300m-years
+    0.005
+    """
+    el = np.asarray(check_range(pv_expected_loss, "pv_expected_loss", 0), dtype=float)
+    ann = np.asarray(check_range(risky_annuity, "risky_annuity", 0), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ann > 0, el / np.where(ann > 0, ann, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def spread_implied_pd(spread, lgd, years=1.0):
+    """The PD over ``years`` that a credit spread prices at a given LGD.
+
+    .. math:: h = s / LGD, \\qquad PD_T = 1 - e^{-h T}
+
+    (the credit triangle, :func:`gpucredit.pricing.hazard_rate`). A risk-neutral PD: it
+    carries the risk premium, so it sits above a real-world PD.
+
+    >>> round(spread_implied_pd(0.03, 0.6), 4)
+    0.0488
+    """
+    s = np.asarray(check_range(spread, "spread", 0), dtype=float)
+    loss = np.asarray(check_range(lgd, "lgd", 0, 1, low_open=True), dtype=float)
+    t = np.asarray(check_range(years, "years", 0), dtype=float)
+    out = -np.expm1(-(s / loss) * t)
+    return float(out) if out.ndim == 0 else out
+
+
+def _pct(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:.0%}" if abs(x) >= 0.1 else f"{x:.1%}"
+
+
+def _annual(x: float) -> str:
+    return f"{x:.2%}" if x >= 0.0001 else f"{x:.3%}"
+
+
+def reason(row: pd.Series) -> str:
+    """One line that says why a facility got its rating, from its verdict row.
+
+    The dominant door to default names the reason; a facility that never defaults says
+    so, with the bound its rating rests on. The fields read are those :func:`verdict`
+    writes, plus, when present, ``min_dscr``, ``first_breach_default_date``,
+    ``refinancing_ltv_market``, ``maturity_date``, ``counterparty_rating`` and
+    ``seniority``.
+
+    >>> reason(pd.Series({"n_defaults": 0, "n_paths": 2000, "pd_annual_bound": 0.0004,
+    ...                   "min_dscr": 1.9}))
+    'no default in 2,000 paths: PD < 0.04%/yr at 95%; min DSCR 1.90x'
+    """
+    n, k = int(row.get("n_paths", 0)), int(row.get("n_defaults", 0))
+    dscr = row.get("min_dscr", np.nan)
+    dscr_txt = f"min DSCR {dscr:.2f}x" if np.isfinite(dscr) else "no scheduled debt service"
+    if k == 0:
+        return (f"no default in {n:,} paths: PD < {_annual(row['pd_annual_bound'])}/yr at "
+                f"95%; {dscr_txt}")
+    shares = {c: float(row.get(f"pd_{c}", 0.0) or 0.0) for c in CHANNELS}
+    channel = max(shares, key=shares.get)
+    share = shares[channel]
+    if channel == "refinancing":
+        ltv = row.get("refinancing_ltv_market", np.nan)
+        when = row.get("maturity_date", "")
+        ltv_txt = f"base-case LTV {_pct(ltv)}" if np.isfinite(ltv) else "collateral short"
+        text = f"refinancing: balloon not refinanced in {_pct(share)} of paths ({ltv_txt}"
+        text += f" at {when})" if when else ")"
+    elif channel == "customer":
+        cp = row.get("counterparty_rating") or "unrated"
+        text = (f"customer: {cp} contract customer's default leaves debt service unpaid in "
+                f"{_pct(share)} of paths")
+    else:
+        when = row.get("first_breach_default_date", "")
+        text = f"payment: CFADS and reserves short of debt service in {_pct(share)} of paths"
+        text += f"; base case breaches from {when}" if when else f"; {dscr_txt}"
+    if str(row.get("seniority", "secured")) not in ("secured", "", "nan"):
+        text += f"; unsecured, LGD {_pct(row.get('lgd', np.nan))}"
+    return text
+
+
+def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None,
+            context: pd.DataFrame | None = None, *, confidence: float = 0.95
+            ) -> pd.DataFrame:
+    """Per facility: PD over the tenor and a year, its bound, rating, spreads and reason.
+
+    Parameters
+    ----------
+    mc : DataFrame
+        The Monte Carlo's facility table (index ``facility_id``) with ``pd``,
+        ``n_defaults``, ``n_paths``, ``pv_expected_loss``, ``risky_annuity``, ``lgd`` and,
+        when the model separates them, ``pd_payment``, ``pd_refinancing``,
+        ``pd_customer``, ``pv_el_se``.
+    tenor_years : array_like
+        Each facility's remaining tenor in years (> 0), in ``mc``'s order.
+    quoted_spread_bp : array_like, optional
+        The spread the facility pays, in basis points (NaN where none is quoted).
+    merton_pd : array_like, optional
+        Merton's one-year PD from the borrower's equity (NaN where not available).
+    context : DataFrame, optional
+        Deterministic metrics for the reasons (see :func:`reason`), same index.
+    confidence : float, default 0.95
+        Confidence of the PD bound.
+
+    Returns
+    -------
+    DataFrame
+        ``pd_tenor``, ``pd_annual`` (the constant annual PD compounding to ``pd_tenor``),
+        ``pd_annual_se``, ``pd_annual_bound`` (from the Clopper-Pearson bound of the
+        tenor PD), ``rating`` (the notch of ``pd_annual`` at the tenor, or of the bound
+        when no path defaults), ``rating_bucket`` (the same, written "A- or better", or
+        "AAA (upper bound)", when it rests on the bound), ``rating_reason``,
+        ``fair_spread_bp`` and its standard error ``fair_spread_se_bp``,
+        ``quoted_spread_bp``, ``mispricing_bp`` (quoted - fair), ``spread_implied_pd``
+        (annual, at the model's LGD), ``merton_pd``.
+
+    Notes
+    -----
+    :math:`PD_a = 1 - (1 - PD_T)^{1/T}`; its standard error by the delta method,
+    :math:`se(PD_a) = se(PD_T) (1 - PD_T)^{1/T - 1} / T`. The rating compares
+    :math:`PD_a` with each notch's annualised historical default rate over the same
+    horizon (:func:`gpucredit.ratings.rating_from_pd`). Fair spread:
+    :func:`fair_spread`; its standard error is that of PV(EL) over the risky annuity.
+
+    Examples
+    --------
+    >>> mc = pd.DataFrame({"pd": [0.0, 0.2], "n_defaults": [0, 400],
+    ...                    "n_paths": [2000, 2000], "pv_expected_loss": [0.0, 6e6],
+    ...                    "risky_annuity": [400e6, 300e6], "lgd": [float("nan"), 0.4]},
+    ...                   index=pd.Index(["A", "B"], name="facility_id"))
+    >>> v = verdict(mc, [5.0, 5.0], quoted_spread_bp=[250.0, 400.0])
+    >>> v[["rating_bucket", "fair_spread_bp", "mispricing_bp"]]
+                      rating_bucket  fair_spread_bp  mispricing_bp
+    facility_id
+    A            AAA (upper bound)             0.0          250.0
+    B                           B-           200.0          200.0
+    """
+    idx = mc.index
+    n = np.asarray(mc["n_paths"], dtype=float)
+    k = np.asarray(mc["n_defaults"], dtype=float)
+    years = np.broadcast_to(np.asarray(check_range(tenor_years, "tenor_years", 0,
+                                                   low_open=True), dtype=float), k.shape)
+    pd_t = k / n
+    pd_a = np.asarray(ratings.annualised_pd(pd_t, years), dtype=float)
+    se_t = np.sqrt(pd_t * (1 - pd_t) / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_a = np.where(pd_t < 1, se_t * (1 - pd_t) ** (1 / years - 1) / years, np.nan)
+    bound = np.asarray(ratings.annualised_pd(pd_upper_bound(k, n, confidence), years))
+    rated_on = np.where(k > 0, pd_a, bound)
+    notch = np.asarray(ratings.rating_from_pd(rated_on, years), dtype=object)
+    bound_txt = np.where(notch == "AAA", " (upper bound)", " or better")
+    bucket = np.where(k > 0, notch, np.char.add(notch.astype(str), bound_txt))
+    fair = np.asarray(fair_spread(mc["pv_expected_loss"], mc["risky_annuity"]), dtype=float)
+    ann = np.asarray(mc["risky_annuity"], dtype=float)
+    fair_se = (np.asarray(mc["pv_el_se"], dtype=float) / np.where(ann > 0, ann, np.nan)
+               if "pv_el_se" in mc else np.full(len(idx), np.nan))
+    quoted = (np.full(len(idx), np.nan) if quoted_spread_bp is None
+              else np.asarray(quoted_spread_bp, dtype=float))
+    lgd = np.asarray(mc["lgd"], dtype=float)
+    lgd_ok = np.isfinite(lgd) & (lgd > 0)
+    implied = np.full(len(idx), np.nan)
+    has_q = np.isfinite(quoted) & lgd_ok
+    implied[has_q] = spread_implied_pd(quoted[has_q] / 1e4, lgd[has_q])
+    out = pd.DataFrame({
+        "pd_tenor": pd_t, "pd_annual": pd_a, "pd_annual_se": se_a,
+        "pd_annual_bound": bound, "rating": notch, "rating_bucket": bucket,
+        "fair_spread_bp": fair * 1e4, "fair_spread_se_bp": fair_se * 1e4,
+        "quoted_spread_bp": quoted, "mispricing_bp": quoted - fair * 1e4,
+        "spread_implied_pd": implied,
+        "merton_pd": (np.full(len(idx), np.nan) if merton_pd is None
+                      else np.asarray(merton_pd, dtype=float)),
+    }, index=idx)
+    rows = out.join(mc.drop(columns=[c for c in out if c in mc]), how="left")
+    if context is not None:
+        rows = rows.join(context.drop(columns=[c for c in rows if c in context]), how="left")
+    out.insert(out.columns.get_loc("rating_bucket") + 1, "rating_reason",
+               [reason(r) for _, r in rows.iterrows()])
+    return out
