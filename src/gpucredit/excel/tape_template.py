@@ -74,61 +74,70 @@ BUILD_DATE = dt.datetime(2026, 1, 1)
 PUBLIC_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     # key, topic, fact, source
     ("cw_ddtl1", "Deal", "CoreWeave DDTL 1.0: $2.3bn delayed-draw term loan (2023), maturing "
-     "March 2028, about 15% effective rate.", "CoreWeave S-1 (2025), via DOMAIN.md"),
+     "March 2028, about 15% effective rate.",
+     "CoreWeave, Inc., Form S-1 (SEC, March 2025), description of indebtedness"),
     ("cw_ddtl2", "Deal", "CoreWeave DDTL 2.0: $7.6bn (May 2024), SOFR+6.00-6.50% against "
      "investment-grade contracts, SOFR+13% non-IG, 0% floor, about 11% effective, May 2029; "
      "later +$3bn with each draw maturing five years after drawing.",
-     "CoreWeave S-1 (2025), via DOMAIN.md"),
+     "CoreWeave, Inc., Form S-1 (SEC, March 2025), description of indebtedness"),
     ("cw_later", "Deal", "Later CoreWeave facilities priced tighter, SOFR+2.25% to +4.5%, "
-     "against strong-counterparty contracts.", "CoreWeave filings 2025, via DOMAIN.md"),
+     "against strong-counterparty contracts.", "CoreWeave 10-Q filings and press releases, 2025"),
     ("cw_notes", "Deal", "CoreWeave senior notes: 9.000% due 2031 ($1.75bn); the 2030 notes "
-     "about 10% effective.", "CoreWeave notes offerings 2025, via DOMAIN.md"),
+     "about 10% effective.", "CoreWeave press releases, May and July 2025"),
     ("twf_notes", "Deal", "TeraWulf: 7.75% senior secured notes due 2030 ($3.2bn) with a 50% "
-     "excess-cash-flow offer.", "TeraWulf notes offering 2025, via DOMAIN.md"),
+     "excess-cash-flow offer.", "TeraWulf Inc. notes offering press release, October 2025"),
     ("twf_jv", "Deal", "TeraWulf / Fluidstack JV financing about 8%, amortisation rising from "
      "$19m (2026) to $85m (2031); a hyperscaler backstop of $1.8bn.",
-     "TeraWulf disclosures 2025, via DOMAIN.md"),
+     "TeraWulf Inc. press releases, August and October 2025"),
     ("cifr_notes", "Deal", "Cipher: 7.125% senior secured notes due 2030 ($1.4bn, Fitch BB-).",
-     "Cipher Mining notes offering 2025, via DOMAIN.md"),
+     "Cipher Mining Inc. press release 2025; Fitch Ratings rating action"),
     ("cifr_conv", "Deal", "Cipher: 0% convertible notes due 2031 ($1.1bn).",
-     "Cipher Mining convertible offering 2025, via DOMAIN.md"),
+     "Cipher Mining Inc. convertible notes press release, 2025"),
     ("iren_conv", "Deal", "IREN: 3.50% convertible notes due 2029 ($500m) and later converts.",
-     "IREN convertible offering, via DOMAIN.md"),
+     "IREN Ltd convertible notes press release, December 2024"),
     ("cors_conv", "Deal", "Core Scientific: 3.00% convertible notes due 2029 ($400m).",
-     "Core Scientific convertible offering 2024, via DOMAIN.md"),
+     "Core Scientific, Inc. convertible notes press release, September 2024"),
     ("hut8_rb", "Deal", "Hut 8 River Bend: $3.25bn of bonds at Treasuries+213bp to 2042, up to "
-     "85% loan-to-cost, against a 15-year lease.", "Hut 8 River Bend financing, via DOMAIN.md"),
+     "85% loan-to-cost, against a 15-year lease.",
+     "Hut 8 Corp. River Bend financing press release"),
     ("neoclouds", "Deal", "Neoclouds (CoreWeave, Crusoe, Lambda, Nebius) finance GPU fleets; "
-     "AI data-centre debt rose about 112% to about $25bn in 2025.", "DOMAIN.md, thesis"),
+     "AI data-centre debt rose about 112% to about $25bn in 2025.",
+     "Company filings; financial press, 2025 (context only)"),
     ("rents", "Rents", "H100 rent: about $4.70/hr at launch, above $8 at the 2023 peak, $2.85 "
      "early 2024, $2.99 on-demand Oct 2024, $1.70 one-year contract at the Oct 2025 trough, "
      "$2.35 Mar 2026, about $2.65 contract / $2.42 spot mid-2026.",
-     "SemiAnalysis and trade press, via DOMAIN.md"),
+     "SemiAnalysis GPU rental reports 2024-2026; Silicon Data SDH100RT index; trade press"),
     ("epoch", "Rents", "FLOP/s per dollar doubles every 2.07-2.95 years: $/FLOP falls about "
-     "21-28% a year; inference cost falls 20-40% a year.", "Epoch AI, via DOMAIN.md"),
+     "21-28% a year; inference cost falls 20-40% a year.",
+     "Hobbhahn and Besiroglu, Trends in GPU price-performance, Epoch AI, 2022"),
     ("power", "Costs", "DGX H100 about 10.2 kW for 8 GPUs (700 W TDP each), DGX B200 about "
      "14.3 kW, GB200 NVL72 about 120 kW; PUE 1.1-1.2 hyperscale, 1.4-1.6 typical.",
-     "NVIDIA datasheets, via DOMAIN.md"),
+     "NVIDIA DGX H100 and DGX B200 datasheets; GB200 NVL72 reference; "
+     "Uptime Institute survey 2024"),
     ("colo", "Costs", "Colocation asking rate $184/kW-month (North America, 250-500 kW, H2-2024); "
-     "global average about $217 in Q1-2025.", "CBRE data-centre reports, via DOMAIN.md"),
+     "global average about $217 in Q1-2025.",
+     "CBRE North America Data Center Trends H2 2024; CBRE Global Data Center Trends 2025"),
     ("lives", "Collateral", "Depreciation lives: Microsoft and Alphabet 6 years, Meta 5.5, "
      "Amazon 5-6, CoreWeave 6, Nebius 4; critics argue 2-3.",
-     "Company filings, via DOMAIN.md"),
+     "Microsoft, Alphabet, Meta, Amazon 10-Ks; CoreWeave S-1; Nebius 20-F"),
     ("resale", "Collateral", "Used H100 SXM $22-28k against a $40k+ peak; annual resale decay "
-     "A100-PCIe -54%, A100-SXM4 -28%, V100 -37%.", "SpotWire, via DOMAIN.md"),
+     "A100-PCIe -54%, A100-SXM4 -28%, V100 -37%.", "SpotWire used-GPU price data (CC BY 4.0)"),
     ("curve", "Collateral", "Practitioner residual curve: 60-65% of cost after year 1, 40-45% "
-     "year 2, 25-35% year 3, 15-20% year 4, 10-15% year 5 (weak source).", "DOMAIN.md"),
+     "year 2, 25-35% year 3, 15-20% year 4, 10-15% year 5 (weak source).",
+     "Practitioner commentary (weak source)"),
     ("firesale", "Haircut", "Fire-sale discounts: industry-wide constrained buyers; distressed "
      "aircraft sales; specialised capital sold for about a third of replacement cost; forced "
      "liquidation about 70-80% of orderly value.",
      "Shleifer-Vishny (1992, 2011); Pulvino (1998); Ramey-Shapiro (2001); appraisal practice"),
     ("covenants", "Covenants", "Lock-up DSCR 1.10-1.25x, default 1.00-1.05x, LLCR lock-up "
-     "about 1.50x.", "Project-finance practice, via DOMAIN.md"),
+     "about 1.50x.", "Yescombe, Principles of Project Finance, 2nd ed., 2014, ch. 14"),
     ("crypto", "Crypto", "BTC volatility 50-70% a year; crypto loans open at 75% LTV and "
      "liquidate at 86%; Basel risk weight 1,250% for unbacked crypto; block subsidy 3.125 BTC "
-     "since April 2024.", "Market practice, Basel Committee, via DOMAIN.md"),
-    ("ratings", "Pricing", "Default rates by rating for rating-like buckets.",
-     "S&P annual global corporate default studies, via DOMAIN.md"),
+     "since April 2024.",
+     "Coinbase Borrow documentation; BCBS d545 (2022); Bitcoin Core consensus rules"),
+    ("ratings", "Pricing", "Average cumulative default rates by rating, 1-15 years.",
+     "S&P Global Ratings, 2023 and 2024 Annual Global Corporate Default And Rating "
+     "Transition Studies"),
 )
 """Public facts behind the defaults and the demo tape: (key, topic, fact, source)."""
 
@@ -436,7 +445,7 @@ def _sources(wb: Workbook, deal_rows: Sequence[tuple] | None) -> None:
     _write(ws["A1"], "Sources: the public facts behind the defaults and the demo tape",
            style=st.TITLE)
     _write(ws["A2"], "Every calibration default names its source in the schema "
-                     "(docs/tape.md); DOMAIN.md collects the figures.", style=st.NOTE)
+                     "(docs/tape.md); docs/sources.md collects the figures.", style=st.NOTE)
     r = 4
     if deal_rows:
         _write(ws.cell(r, 1), "Demo rows and the public fact each is modelled on",
