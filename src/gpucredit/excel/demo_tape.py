@@ -64,6 +64,7 @@ _COBALT = {"borrower": "Cobalt Ridge Mining", "borrower_type": "miner",
 DEMO_FACILITIES: tuple[dict, ...] = (
     {   # CoreWeave DDTL 1.0: $2.3bn, 2023, March 2028, ~15% effective
         "facility_id": "NWC-DDTL1", **_NORTHWIND, "source_key": "cw_ddtl1",
+        "counterparty_rating": "A+", "termination_payment_months": 6, "seniority": "secured",
         "source": "CoreWeave DDTL 1.0: $2.3bn (2023), maturing Mar 2028, about 15% effective",
         "gpu_model": "H100", "gpu_count": 82_000, "delivery_date": D(2023, 9, 30),
         "gpu_unit_cost": 33_000, "commitment": 2.3e9, "drawn_amount": 1.25e9,
@@ -76,6 +77,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # CoreWeave DDTL 2.0, investment-grade contracts: SOFR+6.00-6.50%, 0% floor
         "facility_id": "NWC-DDTL2-IG", **_NORTHWIND, "source_key": "cw_ddtl2",
+        "counterparty_rating": "AA-", "termination_payment_months": 6, "seniority": "secured",
         "source": "CoreWeave DDTL 2.0 (May 2024): SOFR+6.00-6.50% against investment-grade "
                   "contracts, 0% floor, May 2029",
         "gpu_model": "H100", "gpu_count": 248_000, "delivery_date": D(2024, 9, 30),
@@ -90,6 +92,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # CoreWeave DDTL 2.0, non-IG contracts: SOFR+13%, 0% floor
         "facility_id": "NWC-DDTL2-NIG", **_NORTHWIND, "source_key": "cw_ddtl2",
+        "counterparty_rating": "BB-", "termination_payment_months": 3, "seniority": "secured",
         "source": "CoreWeave DDTL 2.0 (May 2024): SOFR+13% against non-investment-grade "
                   "contracts, 0% floor, May 2029",
         "gpu_model": "H200", "gpu_count": 60_000, "delivery_date": D(2025, 3, 31),
@@ -104,6 +107,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # A later CoreWeave draw: each draw matures five years after drawing
         "facility_id": "NWC-DDTL2-ADD", **_NORTHWIND, "source_key": "cw_ddtl2",
+        "counterparty_rating": "A-", "termination_payment_months": 6, "seniority": "secured",
         "source": "CoreWeave DDTL 2.0 upsize: +$3bn, each draw maturing five years after "
                   "drawing",
         "gpu_model": "GB200", "gpu_count": 40_000, "delivery_date": D(2025, 9, 30),
@@ -118,6 +122,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # CoreWeave 9.000% senior notes due 2031, $1.75bn (unsecured, bullet)
         "facility_id": "NWC-SN31", **_NORTHWIND, "source_key": "cw_notes",
+        "counterparty_rating": "A-", "seniority": "senior_unsecured",
         "source": "CoreWeave 9.000% senior notes due 2031 ($1.75bn)",
         "gpu_model": "B200", "gpu_count": 52_000, "delivery_date": D(2025, 6, 30),
         "gpu_unit_cost": 40_000, "commitment": 1.75e9,
@@ -130,6 +135,8 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # TeraWulf 7.75% senior secured notes due 2030, $3.2bn; 50% excess-cash-flow offer
         "facility_id": "TWD-SSN30", **_TIDEWATER, "source_key": "twf_notes",
+        "counterparty_rating": "B", "backstop_rating": "AA+", "termination_payment_months": 12,
+        "dsra_amount": 124e6, "seniority": "secured",
         "source": "TeraWulf 7.75% senior secured notes due 2030 ($3.2bn), 50% excess cash "
                   "flow offer",
         "gpu_model": "GB200", "gpu_count": 95_000, "delivery_date": D(2026, 3, 31),
@@ -144,6 +151,8 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # TeraWulf / Fluidstack JV: ~8%, amortisation rising $19m (2026) -> $85m (2031)
         "facility_id": "LSJ-JV31", "borrower": "Lakeshore Compute JV",
+        "counterparty_rating": "B", "backstop_rating": "AA+", "termination_payment_months": 12,
+        "dsra_amount": 60e6, "seniority": "secured",
         "borrower_type": "other", "source_key": "twf_jv",
         "source": "TeraWulf/Fluidstack JV: about 8%, amortisation rising from $19m (2026) "
                   "to $85m (2031), $1.8bn hyperscaler backstop",
@@ -159,6 +168,8 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # Cipher 7.125% senior secured notes due 2030, $1.4bn, Fitch BB-
         "facility_id": "CRM-SSN30", **_COBALT, "source_key": "cifr_notes",
+        "counterparty_rating": "B", "backstop_rating": "AA+", "termination_payment_months": 12,
+        "dsra_amount": 50e6, "seniority": "secured",
         "source": "Cipher 7.125% senior secured notes due 2030 ($1.4bn, Fitch BB-)",
         "gpu_model": "H200", "gpu_count": 55_000, "delivery_date": D(2025, 12, 31),
         "gpu_unit_cost": 32_000, "commitment": 1.4e9,
@@ -171,6 +182,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # Cipher 0% converts due 2031, $1.1bn; the miner row with BTC and hashrate
         "facility_id": "CRM-CV31", **_COBALT, "source_key": "cifr_conv",
+        "counterparty_rating": "BB", "seniority": "senior_unsecured",
         "source": "Cipher 0% convertible notes due 2031 ($1.1bn)",
         "gpu_model": "H100", "gpu_count": 45_000, "delivery_date": D(2025, 9, 30),
         "gpu_unit_cost": 27_500, "commitment": 1.1e9,
@@ -184,6 +196,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # IREN 3.50% converts due 2029, $500m
         "facility_id": "IBE-CV29", "borrower": "Ironbark Energy", "borrower_type": "miner",
+        "counterparty_rating": "AAA", "seniority": "senior_unsecured",
         "source_key": "iren_conv", "source": "IREN 3.50% convertible notes due 2029 ($500m)",
         "gpu_model": "B200", "gpu_count": 14_000, "delivery_date": D(2025, 3, 31),
         "gpu_unit_cost": 39_000, "commitment": 0.5e9,
@@ -197,6 +210,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # Core Scientific 3.00% converts due 2029, $400m; hosting under 12-year leases
         "facility_id": "CPD-CV29", "borrower": "Copperline Data", "borrower_type": "miner",
+        "counterparty_rating": "BB-", "seniority": "senior_unsecured",
         "source_key": "cors_conv",
         "source": "Core Scientific 3.00% convertible notes due 2029 ($400m)",
         "gpu_model": "H100", "gpu_count": 17_000, "delivery_date": D(2024, 12, 31),
@@ -211,6 +225,8 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # Hut 8 River Bend: $3.25bn at Treasuries+213bp to 2042, 85% LTC, 15-year lease
         "facility_id": "HRB-BOND42", "borrower": "Harbour Eight River Bend (project SPV)",
+        "counterparty_rating": "B", "backstop_rating": "AA+", "termination_payment_months": 12,
+        "dsra_amount": 170e6, "seniority": "secured",
         "borrower_type": "other", "source_key": "hut8_rb",
         "source": "Hut 8 River Bend: $3.25bn at Treasuries+213bp to 2042, up to 85% "
                   "loan-to-cost, 15-year lease",
@@ -226,6 +242,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # A Lambda-like GPU-backed facility priced at the wide end of later facilities
         "facility_id": "LKC-GPU29", "borrower": "Larkspur Cloud", "borrower_type": "neocloud",
+        "counterparty_rating": "BBB", "termination_payment_months": 3, "seniority": "secured",
         "source_key": "cw_later",
         "source": "Later neocloud facilities: SOFR+2.25% to +4.5% against strong-counterparty "
                   "contracts (wide end)",
@@ -241,6 +258,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # A Crusoe-like delayed-draw facility at the tight end, strong counterparty
         "facility_id": "CRA-DDTL30", "borrower": "Cinder Ridge AI", "borrower_type": "neocloud",
+        "counterparty_rating": "A-", "termination_payment_months": 6, "seniority": "secured",
         "source_key": "cw_later",
         "source": "Later neocloud facilities: SOFR+2.25% to +4.5% against strong-counterparty "
                   "contracts (tight end), delayed draws",
@@ -256,6 +274,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
     },
     {   # A Nebius-like A100 fleet on a four-year life, merchant rents only
         "facility_id": "NLC-A100-27", "borrower": "Nordlys Cloud", "borrower_type": "neocloud",
+        "seniority": "secured",
         "source_key": "lives",
         "source": "Nebius depreciates GPUs over 4 years; A100-SXM4 resale prices fall 28% a "
                   "year (SpotWire)",
