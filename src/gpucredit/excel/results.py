@@ -259,6 +259,13 @@ _LABELS = {
     "mc_pd": "MC PD", "mc_lgd": "MC LGD", "mc_expected_loss": "MC expected loss",
     "mc_p_dscr_below_1": "MC P(DSCR < 1)", "mc_p_ltv_above_1": "MC P(LTV > 100%)",
     "year": "Years from valuation", "date": "Period end",
+    "pd_tenor": "PD over the tenor", "pd_annual": "PD a year (model)",
+    "pd_annual_se": "PD a year, std error", "pd_annual_bound": "PD a year, 95% bound",
+    "rating": "Rating (notch)", "rating_bucket": "Rating", "rating_reason": "Why this rating",
+    "fair_spread_bp": "Fair spread", "fair_spread_se_bp": "Fair spread, std error",
+    "quoted_spread_bp": "Quoted spread", "mispricing_bp": "Quoted - fair",
+    "spread_implied_pd": "PD a year implied by the quoted spread",
+    "merton_pd": "PD a year (Merton, from equity)",
     "gpucredit_version": "gpucredit version", "sha256": "SHA-256", "input_sha256": "Input SHA-256",
 }
 
@@ -302,6 +309,8 @@ def column_format(key: str, dtype=None) -> str:
     ('#,##0" bp"', '0;-0;"–"')
     >>> column_format("min_headroom_usd"), column_format("Portfolio LTV, market")
     ('"$"#,##0;[Red]-"$"#,##0', '0.0%')
+    >>> column_format("mc_p_dscr_below_1"), column_format("rating_reason")
+    ('0.00%', 'General')
     """
     key = str(key)
     with contextlib.suppress(KeyError):
@@ -317,6 +326,11 @@ def column_format(key: str, dtype=None) -> str:
         return '#,##0" bp"'
     if "years" in tokens or key in ("year", "wal_to_life"):
         return "0.00"
+    if key.startswith(("p_", "mc_p_")):  # P(DSCR < 1) is a probability, not a DSCR
+        return st.PCT
+    if tokens & {"rating", "reason", "seniority", "bucket", "status", "bound"} and not (
+            tokens & {"pd"}):
+        return "General"
     if tokens & {"dscr", "llcr", "plcr"}:
         return st.MULTIPLE
     if key.startswith(("first_breach", "first_collateral")):
@@ -856,6 +870,21 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
                 cells.append(_cell(ws, value, st.CALC, column_format(c, extra[c].dtype)))
             add(*cells)
 
+    if "rating" in mlay.letters:
+        from gpucredit.ratings import NOTCHES
+
+        present = set(metrics["rating"].dropna().astype(str))
+        heading("Ratings")
+        header("Rating", "Facilities", "Debt modelled", "Expected loss (MC)")
+        for notch in (n for n in NOTCHES if n in present):
+            r = len(rows) + 1
+            ratings = mlay.range("rating")
+            cells = [_cell(ws, notch), _formula(ws, f"=COUNTIF({ratings},$A{r})", st.INTEGER)]
+            for col in ("debt", "mc_expected_loss"):
+                cells.append(_formula(ws, f"=SUMIF({ratings},$A{r},{mlay.range(col)})", st.USD)
+                             if col in mlay.letters else None)
+            add(*cells)
+
     worst = result.worst
     if worst is not None and len(worst):
         worst = _with_id(worst)
@@ -873,6 +902,38 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
         for text in notes:
             add(_cell(ws, text, st.NOTE))
     return rows, formats, heights
+
+
+_CREDIT_COLUMNS = (
+    "facility_id", "borrower", "borrower_type", "gpu_model", "counterparty_rating",
+    "backstop_rating", "seniority", "debt", "rating_bucket", "rating_reason", "pd_annual",
+    "pd_annual_bound", "mc_pd_payment", "mc_pd_refinancing", "mc_pd_customer_driven",
+    "merton_pd", "spread_implied_pd", "fair_spread_bp", "quoted_spread_bp", "mispricing_bp",
+    "mc_pv_expected_loss", "mc_expected_loss", "mc_lgd",
+)
+"""The Credit sheet: the verdict and what it rests on, facility by facility."""
+
+
+def _credit_sheet(book: _Book, metrics: pd.DataFrame) -> None:
+    """Facilities by expected loss, the three PDs side by side, spreads and the reason."""
+    if "rating_bucket" not in metrics:
+        return
+    cols = [c for c in _CREDIT_COLUMNS if c in metrics]
+    frame = metrics[cols]
+    loss = next((c for c in ("mc_pv_expected_loss", "mc_expected_loss") if c in frame), None)
+    if loss is not None:
+        frame = frame.iloc[np.argsort(-pd.to_numeric(frame[loss], errors="coerce")
+                                      .fillna(-np.inf).to_numpy(), kind="stable")]
+    widths = {cols.index("rating_reason") + 1: 70} if "rating_reason" in cols else None
+    ws, layout = _table_sheet(
+        book, "Credit", frame, heading="Credit verdict: facilities by expected loss",
+        note="Three PDs a year side by side: the model's (Monte Carlo, real-world), Merton's "
+             "(from the borrower's equity) and the one the quoted spread prices (risk-"
+             "neutral). A facility with no default in the run is rated on its 95% bound. "
+             "Fair spread: PV of expected loss over the risky annuity.",
+        freeze_cols=2 if "borrower" in cols else 1, tab="7030A0",
+        wrap=("rating_reason",), widths=widths)
+    _flag(ws, layout, "mispricing_bp", "AND(ISNUMBER({x}),{x}<0)", _AMBER)
 
 
 def _info_format(key: str, value) -> str | None:
@@ -1156,6 +1217,7 @@ def write_results(result: RecalcResult, path, *,
                  "valuation date (0 or -: never).",
             freeze_cols=2 if "borrower" in metrics else 1, tab="2F5597")
         _covenant_rules(mws, mlay)
+        _credit_sheet(book, metrics)
 
         periods = result.periods if result.periods is not None else pd.DataFrame()
         _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
