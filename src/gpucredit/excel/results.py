@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart import BarChart, Reference, ScatterChart, Series
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -936,6 +936,99 @@ def _credit_sheet(book: _Book, metrics: pd.DataFrame) -> None:
     _flag(ws, layout, "mispricing_bp", "AND(ISNUMBER({x}),{x}<0)", _AMBER)
 
 
+_MEASURE_LABELS = {"expected_loss": "Expected loss", "n_paths": "Paths"}
+
+
+def _measure_label(key: str) -> str:
+    """'es_999' -> 'Expected shortfall 99.9%' (and VaR, standalone sums)."""
+    if key in _MEASURE_LABELS:
+        return _MEASURE_LABELS[key]
+    m = re.fullmatch(r"(sum_standalone_)?(var|es)_(\d+)", key)
+    if not m:
+        return column_label(key)
+    digits = m.group(3)
+    level = f"{int(digits[:2])}{'.' + digits[2:] if len(digits) > 2 else ''}%"
+    name = "VaR" if m.group(2) == "var" else "Expected shortfall"
+    if m.group(1):
+        return f"Sum of facilities' standalone ES {level} (no diversification)"
+    return f"{name} {level}"
+
+
+def _frame_of(result, name: str) -> pd.DataFrame:
+    value = getattr(result, name, None)
+    return value if isinstance(value, pd.DataFrame) else pd.DataFrame()
+
+
+def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) -> None:
+    """The book's loss distribution: measures, the histogram as a native chart, and who
+    drives the tail (ES contributions by facility and concentration by group)."""
+    measures = _frame_of(result, "portfolio_summary")
+    hist = _frame_of(result, "portfolio_distribution")
+    if measures.empty:
+        return
+    ws = _sheet(book, "Portfolio", landscape=False, tab="C55A11",
+                widths={1: 52, 2: 18, 3: 16, 4: 14, 5: 14})
+    ws.append([_cell(ws, "Portfolio loss distribution", st.TITLE)])
+    ws.append([_cell(ws, "Per simulated path, the sum of every facility's discounted loss: "
+                         "one market shared by the whole book. Standard errors from the "
+                         "paths; ES = mean loss beyond VaR.", st.NOTE)])
+    ws.append([])
+    ws.append([_cell(ws, h, st.HEADER) for h in ("Measure", "Loss (USD)", "Std error (USD)",
+                                                "Share of debt")])
+    debt = float(pd.to_numeric(metrics.get("debt", pd.Series(dtype=float)),
+                               errors="coerce").sum())
+    frame = measures.set_index(measures.columns[0]) if "value" in measures else measures
+    for key, row in frame.iterrows():
+        value = float(row["value"])
+        if key == "n_paths":
+            ws.append([_cell(ws, "Paths"), _cell(ws, int(value), st.CALC, st.INTEGER)])
+            continue
+        se = row.get("se", np.nan)
+        ws.append([_cell(ws, _measure_label(str(key))), _cell(ws, value, st.CALC, st.USD),
+                   _cell(ws, None if not np.isfinite(se) else float(se), st.CALC, st.USD),
+                   _cell(ws, value / debt if debt > 0 else None, st.CALC, st.PCT)])
+    if hist.empty:
+        return
+    ws.append([])
+    top = len(frame) + 6
+    ws.append([_cell(ws, h, st.HEADER) for h in ("Loss bucket (USD m, up to)", "Loss from (USD)",
+                                                "Loss to (USD)", "Probability",
+                                                "P(loss > bucket)")])
+    for _, row in hist.iterrows():
+        ws.append([_cell(ws, f"{row['loss_to'] / 1e6:,.0f}"),
+                   _cell(ws, float(row["loss_from"]), None, st.USD),
+                   _cell(ws, float(row["loss_to"]), None, st.USD),
+                   _cell(ws, float(row["probability"]), None, st.PCT),
+                   _cell(ws, float(row["exceedance"]), None, st.PCT)])
+    chart = BarChart()
+    chart.type, chart.grouping, chart.gapWidth = "col", "clustered", 10
+    chart.title = "Portfolio loss distribution (share of paths)"
+    chart.x_axis.title, chart.y_axis.title = "Loss, USD million (bucket upper edge)", "Paths"
+    chart.y_axis.number_format = "0%"
+    chart.x_axis.delete = chart.y_axis.delete = False
+    chart.height, chart.width, chart.legend = 9.0, 18.0, None
+    chart.add_data(Reference(ws, min_col=4, min_row=top, max_row=top + len(hist)),
+                   titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=top + len(hist)))
+    ws.add_chart(chart, f"A{top + len(hist) + 2}")
+
+    contrib = _frame_of(result, "portfolio_contributions")
+    if not contrib.empty:
+        sort = "es_contribution" if "es_contribution" in contrib else contrib.columns[-1]
+        contrib = contrib.sort_values(sort, ascending=False, kind="stable")
+        _table_sheet(book, "ES contributions", contrib,
+                     heading="Who drives the tail: each facility's share of the book's ES",
+                     note="Euler contributions: a facility's mean loss on the paths beyond "
+                          "the book's VaR; they sum to the book's expected shortfall.")
+    conc = _frame_of(result, "portfolio_concentration")
+    if not conc.empty:
+        _table_sheet(book, "Concentration", conc,
+                     heading="Concentration: the book's loss by borrower, customer, GPU "
+                             "generation and borrower type",
+                     note="Expected loss and ES contribution of each group, beside its "
+                          "facilities and debt.", freeze_cols=2)
+
+
 def _info_format(key: str, value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         return None
@@ -1218,6 +1311,7 @@ def write_results(result: RecalcResult, path, *,
             freeze_cols=2 if "borrower" in metrics else 1, tab="2F5597")
         _covenant_rules(mws, mlay)
         _credit_sheet(book, metrics)
+        _portfolio_sheets(book, result, metrics)
 
         periods = result.periods if result.periods is not None else pd.DataFrame()
         _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
