@@ -109,10 +109,30 @@ class TestVerdict:
         assert v.mispricing_bp == pytest.approx(450.0 - 150.0)
 
     def test_three_pds_side_by_side(self):
-        v = credit.verdict(_mc([100], lgd=0.6), [5.0], quoted_spread_bp=[300.0],
-                           merton_pd=[0.02]).iloc[0]
+        ctx = pd.DataFrame({"seniority": ["senior_unsecured"]},
+                           index=pd.Index(["F0"], name="facility_id"))
+        v = credit.verdict(_mc([100], lgd=0.05), [5.0], quoted_spread_bp=[300.0],
+                           merton_pd=[0.02], context=ctx).iloc[0]
+        # The market's reading of the spread: ISDA's 40% recovery, not the model's LGD.
         assert v.spread_implied_pd == pytest.approx(1 - np.exp(-0.03 / 0.6))
         assert v.merton_pd == 0.02
+
+    def test_secured_spread_read_at_seventy_percent_recovery(self):
+        v = credit.verdict(_mc([100]), [5.0], quoted_spread_bp=[300.0]).iloc[0]
+        assert v.spread_implied_pd == pytest.approx(1 - np.exp(-0.03 / 0.3))
+
+    def test_few_defaults_rate_on_the_bound(self):
+        v = credit.verdict(_mc([3], n=2000), [6.0]).iloc[0]
+        assert v.pd_annual > 0
+        bound_notch = ratings.rating_from_pd(v.pd_annual_bound, 6.0)
+        assert v.rating == bound_notch
+        assert v.rating_bucket in (f"{bound_notch} or better", "AAA (upper bound)")
+        assert v.rating_reason.startswith("3 defaults in 2,000 paths: PD < ")
+
+    def test_near_certain_default_has_no_fair_spread(self):
+        v = credit.verdict(_mc([1990]), [5.0], quoted_spread_bp=[500.0]).iloc[0]
+        assert np.isnan(v.fair_spread_bp) and np.isnan(v.mispricing_bp)
+        assert v.fair_spread_note.startswith("none: defaults in 95%+")
 
     @pytest.mark.parametrize(("shares", "expect"), [
         ({"pd_payment": 0.3, "pd_refinancing": 0.05, "pd_customer_driven": 0.0}, "payment:"),

@@ -39,6 +39,20 @@ __all__ = [
     "verdict",
 ]
 
+MIN_DEFAULTS = 10
+"""Fewer defaulted paths than this and the PD is too noisy to rate on: the rating rests on
+the PD's 95% upper bound instead (a Poisson count of 10 has a relative error of about 30%)."""
+
+NEARLY_CERTAIN = 0.95
+"""A tenor PD at or above this has no meaningful fair spread: the loss, not a spread, is the
+measure (the risky annuity shrinks to the few periods before an almost certain default)."""
+
+STANDARD_RECOVERY = {"secured": 0.70, "senior_unsecured": 0.40, "subordinated": 0.20}
+"""Recovery conventions the market quotes spreads with, by seniority: 40% senior unsecured
+and 20% subordinated (ISDA standard CDS contracts), 70% first-lien secured loans (ISDA
+loan-only CDS). The spread-implied PD uses them, so that it is the market's reading of
+the quoted spread, independent of the model's LGD."""
+
 CHANNELS = {"payment": "pd_payment", "refinancing": "pd_refinancing",
             "customer": "pd_customer_driven"}
 """The doors to default the Monte Carlo tells apart, and the column holding each one's
@@ -176,8 +190,9 @@ def reason(row: pd.Series) -> str:
     n, k = int(row.get("n_paths", 0)), int(row.get("n_defaults", 0))
     dscr = row.get("min_dscr", np.nan)
     dscr_txt = f"min DSCR {dscr:.2f}x" if np.isfinite(dscr) else "no scheduled debt service"
-    if k == 0:
-        return (f"no default in {n:,} paths: PD < {_annual(row['pd_annual_bound'])}/yr at "
+    if k < MIN_DEFAULTS:
+        seen = "no default" if k == 0 else f"{k} default{'s' if k > 1 else ''}"
+        return (f"{seen} in {n:,} paths: PD < {_annual(row['pd_annual_bound'])}/yr at "
                 f"95%; {dscr_txt}")
     shares = {c: float(row.get(col, 0.0) or 0.0) for c, col in CHANNELS.items()}
     channel = max(shares, key=shares.get)
@@ -230,11 +245,15 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
         ``pd_tenor``, ``pd_annual`` (the constant annual PD compounding to ``pd_tenor``),
         ``pd_annual_se``, ``pd_annual_bound`` (from the Clopper-Pearson bound of the
         tenor PD), ``rating`` (the notch of ``pd_annual`` at the tenor, or of the bound
-        when no path defaults), ``rating_bucket`` (the same, written "A- or better", or
-        "AAA (upper bound)", when it rests on the bound), ``rating_reason``,
-        ``fair_spread_bp`` and its standard error ``fair_spread_se_bp``,
+        when fewer than :data:`MIN_DEFAULTS` paths default), ``rating_bucket`` (the
+        same, written "A- or better", or "AAA (upper bound)", when it rests on the
+        bound), ``rating_reason``,
+        ``fair_spread_bp`` and its standard error ``fair_spread_se_bp`` (blank, with
+        ``fair_spread_note`` saying why, when the tenor PD reaches
+        :data:`NEARLY_CERTAIN`),
         ``quoted_spread_bp``, ``mispricing_bp`` (quoted - fair), ``spread_implied_pd``
-        (annual, at the model's LGD), ``merton_pd``.
+        (annual, at the market's recovery convention for the facility's seniority,
+        :data:`STANDARD_RECOVERY`), ``merton_pd``.
 
     Notes
     -----
@@ -268,25 +287,33 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
     with np.errstate(divide="ignore", invalid="ignore"):
         se_a = np.where(pd_t < 1, se_t * (1 - pd_t) ** (1 / years - 1) / years, np.nan)
     bound = np.asarray(ratings.annualised_pd(pd_upper_bound(k, n, confidence), years))
-    rated_on = np.where(k > 0, pd_a, bound)
-    notch = np.asarray(ratings.rating_from_pd(rated_on, years), dtype=object)
+    on_bound = k < MIN_DEFAULTS
+    notch = np.asarray(ratings.rating_from_pd(np.where(on_bound, bound, pd_a), years),
+                       dtype=object)
     bound_txt = np.where(notch == "AAA", " (upper bound)", " or better")
-    bucket = np.where(k > 0, notch, np.char.add(notch.astype(str), bound_txt))
+    bucket = np.where(on_bound, np.char.add(notch.astype(str), bound_txt), notch)
     fair = np.asarray(fair_spread(mc["pv_expected_loss"], mc["risky_annuity"]), dtype=float)
     ann = np.asarray(mc["risky_annuity"], dtype=float)
     fair_se = (np.asarray(mc["pv_el_se"], dtype=float) / np.where(ann > 0, ann, np.nan)
                if "pv_el_se" in mc else np.full(len(idx), np.nan))
     quoted = (np.full(len(idx), np.nan) if quoted_spread_bp is None
               else np.asarray(quoted_spread_bp, dtype=float))
-    lgd = np.asarray(mc["lgd"], dtype=float)
-    lgd_ok = np.isfinite(lgd) & (lgd > 0)
+    seniority = (context["seniority"].reindex(idx).fillna("secured").astype(str)
+                 if context is not None and "seniority" in context
+                 else pd.Series("secured", index=idx))
+    market_lgd = 1.0 - seniority.map(STANDARD_RECOVERY).fillna(STANDARD_RECOVERY["secured"])
     implied = np.full(len(idx), np.nan)
-    has_q = np.isfinite(quoted) & lgd_ok
-    implied[has_q] = spread_implied_pd(quoted[has_q] / 1e4, lgd[has_q])
+    has_q = np.isfinite(quoted)
+    implied[has_q] = spread_implied_pd(quoted[has_q] / 1e4, market_lgd.to_numpy()[has_q])
+    certain = pd_t >= NEARLY_CERTAIN
+    fair = np.where(certain, np.nan, fair)
+    fair_se = np.where(certain, np.nan, fair_se)
     out = pd.DataFrame({
         "pd_tenor": pd_t, "pd_annual": pd_a, "pd_annual_se": se_a,
         "pd_annual_bound": bound, "rating": notch, "rating_bucket": bucket,
         "fair_spread_bp": fair * 1e4, "fair_spread_se_bp": fair_se * 1e4,
+        "fair_spread_note": np.where(certain, f"none: defaults in {NEARLY_CERTAIN:.0%}+ of "
+                                              "paths", ""),
         "quoted_spread_bp": quoted, "mispricing_bp": quoted - fair * 1e4,
         "spread_implied_pd": implied,
         "merton_pd": (np.full(len(idx), np.nan) if merton_pd is None
