@@ -190,3 +190,24 @@ def test_bootstrap_removes_most_of_the_small_sample_bias_of_kappa():
                     .rent_kappa)
     assert np.mean(plain) > TRUE["kappa"][0] + 1.0
     assert abs(np.mean(boot) - TRUE["kappa"][0]) < abs(np.mean(plain) - TRUE["kappa"][0])
+
+
+def test_only_supported_parameters_reach_the_monte_carlo():
+    from gpucredit.marketfit import MarketFit
+    fit = MarketFit(btc_vol=0.55, btc_vol_se=0.05, rent_kappa=34.0, rent_kappa_se=75.0,
+                    rent_sigma=0.3, rent_sigma_se=0.01, jump_size=-0.45, jump_size_se=0.1)
+    assert fit.market_model_kwargs() == {"btc_vol": 0.55, "rent_sigma": 0.3}
+    why = fit.model_choices()
+    assert why["rent_kappa"].startswith("too uncertain")
+    assert why["jump_size"] == "estimate -0.45 outside [0, 1]"
+    assert why["rho"] == "not estimated"
+
+
+def test_short_series_skipped_with_a_note_when_asked():
+    rents, btc = _simulate(9, n=60)
+    short = pd.DataFrame({"date": pd.to_datetime(["2026-01-01"]), "gpu_model": "B200",
+                          "kind": "spot", "rent": [5.0]})
+    fit = calibrate_market(pd.concat([rents, short]), btc.iloc[:3], short="skip")
+    assert set(fit.rent_fits) == {"A100", "H100"}
+    assert any(n.startswith("B200: 1 rent observations") for n in fit.notes)
+    assert any(n.startswith("BTC: 3 prices") for n in fit.notes)

@@ -53,6 +53,8 @@ __all__ = ["BtcFit", "MarketFit", "RentCycleFit", "calibrate_market", "fit_basis
 
 DAYS_PER_YEAR = 365.25
 _KAPPA_RANGE = (0.01, 200.0)  # per year: half-lives from 69 years to 1.3 days
+_DOMAIN = {"btc_vol": (0.0, np.inf), "rent_kappa": (0.0, np.inf),  # MarketModel's checks
+           "rent_sigma": (0.0, np.inf), "jump_size": (0.0, 1.0), "rho": (-1.0, 1.0)}
 
 
 # ------------------------------------------------------------------------- helpers
@@ -592,11 +594,33 @@ class MarketFit:
 
     MODEL_FIELDS = ("btc_vol", "rent_kappa", "rent_sigma", "jump_size", "rho")
 
-    def market_model_kwargs(self) -> dict:
-        """The fitted :class:`~gpucredit.montecarlo.MarketModel` fields (NaN left out),
-        for ``dataclasses.replace(MarketModel(), **fit.market_model_kwargs())``."""
-        return {k: float(getattr(self, k)) for k in self.MODEL_FIELDS
-                if np.isfinite(getattr(self, k))}
+    def market_model_kwargs(self, max_rel_se=0.5) -> dict:
+        """The fitted :class:`~gpucredit.montecarlo.MarketModel` fields the data support,
+        for ``dataclasses.replace(MarketModel(), **fit.market_model_kwargs())``.
+
+        A field is left out (the Monte Carlo keeps its cited default) when it is NaN,
+        outside the model's domain (e.g. a negative jump), or known too poorly: its
+        standard error above ``max_rel_se`` times its size (default 0.5, a t-ratio
+        below 2). :meth:`model_choices` says which and why.
+        """
+        return {k: float(getattr(self, k)) for k, why in self.model_choices(max_rel_se).items()
+                if why == "fitted"}
+
+    def model_choices(self, max_rel_se=0.5) -> dict:
+        """For each MarketModel field: ``"fitted"`` or why the default stands."""
+        out = {}
+        for k in self.MODEL_FIELDS:
+            v, se = float(getattr(self, k)), float(getattr(self, f"{k}_se"))
+            lo, hi = _DOMAIN[k]
+            if not np.isfinite(v):
+                out[k] = "not estimated"
+            elif not lo <= v <= hi or (k == "jump_size" and v == 1.0):
+                out[k] = f"estimate {v:.3g} outside [{lo:g}, {hi:g}]"
+            elif not np.isfinite(se) or se > max_rel_se * abs(v):
+                out[k] = f"too uncertain (estimate {v:.3g}, standard error {se:.3g})"
+            else:
+                out[k] = "fitted"
+        return out
 
     def parameters(self) -> pd.DataFrame:
         """One row per parameter: ``estimate``, ``se``."""
@@ -654,7 +678,7 @@ def _pick_series(rents: pd.DataFrame, model: str, kind: str) -> pd.DataFrame:
 
 def calibrate_market(rents: pd.DataFrame, btc: pd.DataFrame | None = None, *,
                      launch_dates=None, kind="spot", min_points=10, n_boot=0,
-                     seed=0) -> MarketFit:
+                     seed=0, short="error") -> MarketFit:
     """Calibrate the whole market model from a market file's frames.
 
     Parameters
@@ -673,6 +697,9 @@ def calibrate_market(rents: pd.DataFrame, btc: pd.DataFrame | None = None, *,
         Fewest observations a series needs; shorter series are refused with their name.
     n_boot, seed : int
         Bootstrap of :func:`fit_rent_cycle` (0: maximum likelihood, Hessian errors).
+    short : {"error", "skip"}, default "error"
+        What to do with a series shorter than ``min_points``: refuse it (naming it), or
+        leave it out with a note.
 
     Returns
     -------
@@ -692,12 +719,19 @@ def calibrate_market(rents: pd.DataFrame, btc: pd.DataFrame | None = None, *,
     models = sorted(rents["gpu_model"].unique()) if len(rents) else []
     for m in models:
         part = _pick_series(rents, m, kind)
+        if short == "skip" and len(part) < min_points:
+            fit.notes.append(f"{m}: {len(part)} rent observations, fewer than {min_points}: "
+                             f"left out")
+            continue
         launches = _launches_for(m, launch_dates)
         fit.rent_fits[m] = fit_rent_cycle(part["date"], part["rent"], launch_dates=launches,
                                           name=f"{m} {part['kind'].iloc[0]} rent",
                                           min_points=min_points, n_boot=n_boot, seed=seed)
     _pool_rents(fit)
     _cross_generation(fit, rents, kind)
+    if btc is not None and short == "skip" and 0 < len(btc) < min_points:
+        fit.notes.append(f"BTC: {len(btc)} prices, fewer than {min_points}: left out")
+        btc = None
     if btc is not None and len(btc):
         b = btc.sort_values("date")
         fit.btc = fit_btc(b["date"], b["price"], min_points=min_points)
