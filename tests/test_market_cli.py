@@ -87,6 +87,14 @@ def test_report_tables_follow_the_core():
     np.testing.assert_allclose(c["value_per_gpu"],
                                30_000 * bands.value("H100", c["age"].to_numpy(), 0.1))
     assert t.bands.filter(like="preset").shape[1] == 2
+    # the fan steps down by the Monte Carlo's default jump (25%: the fitted one is refused)
+    # at Rubin's volume date (2026-10-01, gpucredit.presets.GENERATIONS)
+    fan = hist.iloc[10:].set_index("date")
+    before, after = fan.index[fan.index < "2026-10-01"][-1], fan.index[fan.index > "2026-10-01"][0]
+    years = (after - before).total_seconds() / 86400 / 365.25
+    d = fit.rent_fits["H100"].deflation
+    assert fan.loc[after, "trend"] / fan.loc[before, "trend"] == pytest.approx(
+        0.75 * (1 - d) ** years)
 
 
 @pytest.mark.parametrize("flags", [[], ["--demo", "x.csv"]])

@@ -10,7 +10,7 @@ CLI only lay them out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -43,8 +43,10 @@ class FitReportTables:
         Cross-generation correlation (and ``se`` as a second frame in ``correlation_se``).
     correlation_se : DataFrame
     history : dict
-        GPU model -> DataFrame ``date, observed, trend, q05, q50, q95`` (observations, then
-        the simulated fan after the last one).
+        GPU model -> DataFrame ``date, observed, trend, q05, q50, q95``: the observations
+        with the fitted trend, then the fan after the last one, drawn with the parameters
+        the Monte Carlo takes (fitted where the data support them, else its defaults) and
+        the step down at each future launch of the model's successors.
     bands : DataFrame or None
         Index ``age``; band edges (``q10`` ...) and the preset curves (``preset H100`` ...).
     band_points : DataFrame or None
@@ -82,15 +84,28 @@ def _parameters(fit: MarketFit, max_rel_se: float) -> pd.DataFrame:
     return table
 
 
-def _history(rents: pd.DataFrame, fit: MarketFit, fan_years: float, seed: int) -> dict:
+def _history(rents: pd.DataFrame, fit: MarketFit, fan_years: float, seed: int,
+             max_rel_se: float) -> dict:
+    """Observations and trend, then the fan the Monte Carlo would draw: the fitted trend,
+    with kappa, sigma and the jump it takes (fitted or default) and the presets' future
+    launches."""
+    from gpucredit.montecarlo import MarketModel
+    from gpucredit.presets import PRESETS
+
+    take = {**{k: getattr(MarketModel(), k) for k in fit.MODEL_FIELDS},
+            **fit.market_model_kwargs(max_rel_se)}
     out = {}
     for model, f in fit.rent_fits.items():
         kind = f.name.split()[1]
         obs = rents[(rents["gpu_model"] == model) & (rents["kind"] == kind)].sort_values("date")
         hist = pd.DataFrame({"date": obs["date"].to_numpy(), "observed": obs["rent"].to_numpy(),
                              "trend": f.trend(obs["date"])})
-        fan = simulate_rent_fan(f, years=fan_years, quantiles=(0.05, 0.5, 0.95), seed=seed)
-        fan = fan.reset_index().rename(columns={"trend": "trend"})
+        preset = PRESETS.get(str(model).upper())
+        future = [d for d in (preset.successor_dates if preset else ())
+                  if pd.Timestamp(d) > f.last_date]
+        mc = replace(f, rent_kappa=take["rent_kappa"], rent_sigma=take["rent_sigma"])
+        fan = simulate_rent_fan(mc, years=fan_years, quantiles=(0.05, 0.5, 0.95), seed=seed,
+                                launch_dates=future, jump=take["jump_size"]).reset_index()
         out[model] = pd.concat([hist, fan], ignore_index=True)[
             ["date", "observed", "trend", "q05", "q50", "q95"]]
     return out
@@ -164,7 +179,7 @@ def fit_report_tables(rents: pd.DataFrame, fit: MarketFit, bands: ResidualBands 
         parameters=_parameters(fit, max_rel_se),
         correlation=pd.DataFrame(fit.corr, index=gens, columns=gens),
         correlation_se=pd.DataFrame(fit.corr_se, index=gens, columns=gens),
-        history=_history(rents, fit, fan_years, seed),
+        history=_history(rents, fit, fan_years, seed, max_rel_se),
         basis=fit.basis, notes=list(fit.notes))
     if bands is not None:
         tables.bands = _bands(bands, ages)
