@@ -299,7 +299,7 @@ def _split(typed: pd.DataFrame, path: Path, sheet: str | None) -> MarketData:
             if c in ("rent", "price", "hashprice", "tenor_months"):
                 f[c] = f[c].astype(float)
             elif c in ("date", "as_of"):
-                f[c] = pd.to_datetime(f[c])
+                f[c] = pd.to_datetime(f[c]).astype("datetime64[ns]")
     return MarketData(rents, fwd, used, btc, hp, path, sheet)
 
 
