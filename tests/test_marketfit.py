@@ -211,3 +211,22 @@ def test_short_series_skipped_with_a_note_when_asked():
     assert set(fit.rent_fits) == {"A100", "H100"}
     assert any(n.startswith("B200: 1 rent observations") for n in fit.notes)
     assert any(n.startswith("BTC: 3 prices") for n in fit.notes)
+
+
+def test_forward_curve_from_file_rows_feeds_forward_path(tmp_path):
+    from gpucredit.marketfit import forward_curve
+    from gpucredit.rents import forward_path
+    from gpucredit.tape.market_reader import read_market
+
+    p = tmp_path / "fwd.csv"
+    p.write_text("Series,Date,GPU model,Value,Tenor (months),Source\n"
+                 "forward,2026-05-01,H100,2.50,0,x\nforward,2026-05-01,H100,2.30,6,x\n"
+                 "forward,2026-06-01,H100,2.40,0,x\nforward,2026-06-01,H100,2.20,6,x\n"
+                 "forward,2026-06-01,H100,2.00,12,x\n")
+    day, tenors, rents = forward_curve(read_market(p).forwards, "H100", as_of="2026-06-15")
+    assert str(day.date()) == "2026-06-01" and tenors.tolist() == [0, 6, 12]
+    path = forward_path(tenors, rents, 8, 4, deflation=0.2)
+    assert path[[0, 2, 4]] == pytest.approx([2.40, 2.20, 2.00])
+    assert path[6] == pytest.approx(2.00 * 0.8 ** 0.5)
+    with pytest.raises(GpuCreditError, match="no forward curve for H100 on or before 2026-04-01"):
+        forward_curve(read_market(p).forwards, "H100", as_of="2026-04-01")

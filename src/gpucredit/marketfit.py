@@ -49,7 +49,8 @@ from scipy.optimize import minimize_scalar
 from gpucredit.errors import GpuCreditError
 
 __all__ = ["BtcFit", "MarketFit", "RentCycleFit", "calibrate_market", "fit_basis",
-           "fit_btc", "fit_rent_cycle", "innovation_correlation", "simulate_rent_fan"]
+           "fit_btc", "fit_rent_cycle", "forward_curve", "innovation_correlation",
+           "simulate_rent_fan"]
 
 DAYS_PER_YEAR = 365.25
 _KAPPA_RANGE = (0.01, 200.0)  # per year: half-lives from 69 years to 1.3 days
@@ -537,6 +538,49 @@ def fit_basis(rents: pd.DataFrame) -> pd.DataFrame:
         se = float(g["lr"].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         rows[model] = [n, b, se, float(np.expm1(b)), g["date"].min(), g["date"].max()]
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+
+# --------------------------------------------------------------------------- curves
+
+def forward_curve(forwards: pd.DataFrame, gpu_model: str, as_of=None
+                  ) -> tuple[pd.Timestamp, np.ndarray, np.ndarray]:
+    """One forward curve from a market file's forward rows: the latest as-of date.
+
+    Parameters
+    ----------
+    forwards : DataFrame
+        ``as_of, gpu_model, tenor_months, rent``
+        (:attr:`gpucredit.tape.market_reader.MarketData.forwards`).
+    gpu_model : str
+    as_of : date-like, optional
+        The valuation date: the latest curve on or before it (default: the latest curve).
+
+    Returns
+    -------
+    as_of, tenors_months, rents
+        For :func:`gpucredit.rents.forward_path` (tenors measured from the curve's as-of
+        date).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"as_of": pd.to_datetime(["2026-05-01"] * 2 + ["2026-06-01"] * 2),
+    ...                   "gpu_model": "H100", "tenor_months": [1, 12, 1, 12],
+    ...                   "rent": [2.5, 2.2, 2.4, 2.1]})
+    >>> day, tenors, rents = forward_curve(f, "H100")
+    >>> str(day.date()), tenors.tolist(), rents.tolist()
+    ('2026-06-01', [1.0, 12.0], [2.4, 2.1])
+    """
+    own = forwards[forwards["gpu_model"] == gpu_model]
+    if as_of is not None:
+        own = own[own["as_of"] <= pd.Timestamp(as_of)]
+    if own.empty:
+        when = f" on or before {pd.Timestamp(as_of).date()}" if as_of is not None else ""
+        raise GpuCreditError(f"no forward curve for {gpu_model}{when} in the market data",
+                             argument="gpu_model", value=gpu_model)
+    day = own["as_of"].max()
+    curve = own[own["as_of"] == day].sort_values("tenor_months")
+    return (pd.Timestamp(day), curve["tenor_months"].to_numpy(float),
+            curve["rent"].to_numpy(float))
 
 
 # ------------------------------------------------------------------------ the whole

@@ -33,7 +33,7 @@ from typing import Any
 
 from gpucredit.tape.schema import header_key
 
-__all__ = ["COLUMNS", "SERIES", "SERIES_UNITS", "MarketColumn", "column",
+__all__ = ["COLUMNS", "SERIES", "SERIES_UNITS", "MarketColumn", "column", "columns_markdown",
            "match_market_header"]
 
 SERIES = ("rent", "forward", "used_price", "btc", "hashprice")
@@ -146,3 +146,18 @@ match_market_header("colour")
     if text is None:
         return None
     return _HEADERS.get(header_key(text))
+
+
+def columns_markdown() -> str:
+    """The columns as a Markdown table, for ``docs/market.md`` (kept equal by a test).
+
+    >>> columns_markdown().splitlines()[0]
+    '| Header | Also accepted | Kind | Needed by | What it holds |'
+    """
+    lines = ["| Header | Also accepted | Kind | Needed by | What it holds |",
+             "|---|---|---|---|---|"]
+    for c in COLUMNS:
+        needed = "all" if c.needed_by == SERIES else (", ".join(c.needed_by) or "-")
+        kind = c.kind + (f" ({', '.join(c.choices)})" if c.choices else "")
+        lines.append(f"| {c.label} | {', '.join(c.aliases)} | {kind} | {needed} | {c.doc} |")
+    return "\n".join(lines)
