@@ -163,3 +163,13 @@ def test_market_template_round_trips_the_bundled_data(tmp_path):
     blank = write_market_template(tmp_path / "blank.xlsx")
     with pytest.raises(MarketFileError, match="no observations"):
         read_market(blank)
+
+
+def test_docs_list_the_declared_columns():
+    from pathlib import Path
+
+    from gpucredit.tape.market_schema import columns_markdown
+
+    text = (Path(__file__).parents[1] / "docs" / "market.md").read_text()
+    block = text.split("a test keeps them equal -->\n", 1)[1].split("\n<!-- end columns")[0]
+    assert block == columns_markdown()
