@@ -173,3 +173,8 @@ def test_docs_list_the_declared_columns():
     text = (Path(__file__).parents[1] / "docs" / "market.md").read_text()
     block = text.split("a test keeps them equal -->\n", 1)[1].split("\n<!-- end columns")[0]
     assert block == columns_markdown()
+
+
+def test_blank_series_is_refused_not_dropped(tmp_path):
+    err = _refused(tmp_path, HEAD + ",2026-01-05,H100,2.1,spot,,,x\n")
+    assert "row 2, column A (Series): Series is blank" in str(err)

@@ -230,6 +230,11 @@ def _typed_rows(frame: pd.DataFrame, source, mapping, problems) -> pd.DataFrame:
             if not _blank(v):
                 rec[name] = _typed_cell(v, column(name), int(row), letters[name], problems)
         series = rec["series"]
+        skey = _key(mapping, "series")
+        if skey is not None and _blank(raw.get(skey)):
+            problems.append(MarketProblem(int(row), letters.get("series"), "Series",
+                            "Series is blank: say which series the row belongs to ("
+                            + ", ".join(SERIES) + ")"))
         for col in COLUMNS:
             if series and series in col.needed_by and _blank(raw.get(_key(mapping, col.name))):
                 problems.append(MarketProblem(int(row), letters.get(col.name), col.label,
