@@ -7,6 +7,7 @@ each year; a blended rent lies between its two rates).
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -21,6 +22,7 @@ from gpucredit.rents import (
     RentSplit,
     blended_rent,
     contracted_merchant,
+    forward_path,
     generation_jumps,
     trend_path,
 )
@@ -177,3 +179,49 @@ def test_blended_between_contract_and_merchant(c, r0, d, end, share, n):
     assert np.all((split.blended_rent_path >= low) & (split.blended_rent_path <= high))
     t = np.arange(1, n + 1)
     np.testing.assert_array_equal(split.contracted_share_path, np.where(t <= end, share, 0.0))
+
+
+class TestForwardPath:
+    TENORS = (0, 3, 6, 12, 24, 36)
+    CURVE = (2.42, 2.30, 2.21, 2.05, 1.80, 1.62)
+
+    @pytest.mark.parametrize("m", [1, 2, 4, 12])
+    def test_reproduces_the_curve_at_its_tenors(self, m):
+        path = forward_path(self.TENORS, self.CURVE, 4 * m, m)
+        for tenor, rent in zip(self.TENORS, self.CURVE, strict=True):
+            t = tenor * m / 12  # the period starting at the tenor (0-based)
+            if t == int(t):
+                assert path[int(t)] == pytest.approx(rent, rel=1e-12)
+
+    def test_log_linear_between_tenors(self):
+        # month 9 lies halfway between 6 and 12 months: the geometric mean
+        path = forward_path(self.TENORS, self.CURVE, 12, 12)
+        assert path[9] == pytest.approx(math.sqrt(2.21 * 2.05))
+
+    def test_trend_beyond_the_last_tenor_and_flat_before_the_first(self):
+        path = forward_path([6, 12], [2.0, 1.8], 8, 4, deflation=0.3)
+        assert path[0] == path[1] == path[2] == pytest.approx(2.0)
+        assert path[4] == pytest.approx(1.8)
+        assert path[6] == pytest.approx(1.8 * 0.7 ** 0.5)
+        assert path[7] == pytest.approx(1.8 * 0.7 ** 0.75)
+
+    def test_basis_scales_the_whole_path(self):
+        base = forward_path(self.TENORS, self.CURVE, 16, 4, deflation=0.2)
+        np.testing.assert_allclose(
+            forward_path(self.TENORS, self.CURVE, 16, 4, deflation=0.2, basis=0.09),
+            base * math.exp(0.09))
+
+    def test_portfolio_shapes(self):
+        out = forward_path([0, 12], [[2.0, 1.0], [3.0, 3.0]], 3, 2, deflation=[0.1, 0.5])
+        np.testing.assert_allclose(out, [[2.0, math.sqrt(2.0), 1.0], [3.0, 3.0, 3.0]])
+        assert forward_path([0, 12], [2.0, 1.0], 3, 2, deflation=[0.1, 0.5]).shape == (2, 3)
+
+    @pytest.mark.parametrize(("tenors", "curve", "words"), [
+        ([0, 6, 3], [2, 2, 2], "increasing"),
+        ([0, 6], [2, 2, 2], "3 rents for 2 tenors"),
+        ([0, 6], [2, -1], "curve"),
+        ([[0, 6]], [2, 1], "list of tenors"),
+    ])
+    def test_refuses_bad_curves(self, tenors, curve, words):
+        with pytest.raises(GpuCreditError, match=words):
+            forward_path(tenors, curve, 4, 4)

@@ -7,6 +7,8 @@ now. Revenue for the period is ``GPUs x utilization x rent_t x 8760 / m`` (in
 :mod:`gpucredit.fleet`).
 
 * :func:`trend_path` - a rent deflating at a constant annual rate;
+* :func:`forward_path` - a merchant rent path from a forward curve: the curve at its
+  tenors, the trend beyond the last;
 * :func:`generation_jumps` - a multiplier stepping rents down at successor launches;
 * :func:`contracted_merchant` / :func:`blended_rent` - the contracted (take-or-pay) and
   merchant (market) shares of the GPU-hours and the blended rent.
@@ -29,6 +31,7 @@ __all__ = [
     "RentSplit",
     "blended_rent",
     "contracted_merchant",
+    "forward_path",
     "generation_jumps",
     "trend_path",
 ]
@@ -103,6 +106,97 @@ def trend_path(rent0, deflation, n_periods, periods_per_year):
     r0, d = _broadcast(r0, d, names=("rent0", "deflation"))
     years = np.arange(n, dtype=float) / m
     return r0 * (1.0 - d) ** years
+
+
+def _curve(tenors_months, curve) -> tuple[np.ndarray, np.ndarray]:
+    tau = np.asarray(tenors_months, dtype=float)
+    if tau.ndim != 1 or tau.size < 1:
+        raise GpuCreditError(f"tenors_months must be a list of tenors (k,), got shape "
+                             f"{tau.shape}", argument="tenors_months", value=tau.shape)
+    if not np.all(np.isfinite(tau)) or np.any(tau < 0) or np.any(np.diff(tau) <= 0):
+        raise GpuCreditError(f"tenors_months must be >= 0 and increasing, got {tau.tolist()}",
+                             argument="tenors_months", value=tau.tolist())
+    c = series(curve, "curve", 0, low_open=True)
+    if c.shape[-1] != tau.size:
+        raise GpuCreditError(f"the curve has {c.shape[-1]} rents for {tau.size} tenors: give "
+                             f"one rent per tenor", argument="curve", value=c.shape)
+    return tau, c
+
+
+def forward_path(tenors_months, curve, n_periods, periods_per_year, deflation=0.0,
+                 basis=0.0):
+    """Merchant rent path from a forward curve: the curve for its tenors, the trend beyond.
+
+    Parameters
+    ----------
+    tenors_months : array_like
+        Tenors of the curve in months from today, ``(k,)``, >= 0 and increasing (0 =
+        spot). Silicon Data's H100 curve runs 1-36 months.
+    curve : array_like
+        Forward rents at those tenors, USD per GPU-hour, > 0: ``(k,)`` shared by every
+        facility or ``(F, k)``.
+    n_periods : int
+        Number of periods T (>= 1).
+    periods_per_year : int
+        Periods a year m: 1, 2, 4 or 12.
+    deflation : float or array_like, default 0.0
+        Annual deflation d of the rent beyond the last tenor, in [0, 1), a facility
+        parameter: e.g. :attr:`gpucredit.marketfit.RentCycleFit.deflation` fitted to the
+        rent history. Default 0: flat beyond the curve (no view).
+    basis : float or array_like, default 0.0
+        Log ratio of the rent wanted to the curve's rents, a facility parameter: 0 keeps
+        the curve; the contract-over-spot basis of
+        :func:`gpucredit.marketfit.fit_basis` turns a spot curve into contract rents.
+
+    Returns
+    -------
+    ndarray
+        Rent per GPU-hour earned in each period, ``(T,)`` or ``(F, T)``.
+
+    Notes
+    -----
+    The rent of period t is set at its start, :math:`\\tau_t = 12(t - 1)/m` months
+    (as in :func:`trend_path`). With tenors :math:`\\tau_1 < \\dots < \\tau_k` and curve
+    rents :math:`F_j`,
+
+    .. math::
+        r_t = e^{\\beta} \\times \\begin{cases}
+        F_1 & \\tau_t \\le \\tau_1 \\\\
+        F_j^{1 - w} F_{j+1}^{w}, \\; w = \\frac{\\tau_t - \\tau_j}{\\tau_{j+1} - \\tau_j}
+        & \\tau_j \\le \\tau_t \\le \\tau_{j+1} \\\\
+        F_k (1 - d)^{(\\tau_t - \\tau_k)/12} & \\tau_t > \\tau_k
+        \\end{cases}
+
+    linear in log rent between tenors (a constant rate of change between two quotes, as
+    the trend has), flat before the first tenor. Where a tenor falls on a period start
+    the path equals the curve there.
+
+    References
+    ----------
+    .. [1] Silicon Data, H100 rental index (SDH100RT) and its 1-36 month forward curve;
+       docs/market.md.
+
+    Examples
+    --------
+    >>> forward_path([0, 6, 12], [2.40, 2.10, 1.90], 6, 4, deflation=0.2).round(4)
+    array([2.4   , 2.245 , 2.1   , 1.9975, 1.9   , 1.7969])
+    """
+    m = check_periods_per_year(periods_per_year)
+    n = _n_periods(n_periods)
+    tau, c = _curve(tenors_months, curve)
+    d = param(deflation, "deflation", 0, 1, high_open=True)
+    b = param(basis, "basis")
+    _broadcast(c[..., :1], d, b, names=("curve", "deflation", "basis"))
+    months = 12.0 * np.arange(n, dtype=float) / m
+    logc = np.log(c)
+    if tau.size == 1:
+        inside = np.broadcast_to(logc[..., :1], (*logc.shape[:-1], n))
+    else:
+        j = np.clip(np.searchsorted(tau, months, side="right") - 1, 0, tau.size - 2)
+        w = np.clip((months - tau[j]) / (tau[j + 1] - tau[j]), 0.0, 1.0)
+        inside = (1 - w) * logc[..., j] + w * logc[..., j + 1]
+    beyond = np.maximum(months - tau[-1], 0.0) / 12.0
+    return np.exp(inside + b) * (1.0 - d) ** beyond
 
 
 def generation_jumps(n_periods, periods_per_year, jump_years, jump=0.25):

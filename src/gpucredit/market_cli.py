@@ -1,0 +1,161 @@
+"""``gpucredit calibrate``: calibrate the market model from a market data file.
+
+Reads the file (:func:`gpucredit.tape.market_reader.read_market`), calibrates
+(:func:`gpucredit.marketfit.calibrate_market`), bands the used-GPU prices
+(:func:`gpucredit.residual_bands.fit_bands`), prints the parameters and writes the fit
+report workbook and, on request, the parameters as JSON for the Monte Carlo. Every output
+is written whole or not at all; the input is never touched.
+
+Registered on the main CLI with ``main.add_command(calibrate)`` (see docs/market.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gpucredit.errors import GpuCreditError
+from gpucredit.excel.files import staged_files
+from gpucredit.excel.fit_report import write_fit_report
+from gpucredit.market_report import fit_report_tables
+from gpucredit.marketfit import calibrate_market
+from gpucredit.residual_bands import fit_bands, used_price_points
+from gpucredit.tape.market_reader import read_market
+
+__all__ = ["DEMO_MARKET", "calibrate"]
+
+EXIT_UNUSABLE = 2
+
+
+def demo_market_path() -> Path:
+    """The bundled market data set (published points, each with its source)."""
+    return Path(str(resources.files("gpucredit") / "data" / "market_demo.csv"))
+
+
+DEMO_MARKET = "market_demo.csv"
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True, highlight=False, width=110).print(
+        Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    sys.exit(EXIT_UNUSABLE)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or not np.isfinite(v) else f"{v:.4g}"
+
+
+def _print(tables, fit, console: Console) -> None:
+    table = Table(title="Market model calibration", show_lines=False)
+    for name in ("parameter", "estimate", "s.e.", "default", "Monte Carlo takes"):
+        table.add_column(name, justify="left" if name in ("parameter", "Monte Carlo takes")
+                         else "right")
+    for rec in tables.parameters.itertuples(index=False):
+        table.add_row(rec.parameter, _fmt(rec.estimate), _fmt(rec.se), _fmt(rec.default),
+                      rec.monte_carlo)
+    console.print(table)
+    for model, f in fit.rent_fits.items():
+        console.print(f"{model}: {f.n_points} rents {f.origin.date()} to {f.last_date.date()}, "
+                      f"trend {f.rent0:.2f} USD/h at the start, deflation "
+                      f"{f.deflation:.1%} +/- {f.deflation_se:.1%} a year")
+    for note in fit.notes:
+        console.print(Text(f"note: {note}", style="dim"))
+
+
+def _outputs_differ(inputs: list[Path], outputs: list[Path]) -> None:
+    for o in outputs:
+        for i in inputs:
+            if o.resolve() == i.resolve():
+                _fail(f"the output {o.name} is the market file itself: choose another name")
+
+
+@click.command("calibrate")
+@click.argument("market", required=False, type=click.Path(path_type=Path))
+@click.option("--demo", is_flag=True, help="Use the bundled market data set (published "
+              "points with their sources).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("market_fit.xlsx"), show_default=True, help="Fit report workbook.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the parameters (and MarketModel fields) as JSON.")
+@click.option("--sheet", default=None, help="Worksheet of a workbook (default: Market).")
+@click.option("--kind", type=click.Choice(["spot", "contract"]), default="spot",
+              show_default=True, help="Which rent series of each GPU model to fit.")
+@click.option("--min-points", type=click.IntRange(min=4), default=10, show_default=True,
+              help="Fewest observations a series needs.")
+@click.option("--skip-short", is_flag=True, help="Leave out series shorter than --min-points "
+              "(with a note) instead of stopping.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Parametric bootstrap samples (bias of kappa, standard errors); 200 suits "
+                   "a few years of data.")
+@click.option("--band-min-points", type=click.IntRange(min=3), default=8, show_default=True,
+              help="Fewest used prices for a GPU model's own band.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+def calibrate(market, demo, output, json_path, sheet, kind, min_points, skip_short, bootstrap,
+              band_min_points, seed):
+    """Calibrate the market model from a market data file (CSV or a Market sheet).
+
+    \b
+    Example:
+      gpucredit calibrate --demo -o market_fit.xlsx --min-points 8 --skip-short
+    """
+    if demo == (market is not None):
+        _fail("give a market file or --demo (one of them)")
+    path = demo_market_path() if demo else market
+    outputs = [output] + ([json_path] if json_path else [])
+    _outputs_differ([path], outputs)
+    try:
+        data = read_market(path, sheet)
+        fit = calibrate_market(data.rents, data.btc, kind=kind, min_points=min_points,
+                               n_boot=bootstrap, seed=seed,
+                               short="skip" if skip_short else "error")
+        bands = None
+        if len(data.used_prices):
+            bands = fit_bands(used_price_points(data.used_prices), min_points=band_min_points)
+        tables = fit_report_tables(data.rents, fit, bands, seed=seed)
+    except GpuCreditError as exc:
+        _fail(f"{Path(path).name}: {exc}")
+        return
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+    _print(tables, fit, console)
+    observations = _observations(data)
+    for o in outputs:
+        o.parent.mkdir(parents=True, exist_ok=True)
+    with staged_files() as staging:
+        write_fit_report(staging.output(output), tables, observations,
+                         title=f"Market calibration: {Path(path).name}")
+        if json_path:
+            payload = {"market_model": fit.market_model_kwargs(),
+                       "choices": fit.model_choices(), "fit": fit.to_dict(),
+                       "source": str(Path(path).name)}
+            staging.output(json_path).write_text(json.dumps(payload, indent=2))
+    console.print(f"wrote {output}" + (f" and {json_path}" if json_path else ""))
+
+
+def _observations(data):
+    import pandas as pd
+
+    parts = []
+    for series, frame, value in (("rent", data.rents, "rent"),
+                                 ("forward", data.forwards.rename(columns={"as_of": "date"}),
+                                  "rent"),
+                                 ("used_price", data.used_prices, "price"),
+                                 ("btc", data.btc, "price"),
+                                 ("hashprice", data.hashprice, "hashprice")):
+        if len(frame):
+            part = frame.rename(columns={value: "value"}).copy()
+            part.insert(0, "series", series)
+            parts.append(part)
+    cols = ["row", "series", "date", "gpu_model", "kind", "tenor_months", "condition", "value",
+            "source"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    return out.reindex(columns=cols).sort_values("row")

@@ -1,0 +1,110 @@
+"""Tests for gpucredit.market_cli, gpucredit.market_report and gpucredit.excel.fit_report:
+the demo run end to end, outputs whole or not at all, clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from gpucredit.market_cli import calibrate, demo_market_path
+from gpucredit.market_report import fit_report_tables
+from gpucredit.marketfit import calibrate_market
+from gpucredit.residual_bands import fit_bands, used_price_points
+from gpucredit.tape.market_reader import read_market
+
+DEMO_ARGS = ["--min-points", "8", "--skip-short", "--band-min-points", "5"]
+
+
+def test_bundled_data_set_reads_and_cites_every_row():
+    data = read_market(demo_market_path())
+    for frame in (data.rents, data.used_prices, data.btc):
+        assert frame["source"].str.len().min() > 20  # a citation, not a placeholder
+    assert set(data.rents["gpu_model"]) >= {"H100", "A100", "B200"}
+    assert len(data.used_prices) >= 8
+
+
+def test_demo_run_writes_report_and_json(tmp_path):
+    out, js = tmp_path / "fit.xlsx", tmp_path / "p.json"
+    res = CliRunner().invoke(calibrate, ["--demo", "-o", str(out), "--json", str(js),
+                                         *DEMO_ARGS])
+    assert res.exit_code == 0, res.output
+    assert "Market model calibration" in res.output and "rent_kappa" in res.output
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["Parameters", "Rents", "Bands", "Data"]
+    assert len(wb["Rents"]._charts) == 1 and len(wb["Bands"]._charts) == 1
+    params = [wb["Parameters"].cell(r, 1).value for r in range(5, 12)]
+    assert params[:5] == ["btc_vol", "rent_kappa", "rent_sigma", "jump_size", "rho"]
+    payload = json.loads(js.read_text())
+    assert set(payload["choices"]) == {"btc_vol", "rent_kappa", "rent_sigma", "jump_size",
+                                       "rho"}
+    # what the Monte Carlo takes is exactly what the choices call fitted
+    assert set(payload["market_model"]) == {k for k, v in payload["choices"].items()
+                                            if v == "fitted"}
+    assert payload["fit"]["rent_fits"]["H100"]["n_points"] == 10
+
+
+def test_bad_file_refused_and_nothing_written(tmp_path):
+    bad = tmp_path / "market.csv"
+    bad.write_text("Series,Date,GPU model,Value,Kind,Source\nrent,2026-01-05,H100,abc,spot,x\n")
+    out = tmp_path / "fit.xlsx"
+    res = CliRunner().invoke(calibrate, [str(bad), "-o", str(out)])
+    assert res.exit_code == 2
+    assert "market.csv, row 2, column D (Value): 'abc' is not a number" in res.output
+    assert not out.exists() and bad.read_text().startswith("Series")
+
+
+def test_short_series_stops_without_skip(tmp_path):
+    res = CliRunner().invoke(calibrate, ["--demo", "-o", str(tmp_path / "f.xlsx")])
+    assert res.exit_code == 2
+    assert "observation; fitting it needs at least 10" in res.output
+
+
+def test_output_may_not_be_the_input(tmp_path):
+    src = tmp_path / "m.csv"
+    src.write_text(demo_market_path().read_text())
+    res = CliRunner().invoke(calibrate, [str(src), "-o", str(src)])
+    assert res.exit_code == 2 and "is the market file itself" in res.output
+    assert src.read_text() == demo_market_path().read_text()
+
+
+def test_report_tables_follow_the_core():
+    data = read_market(demo_market_path())
+    fit = calibrate_market(data.rents, data.btc, min_points=8, short="skip")
+    bands = fit_bands(used_price_points(data.used_prices), min_points=5)
+    t = fit_report_tables(data.rents, fit, bands, fan_years=2)
+    hist = t.history["H100"]
+    assert hist["observed"].notna().sum() == 10 and hist["q50"].notna().sum() == 24
+    np.testing.assert_allclose(hist["trend"].iloc[:10],
+                               fit.rent_fits["H100"].trend(hist["date"].iloc[:10]))
+    c = t.collateral[(t.collateral["gpu_model"] == "H100") & (t.collateral["quantile"] == 0.1)]
+    # LTV of a loan of half the launch price = 0.5 x launch price / value
+    np.testing.assert_allclose(c["ltv"], 0.5 * 30_000 / c["value_per_gpu"])
+    np.testing.assert_allclose(c["value_per_gpu"],
+                               30_000 * bands.value("H100", c["age"].to_numpy(), 0.1))
+    assert t.bands.filter(like="preset").shape[1] == 2
+    # the fan steps down by the Monte Carlo's default jump (25%: the fitted one is refused)
+    # at Rubin's volume date (2026-10-01, gpucredit.presets.GENERATIONS)
+    fan = hist.iloc[10:].set_index("date")
+    before, after = fan.index[fan.index < "2026-10-01"][-1], fan.index[fan.index > "2026-10-01"][0]
+    years = (after - before).total_seconds() / 86400 / 365.25
+    d = fit.rent_fits["H100"].deflation
+    assert fan.loc[after, "trend"] / fan.loc[before, "trend"] == pytest.approx(
+        0.75 * (1 - d) ** years)
+
+
+@pytest.mark.parametrize("flags", [[], ["--demo", "x.csv"]])
+def test_exactly_one_source(flags, tmp_path):
+    res = CliRunner().invoke(calibrate, [*flags, "-o", str(tmp_path / "f.xlsx")])
+    assert res.exit_code == 2 and "give a market file or --demo" in res.output
+
+
+def test_report_has_the_observations_with_sources(tmp_path):
+    out = tmp_path / "fit.xlsx"
+    CliRunner().invoke(calibrate, ["--demo", "-o", str(out), *DEMO_ARGS])
+    data = pd.read_excel(out, sheet_name="Data", header=2, engine="openpyxl")
+    assert len(data) == 27 and data["source"].notna().all()
