@@ -232,7 +232,7 @@ def test_outcome_says_what_was_and_was_not_written(tmp_path):
     old = tmp_path / "r.xlsx"
     old.write_text("yesterday")
     plan = plan_of([], (old, "book"), (tmp_path / "m.csv", "csv"))
-    assert plan.outcome() == f"nothing written; {old} is as before"
+    assert plan.outcome() == f"nothing written; as before: {old}"
     plan.check()
     with plan:
         plan.stage(plan.targets[0]).write_text("today")

@@ -8,6 +8,7 @@ computed and the rejects listed), 2 the input is unusable (nothing written).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
 import re
@@ -50,8 +51,8 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069
 def shown(value) -> str:
     """``value`` as text safe for a terminal: control and invisible characters escaped.
 
-    >>> shown("FAC\x1b]0;pwned\x07-1"), shown("A\u200bB")
-    ('FAC\\x1b]0;pwned\\x07-1', 'A\\u200bB')
+    >>> print(shown("FAC\x1b]0;pwned\x07-1"), shown("A\u200bB"), shown("[v2] [/]"))
+    FAC\\x1b]0;pwned\\x07-1 A\\u200bB [v2] [/]
     """
     def esc(m: re.Match) -> str:
         c = ord(m.group())
@@ -109,9 +110,16 @@ def _signals() -> None:
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         for sig, handler in wanted.items():
             old[sig] = signal.signal(sig, handler)
+    # Errors raised while a failed writer's leftovers are garbage-collected (openpyxl's
+    # write-only sheets closing after a full disk) repeat the error already reported, as
+    # tracebacks: kept out of the analyst's terminal unless debugging.
+    hook = sys.unraisablehook
+    if not os.environ.get("GPUCREDIT_DEBUG"):
+        sys.unraisablehook = lambda _unraisable: None
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for sig, handler in old.items():
             signal.signal(sig, handler)
 
@@ -134,35 +142,45 @@ def _os_error(exc: OSError) -> str:
     return f"cannot use{where}: {os_error_words(exc)}. {_outcome().capitalize()}"
 
 
+def _explain(exc: BaseException) -> tuple[str, int]:
+    """The one line (and exit status) for an error that ends a command."""
+    if isinstance(exc, OutputError):
+        return f"{exc}. Nothing written", EXIT_UNUSABLE
+    if isinstance(exc, GpuCreditError):
+        return (f"{str(exc).rstrip('.')}. {_outcome().capitalize()}" if _PLAN else str(exc),
+                EXIT_UNUSABLE)
+    if isinstance(exc, KeyboardInterrupt):
+        return (f"interrupted ({getattr(exc, 'signal_name', 'Ctrl-C')}): {_outcome()}",
+                EXIT_UNUSABLE)
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory: try a smaller --chunk-size or fewer --paths. "
+                f"{_outcome().capitalize()}", EXIT_UNUSABLE)
+    if isinstance(exc, OSError):
+        return _os_error(exc), EXIT_UNUSABLE
+    return (f"unexpected {type(exc).__name__}: {exc}. {_outcome().capitalize()}. "
+            "Set GPUCREDIT_DEBUG=1 to see the details and report them.", EXIT_UNUSABLE)
+
+
 class _Group(click.Group):
     """Turn any error escaping a command into one readable line (no traceback)."""
 
     def invoke(self, ctx):
         try:
             with _signals():
-                return super().invoke(ctx)
-        except OutputError as exc:
-            _fail(f"{exc}. Nothing written")
-        except GpuCreditError as exc:
-            _fail(f"{str(exc).rstrip('.')}. {_outcome().capitalize()}" if _PLAN else str(exc))
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                SystemExit):
-            raise
-        except KeyboardInterrupt as exc:
-            name = getattr(exc, "signal_name", "Ctrl-C")
-            _fail(f"interrupted ({name}): {_outcome()}", EXIT_UNUSABLE)
-        except MemoryError:
-            _fail("ran out of memory: try a smaller --chunk-size or fewer --paths. "
-                  f"{_outcome().capitalize()}")
-        except OSError as exc:
-            if os.environ.get("GPUCREDIT_DEBUG"):
-                raise
-            _fail(_os_error(exc))
-        except Exception as exc:
-            if os.environ.get("GPUCREDIT_DEBUG"):
-                raise
-            _fail(f"unexpected {type(exc).__name__}: {exc}. {_outcome().capitalize()}. "
-                  "Set GPUCREDIT_DEBUG=1 to see the details and report them.")
+                try:
+                    return super().invoke(ctx)
+                except (click.ClickException, click.exceptions.Exit,
+                        click.exceptions.Abort, SystemExit):
+                    raise
+                except BaseException as exc:
+                    if os.environ.get("GPUCREDIT_DEBUG") and not isinstance(
+                            exc, GpuCreditError | KeyboardInterrupt | MemoryError):
+                        raise
+                    message, code = _explain(exc)
+                # The failed writers' objects are freed here, while their close errors
+                # (already reported above) are kept out of the terminal.
+                gc.collect()
+            _fail(message, code)
         finally:
             _PLAN.clear()
 
@@ -421,16 +439,17 @@ def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None) -> OutputPlan:
     from gpucredit.excel.csv_out import TABLES
     from gpucredit.excel.results import periods_csv_path
 
-    if output.suffix.lower() != ".xlsx":
-        _fail(f"the results workbook {output} must be named .xlsx (it is an Excel "
-              "workbook; use --csv for CSV tables): nothing written")
     outputs = [(output, "results workbook", "workbook", False),
                (periods_csv_path(output), "periods file written beside the workbook for "
                 "large tapes", "workbook", True)]
     if csv_dir is not None:
         outputs += [(csv_dir / f"{name}.csv", f"CSV table {name}.csv", "csv", False)
                     for name in TABLES]
-    return _planned([(tape, "input tape")], *outputs)
+    plan = _planned([(tape, "input tape")], *outputs)
+    if output.suffix.lower() != ".xlsx":
+        _fail(f"the results workbook {output} must be named .xlsx (it is an Excel "
+              "workbook; use --csv for CSV tables): nothing written")
+    return plan
 
 
 def _write_recalc(plan: OutputPlan, result) -> None:

@@ -260,16 +260,18 @@ class OutputPlan:
 
     def user_name(self, filename) -> str:
         """The output a staged (temporary) file stands for, for messages."""
-        if filename:
-            name = str(filename)
-            for key, unit in self._units.items():
-                if unit.staging and name.startswith(str(unit.staging)):
-                    for t in self.targets:
-                        if t.unit == key and Path(name).name == t.real.name:
-                            return str(t.path)
-                    return str(self._first(key).path)
+        name = str(filename or "")
+        key = self.writing.unit if self.writing else None
+        for k, unit in self._units.items():
+            if name and unit.staging and name.startswith(str(unit.staging)):
+                key = k
+        if key is None:
             return name
-        return str(self.writing.path) if self.writing else ""
+        for t in self.targets:
+            if t.unit == key and name and Path(name).name == t.real.name:
+                return str(t.path)
+        mine = [t for t in self.targets if t.unit == key and not t.optional]
+        return str(mine[0].path if len(mine) == 1 else mine[0].path.parent)
 
     def _first(self, unit: str) -> Target:
         return next(t for t in self.targets if t.unit == unit)
@@ -298,6 +300,7 @@ class OutputPlan:
         self._check_unplanned()
         with _signals_held():
             self._publish(staged)
+        self.writing = None
         return list(self.published)
 
     def _staged_path(self, t: Target) -> Path | None:
@@ -355,22 +358,22 @@ class OutputPlan:
                     with contextlib.suppress(OSError):
                         unit.lock.close()
                 unit.staging = unit.lock = None
-        self.writing = None
 
     # ----------------------------------------------------------------- messages
 
     def outcome(self) -> str:
         """What a run that stops now has and has not written, truthfully."""
-        kept = [t for t in self.targets if t not in self.published and t.real.exists()]
-        if self.published:
-            text = "written: " + ", ".join(str(t.path) for t in self.published)
-        else:
-            text = "nothing written"
-        if kept:
-            text += "; " + ", ".join(str(t.path) for t in kept[:3]) + (
-                f" and {len(kept) - 3} more" if len(kept) > 3 else "") + (
-                " is" if len(kept) == 1 else " are") + " as before"
-        return text
+        text = ("written: " + ", ".join(str(t.path) for t in self.published)
+                if self.published else "nothing written")
+        kept = []
+        for key in dict.fromkeys(t.unit for t in self.targets):
+            old = [t for t in self.targets if t.unit == key and t not in self.published
+                   and os.path.isfile(t.real)]
+            if len(old) == 1:
+                kept.append(str(old[0].path))
+            elif old:
+                kept.append(f"the {len(old)} files in {old[0].path.parent}")
+        return text + ("; as before: " + ", ".join(kept) if kept else "")
 
 
 def _copy_mode(target: Path, staged: Path, default: int) -> None:
