@@ -383,15 +383,19 @@ def _cell(column: str, v) -> str:
               show_default=True, help="Where chunks run: this process, or a Dask cluster.")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (with --engine dask); default a local cluster.")
+@click.option("--max-memory", default="4GB", show_default=True,
+              help="Memory the run may need (estimated before it starts): 16GB, 512MiB ...")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            csv_dir: Path | None,
            strict: bool, no_scenarios: bool, chunk_size: int, engine: str,
-           scheduler: str | None, quiet: bool):
+           scheduler: str | None, max_memory: str, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
+    from gpucredit import limits
     from gpucredit.engine import RecalcOptions
     from gpucredit.engine import recalc as run
 
+    memory = limits.parse_bytes(max_memory)
     plan = _recalc_plan(tape, output, csv_dir)
     started = time.perf_counter()
     loaded = _load(tape, strict)
@@ -404,6 +408,8 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
         paths = int(loaded.assumptions["mc_paths"]) if "mc_paths" in on_sheet else 0
     if seed is None:
         seed = int(loaded.assumptions["mc_seed"]) if "mc_seed" in on_sheet else 0
+    limits.check_run(limits.run_size(loaded.rows, loaded.assumptions, paths, chunk_size),
+                     max_memory=memory)
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
                             chunk_size=chunk_size)
     run_info = {"input_file": shown(tape), "input_sha256": _sha256(tape),
