@@ -373,3 +373,24 @@ def test_formula_cells_never_calculated_say_so(tmp_path):
     assert report.exit_status == 2
     assert "the sheet 'Tape' has formula cells that were never calculated (F2)" in said
     assert "F3" not in said.split("never calculated")[1].split(")")[0]
+
+
+@pytest.mark.parametrize("header, warned", [
+    ("Maturity date (extended)", '"(extended)" is not a unit'),
+    ("Utilization (target)", '"(target)" is not a unit'),
+    ("Utilization (%)", None),
+    ("Cost per GPU (USD)", None),
+])
+def test_a_bracket_that_is_not_a_unit_is_named(tmp_path, header, warned):
+    rows = [list(r) for r in H.full_tape(2, labels=True)]
+    target = {"Maturity date (extended)": "maturity_date",
+              "Utilization (target)": "utilization", "Utilization (%)": "utilization",
+              "Cost per GPU (USD)": "gpu_unit_cost"}[header]
+    rows[0][[c.name for c in COLUMNS].index(target)] = header
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
+    _, good, said = _issue13_report(path)
+    assert len(good) == 2
+    if warned:
+        assert f'the header "{header}" was read as' in said and warned in said
+    else:
+        assert "is not a unit" not in said

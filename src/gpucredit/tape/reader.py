@@ -65,6 +65,32 @@ from gpucredit.tape.schema import column, match_assumption, match_header
 __all__ = ["ColumnSource", "TapeSource", "read_assumptions", "read_tape"]
 
 _HEADER_SEARCH_ROWS = 30
+_TRAILING_BRACKET = re.compile(r"[\(\[]([^\)\]]*)[\)\]]\s*$")
+_UNIT_WORDS = frozenset(
+    "% $ us$ usd eur gbp # x bp bps pct percent percentage count number no nr units unit "
+    "years year yrs yr months month mos mo days day hours hour hrs hr h kw mw kwh mwh gw w "
+    "gpu gpus gpu-hour gpu-hr gpu/h gpu-h per a an annual annually p.a. pa yearly monthly "
+    "date yyyy-mm-dd dd/mm/yyyy mm/dd/yyyy iso th/s ph/s eh/s th ph eh btc decimal fraction "
+    "ratio multiple rate nominal 0-1 1-12 mw/gpu kw/gpu usd/gpu-hour usd/kwh $/kwh "
+    "$/gpu-hour usd/gpu-hr $/gpu-hr".split())
+
+
+def _not_a_unit(header: str, fld: str) -> str | None:
+    """The trailing bracket of ``header`` when it is not a unit, else None.
+
+    Matching drops a trailing bracket as a unit ("Debt (USD)"), so "Maturity date
+    (extended)" would be read as the maturity date without a word: such a bracket is named.
+    """
+    m = _TRAILING_BRACKET.search(header)
+    if m is None:
+        return None
+    inner = m.group(1).strip().lower()
+    col = column(fld)
+    own = " ".join((col.label, col.name, *col.aliases)).lower()
+    words = [w for w in re.split(r"[\s,]+", inner) if w]
+    if not words or inner in own or all(w in _UNIT_WORDS for w in words):
+        return None
+    return m.group(0).strip()
 
 
 @dataclass(frozen=True)
@@ -695,6 +721,12 @@ def _assemble(header_names: list[str], sub: np.ndarray, row_numbers: np.ndarray,
         if fld is not None:
             key = fld
             seen_fields[fld] = letter
+            odd = _not_a_unit(name, fld)
+            if odd:
+                source.issues.append(make_issue(
+                    WARNING, f'the header "{name}" was read as {column(fld).label}: '
+                    f'"{odd}" is not a unit; if this column holds something else, rename it',
+                    sheet=sheet, column=letter, header=name, field=fld, check="header"))
         else:
             key = name if name not in data else f"{name} [{letter}]"
         data[key] = block[:, k]
