@@ -436,8 +436,10 @@ def _abandoned(staging: Path) -> bool:
         with contextlib.suppress(OSError):
             return time.time() - staging.stat().st_mtime > _ORPHAN_SECONDS
         return False
-    if fcntl is None:  # pragma: no cover - Windows: a live run's open file cannot be removed
-        return True
+    if fcntl is None:  # pragma: no cover - Windows: no flock; only a day-old one is abandoned
+        with contextlib.suppress(OSError):
+            return time.time() - lock.stat().st_mtime > 86_400
+        return False
     try:
         with open(lock) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
