@@ -128,7 +128,7 @@ def test_the_periods_file_beside_the_workbook_cannot_replace_the_tape(tmp_path):
     before = state(tmp_path)
     res = run(["recalc", tape, "-o", tmp_path / "RESULTS.xlsx"])
     assert res.returncode == 2
-    assert "periods file written beside the workbook" in text(res)
+    assert "periods file (.csv) written beside the workbook" in text(res)
     assert "is the input tape" in text(res)
     assert state(tmp_path) == before
 
@@ -365,3 +365,25 @@ def test_control_characters_from_a_tape_are_shown_escaped(tmp_path, fid):
             assert "FAC\\x1b" in raw, raw                       # shown, escaped
         assert H.sha256(tape) == digest
 
+
+
+def test_the_periods_spill_over_is_published_with_the_workbook(tmp_path, tape, monkeypatch):
+    # The workbook holds 10 facility-periods here (200,000 by default): the rest go to
+    # results_periods.csv, staged and published with the workbook.
+    import functools
+
+    from click.testing import CliRunner
+
+    from gpucredit.cli import main
+    from gpucredit.excel import results
+
+    monkeypatch.setattr(results, "write_results",
+                        functools.partial(results.write_results, max_period_rows=10))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["recalc", str(tape), "-o", str(out / "results.xlsx"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert f"Every facility-period written to {out / 'results_periods.csv'}" in squash(
+        res.output)
+    assert sorted(p.name for p in out.iterdir()) == ["results.xlsx", "results_periods.csv"]
+    assert (out / "results_periods.csv").read_text().startswith("facility_id,")

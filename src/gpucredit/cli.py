@@ -442,12 +442,17 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
 
 def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None) -> OutputPlan:
     """Every file ``recalc`` may write, checked against the tape and each other."""
+    from gpucredit.excel import results
     from gpucredit.excel.csv_out import TABLES
-    from gpucredit.excel.results import periods_csv_path
 
-    outputs = [(output, "results workbook", "workbook", False),
-               (periods_csv_path(output), "periods file written beside the workbook for "
-                "large tapes", "workbook", True)]
+    # Every companion file the results writer may put beside the workbook (it names
+    # them); a file it writes that is not declared here is never published.
+    outputs = [(output, "results workbook", "workbook", False)] + [
+        (companion(output), f"periods file ({companion(output).suffix}) written beside the "
+         "workbook for large tapes", "workbook", True)
+        for companion in (getattr(results, n, None) for n in ("periods_csv_path",
+                                                              "periods_parquet_path"))
+        if companion is not None]
     if csv_dir is not None:
         outputs += [(csv_dir / f"{name}.csv", f"CSV table {name}.csv", "csv", False)
                     for name in TABLES]
