@@ -370,6 +370,61 @@ def test_unreachable_scheduler():
     assert err.value.value == "tcp://127.0.0.1:9"
 
 
+@pytest.fixture
+def silent_server():
+    """A plain TCP server on 127.0.0.1 that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_server_that_never_answers_the_handshake_is_an_error(silent_server):
+    started = time.perf_counter()
+    with pytest.raises(GpuCreditError, match=rf"the server at {silent_server} accepted the "
+                                             r"connection but did not answer as a Dask "
+                                             r"scheduler within 4 s") as err:
+        dask_mapper(silent_server, timeout=2)
+    assert err.value.argument == "scheduler"
+    assert time.perf_counter() - started < 4 + 5     # the connect step's 2 x 2 s, + slack
+
+
+def test_cli_silent_scheduler_exit_2_within_the_connect_timeout(silent_server, tape,
+                                                                 tmp_path):
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "gpucredit.cli", "recalc", str(tape[0]), "-o",
+         str(tmp_path / "r.xlsx"), "--engine", "dask", "--scheduler", silent_server],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    assert out.returncode == 2
+    said = " ".join((out.stderr + out.stdout).split())
+    assert f"the server at {silent_server} accepted the connection but did not answer" in said
+    assert "Traceback" not in said
+    assert time.perf_counter() - started < 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_scheduler_without_workers():
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as empty:

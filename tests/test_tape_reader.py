@@ -289,3 +289,108 @@ def test_hundred_thousand_rows_read_whole_with_the_fast_reader(tmp_path):
     assert df.shape == (100_000, len(COLUMNS)) and src.engine == "calamine"
     report = validate(df, src)
     assert report.exit_status == 0 and len(report.good) == 100_000
+
+
+# --------------------------------------------------------------------------- issue 13
+
+
+def _issue13_report(path):
+    from gpucredit.tape.validate import report_to_frame, validate_file
+
+    digest = H.sha256(path)
+    report, good = validate_file(path)
+    assert H.sha256(path) == digest
+    return report, good, " | ".join(report_to_frame(report)["Message"])
+
+
+def test_rows_below_and_cells_beside_the_table_are_reported(tmp_path):
+    from gpucredit.tape.guards import column_letter
+
+    rows = [list(r) for r in H.full_tape(5)]
+    width = len(rows[0])
+    rows[1] = rows[1] + [None, "a note beside"]
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows}, tables={
+        "Tape": [{"name": "Tape", "ref": f"A1:{column_letter(width)}4"}]})
+    report, good, said = _issue13_report(path)
+    assert len(good) == 3
+    assert ("rows 5 to 6 below the table 'Tape' (which ends on row 4) hold data that was "
+            "not read") in said
+    assert f"column {column_letter(width + 2)} beside the table 'Tape'" in said
+    assert report.warnings
+
+
+def test_a_table_with_nothing_around_it_draws_no_warning(tmp_path):
+    from gpucredit.tape.guards import column_letter
+
+    rows = [list(r) for r in H.full_tape(3)]
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows}, tables={
+        "Tape": [{"name": "Tape", "ref": f"A1:{column_letter(len(rows[0]))}4"}]})
+    _, good, said = _issue13_report(path)
+    assert len(good) == 3 and "not read" not in said
+
+
+def test_a_renamed_tape_sheet_is_found_by_its_header(tmp_path):
+    path = H.write_xlsx(tmp_path / "t.xlsx", {
+        "Instructions": [["How to fill in the tape"], ["Column", "Meaning"]],
+        "Loans": [list(r) for r in H.full_tape(2)]})
+    report, good, said = _issue13_report(path)
+    assert len(good) == 2 and report.sheet == "Loans"
+    assert "has no sheet called 'Tape': the tape was read from the sheet 'Loans'" in said
+
+
+def test_a_missing_tape_sheet_says_so(tmp_path):
+    path = H.write_xlsx(tmp_path / "t.xlsx", {
+        "Instructions": [["How to fill in the tape"], ["Column", "Meaning"]],
+        "Sources": [["Source", "Link"]]})
+    report, good, said = _issue13_report(path)
+    assert report.exit_status == 2 and good.empty
+    assert ("has no sheet called 'Tape' and no sheet whose header names loan-tape columns "
+            "(its sheets are 'Instructions', 'Sources'): was the Tape sheet renamed or "
+            "deleted?") in said
+    assert " | " not in said   # that one message, no complaint about Instructions' columns
+
+
+def test_strict_open_xml_says_so(tmp_path):
+    plain = H.write_xlsx(tmp_path / "plain.xlsx", {"Tape": [list(r) for r in H.full_tape(2)]})
+    strict = [(n, b.replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                            b"http://purl.oclc.org/ooxml/spreadsheetml/main").replace(
+        b"http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships"))
+        for n, b in H.package_members(plain)]
+    path = H.rezip(tmp_path / "strict.xlsx", strict)
+    report, good, said = _issue13_report(path)
+    assert report.exit_status == 2 and good.empty
+    assert "is saved as a Strict Open XML Spreadsheet" in said
+    assert "no worksheet" not in said
+
+
+def test_formula_cells_never_calculated_say_so(tmp_path):
+    rows = [list(r) for r in H.full_tape(2)]
+    rows[1][5] = H.Formula("B2*2")            # GPUs by a formula, saved without its value
+    rows[2][5] = H.Formula("B3*2", cached=8)  # calculated: fine
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
+    report, _good, said = _issue13_report(path)
+    assert report.exit_status == 2
+    assert "the sheet 'Tape' has formula cells that were never calculated (F2)" in said
+    assert "F3" not in said.split("never calculated")[1].split(")")[0]
+
+
+@pytest.mark.parametrize("header, warned", [
+    ("Maturity date (extended)", '"(extended)" is not a unit'),
+    ("Utilization (target)", '"(target)" is not a unit'),
+    ("Utilization (%)", None),
+    ("Cost per GPU (USD)", None),
+])
+def test_a_bracket_that_is_not_a_unit_is_named(tmp_path, header, warned):
+    rows = [list(r) for r in H.full_tape(2, labels=True)]
+    target = {"Maturity date (extended)": "maturity_date",
+              "Utilization (target)": "utilization", "Utilization (%)": "utilization",
+              "Cost per GPU (USD)": "gpu_unit_cost"}[header]
+    rows[0][[c.name for c in COLUMNS].index(target)] = header
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
+    _, good, said = _issue13_report(path)
+    assert len(good) == 2
+    if warned:
+        assert f'the header "{header}" was read as' in said and warned in said
+    else:
+        assert "is not a unit" not in said

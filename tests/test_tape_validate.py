@@ -526,3 +526,79 @@ def test_issue_says_which_check_failed(tmp_path):
                                 "borrower": "", "delivery_date": "1999-01-01"})
     assert {i.column: i.check for i in report.issues} == {
         "B": "required", "D": "choice", "E": "type", "F": "range", "N": "range"}
+
+
+# --------------------------------------------------------------------------- issue 13
+
+
+def _issue13_tape(tmp_path, cells: dict, n: int = 4, name: str = "t.xlsx"):
+    """``n`` valid facilities with ``cells`` {(row, column name): value} planted."""
+    rows = [list(r) for r in H.full_tape(n)]
+    names = [c.name for c in COLUMNS]
+    for (row, col), value in cells.items():
+        rows[row - 1][names.index(col)] = value
+    path = H.write_xlsx(tmp_path / name, {"Tape": rows, "Assumptions": [
+        ["Assumption", "Value"], ["Valuation date", dt.date(2026, 6, 30)]]})
+    digest = H.sha256(path)
+    report, good = validate_file(path)
+    assert H.sha256(path) == digest
+    return report, good, report_to_frame(report)
+
+
+@pytest.mark.parametrize("column_name", ["facility_id", "borrower"])
+@pytest.mark.parametrize("value, words", [
+    (H.ExcelError("#VALUE!"), "holds the Excel error #VALUE!"),
+    (H.ExcelError("#REF!"), "holds the Excel error #REF!"),
+    ("#N/A", "holds the Excel error #N/A"),
+    (True, "holds the logical value TRUE, not text"),
+    (False, "holds the logical value FALSE, not text"),
+])
+def test_error_values_and_booleans_in_text_columns_name_the_cell(tmp_path, column_name,
+                                                                 value, words):
+    report, good, frame = _issue13_tape(tmp_path, {(3, column_name): value})
+    letter = "A" if column_name == "facility_id" else "B"
+    hit = frame[(frame["Row"] == 3) & frame["Message"].str.contains(words, regex=False)]
+    assert len(hit) == 1, frame.to_string()
+    assert hit["Column"].iloc[0] == letter and hit["Severity"].iloc[0] == "error"
+    assert report.exit_status == 1
+    assert len(good) == 3
+
+
+@pytest.mark.parametrize("twin, words", [
+    ("FAC-000001\u200b", "an invisible character (U+200B zero width space)"),
+    ("FAC\u2011000001", "a look-alike dash (U+2011 non-breaking hyphen)"),
+    ("fac-000001", "upper and lower case"),
+    ("ＦＡＣ-000001", "the Unicode form of a character"),
+])
+def test_look_alike_ids_are_the_same_facility(tmp_path, twin, words):
+    _report, good, frame = _issue13_tape(tmp_path, {(4, "facility_id"): twin})
+    hits = frame[frame["Message"].str.contains("looks the same as", regex=False)]
+    assert sorted(hits["Row"]) == [2, 4], frame.to_string()
+    assert all(words in m for m in hits["Message"])
+    assert "FAC-000001" not in set(good["facility_id"]) and twin not in set(
+        good["facility_id"])
+    assert len(good) == 2
+
+
+def test_an_invisible_character_alone_is_a_warning(tmp_path):
+    _report, good, frame = _issue13_tape(tmp_path, {(2, "facility_id"): "FAC\u200b-1"})
+    hit = frame[frame["Message"].str.contains("holds an invisible character", regex=False)]
+    assert list(hit["Severity"]) == ["warning"]
+    assert len(good) == 4
+
+
+@pytest.mark.parametrize("text", ["2024-06-30 25:00", "2024-06-30 12:60", "30/06/2024 24:00",
+                                  "2024-06-30T23:59:61"])
+def test_impossible_date_text_is_refused(tmp_path, text):
+    # Refused whichever check sees it first (an impossible time, or no date at all).
+    _report, good, frame = _issue13_tape(tmp_path, {(3, "origination_date"): text})
+    hit = frame[(frame["Row"] == 3) & (frame["Column"] == "M")
+                & frame["Message"].str.contains(f'"{text}" is not a', regex=False)]
+    assert list(hit["Severity"]) == ["error"], frame.to_string()
+    assert len(good) == 3
+
+
+def test_possible_date_text_with_a_time_is_still_read(tmp_path):
+    _report, good, frame = _issue13_tape(tmp_path, {(3, "origination_date"): "2024-06-30 23:59"})
+    assert not frame["Message"].str.contains("not a real date").any()
+    assert len(good) == 4

@@ -7,8 +7,12 @@ computed and the rejects listed), 2 the input is unusable (nothing written).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,7 +20,6 @@ from pathlib import Path
 try:
     import click
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 except ImportError as exc:  # pragma: no cover - exercised only without the cli extra
@@ -28,6 +31,7 @@ import pandas as pd
 
 from gpucredit import __version__
 from gpucredit.errors import GpuCreditError
+from gpucredit.outputs import OutputError, OutputPlan, os_error_words
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -37,9 +41,36 @@ err_console = Console(stderr=True, highlight=False,
                       width=None if sys.stderr.isatty() else 110)
 
 
+# C0 and C1 controls, DEL, and the invisible characters that reorder or hide text (bidi
+# overrides, zero-width spaces, the BOM): shown as escapes so that no tape, workbook or file
+# name can clear the screen, retitle the window, forge a hyperlink or disguise an id.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                     "\ufeff]")
+
+
+def shown(value) -> str:
+    """``value`` as text safe for a terminal: control and invisible characters escaped.
+
+    >>> print(shown("FAC\x1b]0;pwned\x07-1"), shown("A\u200bB"), shown("[v2] [/]"))
+    FAC\\x1b]0;pwned\\x07-1 A\\u200bB [v2] [/]
+    """
+    def esc(m: re.Match) -> str:
+        c = ord(m.group())
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _UNSAFE.sub(esc, str(value))
+
+
+def _say(*parts, stderr: bool = False) -> None:
+    """Print plain text and ``(text, style)`` pairs; never read as markup or emoji codes."""
+    text = Text.assemble(*((shown(p[0]), p[1]) if isinstance(p, tuple) else shown(p)
+                           for p in parts))
+    (err_console if stderr else console).print(text, soft_wrap=True)
+
+
 def _fail(message: str, code: int = EXIT_UNUSABLE):
     """One line on stderr (never wrapped, tape text never read as markup), then exit."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    _say(("error:", "bold red"), " ", message, stderr=True)
     sys.exit(code)
 
 
@@ -51,19 +82,83 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _parent_folder(path: Path) -> None:
-    """Create the output's folder if it is missing (a new results folder is expected)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _fail(f"cannot create the folder {path.parent} for {path.name}: {exc.strerror}")
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C (SIGINT)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> None:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does; a file-size limit is an error, not a kill.
+
+    Without this SIGTERM (``kill``, a batch scheduler's time limit) and SIGHUP (a closed
+    terminal) end the process at once, leaving staging files behind, and SIGXFSZ kills it
+    without a word where ``write`` would otherwise report EFBIG.
+    """
+    wanted = {getattr(signal, n): _raise_interrupted for n in ("SIGTERM", "SIGHUP")
+              if hasattr(signal, n)}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    old = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        for sig, handler in wanted.items():
+            old[sig] = signal.signal(sig, handler)
+    # Errors raised while a failed writer's leftovers are garbage-collected (openpyxl's
+    # write-only sheets closing after a full disk) repeat the error already reported, as
+    # tracebacks: kept out of the analyst's terminal unless debugging.
+    hook = sys.unraisablehook
+    if not os.environ.get("GPUCREDIT_DEBUG"):
+        sys.unraisablehook = lambda _unraisable: None
     try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+        yield
+    finally:
+        sys.unraisablehook = hook
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+_PLAN: list[OutputPlan] = []  # the running command's output plan, for failure messages
+
+
+def _outcome() -> str:
+    return _PLAN[-1].outcome() if _PLAN else "nothing written"
+
+
+def _os_error(exc: OSError) -> str:
+    """An OS error in plain words, naming the file the user gave (never a staging file)."""
+    plan = _PLAN[-1] if _PLAN else None
+    if plan is not None and (plan.writing is not None or exc.filename):
+        name = plan.user_name(exc.filename)
+        if plan.writing is not None or name != str(exc.filename):
+            return f"cannot write {name}: {os_error_words(exc)}. {_outcome().capitalize()}"
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot use{where}: {os_error_words(exc)}. {_outcome().capitalize()}"
+
+
+def _explain(exc: BaseException) -> tuple[str, int]:
+    """The one line (and exit status) for an error that ends a command."""
+    if isinstance(exc, OutputError):
+        return f"{exc}. Nothing written", EXIT_UNUSABLE
+    if isinstance(exc, GpuCreditError):
+        return (f"{str(exc).rstrip('.')}. {_outcome().capitalize()}" if _PLAN else str(exc),
+                EXIT_UNUSABLE)
+    if isinstance(exc, KeyboardInterrupt):
+        return (f"interrupted ({getattr(exc, 'signal_name', 'Ctrl-C')}): {_outcome()}",
+                EXIT_UNUSABLE)
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory: try a smaller --chunk-size or fewer --paths. "
+                f"{_outcome().capitalize()}", EXIT_UNUSABLE)
+    if isinstance(exc, OSError):
+        return _os_error(exc), EXIT_UNUSABLE
+    return (f"unexpected {type(exc).__name__}: {exc}. {_outcome().capitalize()}. "
+            "Set GPUCREDIT_DEBUG=1 to see the details and report them.", EXIT_UNUSABLE)
 
 
 class _Group(click.Group):
@@ -71,21 +166,33 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
-        except GpuCreditError as exc:
-            _fail(str(exc))
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                SystemExit):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted: nothing was written", EXIT_UNUSABLE)
-        except MemoryError:
-            _fail("ran out of memory: try a smaller --chunk-size or fewer --paths")
-        except Exception as exc:
-            if os.environ.get("GPUCREDIT_DEBUG"):
-                raise
-            _fail(f"unexpected {type(exc).__name__}: {exc}. Nothing was written. "
-                  "Set GPUCREDIT_DEBUG=1 to see the details and report them.")
+            with _signals():
+                try:
+                    return super().invoke(ctx)
+                except (click.ClickException, click.exceptions.Exit,
+                        click.exceptions.Abort, SystemExit):
+                    raise
+                except BaseException as exc:
+                    if os.environ.get("GPUCREDIT_DEBUG") and not isinstance(
+                            exc, GpuCreditError | KeyboardInterrupt | MemoryError):
+                        raise
+                    message, code = _explain(exc)
+                # The failed writers' objects are freed here, while their close errors
+                # (already reported above) are kept out of the terminal.
+                gc.collect()
+            _fail(message, code)
+        finally:
+            _PLAN.clear()
+
+
+def _planned(inputs, *outputs) -> OutputPlan:
+    """Declare and check a command's outputs (``(path, what, unit, optional)``)."""
+    plan = OutputPlan(inputs=inputs)
+    for path, what, unit, optional in outputs:
+        plan.add(path, what, unit=unit, optional=optional)
+    _PLAN.append(plan)
+    plan.check()
+    return plan
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,9 +222,7 @@ def template_tape(output: Path):
     """The loan-tape template: instructions, the tape table, assumptions and sources."""
     from gpucredit.excel.tape_template import build_tape_template
 
-    _parent_folder(output)
-    path = build_tape_template(output)
-    console.print(f"Loan-tape template written to [bold]{path}[/]")
+    _write_one(output, "loan-tape template", build_tape_template)
 
 
 @template.command("model")
@@ -127,9 +232,16 @@ def template_model(output: Path):
     """The deal-model workbook built on the GPU_ worksheet functions."""
     from gpucredit.excel.model_template import build_model_workbook
 
-    _parent_folder(output)
-    path = build_model_workbook(output)
-    console.print(f"Deal-model workbook written to [bold]{path}[/]")
+    _write_one(output, "deal-model workbook", build_model_workbook)
+
+
+def _write_one(output: Path, what: str, build) -> None:
+    """Write one workbook through an output plan (checked, staged, published whole)."""
+    plan = _planned([], (output, what, what, False))
+    with plan:
+        build(plan.stage(plan.targets[0]))
+        plan.publish()
+    _say(f"{what[0].upper()}{what[1:]} written to ", (str(output), "bold"))
 
 
 # --------------------------------------------------------------------------- validate
@@ -176,12 +288,12 @@ def _print_issues_frame(frame: pd.DataFrame, limit: int = 50) -> None:
                          max_width=70 if col == "message" else None)
     for _, r in frame.head(limit).iterrows():
         style = "red" if r["severity"] == "error" else "yellow"
-        table.add_row(*(escape(str(r.get(c, ""))) if str(r.get(c, "")) not in ("nan", "<NA>")
+        table.add_row(*(Text(shown(r.get(c, ""))) if str(r.get(c, "")) not in ("nan", "<NA>")
                         else "" for c in ("severity", "sheet", "row", "column", "facility_id",
                                           "message")), style=style)
     console.print(table)
     if len(frame) > limit:
-        console.print(f"... and {len(frame) - limit} more (all are in the Errors sheet).")
+        _say(f"... and {len(frame) - limit} more (all are in the Errors sheet).")
 
 
 @main.command()
@@ -191,7 +303,7 @@ def validate(tape: Path, strict: bool):
     """Check a loan tape (.xlsx, .xlsm, .csv) and list every problem in one pass."""
     loaded = _load(tape, strict)
     _print_issues(loaded)
-    console.print(Text(loaded.report.summary()))
+    _say(loaded.report.summary())
     sys.exit(loaded.report.exit_status)
 
 
@@ -212,7 +324,7 @@ def _summary_table(result) -> None:
             text = f"{v:.2f}x"
         else:
             text = f"{v:,.0f}"
-        totals.add_row(r["item"].replace(" (USD)", " (USD)"), text)
+        totals.add_row(Text(shown(r["item"])), text)
     console.print(totals)
     worst = result.worst
     if worst.empty:
@@ -227,8 +339,7 @@ def _summary_table(result) -> None:
         table.add_column(h, no_wrap=True,
                          justify="left" if h in ("Facility", "GPU") else "right")
     for fid, r in worst.iterrows():
-        table.add_row(*(escape(str(fid)) if c is None else escape(_cell(c, r[c]))
-                        for _, c in cols))
+        table.add_row(*(Text(shown(fid if c is None else _cell(c, r[c]))) for _, c in cols))
     console.print(table)
     console.print("Breach: first period below the default covenant. Breakeven: flat merchant "
                   "rent per GPU-hour for a 1.00x minimum DSCR ('contract' when the contracted "
@@ -272,34 +383,36 @@ def _cell(column: str, v) -> str:
               show_default=True, help="Where chunks run: this process, or a Dask cluster.")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (with --engine dask); default a local cluster.")
+@click.option("--max-memory", default="4GB", show_default=True,
+              help="Memory the run may need (estimated before it starts): 16GB, 512MiB ...")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            csv_dir: Path | None,
            strict: bool, no_scenarios: bool, chunk_size: int, engine: str,
-           scheduler: str | None, quiet: bool):
+           scheduler: str | None, max_memory: str, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
+    from gpucredit import limits
     from gpucredit.engine import RecalcOptions
     from gpucredit.engine import recalc as run
 
-    if tape.exists() and _same_file(tape, output):
-        _fail(f"the output {output} is the input tape: choose another file name "
-              "(the input is never overwritten)")
+    memory = limits.parse_bytes(max_memory)
+    plan = _recalc_plan(tape, output, csv_dir)
     started = time.perf_counter()
     loaded = _load(tape, strict)
     if loaded.report.exit_status == EXIT_UNUSABLE:
         _print_issues(loaded)
-        _fail(f"{loaded.report.summary().rstrip('.')}: nothing written")
-    if csv_dir is not None:
-        _parent_folder(csv_dir / "x")  # fail before computing if the folder cannot be made
+        _fail(f"{loaded.report.summary().rstrip('.')}: {plan.outcome()}")
     # Monte Carlo settings the tape's Assumptions sheet gives, unless the command does.
     on_sheet = loaded.report.source.assumptions if loaded.report.source else {}
     if paths is None:
         paths = int(loaded.assumptions["mc_paths"]) if "mc_paths" in on_sheet else 0
     if seed is None:
         seed = int(loaded.assumptions["mc_seed"]) if "mc_seed" in on_sheet else 0
+    limits.check_run(limits.run_size(loaded.rows, loaded.assumptions, paths, chunk_size),
+                     max_memory=memory)
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
                             chunk_size=chunk_size)
-    run_info = {"input_file": str(tape), "input_sha256": _sha256(tape),
+    run_info = {"input_file": shown(tape), "input_sha256": _sha256(tape),
                 "run_started": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": engine}
     mapper, close = _mapper(engine, scheduler)
     try:
@@ -308,30 +421,60 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
         close()
     if result.metrics.empty:
         _print_issues_frame(result.errors)
-        _fail(f"no facility of {tape.name} could be computed: nothing written")
-    from gpucredit.excel.results import write_results
-
-    _parent_folder(output)
-    out = write_results(result, output)
-    if csv_dir is not None:
-        from gpucredit.excel.csv_out import write_csv_tables
-
-        try:
-            write_csv_tables(result, csv_dir)
-        except BaseException:
-            out.unlink(missing_ok=True)  # both outputs or neither
-            raise
+        _fail(f"no facility of {tape.name} could be computed: {plan.outcome()}")
+    _write_recalc(plan, result)
     elapsed = time.perf_counter() - started
     if not quiet:
         _summary_table(result)
         _print_issues_frame(result.errors, limit=10)
     rejected = len(result.errors[result.errors["severity"] == "error"]["facility_id"].unique())
-    console.print(f"Results written to [bold]{out}[/] "
-                  f"({len(result.metrics)} facilities computed, {rejected} rejected, "
-                  f"{elapsed:.1f} s).")
+    _say("Results written to ", (str(output), "bold"),
+         f" ({len(result.metrics)} facilities computed, {rejected} rejected, "
+         f"{elapsed:.1f} s).")
+    spill = [t for t in plan.published if t.optional]
+    if spill:
+        _say("Every facility-period written to ", (str(spill[0].path), "bold"),
+             " (too many for the workbook).")
     if csv_dir is not None:
-        console.print(f"CSV tables written to [bold]{csv_dir}[/].")
+        _say("CSV tables written to ", (str(csv_dir), "bold"), ".")
     sys.exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None) -> OutputPlan:
+    """Every file ``recalc`` may write, checked against the tape and each other."""
+    from gpucredit.excel import results
+    from gpucredit.excel.csv_out import TABLES
+
+    # Every companion file the results writer may put beside the workbook (it names
+    # them); a file it writes that is not declared here is never published.
+    outputs = [(output, "results workbook", "workbook", False)] + [
+        (companion(output), f"periods file ({companion(output).suffix}) written beside the "
+         "workbook for large tapes", "workbook", True)
+        for companion in (getattr(results, n, None) for n in ("periods_csv_path",
+                                                              "periods_parquet_path"))
+        if companion is not None]
+    if csv_dir is not None:
+        outputs += [(csv_dir / f"{name}.csv", f"CSV table {name}.csv", "csv", False)
+                    for name in TABLES]
+    plan = _planned([(tape, "input tape")], *outputs)
+    if output.suffix.lower() != ".xlsx":
+        _fail(f"the results workbook {output} must be named .xlsx (it is an Excel "
+              "workbook; use --csv for CSV tables): nothing written")
+    return plan
+
+
+def _write_recalc(plan: OutputPlan, result) -> None:
+    """Write the workbook (and CSV tables) into staging, then publish them together."""
+    from gpucredit.excel.results import write_results
+
+    with plan:
+        write_results(result, plan.stage(plan.targets[0]))
+        csv = [t for t in plan.targets if t.unit == "csv"]
+        if csv:
+            from gpucredit.excel.csv_out import write_csv_tables
+
+            write_csv_tables(result, plan.stage(csv[0]).parent)
+        plan.publish()
 
 
 def _mapper(engine: str, scheduler: str | None):

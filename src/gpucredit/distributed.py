@@ -72,7 +72,54 @@ def _local_cluster(distributed, n_workers: int | None, threads_per_worker: int,
         memory_limit=memory_limit, dashboard_address=":0", silence_logs=logging.ERROR)
 
 
+def _handshake(distributed, scheduler: str, timeout: float) -> None:
+    """Check that ``scheduler`` answers as a Dask scheduler within ``timeout`` seconds.
+
+    ``distributed.Client`` waits for the handshake reply without a deadline
+    (``distributed.comm.core.connect`` reads it with no timeout), so a server that accepts
+    the connection and says nothing (a web server, a port forward to nothing) holds it
+    forever. This probe connects (``2 x timeout`` at most, handshake included), asks for
+    the server's ``identity`` and waits for the answer (``timeout`` each), in its own event
+    loop on its own thread (the caller may be inside a running loop, such as Jupyter's).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def probe():
+        # connect() gives up on a refused or unroutable address after `timeout` (OSError);
+        # past twice that, the connection was made and the handshake never came.
+        comm = await asyncio.wait_for(distributed.comm.connect(scheduler, timeout=timeout),
+                                      2 * timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="gpucredit-dask-probe") as pool:
+        try:
+            reply = pool.submit(asyncio.run, probe()).result()
+        except TimeoutError:
+            raise GpuCreditError(
+                f"the server at {scheduler} accepted the connection but did not answer as a "
+                f"Dask scheduler within {2 * timeout:g} s: check that the address is the "
+                "scheduler's (default port 8786), not its dashboard or another service",
+                argument="scheduler", value=scheduler) from None
+        except (OSError, ValueError, distributed.comm.CommClosedError) as exc:
+            raise GpuCreditError(
+                f"cannot reach the Dask scheduler at {scheduler} (waited {timeout:g} s): "
+                f"{exc}. Check the address (e.g. tcp://10.0.0.5:8786), that `dask "
+                "scheduler` is running there and that this machine can reach its port",
+                argument="scheduler", value=scheduler) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise GpuCreditError(
+            f"the server at {scheduler} answered but is not a Dask scheduler ({kind}): give "
+            "the scheduler's address", argument="scheduler", value=scheduler)
+
+
 def _connect(distributed, scheduler: str, timeout: float):
+    _handshake(distributed, scheduler, timeout)
     try:
         client = distributed.Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:

@@ -681,6 +681,11 @@ def _relationships(path: Path, zf: zipfile.ZipFile, part: str,
     return out
 
 
+_STRICT_NS_PREFIX = "{http://purl.oclc.org/ooxml/"
+"""Namespaces of ISO/IEC 29500 Strict documents (Transitional uses schemas.openxmlformats
+.org), e.g. ``http://purl.oclc.org/ooxml/spreadsheetml/main``."""
+
+
 def inspect_workbook(path: str | Path, limits: TapeLimits = DEFAULT_LIMITS) -> WorkbookInfo:
     """Check a workbook's package and list its sheets (no cell is read).
 
@@ -725,6 +730,11 @@ def inspect_workbook(path: str | Path, limits: TapeLimits = DEFAULT_LIMITS) -> W
         kind = ("xlsm" if b"macroEnabled" in content_types or p.suffix.lower() == ".xlsm"
                 else "xlsx")
         root = _read_xml(p, zf, wb_part, limits)
+        if root.tag.startswith(_STRICT_NS_PREFIX):
+            raise TapeError(
+                f"{p.name} is saved as a Strict Open XML Spreadsheet, a variant gpucredit "
+                "does not read: in Excel choose File > Save As > Excel Workbook (*.xlsx) and "
+                "try again.", path=p, code="strict_ooxml")
         rels = _relationships(p, zf, wb_part, limits)
         date1904 = False
         sheets: list[SheetInfo] = []
@@ -835,6 +845,9 @@ _ERROR_CELL = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*?\st="e"[^>]*>\s*(?:<f[^>]*/>\s*|<f[^>]*>[^<]*</f>\s*)?'
     rb"<v>([^<]{1,32})</v>")
 _MAX_ERROR_CELLS = 10_000
+# A formula cell closed right after its formula: no <v>, never calculated.
+_UNCALCULATED_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)\s*</c>')
 _DIMENSION = re.compile(rb"<(?:[\w.\-]+:)?dimension\s[^>]*?ref\s*=\s*[\"']([^\"']*)[\"']")
 
 
@@ -858,6 +871,9 @@ class SheetScan:
     error_cells : dict
         Reference -> Excel error code (``#N/A`` ...) of cells holding an error (at most
         10,000): python-calamine reads them as blanks.
+    uncalculated : list of str
+        References of formula cells saved without a value (at most 10,000): the program
+        that wrote the file never calculated them, and every reader sees them blank.
     """
 
     declared: str | None
@@ -867,6 +883,7 @@ class SheetScan:
     fast: bool
     cells: int
     error_cells: dict[str, str] = field(default_factory=dict)
+    uncalculated: list[str] = field(default_factory=list)
 
     @property
     def area(self) -> int:
@@ -948,6 +965,7 @@ def scan_sheet(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits = DEFAUL
     carry = b""
     first = True
     errors: dict[str, str] = {}
+    uncalculated: list[str] = []
     pattern = _beyond_pattern(col_bound, row_bound)
     with _open_zip(p) as zf:
         chunks = _chunks(zf, sheet.part, chunk_bytes)
@@ -989,6 +1007,9 @@ def scan_sheet(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits = DEFAUL
                     state = 2
                 if _PREFIX_PROBE.search(buf, lo, hi) and _PREFIXED_TAG.search(buf, lo, hi):
                     fast = False
+                if buf.find(b"<f", lo, hi) >= 0 and len(uncalculated) < _MAX_ERROR_CELLS:
+                    uncalculated += [m.group(1).decode() for m in
+                                     _UNCALCULATED_CELL.finditer(buf, lo, hi)]
                 if buf.find(b't="e"', lo, hi) >= 0 and len(errors) < _MAX_ERROR_CELLS:
                     for em in _ERROR_CELL.finditer(buf, lo, hi):
                         errors[em.group(1).decode()] = em.group(2).decode("utf-8", "replace")
@@ -1026,7 +1047,7 @@ def scan_sheet(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits = DEFAUL
     if cells == 0:
         return SheetScan(declared, 0, 0, True, fast, 0)
     scan = SheetScan(declared, row_bound, col_bound, row_exact and col_exact, fast, cells,
-                     errors)
+                     errors, uncalculated[:_MAX_ERROR_CELLS])
     if scan.area > limits.max_cells:
         if not scan.exact:
             scan.fast = False  # only upper bounds: let the streaming reader count

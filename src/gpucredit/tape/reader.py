@@ -65,6 +65,32 @@ from gpucredit.tape.schema import column, match_assumption, match_header
 __all__ = ["ColumnSource", "TapeSource", "read_assumptions", "read_tape"]
 
 _HEADER_SEARCH_ROWS = 30
+_TRAILING_BRACKET = re.compile(r"[\(\[]([^\)\]]*)[\)\]]\s*$")
+_UNIT_WORDS = frozenset(
+    "% $ us$ usd eur gbp # x bp bps pct percent percentage count number no nr units unit "
+    "years year yrs yr months month mos mo days day hours hour hrs hr h kw mw kwh mwh gw w "
+    "gpu gpus gpu-hour gpu-hr gpu/h gpu-h per a an annual annually p.a. pa yearly monthly "
+    "date yyyy-mm-dd dd/mm/yyyy mm/dd/yyyy iso th/s ph/s eh/s th ph eh btc decimal fraction "
+    "ratio multiple rate nominal 0-1 1-12 mw/gpu kw/gpu usd/gpu-hour usd/kwh $/kwh "
+    "$/gpu-hour usd/gpu-hr $/gpu-hr".split())
+
+
+def _not_a_unit(header: str, fld: str) -> str | None:
+    """The trailing bracket of ``header`` when it is not a unit, else None.
+
+    Matching drops a trailing bracket as a unit ("Debt (USD)"), so "Maturity date
+    (extended)" would be read as the maturity date without a word: such a bracket is named.
+    """
+    m = _TRAILING_BRACKET.search(header)
+    if m is None:
+        return None
+    inner = m.group(1).strip().lower()
+    col = column(fld)
+    own = " ".join((col.label, col.name, *col.aliases)).lower()
+    words = [w for w in re.split(r"[\s,]+", inner) if w]
+    if not words or inner in own or all(w in _UNIT_WORDS for w in words):
+        return None
+    return m.group(0).strip()
 
 
 @dataclass(frozen=True)
@@ -227,6 +253,15 @@ def _sheet_rows(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits,
                 notes: list[Issue]) -> tuple[list[list[Any]], str, str | None]:
     """All rows of a sheet from A1 (guarded), the engine used and the declared dimension."""
     scan = scan_sheet(info, sheet, limits)
+    if scan.uncalculated:
+        first = ", ".join(scan.uncalculated[:5])
+        more = f" and {len(scan.uncalculated) - 5:,} more" if len(scan.uncalculated) > 5 else ""
+        notes.append(make_issue(
+            ERROR, f"the sheet {sheet.name!r} has formula cells that were never calculated "
+            f"({first}{more}): the program that saved {info.path.name} (a script, openpyxl "
+            "...) does not calculate formulas, so they hold no value. Open the file in Excel "
+            "or LibreOffice, let it calculate, save it and try again",
+            sheet=sheet.name, check="file"))
     if scan.cells == 0 and scan.fast:
         return [], "calamine", scan.declared
     if scan.declared:
@@ -326,6 +361,7 @@ def _frame(rows: list[list[Any]], source: TapeSource, *, table: TableInfo | None
         data_last = min(r1 - row_base + 1 - table.totals_rows, len(rows))
         source.header_row = r0 if table.header_rows > 0 else r0 - 1
         col_first, col_last = c0 - 1, c1
+        _outside_table(rows, table, row_base, source)
     else:
         h = _find_header(rows, 0, len(rows))
         if h is None:
@@ -345,6 +381,35 @@ def _frame(rows: list[list[Any]], source: TapeSource, *, table: TableInfo | None
     sub = grid[:, col_first:col_last]
     row_numbers = np.arange(sub.shape[0], dtype=np.int64) + data_first + row_base
     return _assemble(header_names, sub, row_numbers, source, col_first)
+
+
+def _outside_table(rows: list[list[Any]], table: TableInfo, row_base: int,
+                   source: TapeSource) -> None:
+    """Report cells below or beside the tape's Excel Table: they are not read."""
+    r0, c0, r1, c1 = table.bounds
+    below = [i + row_base for i in range(max(r1 - row_base + 1, 0), len(rows))
+             if any(not _is_blank(v) for v in rows[i])]
+    if below:
+        span = f"row {below[0]}" if len(below) == 1 else f"rows {below[0]} to {below[-1]}"
+        source.issues.append(make_issue(
+            WARNING, f"{span} below the table {table.name!r} (which ends on row {r1}) "
+            f"{'hold' if len(below) > 1 else 'holds'} data that was not read: if they are "
+            "facilities, extend the table over them (Table Design > Resize Table) and run "
+            "again",
+            sheet=source.sheet, row=None, check="outside_table"))
+    beside = sorted({j + 1 for i in range(max(r0 - row_base, 0), min(r1 - row_base + 1,
+                                                                      len(rows)))
+                     for j, v in enumerate(rows[i]) if (j + 1 < c0 or j + 1 > c1)
+                     and not _is_blank(v)})
+    if beside:
+        letters = ", ".join(column_letter(j) for j in beside[:5]) + (
+            " ..." if len(beside) > 5 else "")
+        source.issues.append(make_issue(
+            WARNING, f"column{'s' * (len(beside) > 1)} {letters} beside the table "
+            f"{table.name!r} (columns {column_letter(c0)} to {column_letter(c1)}) "
+            f"{'hold' if len(beside) > 1 else 'holds'} data that was not read: if it belongs "
+            "to the tape, extend the table over it",
+            sheet=source.sheet, check="outside_table"))
 
 
 # --------------------------------------------------------------------------- workbooks
@@ -379,13 +444,50 @@ def _pick_table(tables: list[TableInfo]) -> TableInfo | None:
     return max(tables, key=lambda t: sum(1 for c in t.columns if match_header(c)))
 
 
+def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: list[Issue]):
+    """The sheet's table and rows if its header names loan-tape columns, else None."""
+    table = _pick_table(sheet_tables(info, sh, limits))
+    if table is not None and sum(1 for c in table.columns if match_header(c)) >= 2:
+        return table, _sheet_rows(info, sh, limits, notes)
+    got = _sheet_rows(info, sh, limits, notes)
+    rows = got[0]
+    for row in rows[:_HEADER_SEARCH_ROWS]:
+        if sum(1 for v in row if isinstance(v, str) and match_header(v)) >= 2:
+            return table, got
+    return None
+
+
+def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource):
+    """No sheet is called Tape: the first visible sheet whose header is a loan tape's."""
+    for sh in [s for s in info.sheets if s.state == "visible"] or info.sheets:
+        notes: list[Issue] = []
+        found = _tape_like(info, sh, limits, notes)
+        if found is not None:
+            source.sheet = sh.name
+            source.issues.extend(notes)
+            source.issues.append(make_issue(
+                WARNING, f"{info.path.name} has no sheet called 'Tape': the tape was read "
+                f"from the sheet {sh.name!r}, whose header names loan-tape columns",
+                sheet=sh.name, check="file"))
+            return sh, found
+    names = ", ".join(repr(s.name) for s in info.sheets)
+    raise TapeError(f"{info.path.name} has no sheet called 'Tape' and no sheet whose header "
+                    f"names loan-tape columns (its sheets are {names}): was the Tape sheet "
+                    "renamed or deleted? Name the sheet holding the tape 'Tape'.",
+                    path=info.path, code="no_sheet")
+
+
 def _read_workbook(check, sheet, limits: TapeLimits) -> tuple[pd.DataFrame, TapeSource]:
     info: WorkbookInfo = check.workbook
-    sh = _pick_sheet(info, sheet)
-    source = TapeSource(info.path, info.kind, sheet=sh.name, date1904=info.date1904)
+    source = TapeSource(info.path, info.kind, sheet=None, date1904=info.date1904)
     source.issues.extend(make_issue(WARNING, n, check="file") for n in check.notes)
-    table = _pick_table(sheet_tables(info, sh, limits))
-    rows, engine, declared = _sheet_rows(info, sh, limits, source.issues)
+    if sheet is None and info.sheet("Tape") is None:
+        sh, (table, (rows, engine, declared)) = _find_tape_sheet(info, limits, source)
+    else:
+        sh = _pick_sheet(info, sheet)
+        source.sheet = sh.name
+        table = _pick_table(sheet_tables(info, sh, limits))
+        rows, engine, declared = _sheet_rows(info, sh, limits, source.issues)
     source.engine = engine
     source.declared_dimension = declared
     if table is not None:
@@ -619,6 +721,12 @@ def _assemble(header_names: list[str], sub: np.ndarray, row_numbers: np.ndarray,
         if fld is not None:
             key = fld
             seen_fields[fld] = letter
+            odd = _not_a_unit(name, fld)
+            if odd:
+                source.issues.append(make_issue(
+                    WARNING, f'the header "{name}" was read as {column(fld).label}: '
+                    f'"{odd}" is not a unit; if this column holds something else, rename it',
+                    sheet=sheet, column=letter, header=name, field=fld, check="header"))
         else:
             key = name if name not in data else f"{name} [{letter}]"
         data[key] = block[:, k]

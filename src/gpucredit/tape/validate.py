@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -358,6 +360,108 @@ def _fill_blanks(ck: _Checker, c: Column, values: np.ndarray, blank: np.ndarray,
     return values, bad
 
 
+EXCEL_ERRORS = frozenset({"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+                          "#SPILL!", "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!",
+                          "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+"""Excel's error values (Microsoft Support, "How to correct a #... error"), as cells show
+them and as readers return them."""
+
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]")
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+                                      "\ufe58\ufe63\uff0d", "-"))
+_TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?![\d:])")
+
+
+def id_key(value) -> str:
+    """The form in which two facility ids are compared.
+
+    Unicode NFKC normalisation (full-width and compatibility forms), invisible characters
+    removed (zero-width spaces and joiners, soft hyphens, direction marks, the BOM), every
+    dash-like character read as ``-``, case folded, outer spaces stripped: ids an analyst
+    cannot tell apart on screen compare equal (Unicode Standard Annex #15; Unicode
+    Technical Standard #39, "Confusable detection").
+
+    >>> id_key("FAC\u2011001\u200b") == id_key("fac-001") == id_key("ＦＡＣ-001")
+    True
+    """
+    text = unicodedata.normalize("NFKC", str(value))
+    return _INVISIBLE.sub("", text).translate(_DASHES).casefold().strip()
+
+
+def _char_names(text: str, pattern: re.Pattern) -> list[str]:
+    return [f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed').lower()}"
+            for c in dict.fromkeys(pattern.findall(text))]
+
+
+def _difference(a: str, b: str) -> str:
+    """What separates two ids that compare equal, in words."""
+    parts = []
+    hidden = _char_names(a + b, _INVISIBLE)
+    if hidden:
+        parts.append("an invisible character (" + ", ".join(hidden) + ")")
+    dashes = "".join(c for c in a + b if c != "-" and c.translate(_DASHES) == "-")
+    if dashes:
+        parts.append("a look-alike dash (" + ", ".join(_char_names(dashes, re.compile(".")))
+                     + ")")
+    if a.strip() != a or b.strip() != b:
+        parts.append("spaces around it")
+    a2, b2 = (_INVISIBLE.sub("", x).translate(_DASHES).strip() for x in (a, b))
+    if a2 != b2 and a2.casefold() == b2.casefold():
+        parts.append("upper and lower case")
+    if not parts or unicodedata.normalize("NFKC", a2) != a2 or \
+            unicodedata.normalize("NFKC", b2) != b2:
+        parts.append("the Unicode form of a character (full-width, ligature ...)")
+    return " and ".join(parts)
+
+
+def _check_text_cells(ck: _Checker) -> None:
+    """Excel error values and TRUE/FALSE are not names or ids: an error naming the cell."""
+    for c in COLUMNS:
+        if c.type != "str" or c.name not in ck.df.columns:
+            continue
+        raw = ck.df[c.name].to_numpy(dtype=object)
+        for pos, v in enumerate(raw):
+            if isinstance(v, bool | np.bool_):
+                problem = (f"this cell holds the logical value {str(bool(v)).upper()}, not "
+                           f"text: enter {c.ask}")
+            elif isinstance(v, str) and v.strip().upper() in EXCEL_ERRORS:
+                problem = (f"this cell holds the Excel error {v.strip().upper()}: correct the "
+                           f"formula that gives it, or enter {c.ask}")
+            else:
+                continue
+            ck.add(ERROR, pos, c.name, problem, "type", v)
+            ck.bad[c.name][pos] = True
+            if c.name == "facility_id":
+                ck.ids[pos] = None
+
+
+def _check_date_text(ck: _Checker) -> None:
+    """Date text with an impossible time (``2024-06-30 25:00``) is refused, not truncated."""
+    for c in COLUMNS:
+        if c.type != "date" or c.name not in ck.df.columns:
+            continue
+        raw = ck.df[c.name].to_numpy(dtype=object)
+        for pos, v in enumerate(raw):
+            m = _TIME.search(v) if isinstance(v, str) else None
+            if m is None or ck.bad[c.name][pos]:
+                continue
+            h, mi, se = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+            if h > 23 or mi > 59 or se > 59:
+                ck.add(ERROR, pos, c.name, f'"{v.strip()}" is not a real date and time (no '
+                       f"{m.group(0)} on a clock): enter {c.ask}, e.g. 2026-06-30",
+                       "type", v)
+                ck.bad[c.name][pos] = True
+
+
+def _check_invisible_ids(ck: _Checker) -> None:
+    for pos, fid in enumerate(ck.ids):
+        if fid is not None and _INVISIBLE.search(str(fid)):
+            names = ", ".join(_char_names(str(fid), _INVISIBLE))
+            ck.add(WARNING, pos, "facility_id", f"the facility id holds an invisible "
+                   f"character ({names}): retype it", "lookalike_id", fid)
+
+
 def _skip_blank_rows(ck: _Checker) -> None:
     """Rows whose cells hold nothing but spaces are not tape rows: drop their issues."""
     if not ck.n:
@@ -384,21 +488,32 @@ def _show(name: str, v: Any) -> str:
 
 
 def _check_unique(ck: _Checker) -> None:
-    ids = pd.Series(ck.ids, dtype=object)
-    present = ids.notna()
-    dup = ids[present].duplicated(keep=False)
+    """Ids are compared by :func:`id_key`: a look-alike is a duplicate, named as such."""
+    keys = pd.Series([None if f is None else id_key(f) for f in ck.ids], dtype=object)
+    present = keys.notna() & ~pd.Series(ck.skip)
+    dup = keys[present].duplicated(keep=False)
     if not dup.any():
         return
     groups: dict[str, list[int]] = {}
     for pos in dup[dup].index:
-        groups.setdefault(ck.ids[pos], []).append(int(pos))
-    for fid, positions in groups.items():
+        groups.setdefault(keys[pos], []).append(int(pos))
+    for positions in groups.values():
         for pos in positions:
-            others = [int(ck.rows[p]) for p in positions if p != pos]
-            where = ", ".join(str(r) for r in others)
-            ck.add(ERROR, pos, "facility_id",
-                   f'the facility id "{fid}" also appears on row{"s" * (len(others) > 1)} '
-                   f"{where}: give each facility its own id", "duplicate_id", fid)
+            fid = ck.ids[pos]
+            others = [p for p in positions if p != pos]
+            where = ", ".join(str(int(ck.rows[p])) for p in others)
+            plural = "s" * (len(others) > 1)
+            twin = next((ck.ids[p] for p in others if ck.ids[p] != fid), None)
+            if twin is None:
+                ck.add(ERROR, pos, "facility_id",
+                       f'the facility id "{fid}" also appears on row{plural} {where}: give '
+                       "each facility its own id", "duplicate_id", fid)
+            else:
+                ck.add(ERROR, pos, "facility_id",
+                       f'the facility id "{fid}" looks the same as "{twin}" on row{plural} '
+                       f"{where}; they differ only by {_difference(str(fid), str(twin))}: "
+                       "give each facility its own id, typed the same way everywhere",
+                       "lookalike_id", fid)
 
 
 def _check_rules(ck: _Checker, valuation_date: dt.date | None) -> None:
@@ -634,7 +749,10 @@ def validate(df: pd.DataFrame, source: TapeSource | None = None, *, strict: bool
     ck = _Checker(df, source)
     headers_ok = _check_headers(ck)
     _check_cells(ck, assumptions)
+    _check_text_cells(ck)
+    _check_date_text(ck)
     _skip_blank_rows(ck)
+    _check_invisible_ids(ck)
     _check_unique(ck)
     vd = valuation_date or assumptions.get("valuation_date")
     _check_rules(ck, vd)
