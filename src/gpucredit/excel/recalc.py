@@ -44,15 +44,17 @@ import functools
 import math
 import os
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel.files import staged_files
+from gpucredit.excel.sandbox import sandbox, sheet_parts
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
 
@@ -86,6 +88,10 @@ class RecalcResult:
         Formula cells whose value is an error (``#GPU! ...``, ``#NAME?`` ...).
     cell_errors : list of str
         The first :data:`MAX_LISTED_CELL_ERRORS` of them, as ``"Sheet!B7: message"``.
+    findings : list of str
+        What the sandbox cut (links outside the file, circular references, oversized
+        references), one per cell or defined name, as ``"Sheet!B7: what and why"``
+        (:mod:`gpucredit.excel.sandbox`); complete, never truncated.
     error : str or None
         Why the file failed, in words (None when ``ok``).
     """
@@ -97,6 +103,7 @@ class RecalcResult:
     gpu_cells: int = 0
     error_cells: int = 0
     cell_errors: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -296,8 +303,8 @@ def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResul
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_archive(source)
         register_gpu_functions()
-        values = _compute(source)
-        parts, counts = _patched_parts(source, values, values_only)
+        values, result.findings = _compute(source)
+        parts, counts = _patched_parts(source, values, values_only, result.findings)
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
@@ -356,47 +363,38 @@ def _quiet_progress():
         engine.tqdm = real
 
 
-def _compute(path: Path) -> dict[tuple[str, str], np.ndarray]:
-    """Every computed range of the workbook: (SHEET in capitals, A1 ref) -> 2-D values."""
+def _compute(path: Path) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
+    """Every computed range of the workbook's sandboxed copy (see
+    :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; and the
+    sandbox's findings."""
     import formulas
 
-    with _quiet_progress():
-        model = formulas.ExcelModel().loads(str(path)).finish()
-        solution = model.calculate()
-    key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>.*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
+    with zipfile.ZipFile(path) as zf:
+        cut = sandbox(zf)
+        with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
+            copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
+            _write_copy(zf, copy, cut.parts)
+            with _quiet_progress():
+                model = formulas.ExcelModel().loads(str(copy)).finish(circular=cut.iterate)
+                solution = model.calculate()
+    key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
     values = {}
     for name, rng in solution.items():
         m = key.match(str(name))
-        if m is None:
+        if m is None or m["sheet"] not in cut.aliases:
             continue
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
-        values[(m["sheet"].upper(), m["ref"].upper())] = np.atleast_2d(arr)
-    return values
+        values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
+    return values, cut.findings
 
 
-def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> worksheet part name in the archive."""
-    from defusedxml import ElementTree
-
-    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
-    book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    targets = {}
-    for rel in rels.findall("p:Relationship", ns):
-        target = rel.get("Target", "")
-        if target.startswith("/"):
-            part = target.lstrip("/")
-        else:
-            part = str(PurePosixPath("xl") / target)
-        targets[rel.get("Id")] = os.path.normpath(part).replace(os.sep, "/")
-    out = {}
-    for sheet in book.findall("m:sheets/m:sheet", ns):
-        rid = sheet.get(f"{{{ns['r']}}}id")
-        if rid in targets:
-            out[sheet.get("name")] = targets[rid]
-    return out
+def _write_copy(zf: zipfile.ZipFile, target: Path, parts: dict[str, bytes | None]) -> None:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zout:
+        for info in zf.infolist():
+            if info.filename in parts and parts[info.filename] is None:
+                continue
+            data = parts.get(info.filename)
+            zout.writestr(info.filename, zf.read(info.filename) if data is None else data)
 
 
 # =============================================================================== writing
@@ -441,7 +439,7 @@ def _value_xml(v) -> tuple[str | None, str]:
     if v is sh.EMPTY or v is None:
         return None, ""
     if isinstance(v, XlError):
-        return "e", f"<v>{escape(str(v))}</v>"
+        return "e", f"<v>{_excel_error(v)}</v>"
     if isinstance(v, (bool, np.bool_)):
         return "b", f"<v>{int(bool(v))}</v>"
     if isinstance(v, (int, np.integer)):
@@ -453,11 +451,23 @@ def _value_xml(v) -> tuple[str | None, str]:
     return "str", f"<v>{escape(str(v))}</v>"
 
 
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                          "#GETTING_DATA", "#SPILL!", "#CALC!"})
+"""The error values a cell may hold (ECMA-376 Part 1, 18.18.30 ST_CellValueType ``e``;
+the last two since Excel's dynamic arrays)."""
+
+
+def _excel_error(v) -> str:
+    """The engine's error as an Excel error value (its own ``#CIRC!`` is not one)."""
+    return str(v) if str(v) in EXCEL_ERRORS else "#VALUE!"
+
+
 def _is_error(v) -> str | None:
     from formulas.tokens.operand import XlError
 
     if isinstance(v, XlError):
-        return str(v)
+        reason = getattr(v, "reason", None)
+        return f"{_excel_error(v)} ({reason})" if reason else _excel_error(v)
     if isinstance(v, str) and v.startswith("#GPU!"):
         return v
     return None
@@ -526,7 +536,8 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
                 value = _pick(values.get((sheet_key, ref)), 0, 0)
             err = _is_error(value)
             if err:
-                counts["errors"].append(f"{sheet}!{ref}: {err}")
+                reason = counts["why"].get(f"{sheet}!{ref}".upper(), err)
+                counts["errors"].append(f"{sheet}!{ref}: {reason}")
             formula = "" if counts["values_only"] else f.group(0)
             patched.append((c, _cell_xml(_attrs(m["attrs"]), formula, value)))
         new_rows[r] = (attrs, patched)
@@ -585,12 +596,13 @@ def _cell_xml(attrs: dict[str, str], formula: str, value) -> str:
     return f"<c{_attr_text(attrs)}>{formula}{v}</c>"
 
 
-def _patched_parts(source: Path, values, values_only: bool) -> tuple[dict[str, bytes | None],
-                                                                   dict]:
-    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only}
+def _patched_parts(source: Path, values, values_only: bool,
+                   findings: list[str]) -> tuple[dict[str, bytes | None], dict]:
+    why = {f.split(": ", 1)[0].upper(): f.split(": ", 1)[1] for f in findings}
+    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only, "why": why}
     parts = {}
     with zipfile.ZipFile(source) as zf:
-        for sheet, part in _sheet_parts(zf).items():
+        for sheet, part in sheet_parts(zf).items():
             if part not in zf.namelist():
                 continue
             xml = zf.read(part).decode("utf-8")
