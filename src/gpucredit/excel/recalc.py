@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import inspect
 import math
 import os
 import re
@@ -53,6 +54,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import sandbox, sheet_parts
 
@@ -128,6 +130,7 @@ def register_gpu_functions() -> list[str]:
 
     from gpucredit import udfs
 
+    install_text_guards()
     funcs = formulas.get_functions()
     for name in udfs.udf_names():
         if name not in _REGISTERED:
@@ -137,7 +140,12 @@ def register_gpu_functions() -> list[str]:
 
 
 def _adapt(udf):
+    params = list(inspect.signature(udf).parameters)
+
     def call(*args):
+        too_big = gpu_overrun(udf.__name__, params, args)
+        if too_big is not None:
+            return too_big
         return _result(udf(*(_rows(a) for a in args)))
 
     call.__name__ = udf.__name__
@@ -367,16 +375,16 @@ def _compute(path: Path) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
     """Every computed range of the workbook's sandboxed copy (see
     :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; and the
     sandbox's findings."""
-    import formulas
-
     with zipfile.ZipFile(path) as zf:
         cut = sandbox(zf)
         with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
             copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
             _write_copy(zf, copy, cut.parts)
             with _quiet_progress():
-                model = formulas.ExcelModel().loads(str(copy)).finish(circular=cut.iterate)
+                model = _model_class()().loads(str(copy)).finish()
                 solution = model.calculate()
+    findings = cut.findings + [f"{cut.aliases[s]}!{ref}: a formula this tool cannot read "
+                               f"({why}); shown as #NAME?" for s, ref, why in model.unread]
     key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
     values = {}
     for name, rng in solution.items():
@@ -385,7 +393,31 @@ def _compute(path: Path) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
             continue
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
         values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
-    return values, cut.findings
+    return values, findings
+
+
+@functools.lru_cache(maxsize=1)
+def _model_class():
+    """``formulas.ExcelModel`` where a formula the engine cannot parse becomes ``#NAME?``
+    in its own cell (and is listed in ``unread``) instead of failing the whole file."""
+    import formulas
+    from formulas.errors import FormulaError
+
+    class Model(formulas.ExcelModel):
+        def __init__(self):
+            super().__init__()
+            self.unread = []
+
+        def compile_cell(self, cell, context, references, formula_references):
+            try:
+                return super().compile_cell(cell, context, references, formula_references)
+            except FormulaError as exc:
+                self.unread.append((context["sheet"], cell.coordinate,
+                                    type(exc).__name__))
+                crd = formula_references.get(cell.coordinate, cell.coordinate)
+                return self._compile_cell(crd, "=#NAME?", context, True, references)
+
+    return Model
 
 
 def _write_copy(zf: zipfile.ZipFile, target: Path, parts: dict[str, bytes | None]) -> None:

@@ -14,14 +14,17 @@ which:
   likewise never read a linked file without asking the user [1]_.
 * **Circular references are errors.** Formula cells that depend on themselves (found as
   the strongly connected components of the cell dependency graph, Tarjan's algorithm
-  [2]_) become ``#VALUE!`` - unless the workbook enables iterative calculation
-  (``<calcPr iterate="1">``), as Excel does [3]_.
+  [2]_) become ``#VALUE!``. Excel iterates them instead when the workbook enables
+  iterative calculation (``<calcPr iterate="1">`` [3]_); this tool does not, and says so
+  for each such cell.
 * **Sheet names are replaced by plain aliases** (``S1``, ``S2`` ...) so that names with
   apostrophes, brackets, spaces or non-ASCII letters (``Bob's``, ``Deal [v2]``) reach the
   engine intact; results are mapped back to the real names.
-* **Budgets.** A reference covering more than :data:`MAX_REFERENCE_CELLS` cells is cut to
-  the referenced sheet's used area (whole columns ``A:A`` are the usual case) and refused
-  with ``#VALUE!`` if it is still larger; a workbook with more than
+* **Budgets.** A reference that runs to the sheet's last row or column (``A:A``,
+  ``1:1``, ``A1:XFD2``) or covers more than :data:`MAX_REFERENCE_CELLS` cells is cut to
+  the referenced sheet's used area - sums, lookups and counts of non-blank cells are
+  unchanged; ``ROWS(A:A)`` and ``COUNTBLANK(A:A)`` see the used area only - and refused
+  with ``#REF!`` if it is still larger; a workbook with more than
   :data:`MAX_FORMULA_CELLS` formula cells (array ranges counted by area) is refused.
 
 Each cut is reported with its cell (``"Sheet!B7: ..."``). The input file is only read.
@@ -92,7 +95,8 @@ class Sandboxed:
     findings : list of str
         ``"Sheet!B7: what was cut and why"``, one per cell or name.
     iterate : bool
-        The workbook asks for iterative calculation of circular references.
+        The workbook asks for iterative calculation of circular references (not done:
+        they are cut like any other).
     """
 
     parts: dict[str, bytes | None] = field(default_factory=dict)
@@ -285,7 +289,8 @@ class _Rewriter:
     def _local(self, sheet: str, area, refs) -> tuple[str, str | None]:
         key = sheet.upper()
         r0, c0, r1, c1 = area
-        if (r1 - r0 + 1) * (c1 - c0 + 1) > MAX_REFERENCE_CELLS:
+        to_the_end = r1 == EXCEL_ROWS or c1 == EXCEL_COLS
+        if to_the_end or (r1 - r0 + 1) * (c1 - c0 + 1) > MAX_REFERENCE_CELLS:
             last_r, last_c = self.used.get(key, (1, 1))
             r1, c1 = max(r0, min(r1, last_r)), max(c0, min(c1, last_c))
             if (r1 - r0 + 1) * (c1 - c0 + 1) > MAX_REFERENCE_CELLS:
@@ -377,7 +382,7 @@ def _tarjan(edges: list[list[int]]) -> set[int]:
 # =============================================================================== the copy
 
 _EXTERNAL_REL = re.compile(r"<Relationship\b[^>]*/externalLink\"[^>]*/>")
-_EXTERNAL_REFS = re.compile(r"<externalReferences\b.*?(?:</externalReferences>|/>)", re.S)
+_EXTERNAL_REFS = re.compile(r"<externalReferences\b[^>]*?(?:/>|>.*?</externalReferences>)", re.S)
 _DEFINED = re.compile(r"<definedName\b(?P<attrs>[^>]*)>(?P<text>.*?)</definedName>", re.S)
 _SHEET_TAG = re.compile(r"<sheet\b[^>]*?/>", re.S)
 
@@ -410,10 +415,12 @@ def sandbox(zf: zipfile.ZipFile) -> Sandboxed:
     for f in formulas:
         text, f.refs, f.problem = rw.formula(f.text, f.sheet)
         texts[id(f)] = text
-    if not out.iterate:
-        for i in sorted(_cycles(formulas, name_refs)):
-            if formulas[i].problem is None:
-                formulas[i].problem, formulas[i].value = "a circular reference", CIRCULAR
+    circular = "a circular reference" + (
+        " (the workbook asks for iterative calculation, which this tool does not do)"
+        if out.iterate else "")
+    for i in sorted(_cycles(formulas, name_refs)):
+        if formulas[i].problem is None:
+            formulas[i].problem, formulas[i].value = circular, CIRCULAR
     for f in formulas:
         if f.problem:
             where = f"{f.sheet}!{col_letters(f.col)}{f.row}"
