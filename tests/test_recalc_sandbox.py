@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -321,3 +323,41 @@ def test_a_failed_file_leaves_previous_outputs_and_no_temporary_files(tmp_path, 
     res = recalc_workbook(tmp_path / "missing.xlsx", out)
     assert not res.ok and out.read_bytes() == b"previous results"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "out.xlsx", "x"]
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("gpucredit")
+    return subprocess.run([str(exe), "recalc-workbook", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_cli_reports_every_cut_cell_and_exits_1(linked, tmp_path):
+    src, _ = linked
+    named = src.with_name("Deal model [v2] \x1b]0;pwned\x07.xlsx")  # markup and an escape
+    named.write_bytes(src.read_bytes())
+    out = tmp_path / "values.xlsx"
+    proc = run_cli(named, "-o", out)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "\x1b" not in proc.stdout + proc.stderr
+    assert "Deal model [v2] \\x1b]0;pwned\\x07.xlsx -> " in proc.stdout
+    assert "(10 formulas, 0 GPU_, 8 with an error)" in proc.stdout
+    assert "  cut Calcs!B1: links to '[secret.xlsx]Sheet1'!A1, outside this workbook; " \
+           "shown as #REF!" in proc.stderr
+    assert proc.stderr.count("  cut ") == 8  # B1-B6, B8 and the name
+    assert MARKER.encode() not in unpacked(out)
+
+
+def test_cli_values_only_and_exit_0_when_nothing_is_cut(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active["A1"], wb.active["A2"], wb.active["B1"] = 150.0, 100.0, "=GPU_DSCR(A1,A2)"
+    wb.save(tmp_path / "in.xlsx")
+    proc = run_cli(tmp_path / "in.xlsx", "-o", tmp_path / "static.xlsx", "--values-only")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert openpyxl.load_workbook(tmp_path / "static.xlsx").active["B1"].value == 1.5
+
+
+def test_cli_exit_2_when_nothing_is_written(tmp_path):
+    (tmp_path / "bad.xlsx").write_text("not a workbook")
+    proc = run_cli(tmp_path / "bad.xlsx", "-o", tmp_path / "out.xlsx")
+    assert proc.returncode == 2 and "not a valid workbook" in proc.stderr
+    assert not (tmp_path / "out.xlsx").exists()
