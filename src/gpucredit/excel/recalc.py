@@ -54,6 +54,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel.bounded import run_bounded
 from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import sandbox, sheet_parts
@@ -310,9 +311,8 @@ def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResul
         if target.exists() and target.resolve() == source.resolve():
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_archive(source)
-        register_gpu_functions()
-        values, result.findings = _compute(source)
-        parts, counts = _patched_parts(source, values, values_only, result.findings)
+        _preload()
+        parts, counts, result.findings = run_bounded(_computed_parts, source, values_only)
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
@@ -320,11 +320,35 @@ def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResul
     except GpuCreditError as exc:
         result.error = str(exc)
         return result
+    except RuntimeError as exc:  # raised in the bounded child: its type and message
+        result.error = f"could not compute it ({exc})"
+        return result
     except Exception as exc:  # a broken file must not stop the batch; say what happened
         result.error = f"could not compute it ({type(exc).__name__}: {exc})"
         return result
     result.ok, result.output = True, target
     return result
+
+
+def _preload() -> None:
+    """Import what the computation uses before the bounded child starts: libraries
+    mapped under its memory ceiling would count against one workbook's budget."""
+    import defusedxml.ElementTree  # noqa: F401
+    import openpyxl.formula.tokenizer
+    import openpyxl.formula.translate  # noqa: F401
+    import scipy.optimize
+    import scipy.stats  # noqa: F401
+
+    register_gpu_functions()
+
+
+def _computed_parts(source: Path, values_only: bool):
+    """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
+    the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
+    register_gpu_functions()
+    values, findings = _compute(source)
+    parts, counts = _patched_parts(source, values, values_only, findings)
+    return parts, counts, findings
 
 
 # =============================================================================== reading
