@@ -56,6 +56,7 @@ import numpy as np
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel.bounded import run_bounded
 from gpucredit.excel.budgets import gpu_overrun, install_text_guards
+from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import sandbox, sheet_parts
 
@@ -584,12 +585,14 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
                 for i in range(r1 - r0 + 1):
                     for j in range(c1 - c0 + 1):
                         v = _pick(grid, i, j)
+                        counts["cells"][(sheet_key, r0 + i, c0 + j)] = v
                         if (i, j) != (0, 0):
                             spill[(r0 + i, c0 + j)] = v
                         grow(r0 + i, c0 + j)
                 value = _pick(grid, 0, 0)
             else:
                 value = _pick(values.get((sheet_key, ref)), 0, 0)
+                counts["cells"][(sheet_key, r, c)] = value
             err = _is_error(value)
             if err:
                 reason = counts["why"].get(f"{sheet}!{ref}".upper(), err)
@@ -655,7 +658,8 @@ def _cell_xml(attrs: dict[str, str], formula: str, value) -> str:
 def _patched_parts(source: Path, values, values_only: bool,
                    findings: list[str]) -> tuple[dict[str, bytes | None], dict]:
     why = {f.split(": ", 1)[0].upper(): f.split(": ", 1)[1] for f in findings}
-    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only, "why": why}
+    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only, "why": why,
+              "cells": {}}
     parts = {}
     with zipfile.ZipFile(source) as zf:
         for sheet, part in sheet_parts(zf).items():
@@ -665,6 +669,13 @@ def _patched_parts(source: Path, values, values_only: bool,
             new = _patch_sheet(xml, sheet, values, counts)
             if new != xml:
                 parts[part] = new.encode("utf-8")
+        computed = counts.pop("cells")  # engine values: they stay in the bounded child
+        for name in zf.namelist():
+            if re.fullmatch(r"xl/charts/chart\d+\.xml", name):
+                xml = zf.read(name).decode("utf-8")
+                new = refresh_chart_caches(xml, computed)
+                if new != xml:
+                    parts[name] = new.encode("utf-8")
         book = zf.read("xl/workbook.xml").decode("utf-8")
         new_book = re.sub(r'\sfullCalcOnLoad="(1|true)"', "", book)
         if new_book != book:
