@@ -35,11 +35,9 @@ import openpyxl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from tests import libreoffice as lo  # noqa: E402
-
-import native_model  # noqa: E402
+from tests import native_model  # noqa: E402
 
 GPUCREDIT = Path(sys.executable).with_name("gpucredit")
 
