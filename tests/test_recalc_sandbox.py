@@ -361,3 +361,16 @@ def test_cli_exit_2_when_nothing_is_written(tmp_path):
     proc = run_cli(tmp_path / "bad.xlsx", "-o", tmp_path / "out.xlsx")
     assert proc.returncode == 2 and "not a valid workbook" in proc.stderr
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_cli_memory_limit_refuses_the_file_in_plain_words(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = ArrayFormula("A1:A3000", '=REPT("x",32000)')  # about 100 MB of text
+    wb.save(tmp_path / "big.xlsx")
+    (tmp_path / "out.xlsx").write_bytes(b"previous results")
+    proc = run_cli(tmp_path / "big.xlsx", "-o", tmp_path / "out.xlsx", "--memory-limit", "0.1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "computing it needs more than 0.1 GiB of memory, the limit for one workbook" \
+        in proc.stderr
+    assert (tmp_path / "out.xlsx").read_bytes() == b"previous results"
+    assert sorted(os.listdir(tmp_path)) == ["big.xlsx", "out.xlsx"]

@@ -367,7 +367,12 @@ def _run_with_progress(run, loaded, options, run_info, mapper, quiet: bool):
               help="Output file (one input) or folder (several inputs or a folder).")
 @click.option("--values-only", is_flag=True,
               help="Replace every formula by its value: a copy readable without the add-in.")
-def recalc_workbook(inputs: tuple[Path, ...], output: Path, values_only: bool):
+@click.option("--memory-limit", type=click.FloatRange(min=0.1), default=4.0, show_default=True,
+              help="GiB of memory one workbook's computation may use.")
+@click.option("--time-limit", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="Seconds one workbook's computation may take.")
+def recalc_workbook(inputs: tuple[Path, ...], output: Path, values_only: bool,
+                    memory_limit: float, time_limit: float):
     """Compute workbooks that use the GPU_ functions, without Excel, and save the values.
 
     Nothing outside a workbook is read: links to other files, web functions and
@@ -378,7 +383,8 @@ def recalc_workbook(inputs: tuple[Path, ...], output: Path, values_only: bool):
     from gpucredit.excel.recalc import recalc_workbooks
 
     try:
-        results = recalc_workbooks(list(inputs), output, values_only=values_only)
+        results = recalc_workbooks(list(inputs), output, values_only=values_only,
+                                   memory_bytes=int(memory_limit * 2**30), seconds=time_limit)
     except GpuCreditError as exc:
         _fail(_shown(str(exc)))
     failed = cut = 0

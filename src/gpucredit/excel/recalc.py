@@ -54,7 +54,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
-from gpucredit.excel.bounded import run_bounded
+from gpucredit.excel.bounded import MAX_MEMORY_BYTES, MAX_SECONDS, run_bounded
 from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
@@ -235,7 +235,9 @@ def _result(out):
 
 # =============================================================================== entry points
 
-def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcResult]:
+def recalc_workbooks(inputs, out, *, values_only: bool = False,
+                     memory_bytes: int = MAX_MEMORY_BYTES,
+                     seconds: float = MAX_SECONDS) -> list[RecalcResult]:
     """Compute one workbook or many and write the results.
 
     Parameters
@@ -250,6 +252,9 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcRe
         Replace every formula by its value (a static report for readers without the
         add-in, who would otherwise see ``#NAME?`` when their spreadsheet recalculates).
         By default formulas are kept and the values are stored as their cached results.
+    memory_bytes, seconds : optional
+        Memory and wall-clock time one workbook's computation may use
+        (:mod:`gpucredit.excel.bounded`); a workbook over either fails alone.
 
     Returns
     -------
@@ -280,7 +285,8 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcRe
         if dupes:
             raise GpuCreditError(f"two inputs share the name {dupes[0]}: they would overwrite "
                                  "each other in the output folder", argument="inputs")
-    return [recalc_workbook(s, t, values_only=values_only)
+    return [recalc_workbook(s, t, values_only=values_only, memory_bytes=memory_bytes,
+                            seconds=seconds)
             for s, t in zip(sources, targets, strict=True)]
 
 
@@ -304,7 +310,9 @@ def _collect(inputs) -> list[Path]:
     return sources
 
 
-def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResult:
+def recalc_workbook(source, target, *, values_only: bool = False,
+                    memory_bytes: int = MAX_MEMORY_BYTES,
+                    seconds: float = MAX_SECONDS) -> RecalcResult:
     """Compute one workbook into ``target`` (see :func:`recalc_workbooks`)."""
     source, target = Path(source), Path(target)
     result = RecalcResult(source=source)
@@ -313,7 +321,8 @@ def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResul
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_archive(source)
         _preload()
-        parts, counts, result.findings = run_bounded(_computed_parts, source, values_only)
+        parts, counts, result.findings = run_bounded(
+            _computed_parts, source, values_only, memory_bytes=memory_bytes, seconds=seconds)
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
