@@ -33,7 +33,7 @@ def build(path: Path, facilities: int = 100, periods: int = 60, seed: int = 7) -
                        round(rng.uniform(0.1, 0.35), 3), int(rng.integers(256, 4096)),
                        round(rng.uniform(0.6, 0.95), 2), round(rng.uniform(0.2, 0.45), 2),
                        round(rng.uniform(5e6, 6e7), -3), round(rng.uniform(0.06, 0.14), 4),
-                       int(rng.integers(24, periods + 1))])
+                       int(rng.integers(min(24, periods), periods + 1))])
     calcs = wb.create_sheet("Calcs")
     n = 0
     last = col(2 + periods)
