@@ -59,6 +59,7 @@ from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import sandbox, sheet_parts
+from gpucredit.excel.templates import constant_inputs, reproduces, template_key
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
 
@@ -285,9 +286,21 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False,
         if dupes:
             raise GpuCreditError(f"two inputs share the name {dupes[0]}: they would overwrite "
                                  "each other in the output folder", argument="inputs")
-    return [recalc_workbook(s, t, values_only=values_only, memory_bytes=memory_bytes,
-                            seconds=seconds)
-            for s, t in zip(sources, targets, strict=True)]
+    pairs = list(zip(sources, targets, strict=True))
+    done: dict[Path, RecalcResult] = {}
+    for group in _template_groups(pairs):
+        _preload()
+        try:
+            computed = run_bounded(_computed_group, [s for s, _ in group], values_only,
+                                   memory_bytes=memory_bytes, seconds=seconds * len(group))
+        except (GpuCreditError, RuntimeError):
+            continue  # over a limit together: each is computed alone below
+        for (s, t), payload in zip(group, computed, strict=True):
+            if payload is not None:
+                done[s] = recalc_workbook(s, t, computed=payload)
+    return [done.get(s) or recalc_workbook(s, t, values_only=values_only,
+                                           memory_bytes=memory_bytes, seconds=seconds)
+            for s, t in pairs]
 
 
 def _collect(inputs) -> list[Path]:
@@ -312,17 +325,20 @@ def _collect(inputs) -> list[Path]:
 
 def recalc_workbook(source, target, *, values_only: bool = False,
                     memory_bytes: int = MAX_MEMORY_BYTES,
-                    seconds: float = MAX_SECONDS) -> RecalcResult:
-    """Compute one workbook into ``target`` (see :func:`recalc_workbooks`)."""
+                    seconds: float = MAX_SECONDS, computed=None) -> RecalcResult:
+    """Compute one workbook into ``target`` (see :func:`recalc_workbooks`);
+    ``computed``, when given, is its :func:`_computed_parts` already worked out."""
     source, target = Path(source), Path(target)
     result = RecalcResult(source=source)
     try:
         if target.exists() and target.resolve() == source.resolve():
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_archive(source)
-        _preload()
-        parts, counts, result.findings = run_bounded(
-            _computed_parts, source, values_only, memory_bytes=memory_bytes, seconds=seconds)
+        if computed is None:
+            _preload()
+            computed = run_bounded(_computed_parts, source, values_only,
+                                   memory_bytes=memory_bytes, seconds=seconds)
+        parts, counts, result.findings = computed
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
@@ -340,6 +356,32 @@ def recalc_workbook(source, target, *, values_only: bool = False,
     return result
 
 
+def _computed_group(sources: list[Path], values_only: bool) -> list:
+    """:func:`_computed_parts` of workbooks of one shape, sharing one compiled model;
+    None for a workbook that failed (it is then computed alone, to say why)."""
+    cache: dict = {}
+    out = []
+    for source in sources:
+        try:
+            out.append(_computed_parts(source, values_only, cache))
+        except Exception:  # recomputed alone, where the error is reported
+            out.append(None)
+    return out
+
+
+def _template_groups(pairs) -> list[list[tuple[Path, Path]]]:
+    """The (source, target) pairs that share a shape, in groups of two or more."""
+    groups: dict[str, list] = {}
+    for source, target in pairs:
+        try:
+            _check_archive(source)
+            key = template_key(source)
+        except Exception:  # computed alone, where the error is reported
+            continue
+        groups.setdefault(key, []).append((source, target))
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def _preload() -> None:
     """Import what the computation uses before the bounded child starts: libraries
     mapped under its memory ceiling would count against one workbook's budget."""
@@ -352,11 +394,11 @@ def _preload() -> None:
     register_gpu_functions()
 
 
-def _computed_parts(source: Path, values_only: bool):
+def _computed_parts(source: Path, values_only: bool, cache: dict | None = None):
     """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
     the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
     register_gpu_functions()
-    values, findings = _compute(source)
+    values, findings = _compute(source, cache)
     parts, counts = _patched_parts(source, values, values_only, findings)
     return parts, counts, findings
 
@@ -405,18 +447,19 @@ def _quiet_progress():
         engine.tqdm = real
 
 
-def _compute(path: Path) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
+def _compute(path: Path, cache: dict | None = None):
     """Every computed range of the workbook's sandboxed copy (see
     :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; and the
-    sandbox's findings."""
+    sandbox's findings. With a ``cache`` (a dict), a model compiled for a workbook of
+    the same shape is reused (:mod:`gpucredit.excel.templates`)."""
+    key = template_key(path) if cache is not None else None
     with zipfile.ZipFile(path) as zf:
         cut = sandbox(zf)
         with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
             copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
             _write_copy(zf, copy, cut.parts)
             with _quiet_progress():
-                model = _model_class()().loads(str(copy)).finish()
-                solution = model.calculate()
+                model, solution = _solve(copy, cache, key)
     findings = cut.findings + [f"{cut.aliases[s]}!{ref}: a formula this tool cannot read "
                                f"({why}); shown as #NAME?" for s, ref, why in model.unread]
     key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
@@ -428,6 +471,18 @@ def _compute(path: Path) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
         values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
     return values, findings
+
+
+def _solve(copy: Path, cache: dict | None, key: str | None):
+    """(model, solution) for the compute copy: a cached model computed with this
+    workbook's constants, or a model compiled now (and cached if it passes the check)."""
+    if cache is not None and key in cache:
+        model = cache[key]
+        return model, model.calculate(inputs=constant_inputs(copy))
+    model = _model_class()().loads(str(copy)).finish()
+    if cache is not None and reproduces(model, constant_inputs(copy)):
+        cache[key] = model
+    return model, model.calculate()
 
 
 @functools.lru_cache(maxsize=1)
