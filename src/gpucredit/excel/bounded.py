@@ -43,18 +43,26 @@ def _mapped_bytes() -> int:
 def _child(conn, limit: int, fn, args) -> None:
     import resource
 
-    if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    code = 0
     try:
-        conn.send(("ok", fn(*args)))
-    except MemoryError:
-        conn.send(("memory", None))
-    except GpuCreditError as exc:
-        conn.send(("refused", str(exc)))
-    except Exception as exc:  # reported by the parent in words, the batch goes on
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        try:
+            if limit:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            msg = ("ok", fn(*args))
+        except MemoryError:
+            msg = ("memory", None)
+        except GpuCreditError as exc:
+            msg = ("refused", str(exc))
+        except Exception as exc:  # reported by the parent in words, the batch goes on
+            msg = ("failed", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(msg)
+        except MemoryError:
+            conn.send(("memory", None))
+    except BaseException:  # nothing may reach the terminal from here: the parent reports
+        code = 1
     finally:
-        conn.close()
+        os._exit(code)  # no teardown, and no traceback printed by multiprocessing
 
 
 def run_bounded(fn, *args, memory_bytes: int = MAX_MEMORY_BYTES,
@@ -83,6 +91,8 @@ def run_bounded(fn, *args, memory_bytes: int = MAX_MEMORY_BYTES,
         msg = recv.recv() if recv.poll(seconds) else ("time", None)
     except EOFError:
         msg = ("memory", None)  # the child died without a word: killed by the allocator
+    except Exception as exc:  # a garbled answer (the child ran out mid-message)
+        msg = ("failed", f"the computation ended without a result ({type(exc).__name__})")
     finally:
         recv.close()
         if child.is_alive():
