@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-stamp
 OUT     ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint bench wheel clean
+.PHONY: install demo test lint bench wheel clean sandbox-demo
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/gpucredit recalc workbooks/demo_tape.xlsx -o $(OUT)/demo_results.xlsx --paths 2000 --seed 7
+
+# recalc-workbook on a workbook linking files outside it: shows no byte of them in the output
+sandbox-demo: $(STAMP)
+	$(PY) -m tests.recalc_sandbox_demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -253,3 +253,29 @@ def test_output_is_a_valid_zip_with_every_part(computed):
     with zipfile.ZipFile(res.source) as zf:
         assert names == set(zf.namelist())
     assert isinstance(io.BytesIO(res.output.read_bytes()), io.BytesIO)
+
+
+@pytest.mark.libreoffice
+def test_native_model_agrees_with_libreoffice_cell_by_cell(tmp_path):
+    """The bench's native-formula model (rent path, revenue, CFADS, PMT, DSCR, MIN, NPV)
+    computed by recalc-workbook and by LibreOffice, an independent engine: every cell."""
+    from tests import libreoffice as lo
+    from tests import native_model
+
+    lo.require_soffice()
+    src = tmp_path / "native.xlsx"
+    cells = native_model.build(src, facilities=3, periods=24)
+    [res] = recalc_workbooks([src], tmp_path / "ours.xlsx")
+    assert res.ok and res.formula_cells == cells and res.findings == []
+    theirs = lo.recalculate(src, tmp_path / "lo")
+    a = openpyxl.load_workbook(res.output, data_only=True)["Calcs"]
+    b = openpyxl.load_workbook(theirs, data_only=True)["Calcs"]
+    compared = 0
+    for ra, rb in zip(a.iter_rows(), b.iter_rows(), strict=True):
+        for x, y in zip(ra, rb, strict=True):
+            if isinstance(y.value, (int, float)):
+                assert x.value == pytest.approx(y.value, rel=1e-12), x.coordinate
+                compared += 1
+            else:
+                assert x.value == y.value or (x.value in (None, "") and y.value in (None, ""))
+    assert compared > cells * 0.9

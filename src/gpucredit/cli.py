@@ -508,20 +508,52 @@ def _run_with_progress(run, loaded, options, run_info, mapper, quiet: bool):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output file (one input) or folder (several inputs or a folder).")
-def recalc_workbook(inputs: tuple[Path, ...], output: Path):
-    """Compute workbooks that use the GPU_ functions, without Excel, and save the values."""
+@click.option("--values-only", is_flag=True,
+              help="Replace every formula by its value: a copy readable without the add-in.")
+@click.option("--memory-limit", type=click.FloatRange(min=0.1), default=4.0, show_default=True,
+              help="GiB of memory one workbook's computation may use.")
+@click.option("--time-limit", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="Seconds one workbook's computation may take.")
+def recalc_workbook(inputs: tuple[Path, ...], output: Path, values_only: bool,
+                    memory_limit: float, time_limit: float):
+    """Compute workbooks that use the GPU_ functions, without Excel, and save the values.
+
+    Nothing outside a workbook is read: links to other files, web functions and
+    circular references become error values, each reported with its cell. Exit status:
+    0 every workbook written with nothing cut, 1 some workbook failed or had cells cut
+    (the rest written), 2 none written.
+    """
     from gpucredit.excel.recalc import recalc_workbooks
 
-    results = recalc_workbooks(list(inputs), output)
-    failed = 0
+    try:
+        results = recalc_workbooks(list(inputs), output, values_only=values_only,
+                                   memory_bytes=int(memory_limit * 2**30), seconds=time_limit)
+    except GpuCreditError as exc:
+        _fail(_shown(str(exc)))
+    failed = cut = 0
     for r in results:
-        if getattr(r, "error", None):
+        if r.error:
             failed += 1
-            err_console.print(f"[red]{r.source}[/]: {r.error}")
-        else:
-            console.print(f"{r.source} -> [bold]{r.output}[/]")
-    sys.exit(EXIT_REJECTED if failed and failed < len(results) else
-             EXIT_UNUSABLE if failed else EXIT_OK)
+            err_console.print(Text.assemble((_shown(str(r.source)), "red"), ": ",
+                                            _shown(r.error)), soft_wrap=True)
+            continue
+        console.print(Text.assemble(_shown(str(r.source)), " -> ",
+                                    (_shown(str(r.output)), "bold"),
+                                    f" ({r.formula_cells:,} formulas, {r.gpu_cells:,} GPU_, "
+                                    f"{r.error_cells:,} with an error)"), soft_wrap=True)
+        cut += bool(r.findings)
+        for line in r.findings:
+            err_console.print(Text.assemble(("  cut ", "yellow"), _shown(line)),
+                              soft_wrap=True)
+    sys.exit(EXIT_UNUSABLE if failed == len(results) else
+             EXIT_REJECTED if failed or cut else EXIT_OK)
+
+
+def _shown(text: str) -> str:
+    """Text from a workbook or a file name as plain characters: control characters are
+    written escaped (\\x1b), never sent to the terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,18 +41,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import inspect
 import math
 import os
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel.bounded import MAX_MEMORY_BYTES, MAX_SECONDS, run_bounded
+from gpucredit.excel.budgets import gpu_overrun, install_text_guards
+from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
+from gpucredit.excel.sandbox import sandbox, sheet_parts
+from gpucredit.excel.templates import constant_inputs, reproduces, template_key
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
 
@@ -86,6 +93,10 @@ class RecalcResult:
         Formula cells whose value is an error (``#GPU! ...``, ``#NAME?`` ...).
     cell_errors : list of str
         The first :data:`MAX_LISTED_CELL_ERRORS` of them, as ``"Sheet!B7: message"``.
+    findings : list of str
+        What the sandbox cut (links outside the file, circular references, oversized
+        references), one per cell or defined name, as ``"Sheet!B7: what and why"``
+        (:mod:`gpucredit.excel.sandbox`); complete, never truncated.
     error : str or None
         Why the file failed, in words (None when ``ok``).
     """
@@ -97,6 +108,7 @@ class RecalcResult:
     gpu_cells: int = 0
     error_cells: int = 0
     cell_errors: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -121,6 +133,7 @@ def register_gpu_functions() -> list[str]:
 
     from gpucredit import udfs
 
+    install_text_guards()
     funcs = formulas.get_functions()
     for name in udfs.udf_names():
         if name not in _REGISTERED:
@@ -130,7 +143,12 @@ def register_gpu_functions() -> list[str]:
 
 
 def _adapt(udf):
+    params = list(inspect.signature(udf).parameters)
+
     def call(*args):
+        too_big = gpu_overrun(udf.__name__, params, args)
+        if too_big is not None:
+            return too_big
         return _result(udf(*(_rows(a) for a in args)))
 
     call.__name__ = udf.__name__
@@ -218,7 +236,9 @@ def _result(out):
 
 # =============================================================================== entry points
 
-def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcResult]:
+def recalc_workbooks(inputs, out, *, values_only: bool = False,
+                     memory_bytes: int = MAX_MEMORY_BYTES,
+                     seconds: float = MAX_SECONDS) -> list[RecalcResult]:
     """Compute one workbook or many and write the results.
 
     Parameters
@@ -233,6 +253,9 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcRe
         Replace every formula by its value (a static report for readers without the
         add-in, who would otherwise see ``#NAME?`` when their spreadsheet recalculates).
         By default formulas are kept and the values are stored as their cached results.
+    memory_bytes, seconds : optional
+        Memory and wall-clock time one workbook's computation may use
+        (:mod:`gpucredit.excel.bounded`); a workbook over either fails alone.
 
     Returns
     -------
@@ -263,8 +286,21 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False) -> list[RecalcRe
         if dupes:
             raise GpuCreditError(f"two inputs share the name {dupes[0]}: they would overwrite "
                                  "each other in the output folder", argument="inputs")
-    return [recalc_workbook(s, t, values_only=values_only)
-            for s, t in zip(sources, targets, strict=True)]
+    pairs = list(zip(sources, targets, strict=True))
+    done: dict[Path, RecalcResult] = {}
+    for group in _template_groups(pairs):
+        _preload()
+        try:
+            computed = run_bounded(_computed_group, [s for s, _ in group], values_only,
+                                   memory_bytes=memory_bytes, seconds=seconds * len(group))
+        except (GpuCreditError, RuntimeError):
+            continue  # over a limit together: each is computed alone below
+        for (s, t), payload in zip(group, computed, strict=True):
+            if payload is not None:
+                done[s] = recalc_workbook(s, t, computed=payload)
+    return [done.get(s) or recalc_workbook(s, t, values_only=values_only,
+                                           memory_bytes=memory_bytes, seconds=seconds)
+            for s, t in pairs]
 
 
 def _collect(inputs) -> list[Path]:
@@ -287,17 +323,22 @@ def _collect(inputs) -> list[Path]:
     return sources
 
 
-def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResult:
-    """Compute one workbook into ``target`` (see :func:`recalc_workbooks`)."""
+def recalc_workbook(source, target, *, values_only: bool = False,
+                    memory_bytes: int = MAX_MEMORY_BYTES,
+                    seconds: float = MAX_SECONDS, computed=None) -> RecalcResult:
+    """Compute one workbook into ``target`` (see :func:`recalc_workbooks`);
+    ``computed``, when given, is its :func:`_computed_parts` already worked out."""
     source, target = Path(source), Path(target)
     result = RecalcResult(source=source)
     try:
         if target.exists() and target.resolve() == source.resolve():
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_archive(source)
-        register_gpu_functions()
-        values = _compute(source)
-        parts, counts = _patched_parts(source, values, values_only)
+        if computed is None:
+            _preload()
+            computed = run_bounded(_computed_parts, source, values_only,
+                                   memory_bytes=memory_bytes, seconds=seconds)
+        parts, counts, result.findings = computed
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
@@ -305,11 +346,61 @@ def recalc_workbook(source, target, *, values_only: bool = False) -> RecalcResul
     except GpuCreditError as exc:
         result.error = str(exc)
         return result
+    except RuntimeError as exc:  # raised in the bounded child: its type and message
+        result.error = f"could not compute it ({exc})"
+        return result
     except Exception as exc:  # a broken file must not stop the batch; say what happened
         result.error = f"could not compute it ({type(exc).__name__}: {exc})"
         return result
     result.ok, result.output = True, target
     return result
+
+
+def _computed_group(sources: list[Path], values_only: bool) -> list:
+    """:func:`_computed_parts` of workbooks of one shape, sharing one compiled model;
+    None for a workbook that failed (it is then computed alone, to say why)."""
+    cache: dict = {}
+    out = []
+    for source in sources:
+        try:
+            out.append(_computed_parts(source, values_only, cache))
+        except Exception:  # recomputed alone, where the error is reported
+            out.append(None)
+    return out
+
+
+def _template_groups(pairs) -> list[list[tuple[Path, Path]]]:
+    """The (source, target) pairs that share a shape, in groups of two or more."""
+    groups: dict[str, list] = {}
+    for source, target in pairs:
+        try:
+            _check_archive(source)
+            key = template_key(source)
+        except Exception:  # computed alone, where the error is reported
+            continue
+        groups.setdefault(key, []).append((source, target))
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _preload() -> None:
+    """Import what the computation uses before the bounded child starts: libraries
+    mapped under its memory ceiling would count against one workbook's budget."""
+    import defusedxml.ElementTree  # noqa: F401
+    import openpyxl.formula.tokenizer
+    import openpyxl.formula.translate  # noqa: F401
+    import scipy.optimize
+    import scipy.stats  # noqa: F401
+
+    register_gpu_functions()
+
+
+def _computed_parts(source: Path, values_only: bool, cache: dict | None = None):
+    """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
+    the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
+    register_gpu_functions()
+    values, findings = _compute(source, cache)
+    parts, counts = _patched_parts(source, values, values_only, findings)
+    return parts, counts, findings
 
 
 # =============================================================================== reading
@@ -356,47 +447,75 @@ def _quiet_progress():
         engine.tqdm = real
 
 
-def _compute(path: Path) -> dict[tuple[str, str], np.ndarray]:
-    """Every computed range of the workbook: (SHEET in capitals, A1 ref) -> 2-D values."""
-    import formulas
-
-    with _quiet_progress():
-        model = formulas.ExcelModel().loads(str(path)).finish()
-        solution = model.calculate()
-    key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>.*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
+def _compute(path: Path, cache: dict | None = None):
+    """Every computed range of the workbook's sandboxed copy (see
+    :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; and the
+    sandbox's findings. With a ``cache`` (a dict), a model compiled for a workbook of
+    the same shape is reused (:mod:`gpucredit.excel.templates`)."""
+    key = template_key(path) if cache is not None else None
+    with zipfile.ZipFile(path) as zf:
+        cut = sandbox(zf)
+        with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
+            copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
+            _write_copy(zf, copy, cut.parts)
+            with _quiet_progress():
+                model, solution = _solve(copy, cache, key)
+    findings = cut.findings + [f"{cut.aliases[s]}!{ref}: a formula this tool cannot read "
+                               f"({why}); shown as #NAME?" for s, ref, why in model.unread]
+    key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
     values = {}
     for name, rng in solution.items():
         m = key.match(str(name))
-        if m is None:
+        if m is None or m["sheet"] not in cut.aliases:
             continue
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
-        values[(m["sheet"].upper(), m["ref"].upper())] = np.atleast_2d(arr)
-    return values
+        values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
+    return values, findings
 
 
-def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> worksheet part name in the archive."""
-    from defusedxml import ElementTree
+def _solve(copy: Path, cache: dict | None, key: str | None):
+    """(model, solution) for the compute copy: a cached model computed with this
+    workbook's constants, or a model compiled now (and cached if it passes the check)."""
+    if cache is not None and key in cache:
+        model = cache[key]
+        return model, model.calculate(inputs=constant_inputs(copy))
+    model = _model_class()().loads(str(copy)).finish()
+    if cache is not None and reproduces(model, constant_inputs(copy)):
+        cache[key] = model
+    return model, model.calculate()
 
-    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
-    book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    targets = {}
-    for rel in rels.findall("p:Relationship", ns):
-        target = rel.get("Target", "")
-        if target.startswith("/"):
-            part = target.lstrip("/")
-        else:
-            part = str(PurePosixPath("xl") / target)
-        targets[rel.get("Id")] = os.path.normpath(part).replace(os.sep, "/")
-    out = {}
-    for sheet in book.findall("m:sheets/m:sheet", ns):
-        rid = sheet.get(f"{{{ns['r']}}}id")
-        if rid in targets:
-            out[sheet.get("name")] = targets[rid]
-    return out
+
+@functools.lru_cache(maxsize=1)
+def _model_class():
+    """``formulas.ExcelModel`` where a formula the engine cannot parse becomes ``#NAME?``
+    in its own cell (and is listed in ``unread``) instead of failing the whole file."""
+    import formulas
+    from formulas.errors import FormulaError
+
+    class Model(formulas.ExcelModel):
+        def __init__(self):
+            super().__init__()
+            self.unread = []
+
+        def compile_cell(self, cell, context, references, formula_references):
+            try:
+                return super().compile_cell(cell, context, references, formula_references)
+            except FormulaError as exc:
+                self.unread.append((context["sheet"], cell.coordinate,
+                                    type(exc).__name__))
+                crd = formula_references.get(cell.coordinate, cell.coordinate)
+                return self._compile_cell(crd, "=#NAME?", context, True, references)
+
+    return Model
+
+
+def _write_copy(zf: zipfile.ZipFile, target: Path, parts: dict[str, bytes | None]) -> None:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zout:
+        for info in zf.infolist():
+            if info.filename in parts and parts[info.filename] is None:
+                continue
+            data = parts.get(info.filename)
+            zout.writestr(info.filename, zf.read(info.filename) if data is None else data)
 
 
 # =============================================================================== writing
@@ -441,7 +560,7 @@ def _value_xml(v) -> tuple[str | None, str]:
     if v is sh.EMPTY or v is None:
         return None, ""
     if isinstance(v, XlError):
-        return "e", f"<v>{escape(str(v))}</v>"
+        return "e", f"<v>{_excel_error(v)}</v>"
     if isinstance(v, (bool, np.bool_)):
         return "b", f"<v>{int(bool(v))}</v>"
     if isinstance(v, (int, np.integer)):
@@ -453,11 +572,23 @@ def _value_xml(v) -> tuple[str | None, str]:
     return "str", f"<v>{escape(str(v))}</v>"
 
 
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                          "#GETTING_DATA", "#SPILL!", "#CALC!"})
+"""The error values a cell may hold (ECMA-376 Part 1, 18.18.30 ST_CellValueType ``e``;
+the last two since Excel's dynamic arrays)."""
+
+
+def _excel_error(v) -> str:
+    """The engine's error as an Excel error value (its own ``#CIRC!`` is not one)."""
+    return str(v) if str(v) in EXCEL_ERRORS else "#VALUE!"
+
+
 def _is_error(v) -> str | None:
     from formulas.tokens.operand import XlError
 
     if isinstance(v, XlError):
-        return str(v)
+        reason = getattr(v, "reason", None)
+        return f"{_excel_error(v)} ({reason})" if reason else _excel_error(v)
     if isinstance(v, str) and v.startswith("#GPU!"):
         return v
     return None
@@ -518,15 +649,18 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
                 for i in range(r1 - r0 + 1):
                     for j in range(c1 - c0 + 1):
                         v = _pick(grid, i, j)
+                        counts["cells"][(sheet_key, r0 + i, c0 + j)] = v
                         if (i, j) != (0, 0):
                             spill[(r0 + i, c0 + j)] = v
                         grow(r0 + i, c0 + j)
                 value = _pick(grid, 0, 0)
             else:
                 value = _pick(values.get((sheet_key, ref)), 0, 0)
+                counts["cells"][(sheet_key, r, c)] = value
             err = _is_error(value)
             if err:
-                counts["errors"].append(f"{sheet}!{ref}: {err}")
+                reason = counts["why"].get(f"{sheet}!{ref}".upper(), err)
+                counts["errors"].append(f"{sheet}!{ref}: {reason}")
             formula = "" if counts["values_only"] else f.group(0)
             patched.append((c, _cell_xml(_attrs(m["attrs"]), formula, value)))
         new_rows[r] = (attrs, patched)
@@ -585,18 +719,27 @@ def _cell_xml(attrs: dict[str, str], formula: str, value) -> str:
     return f"<c{_attr_text(attrs)}>{formula}{v}</c>"
 
 
-def _patched_parts(source: Path, values, values_only: bool) -> tuple[dict[str, bytes | None],
-                                                                   dict]:
-    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only}
+def _patched_parts(source: Path, values, values_only: bool,
+                   findings: list[str]) -> tuple[dict[str, bytes | None], dict]:
+    why = {f.split(": ", 1)[0].upper(): f.split(": ", 1)[1] for f in findings}
+    counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only, "why": why,
+              "cells": {}}
     parts = {}
     with zipfile.ZipFile(source) as zf:
-        for sheet, part in _sheet_parts(zf).items():
+        for sheet, part in sheet_parts(zf).items():
             if part not in zf.namelist():
                 continue
             xml = zf.read(part).decode("utf-8")
             new = _patch_sheet(xml, sheet, values, counts)
             if new != xml:
                 parts[part] = new.encode("utf-8")
+        computed = counts.pop("cells")  # engine values: they stay in the bounded child
+        for name in zf.namelist():
+            if re.fullmatch(r"xl/charts/chart\d+\.xml", name):
+                xml = zf.read(name).decode("utf-8")
+                new = refresh_chart_caches(xml, computed)
+                if new != xml:
+                    parts[name] = new.encode("utf-8")
         book = zf.read("xl/workbook.xml").decode("utf-8")
         new_book = re.sub(r'\sfullCalcOnLoad="(1|true)"', "", book)
         if new_book != book:

@@ -1,0 +1,77 @@
+"""Workbooks of one shape share a compiled model (gpucredit.excel.templates).
+
+The oracle for a cached computation is the same workbook computed on its own (a fresh
+compile); the native model's values are cross-checked against LibreOffice in
+test_recalc_workbook.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from tests import native_model
+
+from gpucredit.excel import recalc
+from gpucredit.excel.templates import template_key
+
+
+def variants(tmp_path: Path, n: int = 3) -> list[Path]:
+    """``n`` copies of one small native model, each with other rents and rates."""
+    base = tmp_path / "base.xlsx"
+    native_model.build(base, facilities=2, periods=12)
+    paths = []
+    for k in range(n):
+        wb = openpyxl.load_workbook(base)
+        ws = wb["Inputs"]
+        ws["B2"] = 2.0 + k / 4
+        ws["H3"] = 0.05 + k / 100
+        p = tmp_path / "in" / f"deal{k}.xlsx"
+        p.parent.mkdir(exist_ok=True)
+        wb.save(p)
+        paths.append(p)
+    return paths
+
+
+def values(path: Path) -> list:
+    return [c.value for row in openpyxl.load_workbook(path, data_only=True)["Calcs"].iter_rows()
+            for c in row]
+
+
+def test_shape_not_values_decides_the_key(tmp_path):
+    a, b, _ = variants(tmp_path)
+    assert template_key(a) == template_key(b)
+    wb = openpyxl.load_workbook(a)
+    wb["Calcs"]["C2"] = "=Inputs!$B$2*2"  # one formula changed
+    wb.save(tmp_path / "other.xlsx")
+    wb = openpyxl.load_workbook(a)
+    wb["Inputs"]["K2"] = 1.0  # a constant in a new cell
+    wb.save(tmp_path / "more.xlsx")
+    keys = {template_key(p) for p in (a, tmp_path / "other.xlsx", tmp_path / "more.xlsx")}
+    assert len(keys) == 3
+
+
+def test_a_batch_compiles_once_and_matches_one_by_one(tmp_path, monkeypatch):
+    paths = variants(tmp_path)
+    compiled = []
+    real = recalc._model_class()
+
+    class Counting(real):
+        def finish(self, *args, **kwargs):
+            compiled.append(1)
+            return super().finish(*args, **kwargs)
+
+    monkeypatch.setattr(recalc, "run_bounded", lambda fn, *a, **k: fn(*a))  # count here
+    monkeypatch.setattr(recalc, "_model_class", lambda: Counting)
+    batch = recalc.recalc_workbooks(tmp_path / "in", tmp_path / "batch")
+    assert [r.ok for r in batch] == [True] * 3 and len(compiled) == 1
+    for p, r in zip(paths, batch, strict=True):
+        [alone] = recalc.recalc_workbooks([p], tmp_path / f"alone_{p.name}")
+        ours, theirs = values(r.output), values(alone.output)
+        assert len(ours) == len(theirs)
+        for x, y in zip(ours, theirs, strict=True):
+            assert x == (pytest.approx(y, rel=1e-15) if isinstance(y, float) else y)
+    assert len(compiled) == 4
+    first, second = values(batch[0].output), values(batch[1].output)
+    assert first != second  # the inputs did reach the cached model
