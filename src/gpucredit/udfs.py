@@ -28,10 +28,16 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   single cell: for optional arguments where 0 is not a valid value (a confidence level,
   a DSCR threshold, periods a year, a curve family) 0 also means "use the default".
 * Dates may be dates or Excel serial numbers (1900 date system) or ISO text.
-* Errors are short text in the cell, ``#GPU! <what is wrong>``, never a traceback. A
-  ratio with no value (a DSCR where debt service is zero, an LTV against zero
-  collateral) is an empty cell inside a spilled array, and ``#GPU! <why>`` as a single
-  value. Results never contain inf or NaN (Office.js fails on inf, shows NaN as #NUM!).
+* Errors use each runtime's documented mechanism (:data:`RUNTIME`). Office.js (xlwings
+  Lite, xlwings Server): a bad input raises :class:`xlwings.XlwingsError`, which Excel
+  shows as a real ``#VALUE!`` carrying the message (hover the error flag), and a missing
+  value inside a spilled array is a real ``#N/A`` (xlwings writes the text ``"#N/A"`` as
+  an error cell). Classic xlwings (Windows, COM) has no documented way for Python to
+  return an error value (xlwings issue 776), so there the message is text,
+  ``#GPU! <what is wrong>``, and a missing value in an array is an empty cell. Never a
+  traceback; results never contain inf or NaN (Office.js fails on inf).
+* Budgets: a call that asks for more periods or paths than :data:`LIMITS` allows is
+  refused before any work, with the limit in the message.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ except ImportError:  # pragma: no cover - exercised only where xlwings is absent
 __all__ = [
     "CATEGORY",
     "ERROR_PREFIX",
+    "LIMITS",
+    "RUNTIME",
     "udf_names",
 ]
 
@@ -80,6 +88,38 @@ ERROR_PREFIX = "#GPU! "
 """Start of every error message a UDF writes into a cell."""
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 (after Excel's 1900 leap bug)
+
+LIMITS = {
+    "periods": 1200,
+    "paths": 200_000,
+    "path_periods": 20_000_000,
+}
+"""Most a single worksheet-function call may ask for, checked before any work.
+
+``periods``: 100 years of months. ``paths``: Monte Carlo paths per call.
+``path_periods``: paths x periods x facilities x scenarios of one Monte Carlo call
+(about 1.5 GB of float64 working arrays at the core's ~10 arrays a path-period; an Excel
+cell should answer in seconds, not hold the machine; larger runs belong to
+``gpucredit recalc``).
+"""
+
+
+def _runtime() -> str:
+    """Which xlwings UDF implementation decorates this module (fixed at xlwings' import).
+
+    ``"officejs"`` (xlwings Lite / Server), ``"classic"`` (Windows COM) or ``"python"``
+    (no Excel runtime: plain Python, :mod:`gpucredit.excel.recalc`).
+    """
+    module = getattr(getattr(xw, "func", None), "__module__", "") or ""
+    if module.endswith("udfs_officejs"):
+        return "officejs"
+    if module == "xlwings.udfs":
+        return "classic"
+    return "python"
+
+
+RUNTIME = _runtime()
+"""The runtime this module was imported under (see :func:`_runtime`)."""
 
 
 # =============================================================================== decorators
@@ -119,14 +159,22 @@ def _udf(nan: str = "no value"):
     """
 
     def deco(body: Callable) -> Callable:
+        params = inspect.signature(body).parameters
+        least = sum(p.default is inspect.Parameter.empty for p in params.values())
+
         @functools.wraps(body)
         def wrapper(*args):
+            if not least <= len(args) <= len(params):
+                return _fail(_arity_message(body.__name__, least, len(params), len(args)))
             try:
                 out = body(*args)
             except GpuCreditError as exc:
-                return _error(str(exc))
+                return _fail(str(exc))
+            except MemoryError:
+                return _fail("not enough memory for this call: ask for fewer periods or "
+                             "paths")
             except Exception as exc:  # a bug: still a message, never a traceback in a cell
-                return _error(f"unexpected {type(exc).__name__}: {exc}")
+                return _fail(f"unexpected {type(exc).__name__}: {exc}")
             return _to_cells(out, nan)
 
         return wrapper
@@ -134,11 +182,34 @@ def _udf(nan: str = "no value"):
     return deco
 
 
+def _arity_message(name: str, least: int, most: int, got: int) -> str:
+    want = f"{least}" if least == most else f"{least} to {most}"
+    return f"{name} takes {want} arguments, got {got}"
+
+
 def _error(message: str) -> str:
     text = " ".join(str(message).split()).rstrip(".")
     if len(text) > 250:
         text = text[:247] + "..."
     return ERROR_PREFIX + text
+
+
+def _fail(message: str):
+    """A failed call as the runtime shows errors (module docstring, "Errors").
+
+    Office.js: raise ``xlwings.XlwingsError`` -> ``#VALUE!`` with the message (xlwings
+    Server's custom-functions-code.js turns a failed call into
+    ``CustomFunctions.Error(invalidValue, message)``; xlwings Lite does the same).
+    Classic and plain Python: the text ``#GPU! <message>``.
+    """
+    text = _error(message)
+    if RUNTIME == "officejs":
+        raise xw.XlwingsError(text.removeprefix(ERROR_PREFIX))
+    return text
+
+
+_MISSING = "#N/A" if RUNTIME == "officejs" else ""
+"""A missing value inside a spilled array: a real #N/A where the runtime can write one."""
 
 
 # =============================================================================== cells -> values
@@ -254,6 +325,30 @@ def _whole(raw, name: str, default=_Empty, *, zero_is_empty: bool = False):
     if not float(x).is_integer():
         raise GpuCreditError(f"{name} must be a whole number, got {x:g}", argument=name, value=x)
     return int(x)
+
+
+def _count(raw, name: str, what: str, default=_Empty, *, low: int = 1,
+           zero_is_empty: bool = False) -> int:
+    """A whole number of periods or paths, refused above :data:`LIMITS` before any work."""
+    n = _whole(raw, name, default, zero_is_empty=zero_is_empty)
+    limit = LIMITS[what]
+    if n < low:
+        raise GpuCreditError(f"{name} must be at least {low}, got {n}", argument=name, value=n)
+    if n > limit:
+        raise GpuCreditError(f"{name} is {n:,}: one cell may ask for at most {limit:,} "
+                             f"{what}", argument=name, value=n)
+    return n
+
+
+def _check_work(paths: int, periods: int, copies: int = 1) -> None:
+    """Refuse a Monte Carlo call over ``LIMITS["path_periods"]`` before it starts."""
+    work = paths * periods * copies
+    limit = LIMITS["path_periods"]
+    if work > limit:
+        raise GpuCreditError(
+            f"{paths:,} paths x {periods:,} periods" + (f" x {copies:,}" if copies > 1 else "")
+            + f" is {work:,} path-periods; one cell may ask for at most {limit:,}: use fewer "
+            "paths, or gpucredit recalc for a larger run", argument="n_paths", value=paths)
 
 
 def _text(raw, name: str, default=_Empty) -> str:
@@ -390,11 +485,17 @@ def _to_cells(out, nan: str):
         return out
     if isinstance(out, (list, tuple, np.ndarray)):
         # finite Python floats (nearly every cell) pass through as they are
-        return [[v if type(v) is float and math.isfinite(v) else _clean(v) for v in row]
+        return [[v if type(v) is float and math.isfinite(v) else _cell(v) for v in row]
                 for row in _grid(out)]
     if isinstance(out, (float, np.floating)) and not math.isfinite(out):
-        return _error(nan)
+        return _fail(nan)
     return _clean(out)
+
+
+def _cell(v):
+    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`_MISSING`."""
+    out = _clean(v)
+    return _MISSING if out == "" and not isinstance(v, str) else out
 
 
 def _like(values, orient: str):
@@ -621,9 +722,9 @@ def GPU_DEBT_SCHEDULE(amount, rate, n_periods, kind=None, amortization_start=Non
     """Loan schedule (opening balance, draw, interest, principal, debt service, closing)."""
     a = _scalar(amount, "amount")
     r = _scalar(rate, "rate")
-    n = _whole(n_periods, "n_periods")
+    n = _count(n_periods, "n_periods", "periods")
     k = _text(kind, "kind", _core_default(debt.schedule, "kind"))
-    start = _whole(amortization_start, "amortization_start",
+    start = _count(amortization_start, "amortization_start", "periods",
                    _core_default(debt.schedule, "amortization_start"), zero_is_empty=True)
     extra = {}
     if not _omitted(principal):
@@ -975,7 +1076,7 @@ def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year, contract
     """Rent per period (left to right): deflating market rent, blended with a contract."""
     r0 = _scalar(rent0, "rent0")
     d = _scalar(annual_deflation, "annual_deflation")
-    n = _whole(n_periods, "n_periods")
+    n = _count(n_periods, "n_periods", "periods")
     m = _whole(periods_per_year, "periods_per_year")
     path = rents_mod.trend_path(r0, d, n, m)
     if not _omitted(contract_rate):
@@ -983,7 +1084,8 @@ def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year, contract
         if not _omitted(contracted_share):
             kw["contracted_share"] = _scalar(contracted_share, "contracted_share")
         path = rents_mod.blended_rent(_scalar(contract_rate, "contract_rate"), path,
-                                      _whole(contract_periods, "contract_periods", 0), **kw)
+                                      _count(contract_periods, "contract_periods", "periods", 0,
+                                             low=0), **kw)
     return [np.asarray(path, dtype=float).reshape(-1).tolist()]
 
 
@@ -1145,11 +1247,12 @@ def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstandin
     model = montecarlo.MarketModel(**market)
     kw = {}
     if not _omitted(n_paths, zero_is_empty=True):
-        kw["n_paths"] = _whole(n_paths, "n_paths")
+        kw["n_paths"] = _count(n_paths, "n_paths", "paths")
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
     if not _omitted(periods_per_year, zero_is_empty=True):
         kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year")
+    _check_work(kw.get("n_paths", _core_default(montecarlo.simulate, "n_paths")), rev.size)
     row = montecarlo.simulate(exposure, model, **kw).iloc[0]
     return _label_table({_MC_LABELS.get(k, k): row[k] for k in row.index})
 
@@ -1170,6 +1273,23 @@ def _field_name(v, where: str) -> str:
                              + ", ".join(_FAC_FIELDS + _CURVE_PARAMS),
                              argument="facility", value=v)
     return name
+
+
+def _horizon(fac: model.Facilities, periods_per_year: int) -> int:
+    """Periods the core will model for ``fac`` (its longest tenor or economic life),
+    refused above ``LIMITS["periods"]`` before the core allocates anything."""
+    try:
+        tenor = float(np.max(np.asarray(fac.tenor, dtype=float)))
+        life = float(np.max(np.asarray(fac.economic_life_years, dtype=float)))
+        m = float(periods_per_year)
+    except (TypeError, ValueError):
+        return 1  # not numbers: the core says what is wrong
+    n = max(tenor, math.ceil(life * m - 1e-9)) if math.isfinite(life * m) else math.inf
+    if not n <= LIMITS["periods"]:
+        raise GpuCreditError(f"the facility runs {n:,.0f} periods (tenor or economic life); "
+                             f"one cell may model at most {LIMITS['periods']:,}",
+                             argument="tenor", value=n)
+    return max(1, int(n))
 
 
 def _facilities(raw) -> model.Facilities:
@@ -1220,9 +1340,11 @@ def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=N
     """The standard stress grid (base, rent deflation 20/30/40%, step-down, BTC -50%, joint)."""
     fac = _facilities(facility)
     m = _whole(periods_per_year, "periods_per_year")
+    _horizon(fac, m)
     kw = {}
     if not _omitted(n_paths, zero_is_empty=True):
-        kw["n_paths"] = _whole(n_paths, "n_paths")
+        kw["n_paths"] = _count(n_paths, "n_paths", "paths")
+        _check_work(kw["n_paths"], _horizon(fac, m), len(scenarios.STANDARD_SCENARIOS))
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
     table = scenarios.run_scenarios(fac, m, **kw)

@@ -448,6 +448,9 @@ def _serve_officejs():
             spec.loader.exec_module(main)
             return server.custom_functions_meta(main)
         if op == "call":
+            return _excel_answer(lambda: asyncio.run(
+                server.custom_functions_call(payload(msg), module)))
+        if op == "call_raw":
             return asyncio.run(server.custom_functions_call(payload(msg), module))
         if op == "time":
             data = payload(msg)
@@ -460,6 +463,23 @@ def _serve_officejs():
         raise ValueError(f"unknown op {op!r}")
 
     _loop(handle, {"xlwings": xw.__version__, "pro": xw.__pro__})
+
+
+def _excel_answer(call):
+    """What Excel shows for an Office.js custom-function call.
+
+    xlwings Server's ``custom-functions-code.js`` (and xlwings Lite) turn a call that
+    raised into ``CustomFunctions.Error(ErrorCode.invalidValue, message)``: a ``#VALUE!``
+    whose message shows on the error flag. In production only ``xlwings.XlwingsError``
+    messages are shown; any other exception reads "Internal Server Error". The answer of
+    a raised call is ``{"$excel_error": "#VALUE!", "message": ..., "exception": ...}``.
+    """
+    try:
+        return call()
+    except Exception as exc:  # what the JavaScript side would see
+        name = type(exc).__name__
+        shown = str(exc) if name == "XlwingsError" else "Internal Server Error"
+        return {"$excel_error": "#VALUE!", "message": shown, "exception": name}
 
 
 # =============================================================================== shared
