@@ -48,6 +48,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -67,6 +68,7 @@ from gpucredit import (
 )
 from gpucredit import rents as rents_mod
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel import handles
 
 try:  # the recalculation engine and plain Python use these functions without xlwings
     import xlwings as xw
@@ -146,6 +148,23 @@ def _arg(name: str, doc: str, **options):
     if xw is None:
         return lambda f: f
     return xw.arg(name, ndim=2, err_to_str=True, doc=doc, **options)
+
+
+def _choices(**literals):
+    """Dropdown lists for enumerated arguments (``typing.Literal``), Office.js only.
+
+    xlwings Lite and Server show a ``Literal`` argument as a list to pick from; classic
+    xlwings would try to convert to the ``Literal`` type, so there the hint is left out
+    (the help text lists the choices in both). Put it just above ``@_udf()``: xlwings
+    reads the hints when the first ``@_arg`` runs.
+    """
+
+    def deco(f):
+        if RUNTIME == "officejs":
+            f.__annotations__ = {**getattr(f, "__annotations__", {}), **literals}
+        return f
+
+    return deco
 
 
 def _udf(nan: str = "no value"):
@@ -1365,6 +1384,226 @@ def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=N
     lead = ["scenario", "facility_id"] if several else ["scenario"]
     cols = lead + chosen
     return _table(cols, table[cols].to_numpy(dtype=object).tolist())
+
+
+# ================================================================== facilities as objects
+
+PERIODS_PER_YEAR = 12
+"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
+
+_FACILITIES = handles.Repository()
+"""Facilities made by GPU_FACILITY, evaluated once (bounded: handles.CAPACITY)."""
+_RESULTS = handles.Repository()
+"""Monte Carlo results of GPU_FACILITY_MC, cached on their inputs."""
+_FACILITY_KIND = "gpu.fac"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facility:
+    """What a facility handle stands for: inputs, time grid and the core's evaluation."""
+
+    facilities: model.Facilities
+    periods_per_year: int
+    start: dt.date | None
+    evaluation: model.Evaluation
+    key: tuple
+
+
+def _plain(v):
+    """A facility field as plain, hashable Python (for the handle's digest)."""
+    if isinstance(v, np.ndarray):
+        return tuple(v.tolist())
+    if isinstance(v, Mapping):
+        return tuple(sorted((k, _plain(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
+def _one_date(raw, name: str) -> dt.date | None:
+    cells = [v for row in _grid(raw) for v in row]
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one date", argument=name)
+    return _date(cells[0], name)
+
+
+def _headers(raw) -> bool:
+    return _flag(raw, "headers", True)
+
+
+def _maybe_header(table: list[list], keep: bool) -> list[list]:
+    """Drop a table's header row when the caller asked for values only."""
+    return table if keep else (table[1:] or [[""]])
+
+
+@_func()
+@_arg("facility", "The facility: field names and values in two columns (gpus, "
+                  "gpu_unit_cost, merchant_rent, utilization, debt, annual_rate, tenor ...).")
+@_arg("periods_per_year", f"Periods a year of the model: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
+@_arg("start_date", "Closing date; the schedule shows each period's end date. Default: "
+                    "none (periods in years).")
+@_udf()
+def GPU_FACILITY(facility, periods_per_year=None, start_date=None):
+    """A handle to one facility, evaluated once: use it in GPU_FACILITY_SCHEDULE/METRICS/MC."""
+    fac = _facilities(facility)
+    if fac.n != 1:
+        raise GpuCreditError(f"facility must describe one facility, got {fac.n}: make one "
+                             "GPU_FACILITY per facility and combine them with GPU_PORTFOLIO",
+                             argument="facility", value=fac.n)
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
+    start = None if _omitted(start_date, zero_is_empty=True) else _one_date(start_date,
+                                                                           "start_date")
+    _horizon(fac, m)
+    key = (_plain(dataclasses.asdict(fac)), m, start)
+    return _FACILITIES.put(_FACILITY_KIND, key, _FACILITIES.memo(
+        "gpu.eval", key, lambda: _Facility(fac, m, start, model.evaluate(fac, m), key)))
+
+
+def _facility(raw, name: str = "handle") -> _Facility:
+    cells = [v for row in _grid(raw) for v in row]
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one cell holding a facility handle",
+                             argument=name)
+    return _FACILITIES.get(cells[0], _FACILITY_KIND, name)
+
+
+_SCHEDULE_COLUMNS = {
+    "period": "Period", "revenue": "Revenue", "opex": "Opex",
+    "maintenance_capex": "Maintenance capex", "tax": "Tax", "cfads": "CFADS",
+    "opening_balance": "Opening balance", "draw": "Draw", "interest": "Interest",
+    "principal": "Principal", "sweep": "Sweep", "balloon": "Balloon",
+    "debt_service": "Debt service", "closing_balance": "Closing balance", "dscr": "DSCR",
+    "llcr": "LLCR", "residual_value": "Residual value", "market_value": "Market value",
+    "liquidation_value": "Liquidation value", "ltv_market": "LTV (market)",
+    "ltv_liquidation": "LTV (liquidation)", "lgd": "LGD",
+}
+
+
+def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> list:
+    from gpucredit.engine import add_months
+
+    step = 12 // periods_per_year
+    return [add_months(start, int(k) * step) for k in periods]
+
+
+@_func()
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_udf()
+def GPU_FACILITY_SCHEDULE(handle, headers=None):
+    """The facility's period table: dates, CFADS, debt schedule, DSCR, LLCR, collateral, LTV."""
+    f = _facility(handle)
+    frame = f.evaluation.periods_frame()
+    table = frame[list(_SCHEDULE_COLUMNS)].rename(columns=_SCHEDULE_COLUMNS)
+    if f.start is not None:
+        table.insert(1, "Period end", _period_ends(f.start, frame["period"].to_numpy(),
+                                                  f.periods_per_year))
+    else:
+        table.insert(1, "Year", frame["year"].to_numpy())
+    rows = _table(list(table.columns), table.to_numpy(dtype=object).tolist())
+    return _maybe_header(rows, _headers(headers))
+
+
+_METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
+                  "life_gap_years", "min_dscr", "avg_dscr", "llcr", "plcr", "min_llcr",
+                  "first_breach_lockup", "first_breach_default", "min_headroom_pct",
+                  "min_headroom_usd", "breakeven_rent", "breakeven_rent_lockup",
+                  "breakeven_utilization", "breakeven_deflation", "debt_capacity",
+                  "market_value", "liquidation_value", "haircut", "ltv_market",
+                  "ltv_liquidation", "max_ltv_market", "max_ltv_liquidation",
+                  "first_collateral_shortfall", "borrowing_base", "required_prepayment",
+                  "balloon", "refinancing_ltv_market", "refinancing_ltv_liquidation",
+                  "lgd_now", "lgd_at_breach", "min_dscr_combined", "dscr_lockup",
+                  "dscr_default")
+MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
+
+
+def _pick(items: Mapping[str, object], field, headers, first: str,
+          labels: Mapping[str, str] | None = None):
+    """A label/value table (rows shown by ``labels``), or one value when ``field`` names
+    a row by its key."""
+    if _omitted(field, zero_is_empty=True):
+        shown = {(labels or {}).get(k, k): v for k, v in items.items()}
+        return _maybe_header(_label_table(shown, first), _headers(headers))
+    key = _text(field, "field").lower()
+    if key not in items:
+        raise GpuCreditError(f"field must be one of {', '.join(items)}, got {key!r}",
+                             argument="field", value=key)
+    value = items[key]
+    return _fail(f"{key} has no value for this facility") if _missing(value) else value
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
+
+
+@_func()
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("field", "One metric to return (e.g. min_dscr, llcr, breakeven_rent, max_ltv_market); "
+               "empty: every metric as a table.")
+@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_choices(field=MetricField)
+@_udf()
+def GPU_FACILITY_METRICS(handle, field=None, headers=None):
+    """The facility's credit metrics (min DSCR, LLCR, PLCR, breakevens, LTV ...), or one."""
+    row = _facility(handle).evaluation.metrics.iloc[0]
+    return _pick({k: row[k] for k in _METRIC_FIELDS if k in row.index}, field, headers,
+                 "Metric")
+
+
+_MC_FIELDS = tuple(_MC_LABELS)
+McField = Literal[_MC_FIELDS]  # type: ignore[valid-type]
+
+
+@_func(call_in_wizard=False)
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("n_paths", "Simulated paths." + _dflt(model.simulate, "n_paths"))
+@_arg("seed", "Random seed (same seed, same result)." + _dflt(model.simulate, "seed"))
+@_arg("field", "One result to return (pd, lgd, expected_loss, cvar_99 ...); empty: the "
+               "whole table.")
+@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_choices(field=McField)
+@_udf()
+def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
+    """Monte Carlo of the facility (PD, LGD, expected loss, CVaR), cached on its inputs."""
+    f = _facility(handle)
+    paths = _count(n_paths, "n_paths", "paths", _core_default(model.simulate, "n_paths"),
+                   zero_is_empty=True)
+    s = _whole(seed, "seed", _core_default(model.simulate, "seed"))
+    _check_work(paths, f.evaluation.dscr.shape[1])
+    result = _RESULTS.memo("gpu.mc", (f.key, paths, s), lambda: model.simulate(
+        f.facilities, f.periods_per_year, n_paths=paths, seed=s).iloc[0])
+    return _pick({k: result[k] for k in _MC_FIELDS if k in result.index}, field, headers,
+                 "Measure", _MC_LABELS)
+
+
+@_func()
+@_arg("handles", "Facility handles: a range of GPU_FACILITY cells (empty cells skipped).")
+@_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,llcr,max_ltv_market). "
+                 "Default: debt, min_dscr, avg_dscr, llcr, breakeven_rent, max_ltv_market.")
+@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_udf()
+def GPU_PORTFOLIO(handles, metrics=None, headers=None):
+    """One row per facility handle with its metrics, for a portfolio on one sheet."""
+    cells = [v for row in _grid(handles) for v in row if not _blank(v) and v != 0]
+    if not cells:
+        raise GpuCreditError("handles is empty: give a range of GPU_FACILITY cells",
+                             argument="handles")
+    if _omitted(metrics, zero_is_empty=True):
+        chosen = ["debt", "min_dscr", "avg_dscr", "llcr", "breakeven_rent", "max_ltv_market"]
+    else:
+        chosen = [c.strip().lower() for c in _text(metrics, "metrics").split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in _METRIC_FIELDS]
+        if unknown:
+            raise GpuCreditError(f"unknown metric {unknown[0]!r}; metrics are "
+                                 + ", ".join(_METRIC_FIELDS), argument="metrics",
+                                 value=unknown[0])
+    rows = []
+    for k, h in enumerate(cells):
+        row = _FACILITIES.get(h, _FACILITY_KIND, f"handles (cell {k + 1})").evaluation.metrics
+        rows.append([h, *(row.iloc[0][c] for c in chosen)])
+    return _maybe_header(_table(["Facility", *chosen], rows), _headers(headers))
 
 
 # =============================================================================== registry
