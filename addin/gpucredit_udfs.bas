@@ -92,6 +92,59 @@ failed:
     GPU_DSCR = Err.Description
 End Function
 
+Function GPU_FACILITY(facility, Optional periods_per_year, Optional start_date)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY", Array(facility, periods_per_year, start_date), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY", Array(facility, periods_per_year, start_date))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY = Err.Description
+End Function
+
+Function GPU_FACILITY_MC(handle, Optional n_paths, Optional seed, Optional field, Optional headers)
+    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_MC = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_MC", Array(handle, n_paths, seed, field, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_MC = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_MC", Array(handle, n_paths, seed, field, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_MC = Err.Description
+End Function
+
+Function GPU_FACILITY_METRICS(handle, Optional field, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_METRICS = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_METRICS", Array(handle, field, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_METRICS = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_METRICS", Array(handle, field, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_METRICS = Err.Description
+End Function
+
+Function GPU_FACILITY_SCHEDULE(handle, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_SCHEDULE = Err.Description
+End Function
+
 Function GPU_FAIR_SPREAD(pd_annual, lgd, Optional exact)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -247,6 +300,19 @@ Function GPU_PLCR(cfads_to_end_of_life, opening_balance, rate)
     #End If
 failed:
     GPU_PLCR = Err.Description
+End Function
+
+Function GPU_PORTFOLIO(handles, Optional metrics, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_PORTFOLIO = XLPy.CallUDF("gpucredit.udfs", "GPU_PORTFOLIO", Array(handles, metrics, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_PORTFOLIO = XLPy.CallUDF("gpucredit.udfs", "GPU_PORTFOLIO", Array(handles, metrics, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_PORTFOLIO = Err.Description
 End Function
 
 Function GPU_PRESET(gpu_model, Optional field)

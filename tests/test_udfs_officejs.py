@@ -94,9 +94,30 @@ def test_meta_of_every_function(meta):
         assert [p["name"] for p in f["parameters"]] == list(params)
         for p in f["parameters"]:
             assert p["description"] and not p["description"].startswith("Positional")
-            assert p["dimensionality"] == "matrix" and p["type"] == "any"
+            if "customEnumId" in p:  # a dropdown: Excel sends one text value
+                assert (p["dimensionality"], p["type"]) == ("scalar", "string")
+            else:
+                assert p["dimensionality"] == "matrix" and p["type"] == "any"
             optional = params[p["name"]].default is not inspect.Parameter.empty
             assert p.get("optional", False) is optional, (f["id"], p["name"])
+
+
+def test_enumerated_arguments_are_dropdowns(meta):
+    enums = {e["id"]: [v["stringValue"] for v in e["values"]] for e in meta["enums"]}
+    assert "min_dscr" in enums["GPU_FACILITY_METRICS.FIELD"]
+    assert "pd" in enums["GPU_FACILITY_MC.FIELD"]
+    params = {(f["id"], p["name"]): p for f in meta["functions"] for p in f["parameters"]}
+    assert params[("GPU_FACILITY_METRICS", "field")]["customEnumId"] == \
+        "GPU_FACILITY_METRICS.FIELD"
+
+
+def test_a_dropdown_value_arrives_as_text(rt):
+    handle = call(rt, "GPU_FACILITY", [["gpus", 100], ["gpu_unit_cost", 30000],
+                                       ["merchant_rent", 2.4], ["utilization", 0.85],
+                                       ["debt", 1e6], ["annual_rate", 0.1], ["tenor", 24]],
+                  EMPTY, EMPTY)[0][0]
+    got = call(rt, "GPU_FACILITY_METRICS", [[handle]], "min_dscr", EMPTY)
+    assert isinstance(got[0][0], float)
 
 
 # ----------------------------------------------------------------------------- payloads
