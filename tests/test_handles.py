@@ -35,7 +35,7 @@ def test_the_repository_is_bounded_and_drops_the_least_recently_used():
     repo.put("k", 3, 3)
     assert len(repo) == 3
     assert repo.get(hs[0], "k") == 0
-    with pytest.raises(GpuCreditError, match="no longer in memory.*recalculate"):
+    with pytest.raises(GpuCreditError, match=r"no longer in memory.*recalculate"):
         repo.get(hs[1], "k")
     for i in range(100):
         repo.put("k", ("more", i), i)
@@ -46,7 +46,7 @@ def test_a_wrong_handle_is_named():
     repo = handles.Repository()
     with pytest.raises(GpuCreditError, match=r"handle must be a gpu.fac handle.*42"):
         repo.get(42, "gpu.fac")
-    with pytest.raises(GpuCreditError, match="must be a gpu.fac handle"):
+    with pytest.raises(GpuCreditError, match=r"must be a gpu\.fac handle"):
         repo.get("gpu.mc:abc", "gpu.fac")
 
 
