@@ -95,6 +95,10 @@ def rng(value):
 MISSING = {"$missing": True}
 """Classic: an omitted optional argument."""
 
+JSNULL = {"$jsnull": True}
+"""Office.js: an empty cell, which Excel sends as JavaScript ``null`` (Pyodide's
+``JsNull``; xlwings reads it as ``None``, see ``xlwings.pro.udfs_officejs.js_to_none``)."""
+
 
 # =============================================================================== client
 
@@ -428,8 +432,16 @@ def _serve_officejs():
 
     module = importlib.import_module(UDF_MODULE)
 
+    js_null = sys.modules["pyodide.ffi"].JsNull()
+
+    def nulls(value):
+        """``{"$jsnull": true}`` -> Pyodide's JsNull: an empty cell as Excel sends it."""
+        if isinstance(value, list):
+            return [nulls(v) for v in value]
+        return js_null if value == JSNULL else value
+
     def payload(msg):
-        data = {"func_name": msg["func"], "args": decode(msg["args"]),
+        data = {"func_name": msg["func"], "args": nulls(decode(msg["args"])),
                 "version": xw.__version__, "runtime": msg.get("runtime", "1.4"),
                 "client": "Office.js", "caller_address": "Sheet1!A1",
                 "culture_info_name": "en-US"}
