@@ -192,6 +192,9 @@ def _udf(nan: str = "no value"):
             except MemoryError:
                 return _fail("not enough memory for this call: ask for fewer periods or "
                              "paths")
+            except (OverflowError, FloatingPointError) as exc:  # e.g. a volatility of 1e308
+                return _fail(f"a number is too large for the calculation ({exc}): check the "
+                             "size of each input")
             except Exception as exc:  # a bug: still a message, never a traceback in a cell
                 return _fail(f"unexpected {type(exc).__name__}: {exc}")
             return _to_cells(out, nan)
@@ -395,7 +398,10 @@ def _flag(raw, name: str, default=_Empty) -> bool:
             raise GpuCreditError(f"{name} is empty: give TRUE or FALSE", argument=name)
         return default
     cells = [v for row in _grid(raw) for v in row]
-    v = cells[0] if len(cells) == 1 else None
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one TRUE or FALSE, got a range of {len(cells)} "
+                             "cells", argument=name)
+    v = cells[0]
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if _is_number(v) and v in (0, 1):
