@@ -42,7 +42,7 @@ def _load(name, file):
 h = _load("gpucredit_excel_runtime_harness", "harness.py")
 samples = _load("gpucredit_excel_runtime_samples", "samples.py")
 
-SECONDS = 20.0
+SECONDS = 12.0
 """Fuzzing time per runtime."""
 CALL_SECONDS = 5.0
 """Budget of one call, wall time through the runtime (IPC included)."""

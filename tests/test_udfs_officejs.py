@@ -248,15 +248,6 @@ def test_lite_main_py_registers_every_function(rt, meta):
     assert lite == meta
 
 
-def test_lite_requirements_name_the_pure_python_wheel():
-    lines = [line.strip() for line in
-             (HERE.parent / "addin" / "lite" / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
-    assert lines[:3] == ["numpy", "pandas", "scipy"]
-    assert lines[3].startswith("https://") and lines[3].endswith("-py3-none-any.whl")
-    assert "gpucredit-" in lines[3]
-
-
 # ----------------------------------------------------------------------------- properties
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
