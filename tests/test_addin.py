@@ -150,3 +150,21 @@ def test_addin_commands(tmp_path):
     res = subprocess.run([GPUCREDIT, "addin", "windows", "-o",
                           str(tmp_path)], capture_output=True, text=True, check=True)
     assert (tmp_path / "gpucredit.xlam").is_file() and "xlwings64-" in res.stdout
+
+
+# ----------------------------------------------------------------------------- release
+
+def test_release_workflow_publishes_on_a_version_tag_with_trusted_publishing():
+    import yaml  # PyYAML comes with dask (the dev extra)
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    on = flow[True] if True in flow else flow["on"]  # YAML 1.1 reads "on" as true
+    assert on["push"]["tags"] == ["v*"]
+    build = "\n".join(s.get("run", "") for s in flow["jobs"]["build"]["steps"])
+    assert "python -m build --sdist --wheel" in build
+    assert "py3-none-any.whl" in build  # the pure wheel, checked by name
+    publish = flow["jobs"]["publish"]
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert any(s.get("uses", "").startswith("pypa/gh-action-pypi-publish")
+               for s in publish["steps"])
+    assert not any("password" in str(s.get("with", {})) for s in publish["steps"])
