@@ -142,3 +142,28 @@ def _finite(value) -> bool:
     if isinstance(value, list):
         return all(_finite(v) for v in value)
     return not isinstance(value, float) or math.isfinite(value)
+
+
+LABEL_TABLES = {  # function -> (index of its field argument, a key and the row it labels)
+    "GPU_MERTON": (5, "pd", "PD"),
+    "GPU_FIT_CURVE": (3, "rmse", "RMSE"),
+    "GPU_FIT_RENT_TREND": (3, "deflation", "Annual deflation"),
+    "GPU_MONTE_CARLO": (13, "pd", "PD over the tenor"),
+    "GPU_FACILITY_METRICS": (1, "min_dscr", "min_dscr"),
+    "GPU_FACILITY_MC": (3, "pd", "PD over the tenor"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_TABLES))
+def test_every_label_table_has_a_field_selector_and_drops_its_header(runtimes, name):
+    index, key, label = LABEL_TABLES[name]
+    for kind, rt in runtimes.items():
+        args = _runtime_args(kind, rt, name, OMITTED)
+        table = canon(rt.call(name, *args))
+        assert table[0][1] in ("Value",), (name, kind, table[0])
+        row = next(r for r in table if r[0] == label)
+        args[index] = [[key]] if kind == "officejs" else h.rng([[key]])
+        assert canon(rt.call(name, *args)) == [[row[1]]], (name, kind)
+        args[index] = OMITTED[kind]
+        args[index + 1] = [[False]] if kind == "officejs" else h.rng([[False]])
+        assert canon(rt.call(name, *args)) == table[1:], (name, kind)

@@ -552,6 +552,41 @@ def _label_table(items: Mapping[str, object], first: str = "Measure",
     return _table([first, second], [[k, v] for k, v in items.items()])
 
 
+PERIODS_PER_YEAR = 12
+"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
+
+_FIELD_DOC = "One row to return, by its key (e.g. {}); empty: the whole table."
+_HEADERS_DOC = "TRUE: a header row on top of the table; FALSE: values only. Default TRUE."
+
+
+def _headers(raw) -> bool:
+    return _flag(raw, "headers", True)
+
+
+def _maybe_header(table: list[list], keep: bool) -> list[list]:
+    """Drop a table's header row when the caller asked for values only."""
+    return table if keep else (table[1:] or [[""]])
+
+
+def _pick(items: Mapping[str, object], field, headers, first: str,
+          labels: Mapping[str, str] | None = None):
+    """A label/value table (rows shown by ``labels``), or one value when ``field`` names
+    a row by its key."""
+    if _omitted(field, zero_is_empty=True):
+        shown = {(labels or {}).get(k, k): v for k, v in items.items()}
+        return _maybe_header(_label_table(shown, first), _headers(headers))
+    key = _text(field, "field").lower()
+    if key not in items:
+        raise GpuCreditError(f"field must be one of {', '.join(items)}, got {key!r}",
+                             argument="field", value=key)
+    value = items[key]
+    return _fail(f"{key} has no value for this facility") if _missing(value) else value
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
+
+
 def _frame_table(frame) -> list[list]:
     """A DataFrame as a table: a header row in words, then its rows."""
     header = [str(c).replace("_", " ").capitalize() for c in frame.columns]
@@ -921,6 +956,8 @@ def GPU_FAIR_SPREAD(pd_annual, lgd, exact=None):
 
 _MERTON_FIELDS = ("Asset value", "Asset volatility", "Distance to default", "PD",
                   "Debt value", "Spread")
+_MERTON_KEYS = ("asset_value", "asset_vol", "distance_to_default", "pd", "debt_value",
+                "spread")
 
 
 @_func()
@@ -929,8 +966,11 @@ _MERTON_FIELDS = ("Asset value", "Asset volatility", "Distance to default", "PD"
 @_arg("debt", "Face value of debt due at the horizon (USD), or the KMV default point.")
 @_arg("rate", "Risk-free rate, continuously compounded, a year (decimal).")
 @_arg("years", "Horizon in years.")
+@_arg("field", _FIELD_DOC.format("pd, distance_to_default, spread"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(field=Literal[_MERTON_KEYS])
 @_udf()
-def GPU_MERTON(equity, equity_vol, debt, rate, years):
+def GPU_MERTON(equity, equity_vol, debt, rate, years, field=None, headers=None):
     """Merton model: asset value and volatility, distance to default, PD, debt value, spread."""
     values = {}
     for name, raw in (("equity", equity), ("equity_vol", equity_vol), ("debt", debt),
@@ -951,9 +991,14 @@ def GPU_MERTON(equity, equity_vol, debt, rate, years):
         raise GpuCreditError("the Merton solver did not converge for these inputs")
     cols = [np.where(converged, np.atleast_1d(res[f]), np.nan) for f in _MERTON_FIELDS]
     if n == 1:
-        return _label_table({f: float(c[0]) for f, c in zip(_MERTON_FIELDS, cols, strict=True)})
+        return _pick({k: float(c[0]) for k, c in zip(_MERTON_KEYS, cols, strict=True)}, field,
+                     headers, "Measure", dict(zip(_MERTON_KEYS, _MERTON_FIELDS, strict=True)))
+    if not _omitted(field, zero_is_empty=True):
+        raise GpuCreditError("field picks one value of one facility: give single values",
+                             argument="field")
     header = ["Measure", *[f"Facility {i + 1}" for i in range(n)]]
-    return _table(header, [[f, *c.tolist()] for f, c in zip(_MERTON_FIELDS, cols, strict=True)])
+    rows = [[f, *c.tolist()] for f, c in zip(_MERTON_FIELDS, cols, strict=True)]
+    return _maybe_header(_table(header, rows), _headers(headers))
 
 
 # =============================================================================== curves
@@ -1026,6 +1071,12 @@ def GPU_STEP_AGES(delivery_date, successor_dates):
     return out[0][0] if shape == (1, 1) else out
 
 
+_TREND_LABELS = {"deflation": "Annual deflation", "deflation_se": "Std error",
+                 "rent0": "Rent at origin", "origin": "Origin", "log_rmse": "Log RMSE",
+                 "r_squared": "R-squared", "points": "Points"}
+_TREND_KEYS = tuple(_TREND_LABELS)
+
+
 def _fit_points(xs_raw, ys_raw, xname: str, yname: str, as_dates: bool):
     """Paired observations from two ranges of the same size; empty pairs are skipped."""
     gx, gy = _grid(xs_raw), _grid(ys_raw)
@@ -1052,15 +1103,19 @@ def _fit_points(xs_raw, ys_raw, xname: str, yname: str, as_dates: bool):
 @_arg("values", "Observed values as fractions of cost, one per age.")
 @_arg("family", f"Curve family to fit: {', '.join(curves.FAMILIES)}."
                 + _dflt(calibration.fit_curve, "family"))
+@_arg("field", _FIELD_DOC.format("rmse, r_squared or a parameter name such as lam"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(family=Literal[tuple(curves.FAMILIES)])
 @_udf()
-def GPU_FIT_CURVE(ages, values, family=None):
+def GPU_FIT_CURVE(ages, values, family=None, field=None, headers=None):
     """Fit a residual-value curve to (age, value) points: parameters, RMSE, R-squared."""
     xs, ys = _fit_points(ages, values, "ages", "values", as_dates=False)
     fam = _text(family, "family", _core_default(calibration.fit_curve, "family"))
     fit = calibration.fit_curve(np.asarray(xs), np.asarray(ys), fam)
-    items = {"Family": fit.family, **{k: float(v) for k, v in fit.params.items()},
-             "RMSE": fit.rmse, "R-squared": fit.r_squared, "Points": fit.n_points}
-    return _label_table(items, "Parameter")
+    items = {"family": fit.family, **{k: float(v) for k, v in fit.params.items()},
+             "rmse": fit.rmse, "r_squared": fit.r_squared, "points": fit.n_points}
+    labels = {"family": "Family", "rmse": "RMSE", "r_squared": "R-squared", "points": "Points"}
+    return _pick(items, field, headers, "Parameter", labels)
 
 
 @_func()
@@ -1068,8 +1123,11 @@ def GPU_FIT_CURVE(ages, values, family=None):
                "years when use_years is TRUE.")
 @_arg("rents", "Observed rents in USD per GPU-hour, one per date.")
 @_arg("use_years", "TRUE when dates are times in years rather than dates. Default FALSE.")
+@_arg("field", _FIELD_DOC.format("deflation, rent0, r_squared"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(field=Literal[_TREND_KEYS])
 @_udf()
-def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
+def GPU_FIT_RENT_TREND(dates, rents, use_years=None, field=None, headers=None):
     """Fit a constant annual rent deflation to observed rents (log-linear regression)."""
     years = _flag(use_years, "use_years", False)
     xs, ys = _fit_points(dates, rents, "dates", "rents", as_dates=not years)
@@ -1078,10 +1136,10 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
     origin = fit.origin
     if hasattr(origin, "to_pydatetime"):
         origin = origin.to_pydatetime().date()
-    items = {"Annual deflation": fit.deflation, "Std error": fit.deflation_se,
-             "Rent at origin": fit.rent0, "Origin": origin, "Log RMSE": fit.log_rmse,
-             "R-squared": fit.r_squared, "Points": fit.n_points}
-    return _label_table(items, "Parameter")
+    values = (fit.deflation, fit.deflation_se, fit.rent0, origin, fit.log_rmse,
+              fit.r_squared, fit.n_points)
+    return _pick(dict(zip(_TREND_KEYS, values, strict=True)), field, headers, "Parameter",
+                 _TREND_LABELS)
 
 
 # =============================================================================== rents, presets
@@ -1090,19 +1148,19 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
 @_arg("rent0", "Market rent today (USD per GPU-hour).")
 @_arg("annual_deflation", "Annual rate at which the market rent falls (0.30 = 30% a year).")
 @_arg("n_periods", "Number of periods.")
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_arg("contract_rate", "Contract rate (USD per GPU-hour); empty: no contract.")
 @_arg("contract_periods", "Periods the contract runs from now (0: no contract).")
 @_arg("contracted_share", "Share of GPU-hours under contract while it runs."
                           + _dflt(rents_mod.contracted_merchant, "contracted_share"))
 @_udf()
-def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year, contract_rate=None,
+def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year=None, contract_rate=None,
                   contract_periods=None, contracted_share=None):
     """Rent per period (left to right): deflating market rent, blended with a contract."""
     r0 = _scalar(rent0, "rent0")
     d = _scalar(annual_deflation, "annual_deflation")
     n = _count(n_periods, "n_periods", "periods")
-    m = _whole(periods_per_year, "periods_per_year")
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     path = rents_mod.trend_path(r0, d, n, m)
     if not _omitted(contract_rate):
         kw = {}
@@ -1157,7 +1215,7 @@ _CFADS_OPTIONS = ("contracted_share", "contract_rate", "kw_per_gpu", "pue", "pri
                      "merchant_rent.")
 @_arg("merchant_rent", "Market rent in USD per GPU-hour each period: a row or column "
                        "(e.g. GPU_RENT_PATH); sets the periods.")
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_arg("contracted_share", "Share of GPUs under take-or-pay contract (one value or a path)."
                           + _dflt(fleet.cfads, "contracted_share"))
 @_arg("contract_rate", "Contract rate, USD per GPU-hour (one value or a path)."
@@ -1174,7 +1232,7 @@ _CFADS_OPTIONS = ("contracted_share", "contract_rate", "kw_per_gpu", "pue", "pri
 @_arg("tax_rate", "Cash tax rate on positive taxable income." + _dflt(fleet.cfads, "tax_rate"))
 @_arg("line", "Line to return: " + ", ".join(_CFADS_LINES) + ". Default cfads.")
 @_udf()
-def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year, contracted_share=None,
+def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year=None, contracted_share=None,
               contract_rate=None, kw_per_gpu=None, pue=None, price_per_kwh=None,
               colocation_per_kw_month=None, other_opex_per_gpu_year=None,
               maintenance_capex_per_gpu_year=None, tax_rate=None, line=None):
@@ -1196,7 +1254,8 @@ def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year, contracted_sha
         if not _omitted(raw):
             kw[name] = _param_or_path(raw, name, rent)
     flows = fleet.cfads(_scalar(gpus, "gpus"), _param_or_path(utilization, "utilization", rent),
-                        rent, _whole(periods_per_year, "periods_per_year"), **kw)
+                        rent, _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
+                                     zero_is_empty=True), **kw)
     return _like(getattr(flows, what), orient)
 
 
@@ -1243,11 +1302,14 @@ _MARKET = {f.name: f.default for f in dataclasses.fields(montecarlo.MarketModel)
 @_arg("btc_vol", f"Annual BTC volatility. Default {_MARKET['btc_vol']:g}.")
 @_arg("rent_sigma", f"Annual volatility of the rent cycle. Default {_MARKET['rent_sigma']:g}.")
 @_arg("copula", f"gaussian or t. Default {_MARKET['copula']}.")
+@_arg("field", _FIELD_DOC.format("pd, lgd, expected_loss, cvar_99"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(copula=Literal["gaussian", "t"], field=Literal[tuple(_MC_LABELS)])
 @_udf()
 def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstanding,
                     collateral_value, liquidation_factor=None, n_paths=None, seed=None,
                     periods_per_year=None, rho=None, btc_vol=None, rent_sigma=None,
-                    copula=None):
+                    copula=None, field=None, headers=None):
     """Monte Carlo of correlated BTC and GPU-rent paths: PD, LGD, expected loss, DSCR risk."""
     rev, orient = _series(merchant_revenue, "merchant_revenue")
     if orient == "block":
@@ -1279,7 +1341,8 @@ def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstandin
         kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year")
     _check_work(kw.get("n_paths", _core_default(montecarlo.simulate, "n_paths")), rev.size)
     row = montecarlo.simulate(exposure, model, **kw).iloc[0]
-    return _label_table({_MC_LABELS.get(k, k): row[k] for k in row.index})
+    return _pick({k: row[k] for k in row.index if k in _MC_LABELS}, field, headers,
+                 "Measure", _MC_LABELS)
 
 
 # =============================================================================== scenarios
@@ -1355,16 +1418,17 @@ def _facilities(raw) -> model.Facilities:
 @_arg("facility", "The facility: field names and values in two columns (gpus, "
                   "gpu_unit_cost, merchant_rent, utilization, debt, annual_rate, tenor ...), "
                   "or a header row of fields with one facility per row.")
-@_arg("periods_per_year", "Periods a year of the model: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year of the model: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
 @_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,max_ltv_market). Default: "
                  "every deterministic metric.")
 @_arg("n_paths", "Monte Carlo paths per scenario (adds PD, expected loss ...). Default none.")
 @_arg("seed", "Random seed of the Monte Carlo." + _dflt(scenarios.run_scenarios, "seed"))
 @_udf()
-def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=None):
+def GPU_SCENARIOS(facility, periods_per_year=None, metrics=None, n_paths=None, seed=None):
     """The standard stress grid (base, rent deflation 20/30/40%, step-down, BTC -50%, joint)."""
     fac = _facilities(facility)
-    m = _whole(periods_per_year, "periods_per_year")
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     _horizon(fac, m)
     kw = {}
     if not _omitted(n_paths, zero_is_empty=True):
@@ -1393,9 +1457,6 @@ def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=N
 
 
 # ================================================================== facilities as objects
-
-PERIODS_PER_YEAR = 12
-"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
 
 _FACILITIES = handles.Repository()
 """Facilities made by GPU_FACILITY, evaluated once (bounded: handles.CAPACITY)."""
@@ -1431,15 +1492,6 @@ def _one_date(raw, name: str) -> dt.date | None:
     if len(cells) != 1:
         raise GpuCreditError(f"{name} must be one date", argument=name)
     return _date(cells[0], name)
-
-
-def _headers(raw) -> bool:
-    return _flag(raw, "headers", True)
-
-
-def _maybe_header(table: list[list], keep: bool) -> list[list]:
-    """Drop a table's header row when the caller asked for values only."""
-    return table if keep else (table[1:] or [[""]])
 
 
 @_func()
@@ -1523,25 +1575,6 @@ _METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wa
                   "lgd_now", "lgd_at_breach", "min_dscr_combined", "dscr_lockup",
                   "dscr_default")
 MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
-
-
-def _pick(items: Mapping[str, object], field, headers, first: str,
-          labels: Mapping[str, str] | None = None):
-    """A label/value table (rows shown by ``labels``), or one value when ``field`` names
-    a row by its key."""
-    if _omitted(field, zero_is_empty=True):
-        shown = {(labels or {}).get(k, k): v for k, v in items.items()}
-        return _maybe_header(_label_table(shown, first), _headers(headers))
-    key = _text(field, "field").lower()
-    if key not in items:
-        raise GpuCreditError(f"field must be one of {', '.join(items)}, got {key!r}",
-                             argument="field", value=key)
-    value = items[key]
-    return _fail(f"{key} has no value for this facility") if _missing(value) else value
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
 
 
 @_func()
