@@ -21,12 +21,20 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   period series may be a column or a row (one facility) or a block with facilities in
   rows and periods in columns; results follow the orientation of the input. Series made
   from single values (a rent path) run left to right, as time does in the deal model.
-  Tables come back with a header row.
-* Empty cells: in a cash-flow series an empty cell counts as 0 (as Excel's SUM treats it);
-  in element-by-element functions an empty input gives an empty output; an empty or
-  omitted optional argument takes the core's default. Office.js sends 0 for an empty
-  single cell: for optional arguments where 0 is not a valid value (a confidence level,
-  a DSCR threshold, periods a year, a curve family) 0 also means "use the default".
+  Tables come back with a header row; every label/value table takes ``field`` (one row
+  by its key) and ``headers`` (FALSE drops the header row). Periods a year, where it may
+  be left out, defaults to :data:`PERIODS_PER_YEAR`. Enumerated arguments carry
+  ``typing.Literal`` dropdowns in Office.js (:func:`_choices`).
+* Empty cells: an omitted optional argument and one pointing at an empty cell are the
+  same to xlwings in both runtimes (``None``: COM's missing marker or an empty Range,
+  Office.js ``null``) and take the core's default. 0 is 0, except where 0 is not a valid
+  value (a confidence level, a DSCR threshold, periods a year, paths, a text argument),
+  where it also means the default. In a cash-flow series an empty cell counts as 0 (as
+  Excel's SUM treats it); in element-by-element functions an empty input gives a missing
+  output.
+* Facilities as objects: ``GPU_FACILITY`` returns a handle (:mod:`gpucredit.excel.handles`)
+  named by a hash of its inputs; the ``GPU_FACILITY_*`` functions and ``GPU_PORTFOLIO``
+  read the core's evaluation through it.
 * Dates may be dates or Excel serial numbers (1900 date system) or ISO text.
 * Errors use each runtime's documented mechanism (:data:`RUNTIME`). Office.js (xlwings
   Lite, xlwings Server): a bad input raises :class:`xlwings.XlwingsError`, which Excel
