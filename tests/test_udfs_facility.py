@@ -154,6 +154,10 @@ def test_bad_handles_and_budgets_are_refused_clearly(xl):
     a = _handle(xl("GPU_FACILITY", FAC, None, None))
     assert "at most 200,000 paths" in _error_text(
         xl("GPU_FACILITY_MC", [[a]], [[1e8]], None, None, None))
+    # 100,000 paths x 60 periods (the tenor's 48 months, the asset's 5-year life) is over
+    # the 5,000,000 path-periods one cell may ask for: refused before any simulation
+    assert "100,000 paths x 60 periods is 6,000,000 path-periods" in _error_text(
+        xl("GPU_FACILITY_MC", [[a]], [[1e5]], None, None, None))
     two = [["gpus", "debt", "gpu_unit_cost", "merchant_rent", "utilization", "annual_rate",
             "tenor"], [1000.0, 1e6, 3e4, 2.4, 0.85, 0.1, 48.0], [500.0, 1e6, 3e4, 2.4, 0.85,
                                                                   0.1, 48.0]]
