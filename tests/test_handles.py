@@ -62,6 +62,7 @@ def test_memo_makes_once():
     assert repo.memo("r", ("x", 1), make) == 1
     assert repo.memo("r", ("x", 2), make) == 2
     assert len(calls) == 2
+    assert repo.get(repo.name("r", ("x", 1)), "r") == 1  # memo stores under the handle
 
 
 def test_capacity_must_be_positive():

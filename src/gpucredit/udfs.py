@@ -1522,8 +1522,9 @@ def GPU_FACILITY(facility, periods_per_year=None, start_date=None):
                                                                            "start_date")
     _horizon(fac, m)
     key = (_plain(dataclasses.asdict(fac)), m, start)
-    return _FACILITIES.put(_FACILITY_KIND, key, _FACILITIES.memo(
-        "gpu.eval", key, lambda: _Facility(fac, m, start, model.evaluate(fac, m), key)))
+    _FACILITIES.memo(_FACILITY_KIND, key,  # evaluated once for these inputs
+                     lambda: _Facility(fac, m, start, model.evaluate(fac, m), key))
+    return _FACILITIES.name(_FACILITY_KIND, key)
 
 
 def _facility(raw, name: str = "handle") -> _Facility:

@@ -64,9 +64,14 @@ class Repository:
     def __len__(self) -> int:
         return len(self._items)
 
+    @staticmethod
+    def name(kind: str, key: Hashable) -> str:
+        """The handle of the object made from ``key``: ``kind:digest``."""
+        return f"{kind}:{digest((kind, key))}"
+
     def put(self, kind: str, key: Hashable, obj: object) -> str:
-        """Store ``obj`` made from ``key``; return its handle ``kind:digest(key)``."""
-        handle = f"{kind}:{digest((kind, key))}"
+        """Store ``obj`` made from ``key``; return its handle (:meth:`name`)."""
+        handle = self.name(kind, key)
         with self._lock:
             self._items[handle] = obj
             self._items.move_to_end(handle)
@@ -94,7 +99,7 @@ class Repository:
 
     def memo(self, kind: str, key: Hashable, make: Callable[[], object]) -> object:
         """The object cached under ``key``, made by ``make()`` on a miss."""
-        handle = f"{kind}:{digest((kind, key))}"
+        handle = self.name(kind, key)
         with self._lock:
             obj = self._items.get(handle)
             if obj is not None:
