@@ -348,6 +348,17 @@ def test_periods_follow_the_tenor(wb):
         build_model_workbook(Path("unused.xlsx"), n_periods=24)
 
 
+def test_another_grid_is_a_new_model(tmp_path):
+    monthly = openpyxl.load_workbook(build_model_workbook(
+        tmp_path / "m.xlsx", periods_per_year=12, tenor_years=4))
+    inputs = monthly["Inputs"]
+    assert inputs[_cells(monthly, "periods_per_year")[1][0]].value == 12
+    assert inputs[_cells(monthly, "tenor_years")[1][0]].value == 4
+    assert len(_cells(monthly, "period")[1]) == 48
+    with pytest.raises(GpuCreditError, match="periods_per_year must be 1, 2, 4 or 12"):
+        build_model_workbook(tmp_path / "x.xlsx", periods_per_year=3)
+
+
 def test_one_formula_per_row(wb):
     """Every period column of a native row holds the same formula, moved along the row."""
     ws = wb["Calcs"]

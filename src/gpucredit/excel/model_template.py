@@ -193,7 +193,8 @@ def _validation_rules() -> dict[str, tuple]:
     return rules
 
 
-def build_model_workbook(path, *, n_periods: int = 20) -> Path:
+def build_model_workbook(path, *, n_periods: int | None = None, periods_per_year: int = 4,
+                         tenor_years: int = 5) -> Path:
     """Write the deal-model workbook.
 
     Parameters
@@ -201,11 +202,14 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
     path : str or Path
         Where to write it (``.xlsx``); written to a temporary file beside it first and
         renamed, so it appears whole or not at all.
-    n_periods : int, default 20
+    n_periods : int, optional
         Period columns on the Calcs sheet: the loan's tenor and the model's horizon.
-        It must equal the tenor input (5 years) times periods a year (4) of
-        :data:`INPUTS`, which the workbook's data validation then holds to it; edit the
-        Inputs sheet's tenor or periods a year to a pair whose product is this number.
+        Default (and, when given, it must be) ``tenor_years x periods_per_year``; the
+        workbook's data validation then holds the two inputs to it.
+    periods_per_year : {1, 2, 4, 12}, default 4
+        The model's grid, written as the ``periods_per_year`` input.
+    tenor_years : int, default 5
+        The loan's tenor in years, written as the ``tenor_years`` input.
 
     Returns
     -------
@@ -219,10 +223,18 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
     >>> openpyxl.load_workbook(out).sheetnames
     ['Inputs', 'Calcs', 'Outputs']
     """
+    if periods_per_year not in (1, 2, 4, 12):
+        raise GpuCreditError(f"periods_per_year must be 1, 2, 4 or 12, got "
+                             f"{periods_per_year!r}", argument="periods_per_year",
+                             value=periods_per_year)
+    if not isinstance(tenor_years, int) or tenor_years < 1:
+        raise GpuCreditError(f"tenor_years must be a whole number of years, got "
+                             f"{tenor_years!r}", argument="tenor_years", value=tenor_years)
+    tenor, m = tenor_years, periods_per_year
+    n_periods = tenor * m if n_periods is None else n_periods
     if not isinstance(n_periods, int) or not 2 <= n_periods <= 240:
         raise GpuCreditError(f"n_periods must be a whole number from 2 to 240, got "
                              f"{n_periods!r}", argument="n_periods", value=n_periods)
-    tenor, m = _default("tenor_years"), _default("periods_per_year")
     if tenor * m != n_periods:
         raise GpuCreditError(f"n_periods must be the tenor ({tenor} years) x periods a year "
                              f"({m}) = {tenor * m}, got {n_periods}", argument="n_periods",
@@ -231,7 +243,9 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
     if path.suffix.lower() != ".xlsx":
         raise GpuCreditError(f"the deal model is an .xlsx workbook, got {path.name}",
                              argument="path", value=str(path))
-    wb = _workbook(n_periods)
+    wb = _workbook(n_periods, {"periods_per_year": m, "tenor_years": tenor,
+                               "contract_periods": min(_default("contract_periods"),
+                                                       n_periods)})
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_files() as staging:
         tmp = staging.output(path)
@@ -256,7 +270,7 @@ class _Names:
         self.wb.defined_names[name] = DefinedName(name, attr_text=f"{sheet}!{ref}")
 
 
-def _workbook(n: int) -> Workbook:
+def _workbook(n: int, values: dict) -> Workbook:
     wb = Workbook()
     st.add_named_styles(wb)
     names = _Names(wb)
@@ -264,7 +278,7 @@ def _workbook(n: int) -> Workbook:
     inputs.title = "Inputs"
     calcs = wb.create_sheet("Calcs")
     outputs = wb.create_sheet("Outputs")
-    _inputs_sheet(inputs, names, n)
+    _inputs_sheet(inputs, names, n, values)
     rows = _calcs_sheet(calcs, names, n)
     _outputs_sheet(outputs, calcs, rows, n)
     wb.calculation.fullCalcOnLoad = True
@@ -285,7 +299,7 @@ def _print_setup(ws, tall: bool) -> None:
     ws.page_setup.fitToHeight = 0 if tall else 1
 
 
-def _inputs_sheet(ws, names: _Names, n: int) -> None:
+def _inputs_sheet(ws, names: _Names, n: int, values: dict) -> None:
     ws["A1"] = "GPU-backed loan: deal model"
     st.style_cell(ws["A1"], st.TITLE)
     ws["A2"] = ("Inputs are blue on yellow; every input is a defined name used by the Calcs "
@@ -300,7 +314,7 @@ def _inputs_sheet(ws, names: _Names, n: int) -> None:
         r += 1
         for spec in specs:
             ws.cell(r, 1, spec.label)
-            cell = ws.cell(r, 2, spec.value)
+            cell = ws.cell(r, 2, values.get(spec.name, spec.value))
             st.style_cell(cell, st.INPUT, spec.fmt)
             ws.cell(r, 3, spec.unit)
             ws.cell(r, 4, spec.name)
