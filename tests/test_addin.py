@@ -9,6 +9,7 @@ every key the sheet does not set. The config sheet must set only ``UDF Modules``
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -150,6 +151,9 @@ def test_addin_commands(tmp_path):
     res = subprocess.run([GPUCREDIT, "addin", "windows", "-o",
                           str(tmp_path)], capture_output=True, text=True, check=True)
     assert (tmp_path / "gpucredit.xlam").is_file() and "xlwings64-" in res.stdout
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "gpucredit.xlam").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 # ----------------------------------------------------------------------------- release

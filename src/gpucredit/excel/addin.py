@@ -118,6 +118,13 @@ def _configure(src: Path, out: Path) -> None:
                           for info in zin.infolist()])
 
 
+def _umask_mode() -> int:
+    """What ``open()`` would give a new file (mkstemp's files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_zip(out: Path, members) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -126,6 +133,7 @@ def _atomic_zip(out: Path, members) -> None:
         with zipfile.ZipFile(tmp, "w") as zout:
             for info, data in members:
                 zout.writestr(info, data, compress_type=info.compress_type)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -202,6 +210,7 @@ def write_lite(out_dir: Path, wheel_url: str | None = None) -> list[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(body)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, target)
         written.append(target)
     return written
