@@ -14,6 +14,10 @@ Each figure is the best of several repetitions; the child processes time their c
 themselves, so the pipe between processes is not counted. Excel's own cost (COM
 marshalling, the Office.js bridge, recalculation) comes on top and is not measured here.
 
+A second table shows what a facility handle saves: making ``GPU_FACILITY`` (the core's
+``model.evaluate``) and a first ``GPU_FACILITY_MC`` (``model.simulate``) beside reading a
+metric or the cached simulation through the handle, in both runtimes, in the same run.
+
 Run: ``python bench/bench_udfs.py`` (``make bench`` runs every benchmark).
 """
 
@@ -29,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from gpucredit import coverage, pricing, udfs  # noqa: E402
+from gpucredit import coverage, model, pricing, udfs  # noqa: E402
 
 N_FAC = 10_000
 N_PER = 12
@@ -92,5 +96,41 @@ def main() -> None:
         print(f"{label:<28}{t_core:>11.6f}{cells}")
 
 
+FACILITY = [["gpus", 4096.0], ["gpu_unit_cost", 30000.0], ["merchant_rent", 2.42],
+            ["utilization", 0.8], ["debt", 73.728e6], ["annual_rate", 0.11], ["tenor", 60.0]]
+MC_PATHS = 5000
+
+
+def handles() -> None:
+    """A facility defined once: the core's cost beside the handle's, both runtimes."""
+    h = _harness()
+    fac = model.Facilities(**{k: v for k, v in FACILITY})
+    t_eval = best(lambda: model.evaluate(fac, 12))
+    t_sim = best(lambda: model.simulate(fac, 12, n_paths=MC_PATHS, seed=1), repeat=2)
+    rows = []
+    with h.Runtime("classic") as classic, h.Runtime("officejs") as officejs:
+        for kind, rt, wrap, empty in (("classic", classic, h.rng, h.MISSING),
+                                      ("Office.js", officejs, lambda c: c, [[None]])):
+            made = rt.request("time", func="GPU_FACILITY", args=[wrap(FACILITY), empty, empty],
+                              repeat=1)
+            handle = [[made["result"][0][0]]]
+            metric = rt.request("time", func="GPU_FACILITY_METRICS",
+                                args=[wrap(handle), wrap([["min_dscr"]]), empty],
+                                repeat=REPEAT)["seconds"]
+            mc_args = [wrap(handle), wrap([[MC_PATHS]]), wrap([[1]]), wrap([["pd"]]), empty]
+            first = rt.request("time", func="GPU_FACILITY_MC", args=mc_args, repeat=1)
+            again = rt.request("time", func="GPU_FACILITY_MC", args=mc_args,
+                               repeat=REPEAT)["seconds"]
+            rows.append((kind, made["seconds"], metric, first["seconds"], again))
+    print(f"\nA facility defined once (60 monthly periods; Monte Carlo {MC_PATHS:,} paths)")
+    print(f"core model.evaluate {t_eval:.4f} s; core model.simulate {t_sim:.4f} s")
+    print(f"{'runtime':<12}{'GPU_FACILITY':>14}{'METRICS(h)':>22}{'MC first':>14}"
+          f"{'MC cached':>24}")
+    for kind, made, metric, first, again in rows:
+        print(f"{kind:<12}{made:>14.4f}{metric:>12.6f} ({t_eval / metric:>5.0f}x less)"
+              f"{first:>14.4f}{again:>12.6f} ({first / again:>5.0f}x less)")
+
+
 if __name__ == "__main__":
     main()
+    handles()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -132,7 +133,7 @@ def test_three_sheets_and_every_input_named_and_styled(wb):
 
 def test_calcs_time_runs_left_to_right_with_gpu_rows_and_native_checks(wb):
     ws = wb["Calcs"]
-    assert [ws.cell(4, 3 + j).value for j in range(2)] == [1, "=C4+1"]
+    assert [ws.cell(4, 3 + j).value for j in range(2)] == ["=N(B4)+1", "=N(C4)+1"]
     gpu_rows = check_rows = 0
     for row in ws.iter_rows(min_row=5, min_col=3, max_col=2 + N):
         first = row[0].value
@@ -312,3 +313,80 @@ def test_libreoffice_and_recalc_agree_cell_by_cell(wb, by_libreoffice, by_recalc
                         (name, cell.coordinate, a, b)
                 compared += 1
     assert compared > 200
+
+
+# ----------------------------------------------------------------------------- inputs, time
+
+def test_every_input_has_data_validation(wb):
+    ws = wb["Inputs"]
+    covered = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in dv.sqref.ranges:
+            covered[rng.coord] = dv
+    for _, specs in INPUTS:
+        for spec in specs:
+            dv = covered[_cells(wb, spec.name)[1][0]]
+            assert dv.showErrorMessage and dv.error and dv.prompt, spec.name
+    lists = {spec.name: covered[_cells(wb, spec.name)[1][0]].formula1
+             for _, specs in INPUTS for spec in specs
+             if covered[_cells(wb, spec.name)[1][0]].type == "list"}
+    assert set(lists) == {"gpu_model", "amortization", "curve_family"}
+    assert "H100" in lists["gpu_model"] and "annuity" in lists["amortization"]
+
+
+def test_periods_follow_the_tenor(wb):
+    ws = wb["Inputs"]
+    n_cell = _cells(wb, "n_periods")[1][0]
+    assert ws[n_cell].value == "=tenor_years*periods_per_year"
+    rules = {rng.coord: dv for dv in ws.data_validations.dataValidation
+             for rng in dv.sqref.ranges}
+    ppy = rules[_cells(wb, "periods_per_year")[1][0]]
+    tenor = rules[_cells(wb, "tenor_years")[1][0]]
+    assert ppy.type == tenor.type == "custom"
+    assert f"tenor_years={N}" in ppy.formula1 and f"periods_per_year={N}" in tenor.formula1
+    with pytest.raises(GpuCreditError, match=r"tenor \(5 years\) x periods a year \(4\)"):
+        build_model_workbook(Path("unused.xlsx"), n_periods=24)
+
+
+def test_another_grid_is_a_new_model(tmp_path):
+    monthly = openpyxl.load_workbook(build_model_workbook(
+        tmp_path / "m.xlsx", periods_per_year=12, tenor_years=4))
+    inputs = monthly["Inputs"]
+    assert inputs[_cells(monthly, "periods_per_year")[1][0]].value == 12
+    assert inputs[_cells(monthly, "tenor_years")[1][0]].value == 4
+    assert len(_cells(monthly, "period")[1]) == 48
+    with pytest.raises(GpuCreditError, match="periods_per_year must be 1, 2, 4 or 12"):
+        build_model_workbook(tmp_path / "x.xlsx", periods_per_year=3)
+
+
+def test_one_formula_per_row(wb):
+    """Every period column of a native row holds the same formula, moved along the row."""
+    ws = wb["Calcs"]
+    rows = 0
+    for r in range(4, ws.max_row + 1):
+        first = ws.cell(r, 3).value
+        if not (isinstance(first, str) and first.startswith("=")):
+            continue
+        for j in range(1, N):
+            cell = ws.cell(r, 3 + j)
+            moved = Translator(first, origin="C" + str(r)).translate_formula(cell.coordinate)
+            assert cell.value == moved, (r, cell.coordinate, cell.value, moved)
+        rows += 1
+    assert rows > 20
+
+
+def test_a_row_of_period_end_dates(wb, by_recalc):
+    got = _values(wb, by_recalc, "period_end")
+    assert [d.date() for d in got[:5]] == [
+        dt.date(*t) for t in
+        ((2026, 9, 30), (2026, 12, 31), (2027, 3, 31), (2027, 6, 30), (2027, 9, 30))]
+    assert got[-1].date() == dt.date(2031, 6, 30)  # five years on
+
+
+def test_print_setup(wb):
+    for name in wb.sheetnames:
+        ws = wb[name]
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.oddFooter.right.text == "Page &P of &N"
+    assert wb["Calcs"].print_title_cols == "$A:$B"  # labels and units on every page

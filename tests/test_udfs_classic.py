@@ -21,13 +21,11 @@ import math
 import os
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import numpy_financial as npf
 import pytest
-from defusedxml import ElementTree
 from scipy.stats import norm
 
 from gpucredit import udfs
@@ -326,46 +324,6 @@ def test_results_never_hold_nan_or_inf(rt):
     ]
     for name, *args in calls:
         assert finite_or_text(rt.call(name, *args)), name
-
-
-# ----------------------------------------------------------------------------- the add-in
-
-def _config_sheet(xlam: Path) -> tuple[list[str], dict[str, object]]:
-    """Sheet names and the key/value pairs of the add-in's config sheet, read from XML."""
-    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
-    with zipfile.ZipFile(xlam) as zf:
-        sheets = [s.get("name") for s in
-                  ElementTree.fromstring(zf.read("xl/workbook.xml")).iter(
-                      f"{{{ns['m']}}}sheet")]
-        shared = [si.findtext("m:t", namespaces=ns) for si in
-                  ElementTree.fromstring(zf.read("xl/sharedStrings.xml")).findall("m:si", ns)]
-        sheet = ElementTree.fromstring(zf.read("xl/worksheets/sheet1.xml"))
-        assert "xl/vbaProject.bin" in zf.namelist()
-    values = {}
-    for c in sheet.iter(f"{{{ns['m']}}}c"):
-        t, v = c.get("t"), c.findtext("m:v", namespaces=ns)
-        values[c.get("r")] = (shared[int(v)] if t == "s" else
-                              c.findtext("m:is/m:t", namespaces=ns) if t == "inlineStr" else
-                              v == "1" if t == "b" else v)
-    pairs = {values[k]: values.get("B" + k[1:]) for k in values if k.startswith("A")}
-    return sheets, pairs
-
-
-def test_addin_loads_gpucredit_udfs():
-    sheets, conf = _config_sheet(HERE.parent / "addin" / "gpucredit_addin.xlam")
-    # xlwings' custom add-in reads "<PROJECT_NAME>.conf" (PROJECT_NAME = "myaddin")
-    assert sheets == ["myaddin.conf"]
-    assert conf["UDF Modules"] == "gpucredit.udfs"
-    assert conf["Use UDF Server"] is False
-
-
-def test_addin_build_is_reproducible(tmp_path):
-    spec = importlib.util.spec_from_file_location("build_addin",
-                                                  HERE.parent / "addin" / "build_addin.py")
-    build_addin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_addin)
-    out = build_addin.build(tmp_path / "a.xlam")
-    assert _config_sheet(out) == _config_sheet(HERE.parent / "addin" / "gpucredit_addin.xlam")
 
 
 # ----------------------------------------------------------------------------- more functions

@@ -558,3 +558,46 @@ def _shown(text: str) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --------------------------------------------------------------------------- add-in files
+# (owned by the add-in work: the implementation is gpucredit.excel.addin)
+
+
+@main.group("addin")
+def addin():
+    """Write the Excel add-in files (Windows .xlam, xlwings Lite main.py)."""
+
+
+@addin.command("windows")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write gpucredit.xlam into.")
+def addin_windows(out_dir: Path):
+    """Write gpucredit.xlam for the xlwings installed here (its DLL name, its VBA)."""
+    from gpucredit.excel.addin import write_windows
+
+    try:
+        made = write_windows(out_dir)
+    except GpuCreditError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_UNUSABLE)
+    console.print(f"{made.path} (xlwings {made.xlwings_version}: "
+                  f"{', '.join(made.dll_names)})", markup=False, highlight=False)
+
+
+@addin.command("lite")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write main.py and requirements.txt into.")
+@click.option("--wheel-url", default=None,
+              help="HTTPS address of this version's wheel, until it is on PyPI.")
+def addin_lite(out_dir: Path, wheel_url: str | None):
+    """Write xlwings Lite's main.py and requirements.txt, pinned to this version."""
+    from gpucredit.excel.addin import write_lite
+
+    try:
+        written = write_lite(out_dir, wheel_url)
+    except GpuCreditError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_UNUSABLE)
+    for path in written:
+        console.print(str(path), markup=False, highlight=False)

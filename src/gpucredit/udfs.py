@@ -21,17 +21,31 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   period series may be a column or a row (one facility) or a block with facilities in
   rows and periods in columns; results follow the orientation of the input. Series made
   from single values (a rent path) run left to right, as time does in the deal model.
-  Tables come back with a header row.
-* Empty cells: in a cash-flow series an empty cell counts as 0 (as Excel's SUM treats it);
-  in element-by-element functions an empty input gives an empty output; an empty or
-  omitted optional argument takes the core's default. Office.js sends 0 for an empty
-  single cell: for optional arguments where 0 is not a valid value (a confidence level,
-  a DSCR threshold, periods a year, a curve family) 0 also means "use the default".
+  Tables come back with a header row; every label/value table takes ``field`` (one row
+  by its key) and ``headers`` (FALSE drops the header row). Periods a year, where it may
+  be left out, defaults to :data:`PERIODS_PER_YEAR`. Enumerated arguments carry
+  ``typing.Literal`` dropdowns in Office.js (:func:`_choices`).
+* Empty cells: an omitted optional argument and one pointing at an empty cell are the
+  same to xlwings in both runtimes (``None``: COM's missing marker or an empty Range,
+  Office.js ``null``) and take the core's default. 0 is 0, except where 0 is not a valid
+  value (a confidence level, a DSCR threshold, periods a year, paths, a text argument),
+  where it also means the default. In a cash-flow series an empty cell counts as 0 (as
+  Excel's SUM treats it); in element-by-element functions an empty input gives a missing
+  output.
+* Facilities as objects: ``GPU_FACILITY`` returns a handle (:mod:`gpucredit.excel.handles`)
+  named by a hash of its inputs; the ``GPU_FACILITY_*`` functions and ``GPU_PORTFOLIO``
+  read the core's evaluation through it.
 * Dates may be dates or Excel serial numbers (1900 date system) or ISO text.
-* Errors are short text in the cell, ``#GPU! <what is wrong>``, never a traceback. A
-  ratio with no value (a DSCR where debt service is zero, an LTV against zero
-  collateral) is an empty cell inside a spilled array, and ``#GPU! <why>`` as a single
-  value. Results never contain inf or NaN (Office.js fails on inf, shows NaN as #NUM!).
+* Errors use each runtime's documented mechanism (:data:`RUNTIME`). Office.js (xlwings
+  Lite, xlwings Server): a bad input raises :class:`xlwings.XlwingsError`, which Excel
+  shows as a real ``#VALUE!`` carrying the message (hover the error flag), and a missing
+  value inside a spilled array is a real ``#N/A`` (xlwings writes the text ``"#N/A"`` as
+  an error cell). Classic xlwings (Windows, COM) has no documented way for Python to
+  return an error value (xlwings issue 776), so there the message is text,
+  ``#GPU! <what is wrong>``, and a missing value in an array is an empty cell. Never a
+  traceback; results never contain inf or NaN (Office.js fails on inf).
+* Budgets: a call that asks for more periods or paths than :data:`LIMITS` allows is
+  refused before any work, with the limit in the message.
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -61,6 +76,7 @@ from gpucredit import (
 )
 from gpucredit import rents as rents_mod
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel import handles
 
 try:  # the recalculation engine and plain Python use these functions without xlwings
     import xlwings as xw
@@ -70,6 +86,8 @@ except ImportError:  # pragma: no cover - exercised only where xlwings is absent
 __all__ = [
     "CATEGORY",
     "ERROR_PREFIX",
+    "LIMITS",
+    "RUNTIME",
     "udf_names",
 ]
 
@@ -80,6 +98,38 @@ ERROR_PREFIX = "#GPU! "
 """Start of every error message a UDF writes into a cell."""
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 (after Excel's 1900 leap bug)
+
+LIMITS = {
+    "periods": 1200,
+    "paths": 200_000,
+    "path_periods": 5_000_000,
+}
+"""Most a single worksheet-function call may ask for, checked before any work.
+
+``periods``: 100 years of months. ``paths``: Monte Carlo paths per call.
+``path_periods``: paths x periods x facilities x scenarios of one Monte Carlo call: the
+largest (50,000 paths x 100 periods) took 4.2 s and 205 MB of peak memory on a loaded
+2-core machine (the core simulates in blocks of paths). An Excel cell should answer in
+seconds, not hold the machine; larger runs belong to ``gpucredit recalc``.
+"""
+
+
+def _runtime() -> str:
+    """Which xlwings UDF implementation decorates this module (fixed at xlwings' import).
+
+    ``"officejs"`` (xlwings Lite / Server), ``"classic"`` (Windows COM) or ``"python"``
+    (no Excel runtime: plain Python, :mod:`gpucredit.excel.recalc`).
+    """
+    module = getattr(getattr(xw, "func", None), "__module__", "") or ""
+    if module.endswith("udfs_officejs"):
+        return "officejs"
+    if module == "xlwings.udfs":
+        return "classic"
+    return "python"
+
+
+RUNTIME = _runtime()
+"""The runtime this module was imported under (see :func:`_runtime`)."""
 
 
 # =============================================================================== decorators
@@ -108,6 +158,23 @@ def _arg(name: str, doc: str, **options):
     return xw.arg(name, ndim=2, err_to_str=True, doc=doc, **options)
 
 
+def _choices(**literals):
+    """Dropdown lists for enumerated arguments (``typing.Literal``), Office.js only.
+
+    xlwings Lite and Server show a ``Literal`` argument as a list to pick from; classic
+    xlwings would try to convert to the ``Literal`` type, so there the hint is left out
+    (the help text lists the choices in both). Put it just above ``@_udf()``: xlwings
+    reads the hints when the first ``@_arg`` runs.
+    """
+
+    def deco(f):
+        if RUNTIME == "officejs":
+            f.__annotations__ = {**getattr(f, "__annotations__", {}), **literals}
+        return f
+
+    return deco
+
+
 def _udf(nan: str = "no value"):
     """Wrap a UDF body: GpuCreditError -> ``#GPU!`` text; NaN/inf -> "" or ``#GPU!``.
 
@@ -119,14 +186,25 @@ def _udf(nan: str = "no value"):
     """
 
     def deco(body: Callable) -> Callable:
+        params = inspect.signature(body).parameters
+        least = sum(p.default is inspect.Parameter.empty for p in params.values())
+
         @functools.wraps(body)
         def wrapper(*args):
+            if not least <= len(args) <= len(params):
+                return _fail(_arity_message(body.__name__, least, len(params), len(args)))
             try:
                 out = body(*args)
             except GpuCreditError as exc:
-                return _error(str(exc))
+                return _fail(str(exc))
+            except MemoryError:
+                return _fail("not enough memory for this call: ask for fewer periods or "
+                             "paths")
+            except (OverflowError, FloatingPointError) as exc:  # e.g. a volatility of 1e308
+                return _fail(f"a number is too large for the calculation ({exc}): check the "
+                             "size of each input")
             except Exception as exc:  # a bug: still a message, never a traceback in a cell
-                return _error(f"unexpected {type(exc).__name__}: {exc}")
+                return _fail(f"unexpected {type(exc).__name__}: {exc}")
             return _to_cells(out, nan)
 
         return wrapper
@@ -134,11 +212,34 @@ def _udf(nan: str = "no value"):
     return deco
 
 
+def _arity_message(name: str, least: int, most: int, got: int) -> str:
+    want = f"{least}" if least == most else f"{least} to {most}"
+    return f"{name} takes {want} arguments, got {got}"
+
+
 def _error(message: str) -> str:
     text = " ".join(str(message).split()).rstrip(".")
     if len(text) > 250:
         text = text[:247] + "..."
     return ERROR_PREFIX + text
+
+
+def _fail(message: str):
+    """A failed call as the runtime shows errors (module docstring, "Errors").
+
+    Office.js: raise ``xlwings.XlwingsError`` -> ``#VALUE!`` with the message (xlwings
+    Server's custom-functions-code.js turns a failed call into
+    ``CustomFunctions.Error(invalidValue, message)``; xlwings Lite does the same).
+    Classic and plain Python: the text ``#GPU! <message>``.
+    """
+    text = _error(message)
+    if RUNTIME == "officejs":
+        raise xw.XlwingsError(text.removeprefix(ERROR_PREFIX))
+    return text
+
+
+_MISSING = "#N/A" if RUNTIME == "officejs" else ""
+"""A missing value inside a spilled array: a real #N/A where the runtime can write one."""
 
 
 # =============================================================================== cells -> values
@@ -256,6 +357,30 @@ def _whole(raw, name: str, default=_Empty, *, zero_is_empty: bool = False):
     return int(x)
 
 
+def _count(raw, name: str, what: str, default=_Empty, *, low: int = 1,
+           zero_is_empty: bool = False) -> int:
+    """A whole number of periods or paths, refused above :data:`LIMITS` before any work."""
+    n = _whole(raw, name, default, zero_is_empty=zero_is_empty)
+    limit = LIMITS[what]
+    if n < low:
+        raise GpuCreditError(f"{name} must be at least {low}, got {n}", argument=name, value=n)
+    if n > limit:
+        raise GpuCreditError(f"{name} is {n:,}: one cell may ask for at most {limit:,} "
+                             f"{what}", argument=name, value=n)
+    return n
+
+
+def _check_work(paths: int, periods: int, copies: int = 1) -> None:
+    """Refuse a Monte Carlo call over ``LIMITS["path_periods"]`` before it starts."""
+    work = paths * periods * copies
+    limit = LIMITS["path_periods"]
+    if work > limit:
+        raise GpuCreditError(
+            f"{paths:,} paths x {periods:,} periods" + (f" x {copies:,}" if copies > 1 else "")
+            + f" is {work:,} path-periods; one cell may ask for at most {limit:,}: use fewer "
+            "paths, or gpucredit recalc for a larger run", argument="n_paths", value=paths)
+
+
 def _text(raw, name: str, default=_Empty) -> str:
     """A single text value, e.g. a curve family; 0 (Office.js' empty cell) is empty."""
     if _omitted(raw, zero_is_empty=True):
@@ -281,7 +406,10 @@ def _flag(raw, name: str, default=_Empty) -> bool:
             raise GpuCreditError(f"{name} is empty: give TRUE or FALSE", argument=name)
         return default
     cells = [v for row in _grid(raw) for v in row]
-    v = cells[0] if len(cells) == 1 else None
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one TRUE or FALSE, got a range of {len(cells)} "
+                             "cells", argument=name)
+    v = cells[0]
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if _is_number(v) and v in (0, 1):
@@ -390,11 +518,17 @@ def _to_cells(out, nan: str):
         return out
     if isinstance(out, (list, tuple, np.ndarray)):
         # finite Python floats (nearly every cell) pass through as they are
-        return [[v if type(v) is float and math.isfinite(v) else _clean(v) for v in row]
+        return [[v if type(v) is float and math.isfinite(v) else _cell(v) for v in row]
                 for row in _grid(out)]
     if isinstance(out, (float, np.floating)) and not math.isfinite(out):
-        return _error(nan)
+        return _fail(nan)
     return _clean(out)
+
+
+def _cell(v):
+    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`_MISSING`."""
+    out = _clean(v)
+    return _MISSING if out == "" and not isinstance(v, str) else out
 
 
 def _like(values, orient: str):
@@ -424,6 +558,41 @@ def _table(header: list[str], rows: list[list]) -> list[list]:
 def _label_table(items: Mapping[str, object], first: str = "Measure",
                  second: str = "Value") -> list[list]:
     return _table([first, second], [[k, v] for k, v in items.items()])
+
+
+PERIODS_PER_YEAR = 12
+"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
+
+_FIELD_DOC = "One row to return, by its key (e.g. {}); empty: the whole table."
+_HEADERS_DOC = "TRUE: a header row on top of the table; FALSE: values only. Default TRUE."
+
+
+def _headers(raw) -> bool:
+    return _flag(raw, "headers", True)
+
+
+def _maybe_header(table: list[list], keep: bool) -> list[list]:
+    """Drop a table's header row when the caller asked for values only."""
+    return table if keep else (table[1:] or [[""]])
+
+
+def _pick(items: Mapping[str, object], field, headers, first: str,
+          labels: Mapping[str, str] | None = None):
+    """A label/value table (rows shown by ``labels``), or one value when ``field`` names
+    a row by its key."""
+    if _omitted(field, zero_is_empty=True):
+        shown = {(labels or {}).get(k, k): v for k, v in items.items()}
+        return _maybe_header(_label_table(shown, first), _headers(headers))
+    key = _text(field, "field").lower()
+    if key not in items:
+        raise GpuCreditError(f"field must be one of {', '.join(items)}, got {key!r}",
+                             argument="field", value=key)
+    value = items[key]
+    return _fail(f"{key} has no value for this facility") if _missing(value) else value
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
 
 
 def _frame_table(frame) -> list[list]:
@@ -621,9 +790,9 @@ def GPU_DEBT_SCHEDULE(amount, rate, n_periods, kind=None, amortization_start=Non
     """Loan schedule (opening balance, draw, interest, principal, debt service, closing)."""
     a = _scalar(amount, "amount")
     r = _scalar(rate, "rate")
-    n = _whole(n_periods, "n_periods")
+    n = _count(n_periods, "n_periods", "periods")
     k = _text(kind, "kind", _core_default(debt.schedule, "kind"))
-    start = _whole(amortization_start, "amortization_start",
+    start = _count(amortization_start, "amortization_start", "periods",
                    _core_default(debt.schedule, "amortization_start"), zero_is_empty=True)
     extra = {}
     if not _omitted(principal):
@@ -795,6 +964,8 @@ def GPU_FAIR_SPREAD(pd_annual, lgd, exact=None):
 
 _MERTON_FIELDS = ("Asset value", "Asset volatility", "Distance to default", "PD",
                   "Debt value", "Spread")
+_MERTON_KEYS = ("asset_value", "asset_vol", "distance_to_default", "pd", "debt_value",
+                "spread")
 
 
 @_func()
@@ -803,8 +974,11 @@ _MERTON_FIELDS = ("Asset value", "Asset volatility", "Distance to default", "PD"
 @_arg("debt", "Face value of debt due at the horizon (USD), or the KMV default point.")
 @_arg("rate", "Risk-free rate, continuously compounded, a year (decimal).")
 @_arg("years", "Horizon in years.")
+@_arg("field", _FIELD_DOC.format("pd, distance_to_default, spread"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(field=Literal[_MERTON_KEYS])
 @_udf()
-def GPU_MERTON(equity, equity_vol, debt, rate, years):
+def GPU_MERTON(equity, equity_vol, debt, rate, years, field=None, headers=None):
     """Merton model: asset value and volatility, distance to default, PD, debt value, spread."""
     values = {}
     for name, raw in (("equity", equity), ("equity_vol", equity_vol), ("debt", debt),
@@ -825,9 +999,14 @@ def GPU_MERTON(equity, equity_vol, debt, rate, years):
         raise GpuCreditError("the Merton solver did not converge for these inputs")
     cols = [np.where(converged, np.atleast_1d(res[f]), np.nan) for f in _MERTON_FIELDS]
     if n == 1:
-        return _label_table({f: float(c[0]) for f, c in zip(_MERTON_FIELDS, cols, strict=True)})
+        return _pick({k: float(c[0]) for k, c in zip(_MERTON_KEYS, cols, strict=True)}, field,
+                     headers, "Measure", dict(zip(_MERTON_KEYS, _MERTON_FIELDS, strict=True)))
+    if not _omitted(field, zero_is_empty=True):
+        raise GpuCreditError("field picks one value of one facility: give single values",
+                             argument="field")
     header = ["Measure", *[f"Facility {i + 1}" for i in range(n)]]
-    return _table(header, [[f, *c.tolist()] for f, c in zip(_MERTON_FIELDS, cols, strict=True)])
+    rows = [[f, *c.tolist()] for f, c in zip(_MERTON_FIELDS, cols, strict=True)]
+    return _maybe_header(_table(header, rows), _headers(headers))
 
 
 # =============================================================================== curves
@@ -900,6 +1079,12 @@ def GPU_STEP_AGES(delivery_date, successor_dates):
     return out[0][0] if shape == (1, 1) else out
 
 
+_TREND_LABELS = {"deflation": "Annual deflation", "deflation_se": "Std error",
+                 "rent0": "Rent at origin", "origin": "Origin", "log_rmse": "Log RMSE",
+                 "r_squared": "R-squared", "points": "Points"}
+_TREND_KEYS = tuple(_TREND_LABELS)
+
+
 def _fit_points(xs_raw, ys_raw, xname: str, yname: str, as_dates: bool):
     """Paired observations from two ranges of the same size; empty pairs are skipped."""
     gx, gy = _grid(xs_raw), _grid(ys_raw)
@@ -926,15 +1111,19 @@ def _fit_points(xs_raw, ys_raw, xname: str, yname: str, as_dates: bool):
 @_arg("values", "Observed values as fractions of cost, one per age.")
 @_arg("family", f"Curve family to fit: {', '.join(curves.FAMILIES)}."
                 + _dflt(calibration.fit_curve, "family"))
+@_arg("field", _FIELD_DOC.format("rmse, r_squared or a parameter name such as lam"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(family=Literal[tuple(curves.FAMILIES)])
 @_udf()
-def GPU_FIT_CURVE(ages, values, family=None):
+def GPU_FIT_CURVE(ages, values, family=None, field=None, headers=None):
     """Fit a residual-value curve to (age, value) points: parameters, RMSE, R-squared."""
     xs, ys = _fit_points(ages, values, "ages", "values", as_dates=False)
     fam = _text(family, "family", _core_default(calibration.fit_curve, "family"))
     fit = calibration.fit_curve(np.asarray(xs), np.asarray(ys), fam)
-    items = {"Family": fit.family, **{k: float(v) for k, v in fit.params.items()},
-             "RMSE": fit.rmse, "R-squared": fit.r_squared, "Points": fit.n_points}
-    return _label_table(items, "Parameter")
+    items = {"family": fit.family, **{k: float(v) for k, v in fit.params.items()},
+             "rmse": fit.rmse, "r_squared": fit.r_squared, "points": fit.n_points}
+    labels = {"family": "Family", "rmse": "RMSE", "r_squared": "R-squared", "points": "Points"}
+    return _pick(items, field, headers, "Parameter", labels)
 
 
 @_func()
@@ -942,8 +1131,11 @@ def GPU_FIT_CURVE(ages, values, family=None):
                "years when use_years is TRUE.")
 @_arg("rents", "Observed rents in USD per GPU-hour, one per date.")
 @_arg("use_years", "TRUE when dates are times in years rather than dates. Default FALSE.")
+@_arg("field", _FIELD_DOC.format("deflation, rent0, r_squared"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(field=Literal[_TREND_KEYS])
 @_udf()
-def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
+def GPU_FIT_RENT_TREND(dates, rents, use_years=None, field=None, headers=None):
     """Fit a constant annual rent deflation to observed rents (log-linear regression)."""
     years = _flag(use_years, "use_years", False)
     xs, ys = _fit_points(dates, rents, "dates", "rents", as_dates=not years)
@@ -952,10 +1144,10 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
     origin = fit.origin
     if hasattr(origin, "to_pydatetime"):
         origin = origin.to_pydatetime().date()
-    items = {"Annual deflation": fit.deflation, "Std error": fit.deflation_se,
-             "Rent at origin": fit.rent0, "Origin": origin, "Log RMSE": fit.log_rmse,
-             "R-squared": fit.r_squared, "Points": fit.n_points}
-    return _label_table(items, "Parameter")
+    values = (fit.deflation, fit.deflation_se, fit.rent0, origin, fit.log_rmse,
+              fit.r_squared, fit.n_points)
+    return _pick(dict(zip(_TREND_KEYS, values, strict=True)), field, headers, "Parameter",
+                 _TREND_LABELS)
 
 
 # =============================================================================== rents, presets
@@ -964,26 +1156,27 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None):
 @_arg("rent0", "Market rent today (USD per GPU-hour).")
 @_arg("annual_deflation", "Annual rate at which the market rent falls (0.30 = 30% a year).")
 @_arg("n_periods", "Number of periods.")
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_arg("contract_rate", "Contract rate (USD per GPU-hour); empty: no contract.")
 @_arg("contract_periods", "Periods the contract runs from now (0: no contract).")
 @_arg("contracted_share", "Share of GPU-hours under contract while it runs."
                           + _dflt(rents_mod.contracted_merchant, "contracted_share"))
 @_udf()
-def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year, contract_rate=None,
+def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year=None, contract_rate=None,
                   contract_periods=None, contracted_share=None):
     """Rent per period (left to right): deflating market rent, blended with a contract."""
     r0 = _scalar(rent0, "rent0")
     d = _scalar(annual_deflation, "annual_deflation")
-    n = _whole(n_periods, "n_periods")
-    m = _whole(periods_per_year, "periods_per_year")
+    n = _count(n_periods, "n_periods", "periods")
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     path = rents_mod.trend_path(r0, d, n, m)
     if not _omitted(contract_rate):
         kw = {}
         if not _omitted(contracted_share):
             kw["contracted_share"] = _scalar(contracted_share, "contracted_share")
         path = rents_mod.blended_rent(_scalar(contract_rate, "contract_rate"), path,
-                                      _whole(contract_periods, "contract_periods", 0), **kw)
+                                      _count(contract_periods, "contract_periods", "periods", 0,
+                                             low=0), **kw)
     return [np.asarray(path, dtype=float).reshape(-1).tolist()]
 
 
@@ -1030,7 +1223,7 @@ _CFADS_OPTIONS = ("contracted_share", "contract_rate", "kw_per_gpu", "pue", "pri
                      "merchant_rent.")
 @_arg("merchant_rent", "Market rent in USD per GPU-hour each period: a row or column "
                        "(e.g. GPU_RENT_PATH); sets the periods.")
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_arg("contracted_share", "Share of GPUs under take-or-pay contract (one value or a path)."
                           + _dflt(fleet.cfads, "contracted_share"))
 @_arg("contract_rate", "Contract rate, USD per GPU-hour (one value or a path)."
@@ -1047,7 +1240,7 @@ _CFADS_OPTIONS = ("contracted_share", "contract_rate", "kw_per_gpu", "pue", "pri
 @_arg("tax_rate", "Cash tax rate on positive taxable income." + _dflt(fleet.cfads, "tax_rate"))
 @_arg("line", "Line to return: " + ", ".join(_CFADS_LINES) + ". Default cfads.")
 @_udf()
-def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year, contracted_share=None,
+def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year=None, contracted_share=None,
               contract_rate=None, kw_per_gpu=None, pue=None, price_per_kwh=None,
               colocation_per_kw_month=None, other_opex_per_gpu_year=None,
               maintenance_capex_per_gpu_year=None, tax_rate=None, line=None):
@@ -1069,7 +1262,8 @@ def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year, contracted_sha
         if not _omitted(raw):
             kw[name] = _param_or_path(raw, name, rent)
     flows = fleet.cfads(_scalar(gpus, "gpus"), _param_or_path(utilization, "utilization", rent),
-                        rent, _whole(periods_per_year, "periods_per_year"), **kw)
+                        rent, _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
+                                     zero_is_empty=True), **kw)
     return _like(getattr(flows, what), orient)
 
 
@@ -1116,11 +1310,14 @@ _MARKET = {f.name: f.default for f in dataclasses.fields(montecarlo.MarketModel)
 @_arg("btc_vol", f"Annual BTC volatility. Default {_MARKET['btc_vol']:g}.")
 @_arg("rent_sigma", f"Annual volatility of the rent cycle. Default {_MARKET['rent_sigma']:g}.")
 @_arg("copula", f"gaussian or t. Default {_MARKET['copula']}.")
+@_arg("field", _FIELD_DOC.format("pd, lgd, expected_loss, cvar_99"))
+@_arg("headers", _HEADERS_DOC)
+@_choices(copula=Literal["gaussian", "t"], field=Literal[tuple(_MC_LABELS)])
 @_udf()
 def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstanding,
                     collateral_value, liquidation_factor=None, n_paths=None, seed=None,
                     periods_per_year=None, rho=None, btc_vol=None, rent_sigma=None,
-                    copula=None):
+                    copula=None, field=None, headers=None):
     """Monte Carlo of correlated BTC and GPU-rent paths: PD, LGD, expected loss, DSCR risk."""
     rev, orient = _series(merchant_revenue, "merchant_revenue")
     if orient == "block":
@@ -1145,13 +1342,15 @@ def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstandin
     model = montecarlo.MarketModel(**market)
     kw = {}
     if not _omitted(n_paths, zero_is_empty=True):
-        kw["n_paths"] = _whole(n_paths, "n_paths")
+        kw["n_paths"] = _count(n_paths, "n_paths", "paths")
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
     if not _omitted(periods_per_year, zero_is_empty=True):
         kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year")
+    _check_work(kw.get("n_paths", _core_default(montecarlo.simulate, "n_paths")), rev.size)
     row = montecarlo.simulate(exposure, model, **kw).iloc[0]
-    return _label_table({_MC_LABELS.get(k, k): row[k] for k in row.index})
+    return _pick({k: row[k] for k in row.index if k in _MC_LABELS}, field, headers,
+                 "Measure", _MC_LABELS)
 
 
 # =============================================================================== scenarios
@@ -1170,6 +1369,23 @@ def _field_name(v, where: str) -> str:
                              + ", ".join(_FAC_FIELDS + _CURVE_PARAMS),
                              argument="facility", value=v)
     return name
+
+
+def _horizon(fac: model.Facilities, periods_per_year: int) -> int:
+    """Periods the core will model for ``fac`` (its longest tenor or economic life),
+    refused above ``LIMITS["periods"]`` before the core allocates anything."""
+    try:
+        tenor = float(np.max(np.asarray(fac.tenor, dtype=float)))
+        life = float(np.max(np.asarray(fac.economic_life_years, dtype=float)))
+        m = float(periods_per_year)
+    except (TypeError, ValueError):
+        return 1  # not numbers: the core says what is wrong
+    n = max(tenor, math.ceil(life * m - 1e-9)) if math.isfinite(life * m) else math.inf
+    if not n <= LIMITS["periods"]:
+        raise GpuCreditError(f"the facility runs {n:,.0f} periods (tenor or economic life); "
+                             f"one cell may model at most {LIMITS['periods']:,}",
+                             argument="tenor", value=n)
+    return max(1, int(n))
 
 
 def _facilities(raw) -> model.Facilities:
@@ -1210,19 +1426,22 @@ def _facilities(raw) -> model.Facilities:
 @_arg("facility", "The facility: field names and values in two columns (gpus, "
                   "gpu_unit_cost, merchant_rent, utilization, debt, annual_rate, tenor ...), "
                   "or a header row of fields with one facility per row.")
-@_arg("periods_per_year", "Periods a year of the model: 1, 2, 4 or 12.")
+@_arg("periods_per_year", f"Periods a year of the model: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
 @_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,max_ltv_market). Default: "
                  "every deterministic metric.")
 @_arg("n_paths", "Monte Carlo paths per scenario (adds PD, expected loss ...). Default none.")
 @_arg("seed", "Random seed of the Monte Carlo." + _dflt(scenarios.run_scenarios, "seed"))
 @_udf()
-def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=None):
+def GPU_SCENARIOS(facility, periods_per_year=None, metrics=None, n_paths=None, seed=None):
     """The standard stress grid (base, rent deflation 20/30/40%, step-down, BTC -50%, joint)."""
     fac = _facilities(facility)
-    m = _whole(periods_per_year, "periods_per_year")
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
+    _horizon(fac, m)
     kw = {}
     if not _omitted(n_paths, zero_is_empty=True):
-        kw["n_paths"] = _whole(n_paths, "n_paths")
+        kw["n_paths"] = _count(n_paths, "n_paths", "paths")
+        _check_work(kw["n_paths"], _horizon(fac, m), len(scenarios.STANDARD_SCENARIOS))
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
     table = scenarios.run_scenarios(fac, m, **kw)
@@ -1243,6 +1462,196 @@ def GPU_SCENARIOS(facility, periods_per_year, metrics=None, n_paths=None, seed=N
     lead = ["scenario", "facility_id"] if several else ["scenario"]
     cols = lead + chosen
     return _table(cols, table[cols].to_numpy(dtype=object).tolist())
+
+
+# ================================================================== facilities as objects
+
+_FACILITIES = handles.Repository()
+"""Facilities made by GPU_FACILITY, evaluated once (bounded: handles.CAPACITY)."""
+_RESULTS = handles.Repository()
+"""Monte Carlo results of GPU_FACILITY_MC, cached on their inputs."""
+_FACILITY_KIND = "gpu.fac"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facility:
+    """What a facility handle stands for: inputs, time grid and the core's evaluation."""
+
+    facilities: model.Facilities
+    periods_per_year: int
+    start: dt.date | None
+    evaluation: model.Evaluation
+    key: tuple
+
+
+def _plain(v):
+    """A facility field as plain, hashable Python (for the handle's digest)."""
+    if isinstance(v, np.ndarray):
+        return tuple(v.tolist())
+    if isinstance(v, Mapping):
+        return tuple(sorted((k, _plain(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
+def _one_date(raw, name: str) -> dt.date | None:
+    cells = [v for row in _grid(raw) for v in row]
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one date", argument=name)
+    return _date(cells[0], name)
+
+
+@_func()
+@_arg("facility", "The facility: field names and values in two columns (gpus, "
+                  "gpu_unit_cost, merchant_rent, utilization, debt, annual_rate, tenor ...).")
+@_arg("periods_per_year", f"Periods a year of the model: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
+@_arg("start_date", "Closing date; the schedule shows each period's end date. Default: "
+                    "none (periods in years).")
+@_udf()
+def GPU_FACILITY(facility, periods_per_year=None, start_date=None):
+    """A handle to one facility, evaluated once: use it in GPU_FACILITY_SCHEDULE/METRICS/MC."""
+    fac = _facilities(facility)
+    if fac.n != 1:
+        raise GpuCreditError(f"facility must describe one facility, got {fac.n}: make one "
+                             "GPU_FACILITY per facility and combine them with GPU_PORTFOLIO",
+                             argument="facility", value=fac.n)
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
+    start = None if _omitted(start_date, zero_is_empty=True) else _one_date(start_date,
+                                                                           "start_date")
+    _horizon(fac, m)
+    key = (_plain(dataclasses.asdict(fac)), m, start)
+    _FACILITIES.memo(_FACILITY_KIND, key,  # evaluated once for these inputs
+                     lambda: _Facility(fac, m, start, model.evaluate(fac, m), key))
+    return _FACILITIES.name(_FACILITY_KIND, key)
+
+
+def _facility(raw, name: str = "handle") -> _Facility:
+    cells = [v for row in _grid(raw) for v in row]
+    if len(cells) != 1:
+        raise GpuCreditError(f"{name} must be one cell holding a facility handle",
+                             argument=name)
+    return _FACILITIES.get(cells[0], _FACILITY_KIND, name)
+
+
+_SCHEDULE_COLUMNS = {
+    "period": "Period", "revenue": "Revenue", "opex": "Opex",
+    "maintenance_capex": "Maintenance capex", "tax": "Tax", "cfads": "CFADS",
+    "opening_balance": "Opening balance", "draw": "Draw", "interest": "Interest",
+    "principal": "Principal", "sweep": "Sweep", "balloon": "Balloon",
+    "debt_service": "Debt service", "closing_balance": "Closing balance", "dscr": "DSCR",
+    "llcr": "LLCR", "residual_value": "Residual value", "market_value": "Market value",
+    "liquidation_value": "Liquidation value", "ltv_market": "LTV (market)",
+    "ltv_liquidation": "LTV (liquidation)", "lgd": "LGD",
+}
+
+
+def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> list:
+    from gpucredit.engine import add_months
+
+    step = 12 // periods_per_year
+    return [add_months(start, int(k) * step) for k in periods]
+
+
+@_func()
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_udf()
+def GPU_FACILITY_SCHEDULE(handle, headers=None):
+    """The facility's period table: dates, CFADS, debt schedule, DSCR, LLCR, collateral, LTV."""
+    f = _facility(handle)
+    frame = f.evaluation.periods_frame()
+    table = frame[list(_SCHEDULE_COLUMNS)].rename(columns=_SCHEDULE_COLUMNS)
+    if f.start is not None:
+        table.insert(1, "Period end", _period_ends(f.start, frame["period"].to_numpy(),
+                                                  f.periods_per_year))
+    else:
+        table.insert(1, "Year", frame["year"].to_numpy())
+    rows = _table(list(table.columns), table.to_numpy(dtype=object).tolist())
+    return _maybe_header(rows, _headers(headers))
+
+
+_METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
+                  "life_gap_years", "min_dscr", "avg_dscr", "llcr", "plcr", "min_llcr",
+                  "first_breach_lockup", "first_breach_default", "min_headroom_pct",
+                  "min_headroom_usd", "breakeven_rent", "breakeven_rent_lockup",
+                  "breakeven_utilization", "breakeven_deflation", "debt_capacity",
+                  "market_value", "liquidation_value", "haircut", "ltv_market",
+                  "ltv_liquidation", "max_ltv_market", "max_ltv_liquidation",
+                  "first_collateral_shortfall", "borrowing_base", "required_prepayment",
+                  "balloon", "refinancing_ltv_market", "refinancing_ltv_liquidation",
+                  "lgd_now", "lgd_at_breach", "min_dscr_combined", "dscr_lockup",
+                  "dscr_default")
+MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
+
+
+@_func()
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("field", "One metric to return (e.g. min_dscr, llcr, breakeven_rent, max_ltv_market); "
+               "empty: every metric as a table.")
+@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_choices(field=MetricField)
+@_udf()
+def GPU_FACILITY_METRICS(handle, field=None, headers=None):
+    """The facility's credit metrics (min DSCR, LLCR, PLCR, breakevens, LTV ...), or one."""
+    row = _facility(handle).evaluation.metrics.iloc[0]
+    return _pick({k: row[k] for k in _METRIC_FIELDS if k in row.index}, field, headers,
+                 "Metric")
+
+
+_MC_FIELDS = tuple(_MC_LABELS)
+McField = Literal[_MC_FIELDS]  # type: ignore[valid-type]
+
+
+@_func(call_in_wizard=False)
+@_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
+@_arg("n_paths", "Simulated paths." + _dflt(model.simulate, "n_paths"))
+@_arg("seed", "Random seed (same seed, same result)." + _dflt(model.simulate, "seed"))
+@_arg("field", "One result to return (pd, lgd, expected_loss, cvar_99 ...); empty: the "
+               "whole table.")
+@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_choices(field=McField)
+@_udf()
+def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
+    """Monte Carlo of the facility (PD, LGD, expected loss, CVaR), cached on its inputs."""
+    f = _facility(handle)
+    paths = _count(n_paths, "n_paths", "paths", _core_default(model.simulate, "n_paths"),
+                   zero_is_empty=True)
+    s = _whole(seed, "seed", _core_default(model.simulate, "seed"))
+    _check_work(paths, f.evaluation.dscr.shape[1])
+    result = _RESULTS.memo("gpu.mc", (f.key, paths, s), lambda: model.simulate(
+        f.facilities, f.periods_per_year, n_paths=paths, seed=s).iloc[0])
+    return _pick({k: result[k] for k in _MC_FIELDS if k in result.index}, field, headers,
+                 "Measure", _MC_LABELS)
+
+
+@_func()
+@_arg("handles", "Facility handles: a range of GPU_FACILITY cells (empty cells skipped).")
+@_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,llcr,max_ltv_market). "
+                 "Default: debt, min_dscr, avg_dscr, llcr, breakeven_rent, max_ltv_market.")
+@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_udf()
+def GPU_PORTFOLIO(handles, metrics=None, headers=None):
+    """One row per facility handle with its metrics, for a portfolio on one sheet."""
+    cells = [v for row in _grid(handles) for v in row if not _blank(v) and v != 0]
+    if not cells:
+        raise GpuCreditError("handles is empty: give a range of GPU_FACILITY cells",
+                             argument="handles")
+    if _omitted(metrics, zero_is_empty=True):
+        chosen = ["debt", "min_dscr", "avg_dscr", "llcr", "breakeven_rent", "max_ltv_market"]
+    else:
+        chosen = [c.strip().lower() for c in _text(metrics, "metrics").split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in _METRIC_FIELDS]
+        if unknown:
+            raise GpuCreditError(f"unknown metric {unknown[0]!r}; metrics are "
+                                 + ", ".join(_METRIC_FIELDS), argument="metrics",
+                                 value=unknown[0])
+    rows = []
+    for k, h in enumerate(cells):
+        row = _FACILITIES.get(h, _FACILITY_KIND, f"handles (cell {k + 1})").evaluation.metrics
+        rows.append([h, *(row.iloc[0][c] for c in chosen)])
+    return _maybe_header(_table(["Facility", *chosen], rows), _headers(headers))
 
 
 # =============================================================================== registry

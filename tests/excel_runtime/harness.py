@@ -95,6 +95,10 @@ def rng(value):
 MISSING = {"$missing": True}
 """Classic: an omitted optional argument."""
 
+JSNULL = {"$jsnull": True}
+"""Office.js: an empty cell, which Excel sends as JavaScript ``null`` (Pyodide's
+``JsNull``; xlwings reads it as ``None``, see ``xlwings.pro.udfs_officejs.js_to_none``)."""
+
 
 # =============================================================================== client
 
@@ -428,8 +432,16 @@ def _serve_officejs():
 
     module = importlib.import_module(UDF_MODULE)
 
+    js_null = sys.modules["pyodide.ffi"].JsNull()
+
+    def nulls(value):
+        """``{"$jsnull": true}`` -> Pyodide's JsNull: an empty cell as Excel sends it."""
+        if isinstance(value, list):
+            return [nulls(v) for v in value]
+        return js_null if value == JSNULL else value
+
     def payload(msg):
-        data = {"func_name": msg["func"], "args": decode(msg["args"]),
+        data = {"func_name": msg["func"], "args": nulls(decode(msg["args"])),
                 "version": xw.__version__, "runtime": msg.get("runtime", "1.4"),
                 "client": "Office.js", "caller_address": "Sheet1!A1",
                 "culture_info_name": "en-US"}
@@ -448,6 +460,9 @@ def _serve_officejs():
             spec.loader.exec_module(main)
             return server.custom_functions_meta(main)
         if op == "call":
+            return _excel_answer(lambda: asyncio.run(
+                server.custom_functions_call(payload(msg), module)))
+        if op == "call_raw":
             return asyncio.run(server.custom_functions_call(payload(msg), module))
         if op == "time":
             data = payload(msg)
@@ -460,6 +475,23 @@ def _serve_officejs():
         raise ValueError(f"unknown op {op!r}")
 
     _loop(handle, {"xlwings": xw.__version__, "pro": xw.__pro__})
+
+
+def _excel_answer(call):
+    """What Excel shows for an Office.js custom-function call.
+
+    xlwings Server's ``custom-functions-code.js`` (and xlwings Lite) turn a call that
+    raised into ``CustomFunctions.Error(ErrorCode.invalidValue, message)``: a ``#VALUE!``
+    whose message shows on the error flag. In production only ``xlwings.XlwingsError``
+    messages are shown; any other exception reads "Internal Server Error". The answer of
+    a raised call is ``{"$excel_error": "#VALUE!", "message": ..., "exception": ...}``.
+    """
+    try:
+        return call()
+    except Exception as exc:  # what the JavaScript side would see
+        name = type(exc).__name__
+        shown = str(exc) if name == "XlwingsError" else "Internal Server Error"
+        return {"$excel_error": "#VALUE!", "message": shown, "exception": name}
 
 
 # =============================================================================== shared

@@ -3,8 +3,13 @@
 Three sheets in the usual modelling conventions (see :mod:`gpucredit.excel.styles`):
 
 * **Inputs** - every assumption once, blue on light yellow, each a defined name
-  (``gpus``, ``rent0``, ``annual_rate`` ...) with its unit and source.
-* **Calcs** - time runs left to right (one column per period), one formula per row. Each
+  (``gpus``, ``rent0``, ``annual_rate`` ...) with its unit and source, and a data
+  validation rule (a range, a whole number, a date or a list) that Excel enforces as the
+  analyst types. The number of periods follows the tenor: ``n_periods = tenor_years x
+  periods_per_year``, and the two inputs are validated against the Calcs sheet's period
+  columns, so changing one cannot silently change the tenor.
+* **Calcs** - time runs left to right (one column per period, with its period-end date),
+  one formula per row (the same formula in every period column). Each
   key line is calculated by a ``GPU_`` function (an array formula across the row) and
   checked by a native-Excel formula in the row below it (the "check" rows, green), so
   the analyst sees the add-in and plain Excel agree: market rent, revenue and CFADS,
@@ -25,6 +30,7 @@ curve); they carry no result of their own into the ``GPU_`` rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +40,10 @@ from openpyxl.chart.series import SeriesLabel
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.formula import ArrayFormula
 
+from gpucredit import curves, debt, presets
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
 from gpucredit.excel.files import staged_files
@@ -67,7 +75,13 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
         InputSpec("cost_per_gpu", "Cost per GPU", 30000, "USD", st.USD,
                   "gpucredit H100 preset: between used $22-28k and the $40k+ peak"),
         InputSpec("age0", "Age at the start", 0.0, "years", st.NUMBER, "New GPUs"),
+    )),
+    ("Timing", (
+        InputSpec("start_date", "Closing date", dt.datetime(2026, 6, 30), "", st.DATE,
+                  "Illustrative; period ends are month ends from it"),
         InputSpec("periods_per_year", "Periods a year", 4, "", st.INTEGER, "Quarterly"),
+        InputSpec("tenor_years", "Tenor", 5, "years", st.INTEGER,
+                  "Illustrative (CoreWeave DDTL 2.0 runs five years)"),
     )),
     ("Revenue", (
         InputSpec("rent0", "Market rent today", 2.42, "USD / GPU-hour", st.USD_CENTS,
@@ -134,7 +148,53 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
 )
 
 
-def build_model_workbook(path, *, n_periods: int = 20) -> Path:
+def _validation_rules() -> dict[str, tuple]:
+    """Data validation of each input: (type, operator, formula1, formula2, prompt).
+
+    Ranges are the ones the core accepts (shares in [0, 1], rates below 100% ...); lists
+    come from the core's own tables (GPU presets, repayment profiles, curve families).
+    """
+    share = ("decimal", "between", "0", "1", "a share from 0 to 1 (0% to 100%)")
+    positive = ("decimal", "greaterThan", "0", None, "a number above 0")
+    non_negative = ("decimal", "greaterThanOrEqual", "0", None, "a number of 0 or more")
+    rules = {name: non_negative for _, specs in INPUTS for spec in specs
+             for name in [spec.name]}
+
+    def listed(values):
+        return ("list", None, '"' + ",".join(values) + '"', None,
+                "one of " + ", ".join(values))
+
+    rules.update({
+        "gpu_model": listed(list(presets.PRESETS)),
+        "amortization": listed([k for k in debt.KINDS if k != "custom"]),
+        "curve_family": listed(list(curves.FAMILIES)),
+        "gpus": ("whole", "greaterThan", "0", None, "a whole number of GPUs above 0"),
+        "cost_per_gpu": positive, "rent0": positive, "kw_per_gpu": positive,
+        "contract_periods": ("whole", "between", "0", "n_periods",
+                             "a whole number of periods from 0 to the tenor"),
+        "start_date": ("date", "greaterThan", "1", None, "a date"),
+        "periods_per_year": ("custom", None, "AND(OR({cell}=1,{cell}=2,{cell}=4,{cell}=12),"
+                             "{cell}*tenor_years={columns})", None,
+                             "1, 2, 4 or 12, with tenor x periods a year = {columns}, the "
+                             "Calcs sheet's period columns (to change them, generate the "
+                             "model again)"),
+        "tenor_years": ("custom", None, "AND({cell}>0,{cell}*periods_per_year={columns})",
+                        None, "years, with tenor x periods a year = {columns}, the Calcs "
+                        "sheet's period columns (to change them, generate the model again)"),
+        "rent_deflation": ("decimal", "between", "0", "0.99", "a share a year from 0 to 0.99"),
+        "utilization": share, "contracted_share": share, "install_haircut": share,
+        "sale_cost_rate": share, "curve_floor": share, "recovery": share,
+        "pue": ("decimal", "between", "1", "3", "a PUE from 1 to 3"),
+        "annual_rate": ("decimal", "between", "0", "1", "an annual rate from 0 to 1"),
+        "quoted_spread": ("decimal", "between", "0", "1", "a spread a year from 0 to 1"),
+        "target_dscr": positive, "covenant_dscr": positive, "loan_amount": positive,
+        "market_absorption": positive, "months_to_sell": positive,
+    })
+    return rules
+
+
+def build_model_workbook(path, *, n_periods: int | None = None, periods_per_year: int = 4,
+                         tenor_years: int = 5) -> Path:
     """Write the deal-model workbook.
 
     Parameters
@@ -142,9 +202,14 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
     path : str or Path
         Where to write it (``.xlsx``); written to a temporary file beside it first and
         renamed, so it appears whole or not at all.
-    n_periods : int, default 20
-        Period columns on the Calcs sheet: the loan's tenor and the model's horizon
-        (20 quarters = 5 years with the default four periods a year).
+    n_periods : int, optional
+        Period columns on the Calcs sheet: the loan's tenor and the model's horizon.
+        Default (and, when given, it must be) ``tenor_years x periods_per_year``; the
+        workbook's data validation then holds the two inputs to it.
+    periods_per_year : {1, 2, 4, 12}, default 4
+        The model's grid, written as the ``periods_per_year`` input.
+    tenor_years : int, default 5
+        The loan's tenor in years, written as the ``tenor_years`` input.
 
     Returns
     -------
@@ -158,20 +223,39 @@ def build_model_workbook(path, *, n_periods: int = 20) -> Path:
     >>> openpyxl.load_workbook(out).sheetnames
     ['Inputs', 'Calcs', 'Outputs']
     """
+    if periods_per_year not in (1, 2, 4, 12):
+        raise GpuCreditError(f"periods_per_year must be 1, 2, 4 or 12, got "
+                             f"{periods_per_year!r}", argument="periods_per_year",
+                             value=periods_per_year)
+    if not isinstance(tenor_years, int) or tenor_years < 1:
+        raise GpuCreditError(f"tenor_years must be a whole number of years, got "
+                             f"{tenor_years!r}", argument="tenor_years", value=tenor_years)
+    tenor, m = tenor_years, periods_per_year
+    n_periods = tenor * m if n_periods is None else n_periods
     if not isinstance(n_periods, int) or not 2 <= n_periods <= 240:
         raise GpuCreditError(f"n_periods must be a whole number from 2 to 240, got "
                              f"{n_periods!r}", argument="n_periods", value=n_periods)
+    if tenor * m != n_periods:
+        raise GpuCreditError(f"n_periods must be the tenor ({tenor} years) x periods a year "
+                             f"({m}) = {tenor * m}, got {n_periods}", argument="n_periods",
+                             value=n_periods)
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise GpuCreditError(f"the deal model is an .xlsx workbook, got {path.name}",
                              argument="path", value=str(path))
-    wb = _workbook(n_periods)
+    wb = _workbook(n_periods, {"periods_per_year": m, "tenor_years": tenor,
+                               "contract_periods": min(_default("contract_periods"),
+                                                       n_periods)})
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_files() as staging:
         tmp = staging.output(path)
         wb.save(tmp)
         st.fix_font_order(tmp)
     return path
+
+
+def _default(name: str):
+    return next(spec.value for _, specs in INPUTS for spec in specs if spec.name == name)
 
 
 # =============================================================================== building
@@ -186,7 +270,7 @@ class _Names:
         self.wb.defined_names[name] = DefinedName(name, attr_text=f"{sheet}!{ref}")
 
 
-def _workbook(n: int) -> Workbook:
+def _workbook(n: int, values: dict) -> Workbook:
     wb = Workbook()
     st.add_named_styles(wb)
     names = _Names(wb)
@@ -194,7 +278,7 @@ def _workbook(n: int) -> Workbook:
     inputs.title = "Inputs"
     calcs = wb.create_sheet("Calcs")
     outputs = wb.create_sheet("Outputs")
-    _inputs_sheet(inputs, names, n)
+    _inputs_sheet(inputs, names, n, values)
     rows = _calcs_sheet(calcs, names, n)
     _outputs_sheet(outputs, calcs, rows, n)
     wb.calculation.fullCalcOnLoad = True
@@ -204,14 +288,18 @@ def _workbook(n: int) -> Workbook:
 
 
 def _print_setup(ws, tall: bool) -> None:
-    """Landscape, one page wide (and one page tall unless the sheet is long)."""
+    """Landscape, one page wide (and one page tall unless the sheet is long), A4 paper,
+    the sheet's name and page number in the footer."""
     ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.oddFooter.left.text = "&A"
+    ws.oddFooter.right.text = "Page &P of &N"
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0 if tall else 1
 
 
-def _inputs_sheet(ws, names: _Names, n: int) -> None:
+def _inputs_sheet(ws, names: _Names, n: int, values: dict) -> None:
     ws["A1"] = "GPU-backed loan: deal model"
     st.style_cell(ws["A1"], st.TITLE)
     ws["A2"] = ("Inputs are blue on yellow; every input is a defined name used by the Calcs "
@@ -219,13 +307,14 @@ def _inputs_sheet(ws, names: _Names, n: int) -> None:
                 "each checked by a native formula.")
     st.style_cell(ws["A2"], st.NOTE)
     st.style_header_row(ws, 4, 1, ["Input", "Value", "Unit", "Name", "Source"])
+    rules = _validation_rules()
     r = 5
     for section, specs in INPUTS:
         ws.cell(r, 1, section).font = Font(bold=True)
         r += 1
         for spec in specs:
             ws.cell(r, 1, spec.label)
-            cell = ws.cell(r, 2, spec.value)
+            cell = ws.cell(r, 2, values.get(spec.name, spec.value))
             st.style_cell(cell, st.INPUT, spec.fmt)
             ws.cell(r, 3, spec.unit)
             ws.cell(r, 4, spec.name)
@@ -233,13 +322,15 @@ def _inputs_sheet(ws, names: _Names, n: int) -> None:
             ws.cell(r, 5, spec.source)
             st.style_cell(ws.cell(r, 5), st.NOTE)
             names.add(spec.name, "Inputs", f"$B${r}")
+            _validate(ws, cell, rules[spec.name], n)
             r += 1
         r += 1
     ws.cell(r, 1, "Derived").font = Font(bold=True)
     r += 1
     derived = (
-        ("n_periods", "Periods modelled (the loan's tenor)", n, "periods", st.INTEGER,
-         "Fixed when the workbook is generated: one Calcs column each"),
+        ("n_periods", "Periods modelled (the loan's tenor)", "=tenor_years*periods_per_year",
+         "periods", st.INTEGER, f"Tenor x periods a year; the Calcs sheet has {n} period "
+         "columns"),
         ("rate_per_period", "Interest rate per period", "=annual_rate/periods_per_year",
          "a period", st.RATE, "The GPU_ functions take rates per period"),
         ("hours_per_period", "Hours in a period", "=8760/periods_per_year", "hours",
@@ -255,12 +346,26 @@ def _inputs_sheet(ws, names: _Names, n: int) -> None:
         r += 1
     st.set_widths(ws, {1: 34, 2: 16, 3: 16, 4: 30, 5: 70})
     ws.freeze_panes = "A5"
+    ws.print_title_rows = "4:4"
+
+
+def _validate(ws, cell, rule: tuple, n_columns: int) -> None:
+    """Attach one input's data validation (see :func:`_validation_rules`)."""
+    kind, operator, f1, f2, prompt = rule
+    f1 = f1.format(cell=cell.coordinate, columns=n_columns)
+    prompt = prompt.format(columns=n_columns)
+    dv = DataValidation(type=kind, operator=operator, formula1=f1, formula2=f2,
+                        allow_blank=False, showErrorMessage=True, showInputMessage=True,
+                        errorTitle="gpucredit deal model", error=f"Enter {prompt}.",
+                        promptTitle="Allowed", prompt=f"Enter {prompt}."[:255])
+    ws.add_data_validation(dv)
+    dv.add(cell)
 
 
 # Each Calcs row: (key, label, unit, kind, formula, format). kind: "gpu" (one array formula
 # across the row), "native" (the same formula in every period column; {c} is the column,
-# {p} the previous one), "check" (a native cross-check, styled green), "first" (a value in
-# the first column and a formula after it), "head" (a section title).
+# {p} the previous one), "check" (a native cross-check, styled green), "head" (a section
+# title). One formula per row: every period column holds the same formula.
 def _calc_rows(n: int) -> list[tuple]:
     last = get_column_letter(FIRST_COL + n - 1)
     first = get_column_letter(FIRST_COL)
@@ -278,7 +383,9 @@ def _calc_rows(n: int) -> list[tuple]:
 
     hours = "hours_per_period"
     return [
-        ("period", "Period", "", "first", ("1", "={p}{r}+1"), st.INTEGER),
+        ("period", "Period", "", "native", "=N({p}{r})+1", st.INTEGER),
+        ("period_end", "Period end", "date", "native",
+         "=EOMONTH(start_date,{c}{period}*12/periods_per_year)", st.DATE),
         ("years", "Years from start", "years", "native", "={c}{period}/periods_per_year",
          st.NUMBER),
         ("age", "Asset age at period end", "years", "native", "=age0+{c}{years}", st.NUMBER),
@@ -322,7 +429,7 @@ def _calc_rows(n: int) -> list[tuple]:
         ("debt_service", None, None, "schedule_row", None, st.USD),
         ("sched_closing", None, None, "schedule_row", None, st.USD),
         ("opening_chk", "  check: opening balance (native)", "USD", "check",
-         ("=loan_amount", "={p}{closing_chk}"), st.USD),
+         "=IF({c}{period}=1,loan_amount,{p}{closing_chk})", st.USD),
         ("ds_chk", "  check: debt service = PMT (annuity)", "USD", "check",
          "=PMT(rate_per_period,n_periods,-loan_amount)", st.USD),
         ("principal_chk", "  check: principal = payment - interest", "USD", "check",
@@ -404,19 +511,18 @@ def _calcs_sheet(ws, names: _Names, n: int) -> dict[str, int]:
                                                        formula.format(**ranges))
         for j, c in enumerate(cols):
             cell = ws.cell(r, FIRST_COL + j)
-            if kind in ("native", "check") and not isinstance(formula, tuple):
-                cell.value = formula.format(c=c, p=cols[j - 1] if j else "", r=r, **rows)
-            elif isinstance(formula, tuple):
-                text = formula[0] if j == 0 else formula[1]
-                cell.value = text.format(c=c, p=cols[j - 1] if j else "", r=r, **rows) \
-                    if text.startswith("=") else int(text)
+            if kind in ("native", "check"):
+                prev = get_column_letter(FIRST_COL + j - 1)  # column B (units) for period 1
+                cell.value = formula.format(c=c, p=prev, r=r, **rows)
             st.style_cell(cell, style, fmt)
     for key in ("cfads", "debt_service", "dscr", "principal", "mhours", "other", "residual",
-                "ltv", "ltv_liq", "period", "cfads_chk", "ds_chk", "dscr_chk",
+                "ltv", "ltv_liq", "period", "period_end", "cfads_chk", "ds_chk", "dscr_chk",
                 "principal_chk", "rent_needed", "ltv_chk", "mhours_chk", "market_value"):
         names.add(key if key not in ("other",) else "other_cfads", "Calcs", ranges[key])
     st.set_widths(ws, {1: 52, 2: 16, **{FIRST_COL + j: 13 for j in range(n)}})
-    ws.freeze_panes = ws.cell(rows["period"] + 1, FIRST_COL)
+    ws.freeze_panes = ws.cell(rows["period_end"] + 1, FIRST_COL)
+    ws.print_title_cols = "A:B"
+    ws.print_title_rows = f"{rows['period']}:{rows['period_end']}"
     return rows
 
 

@@ -27,7 +27,7 @@ failed:
     GPU_BREAKEVEN_UTILIZATION = Err.Description
 End Function
 
-Function GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year, Optional contracted_share, Optional contract_rate, Optional kw_per_gpu, Optional pue, Optional price_per_kwh, Optional colocation_per_kw_month, Optional other_opex_per_gpu_year, Optional maintenance_capex_per_gpu_year, Optional tax_rate, Optional line)
+Function GPU_CFADS(gpus, utilization, merchant_rent, Optional periods_per_year, Optional contracted_share, Optional contract_rate, Optional kw_per_gpu, Optional pue, Optional price_per_kwh, Optional colocation_per_kw_month, Optional other_opex_per_gpu_year, Optional maintenance_capex_per_gpu_year, Optional tax_rate, Optional line)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
         GPU_CFADS = XLPy.CallUDF("gpucredit.udfs", "GPU_CFADS", Array(gpus, utilization, merchant_rent, periods_per_year, contracted_share, contract_rate, kw_per_gpu, pue, price_per_kwh, colocation_per_kw_month, other_opex_per_gpu_year, maintenance_capex_per_gpu_year, tax_rate, line), ActiveWorkbook, Application.Caller)
@@ -92,6 +92,59 @@ failed:
     GPU_DSCR = Err.Description
 End Function
 
+Function GPU_FACILITY(facility, Optional periods_per_year, Optional start_date)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY", Array(facility, periods_per_year, start_date), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY", Array(facility, periods_per_year, start_date))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY = Err.Description
+End Function
+
+Function GPU_FACILITY_MC(handle, Optional n_paths, Optional seed, Optional field, Optional headers)
+    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_MC = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_MC", Array(handle, n_paths, seed, field, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_MC = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_MC", Array(handle, n_paths, seed, field, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_MC = Err.Description
+End Function
+
+Function GPU_FACILITY_METRICS(handle, Optional field, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_METRICS = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_METRICS", Array(handle, field, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_METRICS = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_METRICS", Array(handle, field, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_METRICS = Err.Description
+End Function
+
+Function GPU_FACILITY_SCHEDULE(handle, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_FACILITY_SCHEDULE = Err.Description
+End Function
+
 Function GPU_FAIR_SPREAD(pd_annual, lgd, Optional exact)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -105,26 +158,26 @@ failed:
     GPU_FAIR_SPREAD = Err.Description
 End Function
 
-Function GPU_FIT_CURVE(ages, values, Optional family)
+Function GPU_FIT_CURVE(ages, values, Optional family, Optional field, Optional headers)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_FIT_CURVE = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_CURVE", Array(ages, values, family), ActiveWorkbook, Application.Caller)
+        GPU_FIT_CURVE = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_CURVE", Array(ages, values, family, field, headers), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_FIT_CURVE = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_CURVE", Array(ages, values, family))
+        GPU_FIT_CURVE = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_CURVE", Array(ages, values, family, field, headers))
         Exit Function
     #End If
 failed:
     GPU_FIT_CURVE = Err.Description
 End Function
 
-Function GPU_FIT_RENT_TREND(dates, rents, Optional use_years)
+Function GPU_FIT_RENT_TREND(dates, rents, Optional use_years, Optional field, Optional headers)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_FIT_RENT_TREND = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_RENT_TREND", Array(dates, rents, use_years), ActiveWorkbook, Application.Caller)
+        GPU_FIT_RENT_TREND = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_RENT_TREND", Array(dates, rents, use_years, field, headers), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_FIT_RENT_TREND = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_RENT_TREND", Array(dates, rents, use_years))
+        GPU_FIT_RENT_TREND = XLPy.CallUDF("gpucredit.udfs", "GPU_FIT_RENT_TREND", Array(dates, rents, use_years, field, headers))
         Exit Function
     #End If
 failed:
@@ -209,27 +262,27 @@ failed:
     GPU_LTV = Err.Description
 End Function
 
-Function GPU_MERTON(equity, equity_vol, debt, rate, years)
+Function GPU_MERTON(equity, equity_vol, debt, rate, years, Optional field, Optional headers)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_MERTON = XLPy.CallUDF("gpucredit.udfs", "GPU_MERTON", Array(equity, equity_vol, debt, rate, years), ActiveWorkbook, Application.Caller)
+        GPU_MERTON = XLPy.CallUDF("gpucredit.udfs", "GPU_MERTON", Array(equity, equity_vol, debt, rate, years, field, headers), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_MERTON = XLPy.CallUDF("gpucredit.udfs", "GPU_MERTON", Array(equity, equity_vol, debt, rate, years))
+        GPU_MERTON = XLPy.CallUDF("gpucredit.udfs", "GPU_MERTON", Array(equity, equity_vol, debt, rate, years, field, headers))
         Exit Function
     #End If
 failed:
     GPU_MERTON = Err.Description
 End Function
 
-Function GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, Optional liquidation_factor, Optional n_paths, Optional seed, Optional periods_per_year, Optional rho, Optional btc_vol, Optional rent_sigma, Optional copula)
+Function GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, Optional liquidation_factor, Optional n_paths, Optional seed, Optional periods_per_year, Optional rho, Optional btc_vol, Optional rent_sigma, Optional copula, Optional field, Optional headers)
     If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_MONTE_CARLO = XLPy.CallUDF("gpucredit.udfs", "GPU_MONTE_CARLO", Array(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, liquidation_factor, n_paths, seed, periods_per_year, rho, btc_vol, rent_sigma, copula), ActiveWorkbook, Application.Caller)
+        GPU_MONTE_CARLO = XLPy.CallUDF("gpucredit.udfs", "GPU_MONTE_CARLO", Array(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, liquidation_factor, n_paths, seed, periods_per_year, rho, btc_vol, rent_sigma, copula, field, headers), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_MONTE_CARLO = XLPy.CallUDF("gpucredit.udfs", "GPU_MONTE_CARLO", Array(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, liquidation_factor, n_paths, seed, periods_per_year, rho, btc_vol, rent_sigma, copula))
+        GPU_MONTE_CARLO = XLPy.CallUDF("gpucredit.udfs", "GPU_MONTE_CARLO", Array(merchant_revenue, other_cfads, debt_service, debt_outstanding, collateral_value, liquidation_factor, n_paths, seed, periods_per_year, rho, btc_vol, rent_sigma, copula, field, headers))
         Exit Function
     #End If
 failed:
@@ -249,6 +302,19 @@ failed:
     GPU_PLCR = Err.Description
 End Function
 
+Function GPU_PORTFOLIO(handles, Optional metrics, Optional headers)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        GPU_PORTFOLIO = XLPy.CallUDF("gpucredit.udfs", "GPU_PORTFOLIO", Array(handles, metrics, headers), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        GPU_PORTFOLIO = XLPy.CallUDF("gpucredit.udfs", "GPU_PORTFOLIO", Array(handles, metrics, headers))
+        Exit Function
+    #End If
+failed:
+    GPU_PORTFOLIO = Err.Description
+End Function
+
 Function GPU_PRESET(gpu_model, Optional field)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -262,7 +328,7 @@ failed:
     GPU_PRESET = Err.Description
 End Function
 
-Function GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year, Optional contract_rate, Optional contract_periods, Optional contracted_share)
+Function GPU_RENT_PATH(rent0, annual_deflation, n_periods, Optional periods_per_year, Optional contract_rate, Optional contract_periods, Optional contracted_share)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
         GPU_RENT_PATH = XLPy.CallUDF("gpucredit.udfs", "GPU_RENT_PATH", Array(rent0, annual_deflation, n_periods, periods_per_year, contract_rate, contract_periods, contracted_share), ActiveWorkbook, Application.Caller)
@@ -288,7 +354,7 @@ failed:
     GPU_RESIDUAL_VALUE = Err.Description
 End Function
 
-Function GPU_SCENARIOS(facility, periods_per_year, Optional metrics, Optional n_paths, Optional seed)
+Function GPU_SCENARIOS(facility, Optional periods_per_year, Optional metrics, Optional n_paths, Optional seed)
     If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
