@@ -518,6 +518,7 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         if any(not r.metrics.empty for r in results) else pd.DataFrame()
     if not metrics.empty:
         metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable")]
+        metrics = metrics[_column_order(metrics.columns)]
     periods = _ordered(pd.concat([r.periods for r in results], ignore_index=True)
                        if results else pd.DataFrame(), order)
     grid = _ordered(pd.concat([r.scenarios for r in results], ignore_index=True)
@@ -539,6 +540,16 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         residual_curves=_residual_curves(metrics), errors=err[
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
         assumptions=dict(assumptions), run_info=info)
+
+
+def _column_order(columns) -> list[str]:
+    """The chunks' columns with the PD-by-year columns (as many as a chunk's longest
+    tenor has years) in year order after the other Monte Carlo columns."""
+    cum = sorted((c for c in columns if c.startswith("mc_cum_pd_y")),
+                 key=lambda c: int(c.removeprefix("mc_cum_pd_y")))
+    rest = [c for c in columns if not c.startswith("mc_cum_pd_y")]
+    at = max((i + 1 for i, c in enumerate(rest) if c.startswith("mc_")), default=len(rest))
+    return rest[:at] + cum + rest[at:]
 
 
 def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
