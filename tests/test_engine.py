@@ -511,3 +511,46 @@ def test_period_dates_follow_month_ends():
     res = run_chunk(rows, a, RecalcOptions(run_scenarios=False))
     assert list(res.periods["date"]) == [dt.date(2026, 9, 30), dt.date(2026, 12, 31),
                                          dt.date(2027, 3, 31), dt.date(2027, 6, 30)]
+
+
+# --------------------------------------------------------------------------- the book (mc)
+
+PORTFOLIO_TABLES = ("portfolio_summary", "portfolio_contributions",
+                    "portfolio_concentration", "portfolio_distribution")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_portfolio_tables_do_not_depend_on_chunks(tape, whole, chunk_size):
+    rows, a = tape
+    res = recalc(rows, a, RecalcOptions(n_paths=48, seed=11, chunk_size=chunk_size))
+    for name in PORTFOLIO_TABLES:
+        assert not getattr(whole, name).empty, name
+        pd.testing.assert_frame_equal(getattr(res, name), getattr(whole, name),
+                                      check_exact=True, obj=name)
+
+
+def test_portfolio_is_the_sum_of_its_facilities(tape, whole):
+    summary = whole.portfolio_summary.set_index("measure")["value"]
+    contrib = whole.portfolio_contributions.set_index("facility_id")
+    assert list(contrib.index) == list(whole.metrics.index)
+    # undiscounted MC expected loss and the book's (discounted at the facilities' rates)
+    assert summary["expected_loss"] <= whole.metrics["mc_expected_loss"].sum() + 1.0
+    assert summary["expected_loss"] == pytest.approx(
+        whole.metrics["mc_pv_expected_loss"].sum(), abs=0.01 * len(contrib))
+    assert contrib["es_contribution"].sum() == pytest.approx(summary["es_99"])
+    assert summary["es_99"] <= summary["sum_standalone_es_99"] + 1e-6
+    conc = whole.portfolio_concentration.set_index(["dimension", "group"])
+    for dim in ("borrower", "customer", "generation", "borrower_type"):
+        part = conc.loc[dim]
+        assert part["es_contribution"].sum() == pytest.approx(summary["es_99"])
+        assert part["facilities"].sum() == len(contrib)
+    assert whole.portfolio_distribution["paths"].sum() == 48
+
+
+def test_big_tapes_keep_group_contributions_only(tape):
+    rows, a = tape
+    res = recalc(rows, a, RecalcOptions(n_paths=16, seed=2, run_scenarios=False,
+                                        facility_contributions=False))
+    assert res.portfolio_contributions.empty and not res.portfolio_concentration.empty
+    assert "sum_borrower_es_99" in set(res.portfolio_summary["measure"])
