@@ -151,7 +151,11 @@ def naive_metrics(ex: FacilityExposure, model: MarketModel, n_paths: int, seed: 
                     hit1 |= d < 1.0
                     hitcov |= d < ex.covenant_dscr[f]
                 sale = (1 - h) * price
-                if tau is None and need > reserve + units * sale:
+                if ex.liquidity[f] == 0 and ex.btc_held[f] == 0:
+                    short = ds > 0 and cf / ds < default_dscr  # no liquidity: DSCR decides
+                else:
+                    short = need > reserve + units * sale
+                if tau is None and short:
                     tau = t
                 if need <= reserve:
                     reserve = min(ex.liquidity[f], reserve - need)

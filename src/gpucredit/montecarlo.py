@@ -622,9 +622,9 @@ def _contract_stop(ps: _Pass):
     if ps.idio is None:
         return never, never
     r = ps.model.customer_correlation
-    factor = ps.view[4][ps.param("generation_index")]  # (ng, n, T)
+    factor = ps.view[4][int(ps.param("generation_index")[0])]  # (n, T): one generation
     last = np.minimum(ps.param("n_periods_f"), ps.T) - 1
-    y = np.take_along_axis(factor, last[:, None, None], axis=-1)[..., 0]
+    y = factor[:, last].T
     u = special.ndtr(math.sqrt(r) * y[:, None, :] + math.sqrt(1 - r) * ps.idio)
     tau_c = _default_period(_grid_pd(ps.param("counterparty_pd"), ps.T, ps.m), u[:, 0])
     tau_b = _default_period(_grid_pd(ps.param("backstop_pd"), ps.T, ps.m), u[:, 1])
@@ -633,103 +633,139 @@ def _contract_stop(ps: _Pass):
             np.where(ps.contract[:, None], tau_c, ps.T))
 
 
-def _cfads(ps: _Pass, s_rev: np.ndarray):
-    """CFADS on each path ``(ng, n, T)``, and the period the contract stops ``(ng, n)``."""
-    cf = s_rev * ps.series("merchant_revenue")[:, None, :]
+def _cfads(ps: _Pass, s_rev: np.ndarray, buf: np.ndarray):
+    """CFADS on each path ``(ng, n, T)`` (into ``buf``) and the contract's stop ``(ng, n)``."""
+    cf = np.multiply(s_rev, ps.series("merchant_revenue")[:, None, :], out=buf)
     cf += ps.series("other_cfads")[:, None, :]
     mining = ps.series("mining_cfads")
-    if mining.any():
-        cf += ps.view[0][None, :, : ps.T] * mining[:, None, :]
+    rows = np.flatnonzero(mining.any(axis=1))
+    if rows.size:
+        cf[rows] += ps.view[0][None, :, : ps.T] * mining[rows][:, None, :]
     stop, tau_c = _contract_stop(ps)
-    contract = ps.series("contract_revenue")
-    if contract.any():
-        t = np.arange(ps.T)
-        cf += np.where(t < stop[..., None], contract[:, None, :], 0.0)
-        term = np.where(stop == tau_c, stop, ps.T)[..., None]
-        cf += np.where(t == term, ps.series("termination_payment")[:, None, :], 0.0)
-        relet = ps.series("relet_revenue")
-        if relet.any():
-            start = (stop + ps.param("relet_lag")[:, None])[..., None]
-            cf += np.where(t >= start, relet[:, None, :] * s_rev, 0.0)
+    rows = np.flatnonzero(ps.contract)
+    if rows.size:
+        cf[rows] += _contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev)
     return cf, stop
 
 
-def _payment_default(ps: _Pass, need: np.ndarray, btc_end: np.ndarray):
-    """First period whose shortfall liquidity cannot pay ``(ng, n)`` (``T``: none), and the
-    BTC units held at the start of each period ``(ng, n, T)`` (None: never sold).
+def _contract_flows(ps: _Pass, rows, stop, tau_c, s_rev) -> np.ndarray:
+    """Contract revenue until the stop, the termination payment, relet revenue after the lag."""
+    t = np.arange(ps.T)
+    flows = np.where(t < stop[..., None], ps.series("contract_revenue")[rows][:, None, :], 0.0)
+    term = ps.series("termination_payment")[rows]
+    if term.any():
+        at = np.where(stop == tau_c, stop, ps.T)[..., None]
+        flows += np.where(t == at, term[:, None, :], 0.0)
+    relet = ps.series("relet_revenue")[rows]
+    if relet.any():
+        start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
+        flows += np.where(t >= start, relet[:, None, :] * s_rev, 0.0)
+    return flows
 
-    ``need`` is ``default_dscr x DS - CFADS`` (> 0: a shortfall), set to ``-max(CFADS, 0)``
-    in periods without debt service. The reserve (``liquidity``) pays first, then the
+
+def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
+           btc_end: np.ndarray):
+    """Payment default of facilities with liquidity: first period ``(nl, n)`` (``T``: none)
+    whose shortfall the reserve and treasury cannot pay, and the BTC units held at the
+    start of each period ``(nl, n, T)``.
+
+    The shortfall is ``default_dscr x DS - CFADS`` in periods with debt service; other
+    periods' surplus only refills. The reserve (``liquidity``) pays first, then the
     treasury sold at ``(1 - crypto_haircut) x price``; surpluses refill the reserve up to
-    its size. Without either, the first shortfall is the default.
+    its size.
     """
     T = ps.T
-    cap = ps.param("liquidity")
-    held = ps.param("btc_held")
-    if not (cap.any() or held.any()):
-        short = need > 0
-        return np.where(short.any(axis=-1), short.argmax(axis=-1), T), None
-    ng, n = need.shape[:2]
-    res = np.repeat(cap[:, None], n, axis=1)
-    units = np.repeat(held[:, None], n, axis=1)
-    sale = ((1.0 - ps.param("crypto_haircut")) * ps.model.btc_price0)[:, None]
-    tau = np.full((ng, n), T)
-    history = np.empty((ng, n, T))
-    cap_ = cap[:, None]
+    cap = ps.param("liquidity")[rows][:, None]
+    has_ds = (ds > 0)[:, None, :]
+    need = np.where(has_ds, ps.default_dscr * ds[:, None, :] - cf, -np.maximum(cf, 0.0))
+    need = np.ascontiguousarray(need.transpose(2, 0, 1))  # period-major for the loop
+    n = cf.shape[1]
+    res = np.repeat(cap, n, axis=1)
+    units = np.repeat(ps.param("btc_held")[rows][:, None], n, axis=1)
+    sale = ((1.0 - ps.param("crypto_haircut")[rows]) * ps.model.btc_price0)[:, None]
+    tau = np.full(res.shape, T)
+    history = np.empty((T, *res.shape))
     for t in range(T):
-        history[..., t] = units
-        nd = need[..., t]
+        history[t] = units
+        nd = need[t]
         price = sale * btc_end[None, :, t]
         fail = (tau == T) & (nd > res + units * price)
         tau[fail] = t
         over = np.maximum(nd - res, 0.0)
-        res = np.minimum(cap_, res - nd + over)
+        res = np.minimum(cap, res - nd + over)
         with np.errstate(invalid="ignore", divide="ignore"):
             units = np.maximum(units - np.where(over > 0, over / price, 0.0), 0.0)
-    return tau, history
+    return tau, history.transpose(1, 2, 0)
 
 
 def _at(arr: np.ndarray, per: np.ndarray) -> np.ndarray:
-    """``arr[f, p, per[f, p]]`` for ``arr`` (ng, n, T) and ``per`` (ng, n)."""
+    """``arr[f, p, per[f, p]]`` for ``arr`` (ng or 1, n, T) and ``per`` (ng, n)."""
+    if arr.shape[0] == 1:
+        return arr[0][np.arange(per.shape[1])[None, :], per]
     return np.take_along_axis(arr, per[..., None], axis=-1)[..., 0]
 
 
-def _evaluate(ps: _Pass) -> None:
-    """One pass: DSCR, payment and refinancing default, loss; results into ``ps.out``."""
-    T, model, gi = ps.T, ps.model, ps.param("generation_index")
+class _Units:
+    """BTC units held at the start of a period: the treasury, drawn down where sold."""
+
+    def __init__(self, held: np.ndarray, rows: np.ndarray, history: np.ndarray | None):
+        self.held, self.rows, self.history = held[:, None], rows, history
+
+    def at(self, per: np.ndarray) -> np.ndarray:
+        out = np.broadcast_to(self.held, per.shape).copy()
+        if self.rows.size:
+            out[self.rows] = _at(self.history, per[self.rows])
+        return out
+
+
+def _evaluate(ps: _Pass, bufs: tuple) -> None:
+    """One pass: DSCR, payment and refinancing default, loss; results into ``ps.out``.
+
+    Every facility of a pass follows one generation: its market broadcasts, no copy.
+    """
+    T, model = ps.T, ps.model
+    g = int(ps.param("generation_index")[0])
     _, btc_end, shock_mean, shock_end, _ = ps.view
-    s_rev = shock_mean[gi][..., :T]
-    s_end = s_rev if ps.m == 12 else shock_end[gi][..., :T]  # monthly: the same months
+    s_rev = shock_mean[g][None, :, :T]
+    s_end = s_rev if ps.m == 12 else shock_end[g][None, :, :T]  # monthly: the same months
     btc_end = btc_end[:, :T]
-    cf, stop = _cfads(ps, s_rev)
+    ng, n = ps.idx.size, s_rev.shape[1]
+    size = ng * n * T
+    cf, stop = _cfads(ps, s_rev, bufs[0][:size].reshape(ng, n, T))
     ds = ps.series("debt_service")
-    has_ds = ds > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dscr = cf / np.where(has_ds, ds, np.nan)[:, None, :]  # NaN: no DSCR
+    ar = np.arange(ng)
+    bal = ps.param("balloon_period")
+    b = np.clip(bal, 0, T - 1)
+    cf_b = cf[ar, :, b]
+    liquid = (ps.param("liquidity") > 0) | (ps.param("btc_held") > 0)
+    rows = np.flatnonzero(liquid)
+    tau_pay = np.full((ng, n), T)
+    history = None
+    if rows.size:
+        tau_pay[rows], history = _drain(ps, rows, cf[rows], ds[rows], btc_end)
+    units = _Units(ps.param("btc_held"), rows, history)
+    dscr = np.divide(cf, np.where(ds > 0, ds, np.nan)[:, None, :], out=cf)  # NaN: no DSCR
     min_dscr = np.fmin.reduce(dscr, axis=-1)
-    need = np.where(has_ds[:, None, :], ps.default_dscr * ds[:, None, :] - cf,
-                    -np.maximum(cf, 0.0))
-    tau_pay, units = _payment_default(ps, need, btc_end)
-    held = ps.param("btc_held")[:, None]
-    units_at = (lambda per: held) if units is None else (lambda per: _at(units, per))
+    dry = np.flatnonzero(~liquid & (min_dscr < ps.default_dscr).any(axis=1))
+    if dry.size:
+        short = dscr[dry] < ps.default_dscr
+        tau_pay[dry] = np.where(short.any(axis=-1), short.argmax(axis=-1), T)
 
     # A balloon refinances when LTV <= refi_max_ltv and CFADS covers the new debt's
     # service refi_min_dscr times; otherwise the facility defaults in that period.
-    bal = ps.param("balloon_period")
-    b = np.clip(bal, 0, T - 1)[:, None].repeat(cf.shape[1], axis=1)
-    ar = np.arange(ps.idx.size)
     debt = ps.series("debt_outstanding")
-    cover_b = (ps.series("collateral_value")[ar, b[:, 0]][:, None]
-               * _at(s_end, b) ** model.collateral_beta
-               + units_at(b) * model.btc_price0 * btc_end[:, b[:, 0]].T)
-    debt_b = debt[ar, b[:, 0]][:, None]
-    amount = np.maximum(debt_b - ds[ar, b[:, 0]][:, None], 0.0)
-    refi_fail = ((bal >= 0) & (bal < T))[:, None] & (tau_pay > b) & (
+    bb = np.repeat(b[:, None], n, axis=1)
+    cover_b = (ps.series("collateral_value")[ar, b][:, None]
+               * _at(s_end, bb) ** model.collateral_beta
+               + units.at(bb) * model.btc_price0 * btc_end[:, b].T)
+    debt_b = debt[ar, b][:, None]
+    amount = np.maximum(debt_b - ds[ar, b][:, None], 0.0)
+    refi_fail = ((bal >= 0) & (bal < T))[:, None] & (tau_pay > bb) & (
         (debt_b > ps.param("refi_max_ltv")[:, None] * cover_b)
-        | (_at(cf, b) < (ps.param("refi_min_dscr") * ps.param("refi_debt_service_factor")
-                         )[:, None] * amount))
-    tau = np.where(refi_fail, b, tau_pay)
-    _losses(ps, tau, refi_fail, stop, s_end, btc_end, units_at, debt)
+        | (cf_b < (ps.param("refi_min_dscr") * ps.param("refi_debt_service_factor")
+                   )[:, None] * amount))
+    tau = np.where(refi_fail, bb, tau_pay)
+    _losses(ps, tau, s_end, btc_end, units, debt)
     o, fi, pi = ps.out, ps.idx, slice(ps.p0, ps.p1)
     o["min_dscr"][fi, pi] = min_dscr
     below_cov = min_dscr < ps.param("covenant_dscr")[:, None]
@@ -737,21 +773,25 @@ def _evaluate(ps: _Pass) -> None:
         (min_dscr < 1.0).sum(axis=-1), below_cov.sum(axis=-1), (tau < T).sum(axis=-1),
         refi_fail.sum(axis=-1), ((tau < T) & (stop <= tau)).sum(axis=-1),
         (stop < ps.param("n_periods_f")[:, None]).sum(axis=-1),
-        _ltv_above_1(ps, s_end, btc_end, debt)])
+        _ltv_above_1(ps, s_end, btc_end, debt, bufs)])
 
 
-def _ltv_above_1(ps: _Pass, s_end, btc_end, debt) -> np.ndarray:
+def _ltv_above_1(ps: _Pass, s_end, btc_end, debt, bufs) -> np.ndarray:
     """Paths where debt outstanding exceeds GPU collateral + treasury in some period."""
     beta = ps.model.collateral_beta
-    cover = s_end if beta == 1.0 else s_end ** beta
-    cover = cover * ps.series("collateral_value")[:, None, :]
+    ng, n, T = ps.idx.size, s_end.shape[1], ps.T
+    cover = bufs[0][: ng * n * T].reshape(ng, n, T)  # CFADS is no longer needed
+    base = s_end if beta == 1.0 else s_end ** beta
+    np.multiply(base, ps.series("collateral_value")[:, None, :], out=cover)
     held = ps.param("btc_held")
-    if held.any():
-        cover += btc_end[None] * (held * ps.model.btc_price0)[:, None, None]
-    return (debt[:, None, :] > cover).any(axis=-1).sum(axis=-1)
+    rows = np.flatnonzero(held > 0)
+    if rows.size:
+        cover[rows] += btc_end[None] * (held[rows] * ps.model.btc_price0)[:, None, None]
+    above = np.greater(debt[:, None, :], cover, out=bufs[1][: ng * n * T].reshape(ng, n, T))
+    return above.any(axis=-1).sum(axis=-1)
 
 
-def _losses(ps: _Pass, tau, refi_fail, stop, s_end, btc_end, units_at, debt) -> None:
+def _losses(ps: _Pass, tau, s_end, btc_end, units: _Units, debt) -> None:
     """Loss at the default period ``tau`` (undiscounted and discounted) and survival."""
     T, model = ps.T, ps.model
     defaulted = tau < T
@@ -759,7 +799,7 @@ def _losses(ps: _Pass, tau, refi_fail, stop, s_end, btc_end, units_at, debt) -> 
     ar = np.arange(ps.idx.size)[:, None]
     ead = debt[ar, tc]
     coll = ps.series("collateral_value")[ar, tc] * _at(s_end, tc) ** model.collateral_beta
-    treasury = units_at(tc) * model.btc_price0 * btc_end[np.arange(tc.shape[1])[None], tc]
+    treasury = units.at(tc) * model.btc_price0 * btc_end[np.arange(tc.shape[1])[None], tc]
     recovery = (ps.param("liquidation_factor")[:, None] * coll
                 + (1.0 - ps.param("crypto_haircut"))[:, None] * treasury)
     unsec = ps.param("unsecured_recovery")[:, None]
@@ -965,8 +1005,11 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
     out["hist"] = np.zeros((ex.n_facilities, ex.n_periods), dtype=np.int64)
     live = np.arange(ex.n_periods)[None, :] < tenors[:, None]
     contract = (live & (ex.contract_revenue > 0)).any(axis=1)
-    groups = list(_groups(np.argsort(tenors, kind="stable"), tenors,
-                          max(1, budget // (rows * _BYTES_PER_CELL))))
+    cells = max(1, budget // (rows * _BYTES_PER_CELL))
+    groups = list(_groups(np.lexsort((tenors, ex.generation_index)), tenors,
+                          ex.generation_index, cells))
+    width = max(int(tenors[g].max()) * g.size for g in groups) * rows
+    bufs = (np.empty(width), np.empty(width, dtype=bool))
     for p0 in range(0, n_p, chunk):
         p1 = min(n_p, p0 + chunk)
         view = _market_view(model, seed, m, p0, p1, t_max)
@@ -977,7 +1020,7 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
                        idio[idx] if contract[idx].any() else None, contract[idx], out,
                        p0, p1)
             with np.errstate(over="ignore"):  # an overflow is an honest inf (DSCR, price)
-                _evaluate(ps)
+                _evaluate(ps, bufs)
     frame = _summarise(out, ex, n_p, seed, m)
     return (frame, out["pv_loss"]) if return_losses else frame
 
@@ -995,12 +1038,14 @@ def _path_chunk(chunk_paths, budget: int, t_max: int) -> int:
     return chunk
 
 
-def _groups(order: np.ndarray, tenors: np.ndarray, cells: int):
-    """Facilities in tenor order, batched so that facilities x periods fits ``cells``."""
+def _groups(order: np.ndarray, tenors: np.ndarray, gens: np.ndarray, cells: int):
+    """Facilities in (generation, tenor) order, batched by generation so that facilities
+    x periods fits ``cells``."""
     start = 0
     while start < order.size:
         stop = start + 1
-        while stop < order.size and (stop + 1 - start) * tenors[order[stop]] <= cells:
+        while (stop < order.size and gens[order[stop]] == gens[order[start]]
+               and (stop + 1 - start) * tenors[order[stop]] <= cells):
             stop += 1
         yield np.sort(order[start:stop])
         start = stop
