@@ -293,11 +293,22 @@ class MarketBlock:
     factor: np.ndarray
 
 
+def _correlate(z: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """``z @ load.T`` term by term in a fixed order (a BLAS product may sum differently
+    for different horizons; these bits must not depend on the horizon drawn)."""
+    out = np.zeros((*z.shape[:-1], load.shape[0]))
+    for i in range(load.shape[0]):
+        for j in range(load.shape[1]):
+            if load[i, j] != 0.0:
+                out[..., i] += load[i, j] * z[..., j]
+    return out
+
+
 def _draw_block(model: MarketModel, seed: int, block: int, n_months: int) -> MarketBlock:
     g = len(GENERATIONS)
     # Month-major: the first months of a path are the same whatever horizon is drawn.
     z = _generator(seed, block, 0).standard_normal((n_months, BLOCK_PATHS, g + 2))
-    z = np.ascontiguousarray(z.transpose(1, 0, 2)) @ model.loadings().T  # (P, H, G+1)
+    z = _correlate(np.ascontiguousarray(z.transpose(1, 0, 2)), model.loadings())
     months = np.arange(1, n_months + 1, dtype=float)
     cum = np.cumsum(z[..., 1:], axis=1) / np.sqrt(months)[None, :, None]
     if model.copula == "t":

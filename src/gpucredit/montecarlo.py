@@ -1127,8 +1127,10 @@ def _annuities(hist: np.ndarray, ex: FacilityExposure, n_p: int, m: int) -> dict
     df = (1.0 + ex.discount_rate)[:, None] ** -t[None, :]
     live = t[None, :] <= ex.n_periods_f[:, None]
     exposure = np.where(live, ex.debt_outstanding * surv, 0.0)
-    return {"risky_annuity": (df * exposure).sum(axis=1) / m,
-            "expected_exposure_years": exposure.sum(axis=1) / m}
+    last = (np.arange(ex.n_facilities), ex.n_periods_f - 1)
+    # sequential sums to the facility's own maturity: the same bits whatever the padding
+    return {"risky_annuity": np.cumsum(df * exposure, axis=1)[last] / m,
+            "expected_exposure_years": np.cumsum(exposure, axis=1)[last] / m}
 
 
 def _min_dscr_quantiles(md: np.ndarray) -> dict:

@@ -188,7 +188,7 @@ def measures(total: np.ndarray, levels: Iterable[float] = LEVELS) -> pd.DataFram
         half = 1.96 * math.sqrt(q * (1 - q) * n)
         lo = min(n - 1, max(0, math.floor(q * n - half)))
         hi = min(n - 1, max(0, math.ceil(q * n + half)))
-        es = float(tail_weights(total, q) @ total)
+        es = float((tail_weights(total, q) * total).sum())
         tail = srt[idx:]
         var_tail = tail.var(ddof=1) if tail.size > 1 else 0.0
         es_se = math.sqrt((var_tail + q * (es - var) ** 2) / max((1 - q) * n, 1e-12))
@@ -219,10 +219,10 @@ def contributions(lv: LossVectors, level: float = 0.99) -> pd.DataFrame:
                              argument="facility_contributions")
     w = tail_weights(lv.total, level)
     loss = lv.facility / 100.0
-    contrib = loss @ w
-    es = float(w @ lv.total_usd)
-    srt = -np.sort(-loss, axis=1)
-    standalone = srt @ np.sort(w)[::-1]
+    # row by row (not a BLAS product): a facility's figures never depend on its neighbours
+    contrib = (loss * w).sum(axis=1)
+    es = float((w * lv.total_usd).sum())
+    standalone = (-np.sort(-loss, axis=1) * np.sort(w)[::-1]).sum(axis=1)
     return pd.DataFrame({
         "expected_loss": loss.mean(axis=1),
         "es_contribution": contrib,
@@ -247,13 +247,13 @@ def concentration(lv: LossVectors, exposure: pd.DataFrame | None = None,
                hopper                 2.0              4.0
     """
     w = tail_weights(lv.total, level)
-    es = float(w @ lv.total_usd)
+    es = float((w * lv.total_usd).sum())
     order = np.sort(w)[::-1]
     rows = []
     for (dim, name), cents in sorted(lv.groups.items()):
         vec = cents / 100.0
-        rows.append((dim, name, vec.mean(), float(w @ vec),
-                     float(-np.sort(-vec) @ order)))
+        rows.append((dim, name, vec.mean(), float((w * vec).sum()),
+                     float((-np.sort(-vec) * order).sum())))
     out = pd.DataFrame(rows, columns=["dimension", "group", "expected_loss",
                                       "es_contribution", "standalone_es"])
     out = out.set_index(["dimension", "group"])
@@ -292,12 +292,15 @@ def summary(lv: LossVectors, levels: Iterable[float] = LEVELS) -> pd.DataFrame:
     for q in levels:
         tag = f"{q * 100:g}".replace(".", "")
         w = np.sort(tail_weights(lv.total, q))[::-1]
+        # math.fsum: exactly rounded, so the order of the facilities does not matter
         if lv.facility is not None:
-            standalone = float((-np.sort(-lv.facility / 100.0, axis=1) @ w).sum())
+            each = (-np.sort(-lv.facility / 100.0, axis=1) * w).sum(axis=1)
+            standalone = math.fsum(each)
             label = f"sum_standalone_es_{tag}"
         else:
             vecs = [v / 100.0 for (d, _), v in lv.groups.items() if d == "borrower"]
-            standalone = float(sum(-np.sort(-v) @ w for v in vecs)) if vecs else math.nan
+            standalone = math.fsum((-np.sort(-v) * w).sum() for v in vecs) if vecs \
+                else math.nan
             label = f"sum_borrower_es_{tag}"
         extra.append((label, standalone, math.nan, q))
     extra.append(("n_paths", float(lv.n_paths), math.nan, math.nan))
