@@ -115,9 +115,9 @@ class TestVerdict:
         assert v.merton_pd == 0.02
 
     @pytest.mark.parametrize(("shares", "expect"), [
-        ({"pd_payment": 0.3, "pd_refinancing": 0.05, "pd_customer": 0.0}, "payment:"),
-        ({"pd_payment": 0.0, "pd_refinancing": 0.4, "pd_customer": 0.0}, "refinancing:"),
-        ({"pd_payment": 0.0, "pd_refinancing": 0.0, "pd_customer": 0.2}, "customer:"),
+        ({"pd_payment": 0.3, "pd_refinancing": 0.05, "pd_customer_driven": 0.0}, "payment:"),
+        ({"pd_payment": 0.0, "pd_refinancing": 0.4, "pd_customer_driven": 0.0}, "refinancing:"),
+        ({"pd_payment": 0.0, "pd_refinancing": 0.0, "pd_customer_driven": 0.2}, "customer:"),
     ])
     def test_reason_names_the_dominant_door(self, shares, expect):
         ctx = pd.DataFrame({"refinancing_ltv_market": [1.8], "maturity_date": ["2030-10-01"],

@@ -39,8 +39,10 @@ __all__ = [
     "verdict",
 ]
 
-CHANNELS = ("payment", "refinancing", "customer")
-"""The doors to default the Monte Carlo tells apart (see :func:`verdict`)."""
+CHANNELS = {"payment": "pd_payment", "refinancing": "pd_refinancing",
+            "customer": "pd_customer_driven"}
+"""The doors to default the Monte Carlo tells apart, and the column holding each one's
+share of paths (see :func:`verdict`)."""
 
 
 def pd_upper_bound(n_defaults, n_paths, confidence: float = 0.95):
@@ -177,7 +179,7 @@ def reason(row: pd.Series) -> str:
     if k == 0:
         return (f"no default in {n:,} paths: PD < {_annual(row['pd_annual_bound'])}/yr at "
                 f"95%; {dscr_txt}")
-    shares = {c: float(row.get(f"pd_{c}", 0.0) or 0.0) for c in CHANNELS}
+    shares = {c: float(row.get(col, 0.0) or 0.0) for c, col in CHANNELS.items()}
     channel = max(shares, key=shares.get)
     share = shares[channel]
     if channel == "refinancing":
@@ -210,7 +212,7 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
         The Monte Carlo's facility table (index ``facility_id``) with ``pd``,
         ``n_defaults``, ``n_paths``, ``pv_expected_loss``, ``risky_annuity``, ``lgd`` and,
         when the model separates them, ``pd_payment``, ``pd_refinancing``,
-        ``pd_customer``, ``pv_el_se``.
+        ``pd_customer_driven``, ``pv_el_se``.
     tenor_years : array_like
         Each facility's remaining tenor in years (> 0), in ``mc``'s order.
     quoted_spread_bp : array_like, optional

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart import BarChart, Reference, ScatterChart, Series
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -259,6 +259,13 @@ _LABELS = {
     "mc_pd": "MC PD", "mc_lgd": "MC LGD", "mc_expected_loss": "MC expected loss",
     "mc_p_dscr_below_1": "MC P(DSCR < 1)", "mc_p_ltv_above_1": "MC P(LTV > 100%)",
     "year": "Years from valuation", "date": "Period end",
+    "pd_tenor": "PD over the tenor", "pd_annual": "PD a year (model)",
+    "pd_annual_se": "PD a year, std error", "pd_annual_bound": "PD a year, 95% bound",
+    "rating": "Rating (notch)", "rating_bucket": "Rating", "rating_reason": "Why this rating",
+    "fair_spread_bp": "Fair spread", "fair_spread_se_bp": "Fair spread, std error",
+    "quoted_spread_bp": "Quoted spread", "mispricing_bp": "Quoted - fair",
+    "spread_implied_pd": "PD a year implied by the quoted spread",
+    "merton_pd": "PD a year (Merton, from equity)",
     "gpucredit_version": "gpucredit version", "sha256": "SHA-256", "input_sha256": "Input SHA-256",
 }
 
@@ -302,6 +309,8 @@ def column_format(key: str, dtype=None) -> str:
     ('#,##0" bp"', '0;-0;"–"')
     >>> column_format("min_headroom_usd"), column_format("Portfolio LTV, market")
     ('"$"#,##0;[Red]-"$"#,##0', '0.0%')
+    >>> column_format("mc_p_dscr_below_1"), column_format("rating_reason")
+    ('0.00%', 'General')
     """
     key = str(key)
     with contextlib.suppress(KeyError):
@@ -317,6 +326,11 @@ def column_format(key: str, dtype=None) -> str:
         return '#,##0" bp"'
     if "years" in tokens or key in ("year", "wal_to_life"):
         return "0.00"
+    if key.startswith(("p_", "mc_p_")):  # P(DSCR < 1) is a probability, not a DSCR
+        return st.PCT
+    if tokens & {"rating", "reason", "seniority", "bucket", "status", "bound"} and not (
+            tokens & {"pd"}):
+        return "General"
     if tokens & {"dscr", "llcr", "plcr"}:
         return st.MULTIPLE
     if key.startswith(("first_breach", "first_collateral")):
@@ -856,6 +870,21 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
                 cells.append(_cell(ws, value, st.CALC, column_format(c, extra[c].dtype)))
             add(*cells)
 
+    if "rating" in mlay.letters:
+        from gpucredit.ratings import NOTCHES
+
+        present = set(metrics["rating"].dropna().astype(str))
+        heading("Ratings")
+        header("Rating", "Facilities", "Debt modelled", "Expected loss (MC)")
+        for notch in (n for n in NOTCHES if n in present):
+            r = len(rows) + 1
+            ratings = mlay.range("rating")
+            cells = [_cell(ws, notch), _formula(ws, f"=COUNTIF({ratings},$A{r})", st.INTEGER)]
+            for col in ("debt", "mc_expected_loss"):
+                cells.append(_formula(ws, f"=SUMIF({ratings},$A{r},{mlay.range(col)})", st.USD)
+                             if col in mlay.letters else None)
+            add(*cells)
+
     worst = result.worst
     if worst is not None and len(worst):
         worst = _with_id(worst)
@@ -873,6 +902,131 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
         for text in notes:
             add(_cell(ws, text, st.NOTE))
     return rows, formats, heights
+
+
+_CREDIT_COLUMNS = (
+    "facility_id", "borrower", "borrower_type", "gpu_model", "counterparty_rating",
+    "backstop_rating", "seniority", "debt", "rating_bucket", "rating_reason", "pd_annual",
+    "pd_annual_bound", "mc_pd_payment", "mc_pd_refinancing", "mc_pd_customer_driven",
+    "merton_pd", "spread_implied_pd", "fair_spread_bp", "quoted_spread_bp", "mispricing_bp",
+    "mc_pv_expected_loss", "mc_expected_loss", "mc_lgd",
+)
+"""The Credit sheet: the verdict and what it rests on, facility by facility."""
+
+
+def _credit_sheet(book: _Book, metrics: pd.DataFrame) -> None:
+    """Facilities by expected loss, the three PDs side by side, spreads and the reason."""
+    if "rating_bucket" not in metrics:
+        return
+    cols = [c for c in _CREDIT_COLUMNS if c in metrics]
+    frame = metrics[cols]
+    loss = next((c for c in ("mc_pv_expected_loss", "mc_expected_loss") if c in frame), None)
+    if loss is not None:
+        frame = frame.iloc[np.argsort(-pd.to_numeric(frame[loss], errors="coerce")
+                                      .fillna(-np.inf).to_numpy(), kind="stable")]
+    widths = {cols.index("rating_reason") + 1: 70} if "rating_reason" in cols else None
+    ws, layout = _table_sheet(
+        book, "Credit", frame, heading="Credit verdict: facilities by expected loss",
+        note="Three PDs a year side by side: the model's (Monte Carlo, real-world), Merton's "
+             "(from the borrower's equity) and the one the quoted spread prices (risk-"
+             "neutral). A facility with no default in the run is rated on its 95% bound. "
+             "Fair spread: PV of expected loss over the risky annuity.",
+        freeze_cols=2 if "borrower" in cols else 1, tab="7030A0",
+        wrap=("rating_reason",), widths=widths)
+    _flag(ws, layout, "mispricing_bp", "AND(ISNUMBER({x}),{x}<0)", _AMBER)
+
+
+_MEASURE_LABELS = {"expected_loss": "Expected loss", "n_paths": "Paths"}
+
+
+def _measure_label(key: str) -> str:
+    """'es_999' -> 'Expected shortfall 99.9%' (and VaR, standalone sums)."""
+    if key in _MEASURE_LABELS:
+        return _MEASURE_LABELS[key]
+    m = re.fullmatch(r"(sum_standalone_)?(var|es)_(\d+)", key)
+    if not m:
+        return column_label(key)
+    digits = m.group(3)
+    level = f"{int(digits[:2])}{'.' + digits[2:] if len(digits) > 2 else ''}%"
+    name = "VaR" if m.group(2) == "var" else "Expected shortfall"
+    if m.group(1):
+        return f"Sum of facilities' standalone ES {level} (no diversification)"
+    return f"{name} {level}"
+
+
+def _frame_of(result, name: str) -> pd.DataFrame:
+    value = getattr(result, name, None)
+    return value if isinstance(value, pd.DataFrame) else pd.DataFrame()
+
+
+def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) -> None:
+    """The book's loss distribution: measures, the histogram as a native chart, and who
+    drives the tail (ES contributions by facility and concentration by group)."""
+    measures = _frame_of(result, "portfolio_summary")
+    hist = _frame_of(result, "portfolio_distribution")
+    if measures.empty:
+        return
+    ws = _sheet(book, "Portfolio", landscape=False, tab="C55A11",
+                widths={1: 52, 2: 18, 3: 16, 4: 14, 5: 14})
+    ws.append([_cell(ws, "Portfolio loss distribution", st.TITLE)])
+    ws.append([_cell(ws, "Per simulated path, the sum of every facility's discounted loss: "
+                         "one market shared by the whole book. Standard errors from the "
+                         "paths; ES = mean loss beyond VaR.", st.NOTE)])
+    ws.append([])
+    ws.append([_cell(ws, h, st.HEADER) for h in ("Measure", "Loss (USD)", "Std error (USD)",
+                                                "Share of debt")])
+    debt = float(pd.to_numeric(metrics.get("debt", pd.Series(dtype=float)),
+                               errors="coerce").sum())
+    frame = measures.set_index(measures.columns[0]) if "value" in measures else measures
+    for key, row in frame.iterrows():
+        value = float(row["value"])
+        if key == "n_paths":
+            ws.append([_cell(ws, "Paths"), _cell(ws, int(value), st.CALC, st.INTEGER)])
+            continue
+        se = row.get("se", np.nan)
+        ws.append([_cell(ws, _measure_label(str(key))), _cell(ws, value, st.CALC, st.USD),
+                   _cell(ws, None if not np.isfinite(se) else float(se), st.CALC, st.USD),
+                   _cell(ws, value / debt if debt > 0 else None, st.CALC, st.PCT)])
+    if hist.empty:
+        return
+    ws.append([])
+    top = len(frame) + 6
+    ws.append([_cell(ws, h, st.HEADER) for h in ("Loss bucket (USD m, up to)", "Loss from (USD)",
+                                                "Loss to (USD)", "Probability",
+                                                "P(loss > bucket)")])
+    for _, row in hist.iterrows():
+        ws.append([_cell(ws, f"{row['loss_to'] / 1e6:,.0f}"),
+                   _cell(ws, float(row["loss_from"]), None, st.USD),
+                   _cell(ws, float(row["loss_to"]), None, st.USD),
+                   _cell(ws, float(row["probability"]), None, st.PCT),
+                   _cell(ws, float(row["exceedance"]), None, st.PCT)])
+    chart = BarChart()
+    chart.type, chart.grouping, chart.gapWidth = "col", "clustered", 10
+    chart.title = "Portfolio loss distribution (share of paths)"
+    chart.x_axis.title, chart.y_axis.title = "Loss, USD million (bucket upper edge)", "Paths"
+    chart.y_axis.number_format = "0%"
+    chart.x_axis.delete = chart.y_axis.delete = False
+    chart.height, chart.width, chart.legend = 9.0, 18.0, None
+    chart.add_data(Reference(ws, min_col=4, min_row=top, max_row=top + len(hist)),
+                   titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=top + len(hist)))
+    ws.add_chart(chart, f"A{top + len(hist) + 2}")
+
+    contrib = _frame_of(result, "portfolio_contributions")
+    if not contrib.empty:
+        sort = "es_contribution" if "es_contribution" in contrib else contrib.columns[-1]
+        contrib = contrib.sort_values(sort, ascending=False, kind="stable")
+        _table_sheet(book, "ES contributions", contrib,
+                     heading="Who drives the tail: each facility's share of the book's ES",
+                     note="Euler contributions: a facility's mean loss on the paths beyond "
+                          "the book's VaR; they sum to the book's expected shortfall.")
+    conc = _frame_of(result, "portfolio_concentration")
+    if not conc.empty:
+        _table_sheet(book, "Concentration", conc,
+                     heading="Concentration: the book's loss by borrower, customer, GPU "
+                             "generation and borrower type",
+                     note="Expected loss and ES contribution of each group, beside its "
+                          "facilities and debt.", freeze_cols=2)
 
 
 def _info_format(key: str, value) -> str | None:
@@ -1156,6 +1310,8 @@ def write_results(result: RecalcResult, path, *,
                  "valuation date (0 or -: never).",
             freeze_cols=2 if "borrower" in metrics else 1, tab="2F5597")
         _covenant_rules(mws, mlay)
+        _credit_sheet(book, metrics)
+        _portfolio_sheets(book, result, metrics)
 
         periods = result.periods if result.periods is not None else pd.DataFrame()
         _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
