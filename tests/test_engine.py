@@ -554,3 +554,35 @@ def test_big_tapes_keep_group_contributions_only(tape):
                                         facility_contributions=False))
     assert res.portfolio_contributions.empty and not res.portfolio_concentration.empty
     assert "sum_borrower_es_99" in set(res.portfolio_summary["measure"])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_periods_streamed_to_a_file_equal_the_kept_table(tape, tmp_path, suffix):
+    from gpucredit.streaming import PeriodsWriter
+
+    rows, a = tape
+    options = RecalcOptions(n_paths=8, seed=3, run_scenarios=False, chunk_size=3)
+    kept = recalc(rows, a, options)
+    target = tmp_path / f"periods{suffix}"
+    with PeriodsWriter(target) as sink:
+        streamed = recalc(rows, a, options, periods_sink=sink)
+    assert streamed.periods.empty
+    back = pd.read_parquet(target) if suffix == ".parquet" else pd.read_csv(target)
+    assert len(back) == len(kept.periods)
+    assert list(back["facility_id"]) == list(kept.periods["facility_id"])
+    for col in ("period", "cfads", "dscr"):
+        np.testing.assert_allclose(back[col].to_numpy(float),
+                                   kept.periods[col].to_numpy(float), rtol=1e-15)
+    pd.testing.assert_frame_equal(streamed.metrics, kept.metrics, check_exact=True)
+
+
+def test_a_failed_run_leaves_no_periods_file(tmp_path):
+    from gpucredit.streaming import PeriodsWriter
+
+    target = tmp_path / "periods.parquet"
+    target.write_text("before")
+    with pytest.raises(RuntimeError), PeriodsWriter(target) as sink:
+        sink(pd.DataFrame({"facility_id": ["A"], "period": [1]}))
+        raise RuntimeError("stop")
+    assert target.read_text() == "before"
+    assert not list(tmp_path.glob(".periods*"))

@@ -539,7 +539,8 @@ def local_mapper(fn: Callable[[pd.DataFrame], ChunkResult], chunks: list[pd.Data
 def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = RecalcOptions(),
            *, errors: pd.DataFrame | None = None, run_info: dict | None = None,
            mapper: Callable[..., Iterable[tuple[int, ChunkResult]]] | None = None,
-           progress: Callable[[int, int], None] | None = None) -> RecalcResult:
+           progress: Callable[[int, int], None] | None = None,
+           periods_sink: Callable[[pd.DataFrame], None] | None = None) -> RecalcResult:
     """Recalculate every facility of a validated tape and tabulate the results.
 
     Parameters
@@ -559,6 +560,11 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
         (:func:`gpucredit.distributed.dask_mapper`) plugs in here. ``fn`` is picklable.
     progress : callable, optional
         ``progress(done_facilities, total_facilities)`` as each chunk finishes.
+    periods_sink : callable, optional
+        ``periods_sink(frame)`` receives each chunk's per-period table, in tape order,
+        as soon as the chunks before it are in (e.g. a
+        :class:`gpucredit.streaming.PeriodsWriter`); the result's ``periods`` is then
+        empty, so memory does not grow with the tape's periods.
     """
     chunks = list(split(rows, options.chunk_size))
     if options.facility_contributions is None:
@@ -567,8 +573,15 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
     fn = functools.partial(run_chunk, assumptions=assumptions, options=options)
     results: dict[int, ChunkResult] = {}
     done = 0
+    streamed = 0  # chunks handed to the sink, in tape order
+    order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
     for i, res in (mapper or local_mapper)(fn, chunks):
         results[i] = res
+        while periods_sink is not None and streamed in results:
+            ready = results[streamed]
+            periods_sink(_ordered(ready.periods, order))
+            ready.periods = pd.DataFrame()
+            streamed += 1
         done += len(chunks[i])
         if progress is not None:
             progress(done, len(rows))
