@@ -7,9 +7,11 @@ over them with any ``map``-like callable (the built-in ``map`` locally, a distri
 executor elsewhere) and combines the results into a
 :class:`~gpucredit.engine_result.RecalcResult`.
 
-Nothing in a chunk's results depends on the other chunks: each facility's Monte Carlo
-stream derives from the seed and the facility id alone (:mod:`gpucredit.montecarlo`), so
-results never depend on how the tape is chunked or ordered.
+Nothing in a chunk's results depends on the other chunks: the market every facility reads
+derives from the seed alone (:mod:`gpucredit.market`) and a facility's own draws from the
+seed and its id (:mod:`gpucredit.montecarlo`), so results never depend on how the tape is
+chunked or ordered. Each chunk also returns its per-path losses
+(:class:`gpucredit.portfolio.LossVectors`), summed into the book's loss distribution.
 
 This module converts tape rows into :class:`gpucredit.model.Facilities` and tabulates;
 every formula lives in the core modules it calls.
