@@ -625,15 +625,24 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         residual_curves=_residual_curves(metrics), errors=err[
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
         assumptions=dict(assumptions), run_info=info,
-        **_portfolio_tables([r.losses for r in results], rows, metrics))
+        **_portfolio_tables(_take_losses(results), rows, metrics))
+
+
+def _take_losses(results: list[ChunkResult]) -> list:
+    """The chunks' loss vectors, released from the chunks (combined once, not held twice)."""
+    parts = [r.losses for r in results]
+    for r in results:
+        r.losses = None
+    return parts
 
 
 def _portfolio_tables(parts: list, rows: pd.DataFrame, metrics: pd.DataFrame) -> dict:
     """The book's loss distribution tables (empty without a Monte Carlo)."""
-    parts = [p for p in parts if p is not None]
+    parts[:] = [p for p in parts if p is not None]
     if not parts or metrics.empty:
         return {}
     lv = portfolio.combine(parts)
+    parts.clear()  # the chunks' vectors are in lv now
     computed = rows[rows["facility_id"].astype(str).isin(metrics.index)]
     labels = pd.DataFrame(_labels(computed), index=computed["facility_id"].astype(str))
     debt = metrics["debt"].reindex(labels.index)

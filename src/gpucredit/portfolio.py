@@ -218,17 +218,30 @@ def contributions(lv: LossVectors, level: float = 0.99) -> pd.DataFrame:
                              "use the group contributions of concentration()",
                              argument="facility_contributions")
     w = tail_weights(lv.total, level)
-    loss = lv.facility / 100.0
-    # row by row (not a BLAS product): a facility's figures never depend on its neighbours
-    contrib = (loss * w).sum(axis=1)
     es = float((w * lv.total_usd).sum())
-    standalone = (-np.sort(-loss, axis=1) * np.sort(w)[::-1]).sum(axis=1)
+    mean, contrib, standalone = _per_facility(lv.facility, w)
     return pd.DataFrame({
-        "expected_loss": loss.mean(axis=1),
+        "expected_loss": mean,
         "es_contribution": contrib,
         "es_share": contrib / es if es > 0 else np.nan,
         "standalone_es": standalone,
     }, index=pd.Index(lv.facility_ids, name="facility_id"))
+
+
+def _per_facility(cents: np.ndarray, w: np.ndarray, rows: int = 256):
+    """Each facility's mean loss, ES contribution and standalone ES (USD), a block of
+    rows at a time (bounded temporaries) and row by row (not a BLAS product, so a
+    facility's figures never depend on its neighbours)."""
+    n = cents.shape[0]
+    mean, contrib, standalone = np.empty(n), np.empty(n), np.empty(n)
+    w_desc = np.sort(w)[::-1]
+    for a in range(0, n, rows):
+        loss = cents[a:a + rows] / 100.0
+        mean[a:a + rows] = loss.mean(axis=1)
+        contrib[a:a + rows] = (loss * w).sum(axis=1)
+        loss = -np.sort(-loss, axis=1)
+        standalone[a:a + rows] = (loss * w_desc).sum(axis=1)
+    return mean, contrib, standalone
 
 
 def concentration(lv: LossVectors, exposure: pd.DataFrame | None = None,
@@ -294,8 +307,7 @@ def summary(lv: LossVectors, levels: Iterable[float] = LEVELS) -> pd.DataFrame:
         w = np.sort(tail_weights(lv.total, q))[::-1]
         # math.fsum: exactly rounded, so the order of the facilities does not matter
         if lv.facility is not None:
-            each = (-np.sort(-lv.facility / 100.0, axis=1) * w).sum(axis=1)
-            standalone = math.fsum(each)
+            standalone = math.fsum(_per_facility(lv.facility, tail_weights(lv.total, q))[2])
             label = f"sum_standalone_es_{tag}"
         else:
             vecs = [v / 100.0 for (d, _), v in lv.groups.items() if d == "borrower"]
