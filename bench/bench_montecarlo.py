@@ -1,210 +1,153 @@
-"""Benchmark gpucredit.montecarlo.simulate against a plain per-path Python loop.
+"""Benchmark the book's Monte Carlo against the per-facility Monte Carlo it replaced.
 
-Run ``python bench/bench_montecarlo.py`` (``--quick`` for a fast smoke run). Two cases:
+Run ``python bench/bench_montecarlo.py`` from the repository root (``--quick`` for a
+smoke run; ``--help`` for the sizes). On one illustrative book (GPU hosts on three
+generations, tenors of 2 to 10 years, contracts at a third, mining at a fifth), in one
+run, side by side:
 
-(a) one facility, 10,000 paths x 120 months: time of ``simulate`` (target < 0.5 s);
-(b) 1,000 facilities x 1,000 paths x 120 months: time and peak memory (target < 2 GB),
-    measured twice - tracemalloc around the call (numpy reports its buffers to it) and
-    the peak resident set size (``ru_maxrss``) of a fresh child process that runs only
-    that call.
+1. **before**: ``gpucredit.montecarlo.simulate`` as it was at commit :data:`BASELINE`
+   (every facility drew its own BTC and rent paths, a chi-square per period, simulated
+   to the longest tenor of the batch), loaded from git under another module name;
+2. **now**: ``simulate`` on the same book (one market shared by the book, each facility
+   to its own maturity, customer defaults drawn per facility), with the ratio;
+3. the **floor** of the random numbers alone: drawing the market's blocks and every
+   facility's own normals, and the ratio of the Monte Carlo to it; beside it, a second
+   floor, one numpy pass over every (facility, path, period) cell, since the shared
+   market makes the draws tiny and the cells are what is left.
 
-The reference is the same model written as a plain loop: per path, one numpy call for
-its normals, then a Python loop over periods with ``math`` functions. It runs on a sample
-of paths (and facilities) and is scaled up linearly; the table says so.
+Each time is the best of ``--repeat`` runs, wall clock on whatever else the machine is
+doing (the load average is printed first).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
-import resource
+import os
 import subprocess
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 try:
-    from gpucredit.montecarlo import FacilityExposure, MarketModel, simulate
+    from gpucredit import market, montecarlo
 except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from gpucredit.montecarlo import FacilityExposure, MarketModel, simulate
+    from gpucredit import market, montecarlo
 
+BASELINE = "1e04c84"
+"""The last commit before issue 10: its montecarlo.py is the reference."""
+
+ROOT = Path(__file__).resolve().parents[1]
 T = 120
-M = 12
 
 
-def portfolio(n_fac: int, n_periods: int = T, seed: int = 0) -> FacilityExposure:
-    """Illustrative GPU hosts: a contract to the loan's maturity, a merchant leg deflating
-    25% a year, mining at a third of them, a level annuity sized at 1.6x first-period DSCR.
-    """
+def book(n_fac: int, seed: int = 0) -> dict:
+    """Illustrative GPU hosts: a merchant leg deflating 25% a year, a contract at a third,
+    mining at a fifth, a level annuity at 1.5x first-period DSCR over 2-10 years."""
     rng = np.random.default_rng(seed)
-    k = np.arange(n_periods)
-    t = (k + 1) / M
+    k = np.arange(T)
     size = rng.uniform(0.5, 2.0, n_fac)[:, None] * 1e6
-    tenor = rng.integers(48, n_periods + 1, n_fac)[:, None]
-    live = k < tenor
-    merchant = size * rng.uniform(0.2, 0.6, n_fac)[:, None] * np.exp(-0.25 * t)
-    other = size * (0.6 * live - 0.15)
-    miner = rng.random(n_fac) < 0.3
-    mining = size * 0.25 * miner[:, None] * np.ones(n_periods)
-    r = 0.10 / M
-    level = (merchant[:, :1] + other[:, :1] + mining[:, :1]) / 1.6
+    tenor = rng.integers(24, T + 1, n_fac)
+    live = k[None, :] < tenor[:, None]
+    merchant = np.where(live, size * rng.uniform(0.4, 0.9, n_fac)[:, None]
+                        * np.exp(-0.25 * (k + 1) / 12), 0.0)
+    contract = np.where(live & (np.arange(n_fac) % 3 == 0)[:, None], 0.5 * size, 0.0)
+    mining = np.where(live & (np.arange(n_fac) % 5 == 0)[:, None], 0.3 * size, 0.0)
+    other = np.where(live, -0.2 * size, 0.0)
+    r = 0.10 / 12
+    level = (merchant[:, 0] + contract[:, 0] + mining[:, 0] + other[:, 0]) / 1.5
     debt0 = level * (1 - (1 + r) ** -tenor) / r
-    balance = np.where(live, debt0 * ((1 + r) ** tenor - (1 + r) ** k)
-                       / ((1 + r) ** tenor - 1), 0.0)
-    return FacilityExposure(
-        facility_ids=[f"FAC-{i:05d}" for i in range(n_fac)],
-        merchant_revenue=merchant, other_cfads=other, mining_cfads=mining,
-        debt_service=np.where(live, level, 0.0), debt_outstanding=balance * (1 + r),
-        collateral_value=size * 55.0 * (0.03 + 0.97 * np.exp(-0.46 * t)),
-        liquidation_factor=0.55, btc_held=np.where(miner, size[:, 0] / 1e4, 0.0))
+    balance = np.where(live, debt0[:, None] * ((1 + r) ** tenor[:, None] - (1 + r) ** k)
+                       / ((1 + r) ** tenor[:, None] - 1), 0.0)
+    return dict(facility_ids=[f"FAC-{i:06d}" for i in range(n_fac)],
+                merchant_revenue=merchant, other_cfads=other, mining_cfads=mining,
+                debt_service=np.where(live, level[:, None], 0.0),
+                debt_outstanding=balance, collateral_value=np.where(live, 1.1 * balance, 0.0),
+                liquidation_factor=0.6, btc_held=np.where(np.arange(n_fac) % 5 == 0, 50.0, 0.0),
+                contract=contract, generation=[market.GENERATIONS[i % 3] for i in range(n_fac)])
 
 
-def loop_reference(ex: FacilityExposure, f: int, model: MarketModel, n_paths: int,
-                   seed: int) -> dict[str, float]:
-    """The same metrics path by path, period by period (Gaussian copula)."""
-    rng = np.random.default_rng([seed, f])
-    dt = 1.0 / M
-    a = math.exp(-model.rent_kappa * dt)
-    b = model.rent_sigma * math.sqrt((1 - math.exp(-2 * model.rent_kappa * dt))
-                                     / (2 * model.rent_kappa))
-    drift = (model.btc_drift - model.btc_vol**2 / 2) * dt
-    vol = model.btc_vol * math.sqrt(dt)
-    c = math.sqrt(1 - model.rho**2)
-    launches = [s for s in model.jump_years if s > 0]
-    mr, oc, mc = (ex.merchant_revenue[f].tolist(), ex.other_cfads[f].tolist(),
-                  ex.mining_cfads[f].tolist())
-    ds, out, cv = (ex.debt_service[f].tolist(), ex.debt_outstanding[f].tolist(),
-                   ex.collateral_value[f].tolist())
-    held, lf = float(ex.btc_held[f]), float(ex.liquidation_factor[f])
-    ch = float(ex.crypto_haircut[f])
-    n = ex.n_periods
-    losses, mins, n_def = [], [], 0
-    for _ in range(n_paths):
-        z = rng.standard_normal((2, n)).tolist()
-        log_s, x, mn, lost, defaulted = 0.0, 0.0, math.inf, 0.0, False
-        for t in range(n):
-            log_s += drift + vol * z[0][t]
-            x = a * x + b * (model.rho * z[0][t] + c * z[1][t])
-            jumps = sum(1 for s in launches if s <= t / M)
-            shock = math.exp(x) * (1 - model.jump_size) ** jumps
-            price = model.btc_price0 * math.exp(log_s)
-            cf = mr[t] * shock + oc[t] + mc[t] * price / model.btc_price0
-            if ds[t] > 0:
-                d = cf / ds[t]
-                mn = min(mn, d)
-                if d < 1 and not defaulted:
-                    defaulted = True
-                    rec = lf * cv[t] * shock + (1 - ch) * held * price
-                    lost = max(out[t] - rec, 0.0)
-        n_def += defaulted
-        losses.append(lost)
-        mins.append(mn)
-    losses.sort(reverse=True)
-    k = max(1, round(0.05 * n_paths))
-    return {"pd": n_def / n_paths, "el": sum(losses) / n_paths,
-            "cvar_95": sum(losses[:k]) / k, "min_dscr_q50": float(np.median(mins))}
+def baseline_module():
+    """``montecarlo.py`` at :data:`BASELINE`, imported as ``montecarlo_before``."""
+    try:
+        src = subprocess.run(["git", "-C", str(ROOT), "show",
+                              f"{BASELINE}:src/gpucredit/montecarlo.py"],
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / "montecarlo_before.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("montecarlo_before", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["montecarlo_before"] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def timed(fn, repeat: int = 1) -> tuple[float, object]:
-    best, result = math.inf, None
+def best(fn, repeat: int) -> float:
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
-def child_peak_rss(n_fac: int, n_paths: int) -> tuple[float, float]:
-    """Peak RSS (MiB) of a fresh process after imports, and after running simulate.
-
-    Linux carries a parent's peak RSS into ``ru_maxrss`` of a child it forks, so this
-    runs before the parent allocates anything large; where ``/proc`` exists the child's
-    own high-water mark (VmHWM) is read instead, which starts afresh at exec.
-    """
-    code = f"""
-import resource, sys
-sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
-import bench_montecarlo as b
-
-def peak():
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-ex = b.portfolio({n_fac})
-base = peak()
-b.simulate(ex, b.MarketModel(), n_paths={n_paths}, seed=1)
-print(base, peak())
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    base, peak = (float(v) for v in res.stdout.split())
-    return base, peak
+def draw_floor(n_fac_contract: int, ids, n_paths: int, months: int) -> None:
+    """The random numbers alone: the market's blocks (uncached) and the facilities' own."""
+    model = montecarlo.MarketModel(jump_years=())
+    for b in range(math.ceil(n_paths / market.BLOCK_PATHS)):
+        market._draw_block(model, 1, b, months)
+        for fid in ids[:n_fac_contract]:
+            montecarlo.idiosyncratic_normals(1, fid, b)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    args = parser.parse_args(argv)
-    model = MarketModel()
-    q = args.quick
-    a_paths, a_loop = (2_000, 200) if q else (10_000, 1_000)
-    b_fac, b_paths = (50, 1_000) if q else (1_000, 1_000)
-    b_loop_fac, b_loop_paths = (2, 100) if q else (10, 200)
-
-    base_rss, peak_rss = child_peak_rss(b_fac, b_paths)  # first: see its docstring
-    rows = []
-    # (a) one facility
-    one = portfolio(1)
-    simulate(one, model, n_paths=1_000, seed=0)  # warm up (imports, first allocations)
-    t_vec, _ = timed(lambda: simulate(one, model, n_paths=a_paths, seed=1), repeat=3)
-    t_t, _ = timed(lambda: simulate(one, MarketModel(copula="t"), n_paths=a_paths, seed=1))
-    t_loop, _ = timed(lambda: loop_reference(one, 0, model, a_loop, 1))
-    t_loop_scaled = t_loop * a_paths / a_loop
-    rows.append((f"(a) 1 facility x {a_paths:,} paths x {T} months", t_vec, t_loop_scaled,
-                 f"loop ran {a_loop} paths, scaled x{a_paths / a_loop:g}"))
-    rows.append(("    same, t copula (scipy stdtr/ndtri)", t_t, None, "no loop reference"))
-
-    # (b) portfolio
-    book = portfolio(b_fac)
-    t_book, res = timed(lambda: simulate(book, model, n_paths=b_paths, seed=1))
-    tracemalloc.start()  # a second run for memory, so tracing cannot slow the timed one
-    simulate(book, model, n_paths=b_paths, seed=1)
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    t_loop, _ = timed(lambda: [loop_reference(book, f, model, b_loop_paths, 1)
-                               for f in range(b_loop_fac)])
-    scale = (b_fac / b_loop_fac) * (b_paths / b_loop_paths)
-    rows.append((f"(b) {b_fac:,} facilities x {b_paths:,} paths x {T} months", t_book,
-                 t_loop * scale,
-                 f"loop ran {b_loop_fac} facilities x {b_loop_paths} paths, scaled x{scale:g}"))
-
-    width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'simulate s':>10}  {'loop s':>10}  {'ratio':>7}  note")
-    for name, tv, tl, note in rows:
-        loop = f"{tl:10.2f}" if tl is not None else f"{'-':>10}"
-        ratio = f"{tl / tv:6.0f}x" if tl is not None else f"{'-':>7}"
-        print(f"{name:<{width}}  {tv:10.3f}  {loop}  {ratio}  {note}")
-    print()
-    print(f"(a) target < 0.5 s: {'met' if t_vec < 0.5 else 'MISSED'} ({t_vec:.3f} s)")
-    print(f"(b) peak memory, tracemalloc (numpy buffers during simulate): "
-          f"{traced_peak / 2**20:,.0f} MiB")
-    print(f"(b) peak RSS of a child process running only (b): {peak_rss:,.0f} MiB "
-          f"(after imports and building the exposure: {base_rss:,.0f} MiB)")
-    print(f"(b) target < 2 GB: {'met' if peak_rss < 2048 else 'MISSED'}")
-    print(f"(b) the book's mean pd {res.pd.mean():.3f}, mean el_rate {res.el_rate.mean():.3f}"
-          " (illustrative facilities, default MarketModel)")
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process (all cases and the loop): {own:,.0f} MiB")
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    ap.add_argument("--facilities", type=int, help="facilities in the book (2,000)")
+    ap.add_argument("--paths", type=int, help="Monte Carlo paths (1,000)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per timing (best of)")
+    args = ap.parse_args()
+    n_fac = args.facilities or (200 if args.quick else 2_000)
+    n_paths = args.paths or (256 if args.quick else 1_000)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"{n_fac:,} facilities x {n_paths:,} paths, tenors 24-{T} months")
+    spec = book(n_fac)
+    contract = spec.pop("contract")
+    gens = spec.pop("generation")
+    now_ex = montecarlo.FacilityExposure(
+        **{**spec, "other_cfads": spec["other_cfads"]}, contract_revenue=contract,
+        generation=gens, counterparty_pd=[0.002, 0.006, 0.012, 0.02, 0.03])
+    model = montecarlo.MarketModel(jump_years=())
+    t_now = best(lambda: montecarlo.simulate(now_ex, model, n_paths, 1, 12), args.repeat)
+    cells = int(now_ex.n_periods_f.sum()) * n_paths
+    rows = [("now: one market, own maturities", t_now)]
+    before = baseline_module()
+    if before is not None:
+        old_ex = before.FacilityExposure(**{**spec, "other_cfads": spec["other_cfads"]
+                                            + contract})
+        t_old = best(lambda: before.simulate(old_ex, before.MarketModel(jump_years=()),
+                                             n_paths, 1, 12), args.repeat)
+        rows.insert(0, (f"before ({BASELINE}): per-facility paths", t_old))
+    n_contract = int((contract.sum(axis=1) > 0).sum())
+    ids = [fid for fid, c in zip(spec["facility_ids"], contract.sum(axis=1) > 0,
+                                 strict=True) if c]
+    t_draw = best(lambda: draw_floor(n_contract, ids, n_paths, T), args.repeat)
+    scratch = np.empty(cells)
+    t_pass = best(lambda: np.multiply(scratch, 1.0001, out=scratch), args.repeat)
+    rows += [("floor: drawing the random numbers", t_draw),
+             ("floor: one pass over the cells", t_pass)]
+    for name, t in rows:
+        print(f"  {name:<42} {t:8.2f} s")
+    if before is not None:
+        print(f"  speed-up now / before: {t_old / t_now:6.1f}x")
+    print(f"  Monte Carlo / drawing its random numbers: {t_now / t_draw:6.1f}x")
+    print(f"  Monte Carlo / one pass over its {cells:,} cells: {t_now / t_pass:6.1f}x")
 
 
 if __name__ == "__main__":

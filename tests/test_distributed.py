@@ -559,3 +559,24 @@ def test_cli_unreachable_scheduler_exit_2(tape, tmp_path):
     said = " ".join((out.stderr + out.stdout).split())
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in said
     assert not (tmp_path / "r.xlsx").exists()
+
+
+# --------------------------------------------------------------------------- the book (mc)
+# Issue 10: one market for the book. The portfolio's loss distribution is summed from the
+# chunks' per-path vectors (whole cents, exact), so it is the same to the cent on Dask.
+
+PORTFOLIO_TABLES = ("portfolio_summary", "portfolio_contributions",
+                    "portfolio_concentration", "portfolio_distribution")
+
+
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_portfolio_on_dask_equals_local_engine(size, local, on_dask):
+    result = on_dask(size)
+    assert not result.portfolio_summary.empty
+    assert_same_result(result, local, tables=PORTFOLIO_TABLES)
+
+
+def test_portfolio_contributions_add_up_to_es(local):
+    es = local.portfolio_summary.set_index("measure").loc["es_99", "value"]
+    assert local.portfolio_contributions["es_contribution"].sum() == pytest.approx(es)
+    assert len(local.portfolio_contributions) == N_FACILITIES

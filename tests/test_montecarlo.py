@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.market import GENERATIONS, market_block
 from gpucredit.montecarlo import (
     BLOCK_PATHS,
     FacilityExposure,
     MarketModel,
-    facility_drivers,
     gbm_prob_below,
+    idiosyncratic_normals,
+    market_paths,
     simulate,
     simulate_drivers,
 )
@@ -59,64 +61,172 @@ def within(estimate: float, truth: float, se: float, k: float = 4.0) -> bool:
     return abs(estimate - truth) <= k * se
 
 
+def market_for(model: MarketModel, n_paths: int, T: int, m: int, seed: int, gen: str):
+    """The facility's market by explicit loops over the monthly paths: BTC / S0 and the
+    rent shock averaged over each period's months and at each period's last month, and
+    the generation's systematic factor at each period end."""
+    k = 12 // m
+    btc, shock = market_paths(model, n_paths, T * k, 12, seed, gen)
+    btc = btc / model.btc_price0
+    g = GENERATIONS.index(gen)
+    factor = np.concatenate([market_block(model, seed, b, T * k).factor[g]
+                             for b in range(math.ceil(n_paths / BLOCK_PATHS))])
+    mean = lambda a: np.array([[a[p, t * k:(t + 1) * k].mean() for t in range(T)]  # noqa
+                               for p in range(n_paths)])
+    end = lambda a: a[:n_paths, k - 1:T * k:k]  # noqa: E731
+    return mean(btc), end(btc), mean(shock), end(shock), end(factor)
+
+
+def phi(x: float) -> float:
+    """Standard normal CDF."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def grid_pd(curve, t: int, m: int) -> float:
+    """Cumulative PD at the end of 0-based period t: linear in years, flat after."""
+    years = (t + 1) / m
+    pts = [0.0, *curve]
+    k = min(math.floor(years), len(curve))
+    if k >= len(curve):
+        return pts[-1]
+    return pts[k] * (1 - (years - k)) + pts[k + 1] * (years - k)
+
+
+def default_period(curve, u: float, T: int, m: int) -> int:
+    for t in range(T):
+        if grid_pd(curve, t, m) >= u:
+            return t
+    return T
+
+
 def naive_metrics(ex: FacilityExposure, model: MarketModel, n_paths: int, seed: int,
                   m: int, default_dscr: float = 1.0) -> pd.DataFrame:
     """Every metric recomputed path by path and period by period with Python floats."""
     out = {}
-    T = ex.n_periods
     beta = model.collateral_beta
+    r = model.customer_correlation
     for f, fid in enumerate(ex.facility_ids):
-        btc, shock = facility_drivers(model, fid, n_paths, T, m, seed)
-        n1 = ncov = nltv = ndef = 0
-        losses, rates, mins = [], [], []
+        T = int(ex.n_periods_f[f])
+        bm, be, sm, se, fe = market_for(model, n_paths, T, m, seed, ex.generation[f])
+        idio = np.concatenate([idiosyncratic_normals(seed, fid, b)
+                               for b in range(math.ceil(n_paths / BLOCK_PATHS))], axis=1)
+        n1 = ncov = nltv = ndef = nrefi = ncust = nstop = 0
+        losses, pvs, rates, mins, taus = [], [], [], [], []
+        h = ex.crypto_haircut[f]
         for p in range(n_paths):
+            y = fe[p, T - 1]
+            uc = phi(math.sqrt(r) * y + math.sqrt(1 - r) * idio[0, p])
+            ub = phi(math.sqrt(r) * y + math.sqrt(1 - r) * idio[1, p])
+            tc = default_period(ex.counterparty_pd[f], uc, T, m)
+            tb = default_period(ex.backstop_pd[f], ub, T, m)
+            stop = max(tc, tb) if ex.has_backstop[f] else tc
+            if not ex.contract_revenue[f, :T].any():
+                stop = tc = T
+            nstop += stop < T
+            reserve, units = ex.liquidity[f], ex.btc_held[f]
             tau = None
             hit1 = hitcov = hitltv = False
             mn = math.inf
+            cfs, units_at = [], []
             for t in range(T):
-                s_ = float(shock[p, t])
-                price = float(btc[p, t])
+                s_, price = float(sm[p, t]), float(be[p, t]) * model.btc_price0
                 cf = (ex.merchant_revenue[f, t] * s_ + ex.other_cfads[f, t]
-                      + ex.mining_cfads[f, t] * price / model.btc_price0)
-                cover = ex.collateral_value[f, t] * s_**beta + ex.btc_held[f] * price
-                if ex.debt_outstanding[f, t] > cover:
-                    hitltv = True
+                      + ex.mining_cfads[f, t] * bm[p, t])
+                if t < stop:
+                    cf += ex.contract_revenue[f, t]
+                if t == stop and stop == tc:
+                    cf += ex.termination_payment[f, t]
+                if t >= stop + ex.relet_lag[f]:
+                    cf += ex.relet_revenue[f, t] * s_
+                cfs.append(cf)
+                units_at.append(units)
+                cover = ex.collateral_value[f, t] * float(se[p, t]) ** beta \
+                    + ex.btc_held[f] * price
+                hitltv |= ex.debt_outstanding[f, t] > cover
                 ds = ex.debt_service[f, t]
+                need = default_dscr * ds - cf if ds > 0 else -max(cf, 0.0)
                 if ds > 0:
                     d = cf / ds
                     mn = min(mn, d)
                     hit1 |= d < 1.0
                     hitcov |= d < ex.covenant_dscr[f]
-                    if tau is None and d < default_dscr:
-                        tau = t
+                sale = (1 - h) * price
+                if ex.liquidity[f] == 0 and ex.btc_held[f] == 0:
+                    short = ds > 0 and cf / ds < default_dscr  # no liquidity: DSCR decides
+                else:
+                    short = need > reserve + units * sale
+                if tau is None and short:
+                    tau = t
+                if need <= reserve:
+                    reserve = min(ex.liquidity[f], reserve - need)
+                else:
+                    units = max(units - (need - reserve) / sale, 0.0) if sale > 0 else 0.0
+                    reserve = 0.0
+            b = int(ex.balloon_period[f])
+            refi = False
+            if 0 <= b < T and (tau is None or tau > b):
+                cover_b = (ex.collateral_value[f, b] * float(se[p, b]) ** beta
+                           + units_at[b] * float(be[p, b]) * model.btc_price0)
+                amount = max(ex.debt_outstanding[f, b] - ex.debt_service[f, b], 0.0)
+                refi = (ex.debt_outstanding[f, b] > ex.refi_max_ltv[f] * cover_b
+                        or cfs[b] < ex.refi_min_dscr[f] * ex.refi_debt_service_factor[f]
+                        * amount)
+                if refi:
+                    tau = b
             n1 += hit1
             ncov += hitcov
             nltv += hitltv
             mins.append(mn if mn < math.inf else math.nan)
             if tau is None:
                 losses.append(0.0)
+                pvs.append(0.0)
                 continue
+            taus.append(tau)
             ndef += 1
+            nrefi += refi
+            ncust += stop <= tau
             ead = ex.debt_outstanding[f, tau]
-            rec = (ex.liquidation_factor[f] * ex.collateral_value[f, tau] * shock[p, tau]**beta
-                   + (1 - ex.crypto_haircut[f]) * ex.btc_held[f] * btc[p, tau])
-            loss = max(ead - rec, 0.0)
+            if math.isnan(ex.unsecured_recovery[f]):
+                rec = (ex.liquidation_factor[f] * ex.collateral_value[f, tau]
+                       * float(se[p, tau]) ** beta
+                       + (1 - h) * units_at[tau] * float(be[p, tau]) * model.btc_price0)
+                loss = max(ead - rec, 0.0)
+            else:
+                loss = (1 - ex.unsecured_recovery[f]) * ead
             losses.append(loss)
+            pvs.append(loss * (1 + ex.discount_rate[f]) ** -(tau + 1))
             rates.append(loss / ead if ead > 0 else 0.0)
         losses_desc = sorted(losses, reverse=True)
-        out[fid] = {
+        annuity = exposure_years = 0.0
+        for t in range(T):
+            surv = 1 - sum(1 for x in taus if x <= t) / n_paths
+            exposure_years += ex.debt_outstanding[f, t] * surv / m
+            annuity += ex.debt_outstanding[f, t] * surv / m * (1 + ex.discount_rate[f]) ** -(t + 1)
+        row = {
             "p_dscr_below_1": n1 / n_paths,
             "p_dscr_below_covenant": ncov / n_paths,
             "p_ltv_above_1": nltv / n_paths,
             "pd": ndef / n_paths,
+            "pd_payment": (ndef - nrefi) / n_paths,
+            "pd_refinancing": nrefi / n_paths,
+            "pd_customer_driven": ncust / n_paths,
+            "p_contract_stop": nstop / n_paths,
+            "n_defaults": ndef,
             "lgd": sum(rates) / len(rates) if rates else math.nan,
             "expected_loss": sum(losses) / n_paths,
+            "pv_expected_loss": sum(pvs) / n_paths,
+            "risky_annuity": annuity,
+            "expected_exposure_years": exposure_years,
             "cvar_95": tail_mean(losses_desc, 0.05),
             "cvar_99": tail_mean(losses_desc, 0.01),
             "min_dscr_q05": type7(mins, 0.05),
             "min_dscr_q50": type7(mins, 0.50),
             "min_dscr_q95": type7(mins, 0.95),
         }
+        for year in range(1, math.ceil(T / m) + 1):
+            end_t = min(year * m, T) - 1
+            row[f"cum_pd_y{year}"] = sum(1 for x in taus if x <= end_t) / n_paths
+        out[fid] = row
     return pd.DataFrame.from_dict(out, orient="index")
 
 
@@ -155,6 +265,8 @@ def exposure(ids=("A",), T=12, **kw) -> FacilityExposure:
 
 models = st.builds(
     MarketModel,
+    generation_correlation=st.floats(0.0, 1.0),
+    customer_correlation=st.floats(0.0, 0.9),
     btc_drift=st.floats(-0.3, 0.3),
     btc_vol=st.floats(0.0, 1.0),
     rent_kappa=st.floats(0.0, 4.0),
@@ -195,6 +307,34 @@ def exposures(draw, max_facilities: int = 3, max_periods: int = 8):
         btc_held=per_fac(st.floats(0.0, 0.01)),
         covenant_dscr=per_fac(st.floats(0.5, 2.0)),
         crypto_haircut=per_fac(st.floats(0.0, 1.0)),
+        **draw(credit_terms(n_fac, T, table, per_fac)),
+    )
+
+
+@st.composite
+def credit_terms(draw, n_fac, T, table, per_fac):
+    """Customer, backstop, liquidity, refinancing, seniority and discounting terms."""
+    years = draw(st.integers(1, 4))
+    curve = st.lists(st.floats(0.0, 0.4), min_size=years, max_size=years).map(
+        lambda x: np.minimum(np.cumsum(x), 1.0))
+    if not draw(st.booleans()):
+        return {}
+    return dict(
+        contract_revenue=table(st.sampled_from([0.0, 60.0, 150.0])),
+        relet_revenue=table(st.sampled_from([0.0, 40.0])),
+        termination_payment=table(st.sampled_from([0.0, 100.0])),
+        relet_lag=per_fac(st.integers(0, 3)),
+        counterparty_pd=np.array([draw(curve) for _ in range(n_fac)]),
+        backstop_pd=np.array([draw(curve) for _ in range(n_fac)]),
+        has_backstop=per_fac(st.booleans()),
+        liquidity=per_fac(st.sampled_from([0.0, 50.0, 300.0])),
+        unsecured_recovery=per_fac(st.sampled_from([math.nan, 0.0, 0.4])),
+        balloon_period=per_fac(st.integers(-1, T - 1)),
+        refi_max_ltv=per_fac(st.floats(0.3, 1.5)),
+        refi_min_dscr=per_fac(st.sampled_from([0.0, 1.2])),
+        refi_debt_service_factor=per_fac(st.sampled_from([0.0, 0.05, 0.3])),
+        generation=per_fac(st.sampled_from(GENERATIONS)).tolist(),
+        discount_rate=per_fac(st.sampled_from([0.0, 0.01])),
     )
 
 
@@ -298,10 +438,8 @@ class TestSimulateDrivers:
         _, shock = simulate_drivers(mm, 1, 3, 1, rng=0)
         assert np.allclose(shock, [[1.0, 0.75, 0.75]])
 
-    @pytest.mark.parametrize("copula", ["gaussian", "t"])
-    def test_gbm_terminal_probability_matches_closed_form(self, copula):
-        # The t copula keeps normal margins: BTC stays log-normal under either copula.
-        mm = MarketModel(btc_drift=0.05, btc_vol=0.6, rho=0.5, copula=copula)
+    def test_gbm_terminal_probability_matches_closed_form(self):
+        mm = MarketModel(btc_drift=0.05, btc_vol=0.6, rho=0.5)
         n = 20_000
         btc, _ = simulate_drivers(mm, n, 24, 12, rng=11)
         for col, barrier in [(11, 60_000.0), (23, 45_000.0), (23, 120_000.0)]:
@@ -309,6 +447,21 @@ class TestSimulateDrivers:
             p = gbm_prob_below(mm.btc_price0, barrier, mm.btc_drift, mm.btc_vol, years)
             se = math.sqrt(p * (1 - p) / n)
             assert within(float(np.mean(btc[:, col] < barrier)), p, se)
+
+    def test_t_copula_keeps_monthly_margins_and_variance_but_fattens_the_horizon(self):
+        # One chi-square per path: each month's innovation is still N(0, 1) (so the first
+        # month is exactly log-normal), the innovations stay uncorrelated (so the
+        # 24-month log return keeps the GBM's variance), but they share W, so the
+        # 24-month law is a scale mixture with fatter tails: P(|z| > 2.576) > 1%.
+        mm = MarketModel(btc_drift=0.05, btc_vol=0.6, rho=0.5, copula="t", t_df=4.0)
+        n = 20_000
+        btc, _ = simulate_drivers(mm, n, 24, 12, rng=11)
+        for barrier in (80_000.0, 100_000.0):
+            p = gbm_prob_below(mm.btc_price0, barrier, mm.btc_drift, mm.btc_vol, 1 / 12)
+            assert within(float(np.mean(btc[:, 0] < barrier)), p, math.sqrt(p * (1 - p) / n))
+        z = (np.log(btc[:, 23] / mm.btc_price0) - (0.05 - 0.18) * 2) / (0.6 * math.sqrt(2))
+        assert abs(float(z.var()) - 1.0) < 0.08
+        assert float(np.mean(np.abs(z) > 2.576)) > 0.01 + 4 * math.sqrt(0.01 * 0.99 / n)
 
     @pytest.mark.parametrize("rho", [-0.4, 0.0, 0.3, 0.6, 0.9])
     def test_gaussian_joint_tail_matches_bivariate_normal_cdf(self, rho):
@@ -393,23 +546,20 @@ class TestSimulateDrivers:
             simulate_drivers(*args)
 
 
-class TestFacilityDrivers:
+class TestMarketPaths:
     def test_more_paths_extend_fewer(self):
         for mm in (MarketModel(), MarketModel(copula="t")):
-            a_btc, a_shock = facility_drivers(mm, "X", 1500, 6, 12, seed=2)
-            b_btc, b_shock = facility_drivers(mm, "X", 2100, 6, 12, seed=2)
+            a_btc, a_shock = market_paths(mm, 1500, 6, 12, seed=2)
+            b_btc, b_shock = market_paths(mm, 2100, 6, 12, seed=2)
             assert np.array_equal(a_btc, b_btc[:1500])
             assert np.array_equal(a_shock, b_shock[:1500])
 
-    def test_streams_differ_by_id_and_seed(self):
-        a, _ = facility_drivers(None, "X", 10, 6, 12, seed=2)
-        b, _ = facility_drivers(None, "Y", 10, 6, 12, seed=2)
-        c, _ = facility_drivers(None, "X", 10, 6, 12, seed=3)
-        assert not np.array_equal(a, b) and not np.array_equal(a, c)
-
-    def test_seed_must_be_non_negative(self):
-        with pytest.raises(GpuCreditError, match="seed must be a whole number >= 0, got -1"):
-            facility_drivers(None, "X", 10, 6, 12, seed=-1)
+    def test_paths_differ_by_seed_and_generation(self):
+        a, sa = market_paths(None, 10, 6, 12, seed=2)
+        c, _ = market_paths(None, 10, 6, 12, seed=3)
+        b, sb = market_paths(None, 10, 6, 12, seed=2, generation="blackwell")
+        assert not np.array_equal(a, c) and np.array_equal(a, b)
+        assert not np.array_equal(sa, sb)
 
 
 # --------------------------------------------------------------------------- exposures
@@ -470,41 +620,52 @@ class TestFacilityExposure:
 class TestSimulateHandWorked:
     def test_deterministic_facilities(self):
         # No volatility: every path is the base case times the launch step (a launch at
-        # 1.0 year, annual periods: shock 1, .75, .75). BTC stays at 90,000; 0.001 BTC held
-        # is worth 90. Facility A:
+        # 1.0 year, annual periods: shock 1, .75, .75). BTC stays at 90,000. Facility A
+        # holds 0.00005 BTC (worth 4.5, 3.6 after the 20% haircut):
         #   CFADS = 100 s_t + 40 = 140, 115, 115; DS 100, 120, 100
-        #   DSCR = 1.40, 0.958333, 1.15  -> default in period 2 (below 1.20 covenant too)
-        #   EAD = 200; recovery = 0.6 x (200 x .75) + (1 - 0.2) x 90 = 90 + 72 = 162
-        #   loss = 38, LGD = 0.19, EL rate = 38 / 300
-        #   LTV: 300/340, 200/240, 100/202.5, never above 1
+        #   DSCR = 1.40, 0.958333, 1.15; period 2 is short by 5 > 3.6 of treasury: default
+        #   EAD = 200; recovery = 0.6 x (200 x .75) + 3.6 = 93.6
+        #   loss = 106.4, LGD = 0.532, EL rate = 106.4 / 300
+        #   LTV: 300/254.5 above 1
+        #   risky annuity = 300 x 1 (survives period 1 only, annual, undiscounted)
+        # Facility A2: A with 0.001 BTC (72 after the haircut): the treasury pays the 5.
         # Facility B: DS 100 every period: DSCR 1.40, 1.15, 1.15 -> no default, covenant
         #   breached; debt 400 in period 1 > 250 + 90 -> LTV above 1.
         mm = MarketModel(btc_vol=0.0, rent_sigma=0.0, jump_years=(1.0,), jump_size=0.25)
         ex = FacilityExposure(
-            facility_ids=["A", "B"], merchant_revenue=[100.0, 100.0, 100.0],
+            facility_ids=["A", "A2", "B"], merchant_revenue=[100.0, 100.0, 100.0],
             mining_cfads=[40.0, 40.0, 40.0],
-            debt_service=[[100.0, 120.0, 100.0], [100.0, 100.0, 100.0]],
-            debt_outstanding=[[300.0, 200.0, 100.0], [400.0, 200.0, 100.0]],
+            debt_service=[[100.0, 120.0, 100.0]] * 2 + [[100.0, 100.0, 100.0]],
+            debt_outstanding=[[300.0, 200.0, 100.0]] * 2 + [[400.0, 200.0, 100.0]],
             collateral_value=[250.0, 200.0, 150.0], liquidation_factor=0.6,
-            btc_held=0.001, crypto_haircut=0.2, covenant_dscr=1.2)
+            btc_held=[0.00005, 0.001, 0.001], crypto_haircut=0.2, covenant_dscr=1.2)
         res = simulate(ex, mm, n_paths=50, seed=3, periods_per_year=1)
-        a, b = res.loc["A"], res.loc["B"]
+        a, a2, b = res.loc["A"], res.loc["A2"], res.loc["B"]
         assert a.pd == 1.0 and a.p_dscr_below_1 == 1.0 and a.p_dscr_below_covenant == 1.0
-        assert a.p_ltv_above_1 == 0.0
-        assert a.lgd == pytest.approx(0.19, rel=1e-12)
-        assert a.expected_loss == pytest.approx(38.0, rel=1e-12)
-        assert a.cvar_95 == pytest.approx(38.0, rel=1e-12)
-        assert a.cvar_99 == pytest.approx(38.0, rel=1e-12)
-        assert a.el_rate == pytest.approx(38.0 / 300.0, rel=1e-12)
+        assert a.pd_payment == 1.0 and a.pd_refinancing == 0.0 and a.n_defaults == 50
+        assert a.p_ltv_above_1 == 1.0
+        assert a.lgd == pytest.approx(0.532, rel=1e-12)
+        assert a.expected_loss == pytest.approx(106.4, rel=1e-12)
+        assert a.pv_expected_loss == pytest.approx(106.4, rel=1e-12)
+        assert a.cvar_95 == pytest.approx(106.4, rel=1e-12)
+        assert a.cvar_99 == pytest.approx(106.4, rel=1e-12)
+        assert a.el_rate == pytest.approx(106.4 / 300.0, rel=1e-12)
+        assert a.risky_annuity == a.expected_exposure_years == pytest.approx(300.0)
+        assert (a.cum_pd_y1, a.cum_pd_y2, a.cum_pd_y3) == (0.0, 1.0, 1.0)
         assert a.min_dscr_q05 == a.min_dscr_q95 == pytest.approx(115 / 120, rel=1e-12)
         assert a.pd_se == 0.0 and a.el_se == pytest.approx(0.0, abs=1e-9)
+        assert a2.pd == 0.0 and a2.p_dscr_below_1 == 1.0
+        assert a2.risky_annuity == pytest.approx(600.0)
         assert b.pd == 0.0 and math.isnan(b.lgd) and b.expected_loss == 0.0
         assert b.p_dscr_below_covenant == 1.0 and b.p_ltv_above_1 == 1.0
         assert b.min_dscr_q50 == pytest.approx(1.15, rel=1e-12)
         assert list(res.columns) == [
-            "p_dscr_below_1", "p_dscr_below_covenant", "p_ltv_above_1", "pd", "pd_se", "lgd",
-            "expected_loss", "el_se", "el_rate", "cvar_95", "cvar_99", "min_dscr_q05",
-            "min_dscr_q50", "min_dscr_q95", "n_paths", "seed"]
+            "p_dscr_below_1", "p_dscr_below_covenant", "p_ltv_above_1", "pd", "pd_se",
+            "pd_payment", "pd_refinancing", "pd_customer_driven", "p_contract_stop",
+            "n_defaults", "lgd", "expected_loss", "el_se", "el_rate", "pv_expected_loss",
+            "pv_el_se", "risky_annuity", "expected_exposure_years", "cvar_95", "cvar_99",
+            "min_dscr_q05", "min_dscr_q50", "min_dscr_q95", "n_paths", "seed",
+            "cum_pd_y1", "cum_pd_y2", "cum_pd_y3"]
         assert res.index.name == "facility_id" and (res.n_paths == 50).all()
 
     def test_collateral_beta_and_drift(self):
@@ -512,16 +673,17 @@ class TestSimulateHandWorked:
         # years (J = 0.5) hits period 2 (it starts at 0.25): shocks 1, 0.5.
         #   CFADS = 200, 0 against DS 100, 100 -> default in period 2; EAD = 1,000
         #   GPU collateral = 800 x 0.5^beta = 800 x 0.25 = 200, x 0.5 recovered = 100
-        #   treasury = 0.01 x 90,000 e^(0.1 x 0.5) = 946.14, x (1 - 0.5) recovered = 473.07
-        #   loss = 1,000 - 100 - 473.07 = 426.93
+        #   treasury = 0.001 x 90,000 e^(0.1 x 0.5) = 94.61, x (1 - 0.5) = 47.31: it cannot
+        #   pay the 100 short, and is recovered at default
+        #   loss = 1,000 - 100 - 47.31 = 852.69
         mm = MarketModel(btc_vol=0.0, btc_drift=0.1, rent_sigma=0.0, jump_years=(0.25,),
                          jump_size=0.5, collateral_beta=2.0)
         ex = FacilityExposure(facility_ids="C", merchant_revenue=[200.0, 0.0],
                               debt_service=[100.0, 100.0], debt_outstanding=[1000.0, 1000.0],
                               collateral_value=[800.0, 800.0], liquidation_factor=0.5,
-                              btc_held=0.01, crypto_haircut=0.5)
+                              btc_held=0.001, crypto_haircut=0.5)
         res = simulate(ex, mm, n_paths=10, seed=0, periods_per_year=4).loc["C"]
-        treasury = 0.01 * 90_000 * math.exp(0.1 * 0.5) * 0.5
+        treasury = 0.001 * 90_000 * math.exp(0.1 * 0.5) * 0.5
         loss = 1000.0 - (800 * 0.25 * 0.5 + treasury)
         assert res.expected_loss == pytest.approx(loss, rel=1e-12)
         assert res.lgd == pytest.approx(loss / 1000.0, rel=1e-12)
@@ -616,8 +778,13 @@ class TestSimulateInvariants:
         assert (res.cvar_99 <= ex.debt_outstanding.max(axis=1) + tol).all()
         assert (res.min_dscr_q05.dropna() <= res.min_dscr_q50.dropna() + 1e-12).all()
         assert (res.min_dscr_q50.dropna() <= res.min_dscr_q95.dropna() + 1e-12).all()
-        # pd is the first DSCR < 1 with default_dscr = 1
-        assert (res.pd == res.p_dscr_below_1).all()
+        # a payment default is a DSCR < 1 (default_dscr = 1) that liquidity cannot pay
+        assert (res.pd_payment <= res.p_dscr_below_1).all()
+        dry = (ex.btc_held == 0) & (ex.liquidity == 0)
+        assert (res.pd_payment[dry] == res.p_dscr_below_1[dry]).all()
+        dry &= ex.balloon_period < 0
+        assert (res.pd[dry] == res.p_dscr_below_1[dry]).all()
+        assert np.allclose(res.pd_payment + res.pd_refinancing, res.pd)
 
     def test_huge_cushion_never_defaults(self):
         ex = exposure(ids=("rich",), T=120, merchant_revenue=np.full(120, 10.0),
@@ -635,7 +802,7 @@ class TestSimulateInvariants:
                       liquidation_factor=0.4)
         res = simulate(ex, n_paths=3000, seed=2).loc["poor"]
         assert res.pd == 1.0 and res.p_dscr_below_1 == 1.0
-        _, shock = facility_drivers(None, "poor", 3000, 24, 12, 2)
+        _, shock = market_paths(None, 3000, 24, 12, seed=2)
         d1, c1 = ex.debt_outstanding[0, 0], ex.collateral_value[0, 0]
         loss = np.maximum(d1 - 0.4 * c1 * shock[:, 0], 0.0)
         assert res.expected_loss == pytest.approx(loss.mean(), rel=1e-12)
@@ -680,3 +847,129 @@ class TestSimulateErrors:
     def test_exposure_type(self):
         with pytest.raises(GpuCreditError, match="exposure must be a FacilityExposure, got dict"):
             simulate({})
+
+
+# --------------------------------------------------------------------------- credit terms
+
+
+def contract_exposure(ids=("A",), T=36, **kw) -> FacilityExposure:
+    """A contract-backed facility: without its contract it cannot pay its debt."""
+    base = dict(merchant_revenue=np.full(T, 20.0), other_cfads=np.full(T, -10.0),
+                contract_revenue=np.full(T, 90.0), relet_revenue=np.full(T, 45.0),
+                relet_lag=3, debt_service=np.full(T, 70.0),
+                debt_outstanding=np.linspace(2000, 100, T),
+                collateral_value=np.linspace(1500, 300, T), liquidation_factor=0.6,
+                counterparty_pd=[0.05, 0.11, 0.18], backstop_pd=[0.001, 0.003, 0.006])
+    base.update(kw)
+    return FacilityExposure(facility_ids=ids, **base)
+
+
+class TestCreditTerms:
+    """Common random numbers make each comparison pathwise: the PD cannot rise."""
+
+    def run(self, ex, **kw):
+        return simulate(ex, MarketModel(jump_years=()), n_paths=2000, seed=5, **kw)
+
+    def test_better_customer_rating_never_raises_pd(self):
+        worse = contract_exposure(counterparty_pd=[0.10, 0.20, 0.30])
+        better = contract_exposure(counterparty_pd=[0.01, 0.03, 0.06])
+        a, b = self.run(worse).iloc[0], self.run(better).iloc[0]
+        assert b.pd <= a.pd and b.p_contract_stop <= a.p_contract_stop
+        assert a.pd - b.pd > 0.05 and a.pd_customer_driven > b.pd_customer_driven
+
+    def test_a_backstop_never_raises_pd(self):
+        alone, backed = contract_exposure(), contract_exposure(has_backstop=True)
+        a, b = self.run(alone).iloc[0], self.run(backed).iloc[0]
+        assert b.pd <= a.pd and b.p_contract_stop < a.p_contract_stop
+
+    @pytest.mark.parametrize("reserve", [0.0, 50.0, 200.0, 1000.0])
+    def test_a_larger_reserve_never_raises_pd(self, reserve):
+        small = self.run(contract_exposure(liquidity=reserve)).iloc[0]
+        large = self.run(contract_exposure(liquidity=reserve + 100.0)).iloc[0]
+        assert large.pd <= small.pd
+
+    def test_a_looser_refinancing_ltv_never_raises_pd(self):
+        T = 24
+        pds = []
+        for ltv in (0.5, 0.8, 1.0, 1.5):
+            ex = exposure(T=T, balloon_period=T - 1, refi_max_ltv=ltv,
+                          debt_outstanding=np.full(T, 600.0))
+            pds.append(self.run(ex).iloc[0])
+        assert all(b.pd <= a.pd for a, b in itertools.pairwise(pds))
+        assert pds[0].pd_refinancing > pds[-1].pd_refinancing
+
+    def test_refinancing_coverage_test(self):
+        # CFADS in the balloon period is about 90; the refinanced 540 at a factor of 0.1
+        # costs 54 a period: 1.2x coverage needs 64.8 (passes), 2x needs 108 (fails).
+        T = 12
+        base = dict(T=T, balloon_period=T - 1, refi_max_ltv=10.0, refi_debt_service_factor=0.1,
+                    debt_outstanding=np.full(T, 600.0), debt_service=np.full(T, 60.0),
+                    other_cfads=np.zeros(T), merchant_revenue=np.zeros(T),
+                    mining_cfads=np.zeros(T), contract_revenue=np.full(T, 90.0))
+        ok = self.run(exposure(refi_min_dscr=1.2, **base)).iloc[0]
+        bad = self.run(exposure(refi_min_dscr=2.0, **base)).iloc[0]
+        assert ok.pd == 0.0 and bad.pd == bad.pd_refinancing == 1.0
+        assert bad.cum_pd_y1 == 1.0
+
+    def test_unsecured_loses_one_minus_recovery(self):
+        ex = exposure(T=6, other_cfads=np.full(6, -100.0), unsecured_recovery=0.4,
+                      debt_outstanding=np.full(6, 500.0))
+        res = self.run(ex).iloc[0]
+        assert res.pd == 1.0 and res.lgd == pytest.approx(0.6)
+        assert res.expected_loss == pytest.approx(300.0)
+
+    def test_fair_spread_identity_and_discounting(self):
+        ex = contract_exposure(discount_rate=0.008)
+        res = self.run(ex).iloc[0]
+        spread = res.pv_expected_loss / res.risky_annuity
+        assert spread * res.risky_annuity == pytest.approx(res.pv_expected_loss)
+        assert 0 < res.pv_expected_loss < res.expected_loss
+        assert res.risky_annuity < res.expected_exposure_years
+
+    def test_cum_pd_by_year_rises_to_pd(self):
+        res = self.run(contract_exposure()).iloc[0]
+        years = [res[f"cum_pd_y{y}"] for y in (1, 2, 3)]
+        assert years == sorted(years) and years[-1] == res.pd
+
+    def test_customer_defaults_follow_the_rating_term_structure(self):
+        # No market dependence (r = 0): the contract stops within 3 years with the
+        # 3-year cumulative PD, within the binomial standard error.
+        ex = contract_exposure(T=36)
+        res = simulate(ex, MarketModel(jump_years=(), customer_correlation=0.0),
+                       n_paths=4096, seed=2).iloc[0]
+        assert within(res.p_contract_stop, 0.18, math.sqrt(0.18 * 0.82 / 4096))
+
+    def test_customer_defaults_cluster_in_weak_markets(self):
+        # With r > 0 the customer's default is more likely on paths where its generation's
+        # rents fell: P(stop | weak market) > P(stop).
+        ex = contract_exposure(T=36, merchant_revenue=np.zeros(36), other_cfads=np.zeros(36),
+                               relet_revenue=np.zeros(36), debt_service=np.full(36, 80.0))
+        mm = MarketModel(jump_years=(), customer_correlation=0.5)
+        _, losses = simulate(ex, mm, n_paths=4096, seed=2, return_losses=True)
+        _, shock = market_paths(mm, 4096, 36, 12, seed=2)
+        weak = shock[:, -1] < np.quantile(shock[:, -1], 0.2)
+        stopped = losses[0] > 0
+        assert stopped[weak].mean() > stopped.mean() + 0.05
+
+    def test_two_facilities_on_one_generation_see_one_market(self):
+        # Same terms, different ids, same generation: identical market, so identical
+        # merchant-only results; another generation differs.
+        ex = exposure(ids=("A", "B", "C"), T=24, generation=["hopper", "hopper", "rubin"])
+        _, losses = simulate(ex, n_paths=1500, seed=4, return_losses=True)
+        assert np.array_equal(losses[0], losses[1]) and not np.array_equal(losses[0], losses[2])
+
+
+class TestMarketTail:
+    def test_t_copula_joint_tail_at_24_months_exceeds_gaussian(self):
+        # BTC and the hopper index at 24 months, each below its own 2.5% quantile together
+        # (1% is too few paths to tell): one chi-square per path keeps the t's tail
+        # dependence over the horizon (a chi-square per period averaged it away).
+        n = 30 * BLOCK_PATHS
+        joint = {}
+        for copula in ("gaussian", "t"):
+            mm = MarketModel(rho=0.3, copula=copula, t_df=4.0, jump_years=())
+            btc, shock = market_paths(mm, n, 24, 12, seed=1)
+            qb, qs = np.quantile(btc[:, -1], 0.025), np.quantile(shock[:, -1], 0.025)
+            joint[copula] = float(np.mean((btc[:, -1] <= qb) & (shock[:, -1] <= qs)))
+        se = math.sqrt((joint["t"] + joint["gaussian"]) / n)  # of the difference
+        assert joint["t"] - joint["gaussian"] > 3.5 * se

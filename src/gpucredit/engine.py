@@ -7,9 +7,11 @@ over them with any ``map``-like callable (the built-in ``map`` locally, a distri
 executor elsewhere) and combines the results into a
 :class:`~gpucredit.engine_result.RecalcResult`.
 
-Nothing in a chunk's results depends on the other chunks: each facility's Monte Carlo
-stream derives from the seed and the facility id alone (:mod:`gpucredit.montecarlo`), so
-results never depend on how the tape is chunked or ordered.
+Nothing in a chunk's results depends on the other chunks: the market every facility reads
+derives from the seed alone (:mod:`gpucredit.market`) and a facility's own draws from the
+seed and its id (:mod:`gpucredit.montecarlo`), so results never depend on how the tape is
+chunked or ordered. Each chunk also returns its per-path losses
+(:class:`gpucredit.portfolio.LossVectors`), summed into the book's loss distribution.
 
 This module converts tape rows into :class:`gpucredit.model.Facilities` and tabulates;
 every formula lives in the core modules it calls.
@@ -18,6 +20,7 @@ every formula lives in the core modules it calls.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import __version__, collateral, model, montecarlo, pricing
+from gpucredit import __version__, collateral, model, montecarlo, portfolio, pricing
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
@@ -67,6 +70,11 @@ class RecalcOptions:
         Facilities per chunk.
     worst : int
         How many facilities the Summary and the charts show as the worst.
+    facility_contributions : bool or None
+        Keep each facility's per-path losses (8 bytes a facility and path) for its
+        contribution to the book's expected shortfall. None: when they take at most
+        :data:`FACILITY_LOSSES_MAX_BYTES` for the whole tape; otherwise contributions
+        are by group (borrower, customer, generation, borrower type) only.
     """
 
     n_paths: int = 0
@@ -74,6 +82,11 @@ class RecalcOptions:
     run_scenarios: bool = True
     chunk_size: int = 2_000
     worst: int = 10
+    facility_contributions: bool | None = None
+
+
+FACILITY_LOSSES_MAX_BYTES = 256 * 2**20
+"""Largest tape-wide per-facility loss matrix kept for facility ES contributions."""
 
 
 @dataclass
@@ -84,6 +97,8 @@ class ChunkResult:
     periods: pd.DataFrame
     scenarios: pd.DataFrame
     errors: list[dict] = field(default_factory=list)
+    losses: portfolio.LossVectors | None = None
+    """The chunk's per-path discounted losses (total, by group, by facility if kept)."""
 
 
 # --------------------------------------------------------------------------- tape -> model
@@ -299,6 +314,9 @@ def _error(row, exc: GpuCreditError) -> dict:
 
 def _market(assumptions: dict) -> montecarlo.MarketModel:
     copula = str(_assumption(assumptions, "copula"))
+    optional = {name: float(_optional_assumption(assumptions, name))
+                for name in ("generation_correlation", "customer_correlation")
+                if _optional_assumption(assumptions, name) is not None}
     return montecarlo.MarketModel(
         btc_price0=float(_assumption(assumptions, "btc_price")),
         btc_vol=float(_assumption(assumptions, "btc_vol")),
@@ -306,7 +324,60 @@ def _market(assumptions: dict) -> montecarlo.MarketModel:
         copula="t" if copula in ("t", "student_t") else "gaussian",
         t_df=float(_assumption(assumptions, "copula_df")),
         jump_years=(),  # generation steps are in the base trend and the residual curve
+        **optional,
     )
+
+
+def _optional_assumption(assumptions: dict, name: str):
+    """An assumption the schema may not declare yet: its value, its default or None."""
+    try:
+        return _assumption(assumptions, name)
+    except KeyError:
+        v = assumptions.get(name)
+        return None if _blank(v) else v
+
+
+def _generations(rows: pd.DataFrame) -> list[str]:
+    """Each row's GPU generation (its preset's architecture, lower case)."""
+    out = []
+    for name in rows["gpu_model"].astype(str):
+        arch = get_preset(name).architecture.lower()
+        out.append(arch if arch in montecarlo.GENERATIONS else montecarlo.GENERATIONS[-1])
+    return out
+
+
+def _labels(rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Each facility's group in every :data:`gpucredit.portfolio.DIMENSIONS`."""
+    def column(name, fallback):
+        if name not in rows:
+            return [fallback] * len(rows)
+        return [fallback if _blank(v) else str(v) for v in rows[name]]
+
+    customer = column("customer", "")
+    rating = column("counterparty_rating", "no rated customer")
+    return {"borrower": column("borrower", "unknown"),
+            "customer": [c or r for c, r in zip(customer, rating, strict=True)],
+            "generation": _generations(rows),
+            "borrower_type": column("borrower_type", "unknown")}
+
+
+def _monte_carlo(ev, group: pd.DataFrame, assumptions: dict, options: RecalcOptions,
+                 m: int) -> tuple[pd.DataFrame, portfolio.LossVectors]:
+    """The facilities' Monte Carlo table and their per-path losses for the book."""
+    treasury_haircut = collateral.crypto_haircut(
+        float(_assumption(assumptions, "btc_vol")),
+        float(_assumption(assumptions, "crypto_horizon_days")),
+        float(_assumption(assumptions, "crypto_confidence")))
+    ex = model.exposure(ev, treasury_haircut)
+    rows = group.set_index(group["facility_id"].astype(str)).loc[list(ex.facility_ids)]
+    gens = _generations(rows)
+    if tuple(gens) != ex.generation:
+        ex = dataclasses.replace(ex, generation=gens)
+    mc, losses = montecarlo.simulate(ex, _market(assumptions), options.n_paths,
+                                     options.seed, m, return_losses=True)
+    keep = options.facility_contributions is not False
+    return mc, portfolio.from_facilities(ex.facility_ids, losses, _labels(rows),
+                                         keep_facilities=keep)
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -320,7 +391,7 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
     vectorised calls. A facility the core rejects (a :class:`GpuCreditError`) is
     reported in the errors and the rest of its group is still computed.
     """
-    metrics, periods, grids, errors = [], [], [], []
+    metrics, periods, grids, errors, losses = [], [], [], [], []
     valuation = _date(_assumption(assumptions, "valuation_date"))
     for m, group in rows.groupby("periods_per_year", sort=True):
         fac, errs = facilities_from_rows(group, assumptions, int(m))
@@ -333,12 +404,8 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
             continue
         table = ev.metrics.copy()
         if options.n_paths > 0:
-            treasury_haircut = collateral.crypto_haircut(
-                float(_assumption(assumptions, "btc_vol")),
-                float(_assumption(assumptions, "crypto_horizon_days")),
-                float(_assumption(assumptions, "crypto_confidence")))
-            mc = montecarlo.simulate(model.exposure(ev, treasury_haircut), _market(assumptions),
-                                     options.n_paths, options.seed, int(m))
+            mc, lv = _monte_carlo(ev, group, assumptions, options, int(m))
+            losses.append(lv)
             table = table.join(mc.drop(columns=["n_paths", "seed"]).add_prefix("mc_"))
         table = table.join(_pricing(table, group.set_index("facility_id"), assumptions,
                                     options.n_paths > 0))
@@ -354,11 +421,13 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
         ident = rows.set_index("facility_id")[[c for c in IDENTITY_COLUMNS if c in rows]]
         ident.index = ident.index.astype(str)
         metrics_df = ident.join(metrics_df, how="inner")
+        metrics_df = metrics_df[_column_order(metrics_df.columns)]
     return ChunkResult(
         metrics=metrics_df,
         periods=pd.concat(periods, ignore_index=True) if periods else pd.DataFrame(),
         scenarios=pd.concat(grids, ignore_index=True) if grids else pd.DataFrame(),
         errors=errors,
+        losses=portfolio.combine(losses) if losses else None,
     )
 
 
@@ -472,7 +541,8 @@ def local_mapper(fn: Callable[[pd.DataFrame], ChunkResult], chunks: list[pd.Data
 def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = RecalcOptions(),
            *, errors: pd.DataFrame | None = None, run_info: dict | None = None,
            mapper: Callable[..., Iterable[tuple[int, ChunkResult]]] | None = None,
-           progress: Callable[[int, int], None] | None = None) -> RecalcResult:
+           progress: Callable[[int, int], None] | None = None,
+           periods_sink: Callable[[pd.DataFrame], None] | None = None) -> RecalcResult:
     """Recalculate every facility of a validated tape and tabulate the results.
 
     Parameters
@@ -492,13 +562,28 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
         (:func:`gpucredit.distributed.dask_mapper`) plugs in here. ``fn`` is picklable.
     progress : callable, optional
         ``progress(done_facilities, total_facilities)`` as each chunk finishes.
+    periods_sink : callable, optional
+        ``periods_sink(frame)`` receives each chunk's per-period table, in tape order,
+        as soon as the chunks before it are in (e.g. a
+        :class:`gpucredit.streaming.PeriodsWriter`); the result's ``periods`` is then
+        empty, so memory does not grow with the tape's periods.
     """
     chunks = list(split(rows, options.chunk_size))
+    if options.facility_contributions is None:
+        keep = len(rows) * options.n_paths * 8 <= FACILITY_LOSSES_MAX_BYTES
+        options = dataclasses.replace(options, facility_contributions=keep)
     fn = functools.partial(run_chunk, assumptions=assumptions, options=options)
     results: dict[int, ChunkResult] = {}
     done = 0
+    streamed = 0  # chunks handed to the sink, in tape order
+    order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
     for i, res in (mapper or local_mapper)(fn, chunks):
         results[i] = res
+        while periods_sink is not None and streamed in results:
+            ready = results[streamed]
+            periods_sink(_ordered(ready.periods, order))
+            ready.periods = pd.DataFrame()
+            streamed += 1
         done += len(chunks[i])
         if progress is not None:
             progress(done, len(rows))
@@ -518,6 +603,7 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         if any(not r.metrics.empty for r in results) else pd.DataFrame()
     if not metrics.empty:
         metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable")]
+        metrics = metrics[_column_order(metrics.columns)]
     periods = _ordered(pd.concat([r.periods for r in results], ignore_index=True)
                        if results else pd.DataFrame(), order)
     grid = _ordered(pd.concat([r.scenarios for r in results], ignore_index=True)
@@ -538,7 +624,53 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         summary_totals=totals, summary_by_type=by_type, worst=worst,
         residual_curves=_residual_curves(metrics), errors=err[
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
-        assumptions=dict(assumptions), run_info=info)
+        assumptions=dict(assumptions), run_info=info,
+        **_portfolio_tables(_take_losses(results), rows, metrics))
+
+
+def _take_losses(results: list[ChunkResult]) -> list:
+    """The chunks' loss vectors, released from the chunks (combined once, not held twice)."""
+    parts = [r.losses for r in results]
+    for r in results:
+        r.losses = None
+    return parts
+
+
+def _portfolio_tables(parts: list, rows: pd.DataFrame, metrics: pd.DataFrame) -> dict:
+    """The book's loss distribution tables (empty without a Monte Carlo)."""
+    parts[:] = [p for p in parts if p is not None]
+    if not parts or metrics.empty:
+        return {}
+    lv = portfolio.combine(parts)
+    parts.clear()  # the chunks' vectors are in lv now
+    computed = rows[rows["facility_id"].astype(str).isin(metrics.index)]
+    labels = pd.DataFrame(_labels(computed), index=computed["facility_id"].astype(str))
+    debt = metrics["debt"].reindex(labels.index)
+    exposure = pd.concat({dim: pd.DataFrame({"facilities": labels.groupby(dim).size(),
+                                             "debt": debt.groupby(labels[dim]).sum()})
+                          for dim in portfolio.DIMENSIONS}, names=["dimension", "group"])
+    tables = {
+        "portfolio_summary": portfolio.summary(lv).reset_index(),
+        "portfolio_concentration": portfolio.concentration(lv, exposure).reset_index(),
+        "portfolio_distribution": portfolio.histogram(lv.total_usd),
+    }
+    if lv.facility is not None:
+        contrib = portfolio.contributions(lv)
+        order = {fid: i for i, fid in enumerate(metrics.index)}
+        contrib = contrib.iloc[np.argsort([order[i] for i in contrib.index], kind="stable")]
+        tables["portfolio_contributions"] = labels.join(contrib, how="right").reset_index(
+            names="facility_id")
+    return tables
+
+
+def _column_order(columns) -> list[str]:
+    """The chunks' columns with the PD-by-year columns (as many as a chunk's longest
+    tenor has years) in year order after the other Monte Carlo columns."""
+    cum = sorted((c for c in columns if c.startswith("mc_cum_pd_y")),
+                 key=lambda c: int(c.removeprefix("mc_cum_pd_y")))
+    rest = [c for c in columns if not c.startswith("mc_cum_pd_y")]
+    at = max((i + 1 for i, c in enumerate(rest) if c.startswith("mc_")), default=len(rest))
+    return rest[:at] + cum + rest[at:]
 
 
 def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:

@@ -58,6 +58,23 @@ class RecalcResult:
         The market assumptions used (valuation date, base rate, BTC price ...).
     run_info : dict
         Input file, its SHA-256, run time, paths, seed, engine, gpucredit version.
+    portfolio_summary : DataFrame
+        The book's loss distribution (:func:`gpucredit.portfolio.summary`): one row per
+        measure (``expected_loss``, ``var_95``, ``es_95``, ``var_99``, ``es_99``,
+        ``var_999``, ``es_999``, ``sum_standalone_es_99`` ..., ``n_paths``), columns
+        ``measure``, ``value`` (USD of discounted loss), ``se``, ``level``. Empty without
+        a Monte Carlo.
+    portfolio_contributions : DataFrame
+        One row per facility: its groups (``borrower``, ``customer``, ``generation``,
+        ``borrower_type``), ``expected_loss``, ``es_contribution`` to the book's ES at
+        99% (they sum to it), ``es_share``, ``standalone_es``. Empty when the tape is too
+        big to keep per-facility losses (see ``RecalcOptions.facility_contributions``).
+    portfolio_concentration : DataFrame
+        One row per ``dimension`` and ``group``: ``facilities``, ``debt``,
+        ``expected_loss``, ``es_contribution``, ``es_share``, ``standalone_es``.
+    portfolio_distribution : DataFrame
+        The book's loss as a histogram for a chart: ``loss_from``, ``loss_to``,
+        ``paths``, ``probability``, ``exceedance``.
     """
 
     metrics: pd.DataFrame
@@ -71,3 +88,7 @@ class RecalcResult:
     errors: pd.DataFrame
     assumptions: dict = field(default_factory=dict)
     run_info: dict = field(default_factory=dict)
+    portfolio_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    portfolio_contributions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    portfolio_concentration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    portfolio_distribution: pd.DataFrame = field(default_factory=pd.DataFrame)

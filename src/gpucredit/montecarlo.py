@@ -1,26 +1,18 @@
-"""Correlated BTC / GPU-rent Monte Carlo and the credit metrics of facilities under it.
+"""Credit of a book of facilities under one simulated market: default, loss, PD by year.
 
-Two market drivers are simulated month by month (or quarter by quarter) over a loan's
-life (DOMAIN.md, "Correlated stress"):
+Every facility of a run reads the same market (:mod:`gpucredit.market`): one BTC path and
+one rent index per GPU generation per path, drawn from the seed alone. Each facility adds
+only its own idiosyncratic draws, the default times of its contract customer and of the
+customer's backstop, from streams keyed on ``(seed, facility id)``. A facility's results
+therefore never depend on the order of the facilities, on which other facilities are in
+the batch, on ``chunk_paths`` or ``max_bytes``, on the chunk or the worker that computes
+it; and the first ``n`` paths of a run with more paths are the paths of a run with ``n``.
 
-* the **BTC price**, a geometric Brownian motion, stepped exactly (log-normal);
-* the **GPU rent shock**, a multiplier on each facility's deterministic trend rent path:
-  ``exp(x_t) (1 - J)^{n_t}``, with ``x`` a mean-reverting Ornstein-Uhlenbeck cycle in log
-  rent (stepped exactly) and a step down by ``J`` at each successor-generation launch.
-
-The two per-period innovations are joined by a Gaussian or a Student-t copula with
-correlation ``rho``; positive ``rho`` means BTC and rents fall together.
-
-:func:`simulate` runs every facility of a :class:`FacilityExposure` through the drivers
-and returns, per facility, the probability that DSCR falls below 1 or below the covenant,
-that LTV exceeds 100%, PD, LGD, expected loss and CVaR of the loss, and quantiles of the
-minimum DSCR.
-
-Reproducibility: each facility draws from its own random streams, derived from
-``(seed, facility id)`` only, in fixed blocks of :data:`BLOCK_PATHS` paths. A facility's
-results therefore never depend on the order of the facilities, on which other facilities
-are in the batch, on ``chunk_paths`` or on ``max_bytes``; and the first ``n`` paths of a
-run with more paths are the paths of a run with ``n``.
+:func:`simulate` returns, per facility, the default probabilities by cause (payment,
+refinancing, customer-driven), the cumulative PD by year, LGD, expected loss and its
+present value, the risky annuity the fair spread is priced from, CVaR, and the DSCR and
+LTV risk measures; with ``return_losses=True`` also each path's discounted loss, from
+which :mod:`gpucredit.portfolio` builds the book's loss distribution.
 """
 
 from __future__ import annotations
@@ -37,162 +29,34 @@ from scipy.signal import lfilter
 
 from gpucredit._checks import check_periods_per_year, check_range, check_same_periods
 from gpucredit.errors import GpuCreditError
+from gpucredit.market import (
+    BLOCK_PATHS,
+    GENERATIONS,
+    MarketModel,
+    _ou_coefficients,
+    _scalar,
+    generation_index,
+    market_block,
+    market_paths,
+    period_view,
+)
 
 __all__ = [
     "BLOCK_PATHS",
+    "GENERATIONS",
     "FacilityExposure",
     "MarketModel",
-    "facility_drivers",
     "gbm_prob_below",
+    "idiosyncratic_normals",
+    "market_paths",
     "simulate",
     "simulate_drivers",
 ]
 
-BLOCK_PATHS = 1024
-"""Paths drawn from one random stream. Changing it changes every simulated path."""
-
-# Working memory of one pass, bytes per (facility, path, period) cell: the two innovation
-# arrays (16), the rent shock (8), two scratch arrays (16) and boolean masks; tracemalloc
-# measures about 41 in bench_montecarlo.py, for either copula. A margin on top.
-_BYTES_PER_CELL = 48
-
-# Years from a November 2026 valuation date at which successors reach volume: Rubin
-# (late 2026 / early 2027, taken as 0.25) and then an annual cadence to ten years.
-_DEFAULT_LAUNCHES = tuple(0.25 + k for k in range(10))
-
-
-# --------------------------------------------------------------------------- the market
-
-
-@dataclass(frozen=True)
-class MarketModel:
-    """Joint dynamics of the BTC price and the GPU rent cycle.
-
-    Every field is a calibration figure with a default; build a stressed model with
-    :func:`dataclasses.replace`, e.g. ``replace(model, rho=0.6, copula="t")``.
-
-    Parameters
-    ----------
-    btc_price0 : float, default 90,000
-        BTC price today, USD, > 0. Illustrative (late 2026 order of magnitude): set it to
-        the price on the valuation date.
-    btc_drift : float, default 0.0
-        Annual drift mu of BTC (continuously compounded, real-world). Zero: no view on
-        the direction of BTC, the neutral choice for a credit stress.
-    btc_vol : float, default 0.60
-        Annual volatility sigma of BTC log returns, >= 0. DOMAIN.md: 50-70% (realised
-        40-55% in calm years, spikes to 70-80%).
-    rent_kappa : float, default 1.5
-        Mean reversion speed kappa of the log-rent cycle, per year, >= 0 (half-life
-        ``ln 2 / kappa``, 5.5 months). Our estimate from the V-shaped H100 path in
-        DOMAIN.md (SemiAnalysis and trade press): the October 2025 trough ($1.70, about
-        30% in logs below a log-linear trend through the points listed under
-        ``rent_sigma``) had closed its gap five months later ($2.35 in March 2026).
-        Those few points allow even faster reversion; 1.5 is the more persistent, more
-        conservative choice. 0 makes the cycle a random walk.
-    rent_sigma : float, default 0.30
-        Annual volatility sigma of the log-rent cycle, >= 0. Our estimate: a log-linear
-        trend through the H100 rents of DOMAIN.md (early 2024 $2.85, Oct 2024 $2.99,
-        Oct 2025 $1.70, Mar 2026 $2.35, mid-2026 $2.42) leaves residuals with a standard
-        deviation of 0.16-0.21; the stationary standard deviation
-        ``sigma / sqrt(2 kappa)`` is 0.17 with these defaults.
-    jump_years : tuple of float, default (0.25, 1.25, ..., 9.25)
-        Years from today at which a successor GPU generation reaches volume: Rubin late
-        2026 (0.25 years from a November 2026 valuation date, our reading) and then
-        DOMAIN.md's annual cadence. Launches at or before 0 are ignored (already in
-        today's rent). Use ``()`` when the facilities' base paths already carry the
-        generation step-downs (e.g. built with :func:`gpucredit.rents.generation_jumps`).
-        With the default cadence the launches alone take 25% a year off rents, so the
-        base trend should then hold only the drift within a generation: H100 rents in
-        DOMAIN.md fell about 12% a year all-in from early 2024 to mid-2026 (log-linear
-        fit), launches included.
-    jump_size : float, default 0.25
-        Share J of the rent (and collateral value) lost at each launch, in [0, 1).
-        DOMAIN.md: 20-30% per successor launch.
-    rho : float, default 0.3
-        Correlation of the two innovations, in [-1, 1]. No published estimate exists;
-        DOMAIN.md treats it as a stress input: 0, 0.3, 0.6.
-    copula : {"gaussian", "t"}, default "gaussian"
-        How the innovations are joined. The Student-t copula has tail dependence (joint
-        crashes), the Gaussian none.
-    t_df : float, default 5.0
-        Degrees of freedom nu of the t copula, > 2. DOMAIN.md: nu 4-6.
-    collateral_beta : float, default 1.0
-        Elasticity of the GPU collateral value to the rent shock, >= 0: collateral moves
-        with ``rent_shock ** collateral_beta``. 1 (values track rents) is our assumption.
-
-    Examples
-    --------
-    >>> from dataclasses import replace
-    >>> base = MarketModel()
-    >>> base.rho, base.copula, base.jump_years[:3]
-    (0.3, 'gaussian', (0.25, 1.25, 2.25))
-    >>> replace(base, rho=0.6, copula="t").t_df
-    5.0
-    >>> MarketModel(rho=1.5)
-    Traceback (most recent call last):
-    ...
-    gpucredit.errors.GpuCreditError: rho must be between -1 and 1, got 1.5
-    """
-
-    btc_price0: float = 90_000.0
-    btc_drift: float = 0.0
-    btc_vol: float = 0.60
-    rent_kappa: float = 1.5
-    rent_sigma: float = 0.30
-    jump_years: tuple[float, ...] = _DEFAULT_LAUNCHES
-    jump_size: float = 0.25
-    rho: float = 0.3
-    copula: str = "gaussian"
-    t_df: float = 5.0
-    collateral_beta: float = 1.0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "btc_price0": dict(low=0, low_open=True),
-            "btc_drift": {},
-            "btc_vol": dict(low=0),
-            "rent_kappa": dict(low=0),
-            "rent_sigma": dict(low=0),
-            "jump_size": dict(low=0, high=1, high_open=True),
-            "rho": dict(low=-1, high=1),
-            "t_df": dict(low=2, low_open=True),
-            "collateral_beta": dict(low=0),
-        }
-        for name, bounds in checks.items():
-            object.__setattr__(self, name, _scalar(getattr(self, name), name, **bounds))
-        if self.copula not in ("gaussian", "t"):
-            raise GpuCreditError(f"copula must be 'gaussian' or 't', got {self.copula!r}",
-                                 argument="copula", value=self.copula)
-        years = np.atleast_1d(check_range(self.jump_years, "jump_years"))
-        if years.ndim != 1:
-            raise GpuCreditError(
-                f"jump_years must be a list of years, got an array of shape {years.shape}",
-                argument="jump_years", value=self.jump_years)
-        object.__setattr__(self, "jump_years", tuple(float(y) for y in np.sort(years)))
-
-    @property
-    def rent_stationary_sd(self) -> float:
-        """Stationary standard deviation of the log-rent cycle, ``sigma / sqrt(2 kappa)``.
-
-        Infinite for ``rent_kappa = 0`` (a random walk has no stationary law).
-
-        >>> round(MarketModel(rent_kappa=1.5, rent_sigma=0.30).rent_stationary_sd, 4)
-        0.1732
-        """
-        if self.rent_kappa == 0:
-            return math.inf if self.rent_sigma > 0 else 0.0
-        return self.rent_sigma / math.sqrt(2.0 * self.rent_kappa)
-
-
-def _scalar(x, name: str, **bounds) -> float:
-    if isinstance(x, bool):
-        raise GpuCreditError(f"{name} must be a number, got {x!r}", argument=name, value=x)
-    arr = check_range(x, name, **bounds)
-    if arr.ndim != 0:
-        raise GpuCreditError(f"{name} must be a single number, got an array of shape "
-                             f"{arr.shape}", argument=name, value=x)
-    return float(arr)
+# Working memory of one pass, bytes per (facility, path, period) cell: the gathered rent
+# shocks (8-16), CFADS (8), DSCR (8), the shortfall (8), masks and temporaries. A margin
+# on top.
+_BYTES_PER_CELL = 64
 
 
 def _count(x, name: str, low: int = 1) -> int:
@@ -202,37 +66,34 @@ def _count(x, name: str, low: int = 1) -> int:
     return int(x)
 
 
-def _launch_factor(model: MarketModel, n_periods: int, periods_per_year: int) -> np.ndarray:
-    """``(1 - J)^{n_t}``, ``n_t`` = launches ``s`` with ``0 < s <= (t - 1) / m``, shape (T,).
+def _check_model(model) -> MarketModel:
+    if model is None:
+        return MarketModel()
+    if not isinstance(model, MarketModel):
+        raise GpuCreditError(f"model must be a MarketModel, got {type(model).__name__}",
+                             argument="model", value=model)
+    return model
 
-    A launch at ``s`` hits every period that starts at or after ``s``, the timing of
-    :func:`gpucredit.rents.generation_jumps`.
-    """
+
+def _check_seed(seed) -> int:
+    return _count(seed, "seed", low=0)
+
+
+# --------------------------------------------------------------------------- two drivers
+
+
+def _period_launch_factor(model: MarketModel, n_periods: int, periods_per_year: int
+                          ) -> np.ndarray:
+    """``(1 - J)^{n_t}``, ``n_t`` = launches ``s`` with ``0 < s <= (t - 1) / m``, shape (T,)."""
     starts = np.arange(n_periods, dtype=float) / periods_per_year
     launches = np.asarray([s for s in model.jump_years if s > 0], dtype=float)
     passed = (starts[:, None] >= launches[None, :]).sum(axis=1)
     return (1.0 - model.jump_size) ** passed
 
 
-def _ou_coefficients(kappa: float, sigma: float, dt: float) -> tuple[float, float]:
-    """Exact OU step ``x' = a x + b eps``: ``a = e^{-kappa dt}``,
-    ``b = sigma sqrt((1 - e^{-2 kappa dt}) / (2 kappa))`` (``sigma sqrt(dt)`` at kappa 0)."""
-    if kappa == 0:
-        return 1.0, sigma * math.sqrt(dt)
-    return math.exp(-kappa * dt), sigma * math.sqrt(-math.expm1(-2.0 * kappa * dt) / (2 * kappa))
-
-
-def _t_to_normal(v: np.ndarray, df: float, scratch: np.ndarray) -> None:
-    """Map Student-t(df) values to standard normals in place: ``Phi^-1(F_t(v))``.
-
-    Works on the lower tail ``-|v|`` and restores the sign, so that both tails keep full
-    precision (``F_t`` near 1 would round to 1).
-    """
-    np.abs(v, out=scratch)
-    np.negative(scratch, out=scratch)
-    special.stdtr(df, scratch, out=scratch)
-    special.ndtri(scratch, out=scratch)
-    np.copysign(scratch, v, out=v)
+def _t_to_normal(v: np.ndarray, df: float) -> np.ndarray:
+    """``Phi^-1(F_t(v))`` on the lower tail ``-|v|``, sign restored (keeps both tails)."""
+    return np.copysign(special.ndtri(special.stdtr(df, -np.abs(v))), v)
 
 
 def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
@@ -241,7 +102,7 @@ def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
     """Turn standard normals into driver paths.
 
     ``z`` is ``(..., 2, T)`` independent standard normals (overwritten), ``w`` is
-    ``(..., T)`` chi-square(nu) draws for the t copula (overwritten) or None, ``scratch``
+    ``(..., 1)`` chi-square(nu) draws for the t copula (one per path) or None, ``scratch``
     is ``(..., T)`` working space. Returns ``(btc / btc_price0, rent_shock)``, both
     ``(..., T)``; the first is a view into ``z``.
     """
@@ -255,14 +116,14 @@ def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
         np.multiply(zb, rho, out=scratch)
         zr += scratch
     if model.copula == "t":
-        # (Z1, Z2) / sqrt(W / nu) is bivariate t with the same correlation matrix; one
-        # W per path and period is shared by both drivers (the source of tail dependence).
+        # (Z1, Z2) / sqrt(W / nu) is a multivariate t over the whole horizon: one W per
+        # path, shared by both drivers and every period, so joint tails persist.
         np.divide(model.t_df, w, out=w)
         np.sqrt(w, out=w)
         zb *= w
         zr *= w
-        _t_to_normal(zb, model.t_df, scratch)
-        _t_to_normal(zr, model.t_df, scratch)
+        zb[...] = _t_to_normal(zb, model.t_df)
+        zr[...] = _t_to_normal(zr, model.t_df)
     # BTC: exact GBM, log S_t = log S_0 + sum((mu - sigma^2/2) dt + sigma sqrt(dt) eps).
     zb *= model.btc_vol * math.sqrt(dt)
     zb += (model.btc_drift - 0.5 * model.btc_vol ** 2) * dt
@@ -303,9 +164,9 @@ def simulate_drivers(model: MarketModel | None, n_paths: int, n_periods: int,
         Periods a year m: 1, 2, 4 or 12.
     rng : numpy.random.Generator, int or None
         Source of randomness (an int or None seeds ``numpy.random.default_rng``). It
-        draws ``(P, 2, T)`` standard normals, then, for the t copula, ``(P, T)``
-        chi-square values. :func:`simulate` uses per-facility streams instead (see
-        :func:`facility_drivers`).
+        draws ``(P, 2, T)`` standard normals, then, for the t copula, ``P`` chi-square
+        values (one per path). :func:`simulate` reads the book's shared market instead
+        (:mod:`gpucredit.market`, on a monthly grid with one index per GPU generation).
 
     Returns
     -------
@@ -338,7 +199,7 @@ def simulate_drivers(model: MarketModel | None, n_paths: int, n_periods: int,
 
     Dependence: :math:`\\varepsilon^r = \\rho\\,Z_1 + \\sqrt{1-\\rho^2}\\,Z_2`,
     :math:`\\varepsilon^b = Z_1` (Gaussian copula). For the t copula the pair is divided
-    by :math:`\\sqrt{W/\\nu}`, one :math:`W \\sim \\chi^2_\\nu` per path and period, and
+    by :math:`\\sqrt{W/\\nu}`, one :math:`W \\sim \\chi^2_\\nu` per path (for all periods), and
     each coordinate mapped back to a normal margin,
     :math:`\\Phi^{-1}(F_{t,\\nu}(\\cdot))` (``scipy.special.stdtr`` and ``ndtri``): the
     margins stay exactly normal, so BTC stays log-normal, while joint extremes become
@@ -368,102 +229,10 @@ def simulate_drivers(model: MarketModel | None, n_paths: int, n_periods: int,
     z = gen.standard_normal((n, 2, t))
     w = None
     if model.copula == "t":
-        w = gen.standard_gamma(model.t_df / 2.0, size=(n, t))
+        w = gen.standard_gamma(model.t_df / 2.0, size=(n, 1))
         w *= 2.0
     ratio, shock = _drivers_inplace(z, w, np.empty((n, t)), model, m,
-                                    _launch_factor(model, t, m))
-    return ratio * model.btc_price0, shock
-
-
-# --------------------------------------------------------------------------- the streams
-
-
-def _stable_hash(facility_id: str) -> int:
-    """A 64-bit hash of the id that is the same in every process (unlike ``hash()``)."""
-    digest = hashlib.blake2b(facility_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def _block_generator(seed: int, key: int, block: int, stream: int) -> np.random.Generator:
-    # spawn_key=(block, stream) is what SeedSequence([seed, key]).spawn() would give
-    # child `block`, reached directly instead of by spawning all earlier children.
-    ss = np.random.SeedSequence([seed, key], spawn_key=(block, stream))
-    return np.random.Generator(np.random.PCG64(ss))
-
-
-def _fill_draws(z: np.ndarray, w: np.ndarray | None, seed: int, key: int, p0: int,
-                t_df: float) -> None:
-    """Fill one facility's draws for paths ``p0 .. p0 + len(z)`` (``p0`` block-aligned).
-
-    Normals come from stream 0 of each block and chi-square draws from stream 1, so a
-    block's first n paths are the same whatever n is. Each stream is drawn period by
-    period, a whole block of paths at a time (period-major), so the draws of the first
-    periods are the same however many periods follow: a facility's paths do not depend
-    on the horizon of the batch it is simulated in.
-    """
-    n, n_t = z.shape[0], z.shape[-1]
-    for start in range(0, n, BLOCK_PATHS):
-        stop = min(n, start + BLOCK_PATHS)
-        block = (p0 + start) // BLOCK_PATHS
-        normals = _block_generator(seed, key, block, 0).standard_normal(
-            (n_t, BLOCK_PATHS, 2))
-        z[start:stop] = normals[:, :stop - start].transpose(1, 2, 0)
-        if w is not None:
-            chi = _block_generator(seed, key, block, 1).standard_gamma(
-                t_df / 2.0, size=(n_t, BLOCK_PATHS))
-            w[start:stop] = 2.0 * chi[:, :stop - start].T
-
-
-def _check_seed(seed) -> int:
-    return _count(seed, "seed", low=0)
-
-
-def facility_drivers(model: MarketModel | None, facility_id: str, n_paths: int,
-                     n_periods: int, periods_per_year: int = 12, seed: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The BTC and rent-shock paths :func:`simulate` uses for one facility.
-
-    Parameters
-    ----------
-    model : MarketModel or None
-        The joint dynamics; None uses ``MarketModel()``.
-    facility_id : str
-        The facility's id; with ``seed`` it fixes the random streams.
-    n_paths, n_periods : int
-        Paths P and periods T, each >= 1.
-    periods_per_year : int, default 12
-        Periods a year m: 1, 2, 4 or 12.
-    seed : int, default 0
-        Non-negative seed of the run.
-
-    Returns
-    -------
-    btc, rent_shock : ndarray, shape (P, T)
-        As :func:`simulate_drivers`.
-
-    Notes
-    -----
-    Block ``b`` (paths ``1024 b .. 1024 b + 1023``) draws its normals from
-    ``SeedSequence([seed, h], spawn_key=(b, 0))`` and its t-copula chi-square values from
-    ``spawn_key=(b, 1)``, where ``h`` is a 64-bit BLAKE2b hash of the facility id.
-
-    Examples
-    --------
-    >>> a, _ = facility_drivers(None, "FAC-1", 3, 12, seed=7)
-    >>> b, _ = facility_drivers(None, "FAC-1", 2000, 12, seed=7)
-    >>> bool((a == b[:3]).all())
-    True
-    """
-    model = _check_model(model)
-    n = _count(n_paths, "n_paths")
-    t = _count(n_periods, "n_periods")
-    m = check_periods_per_year(periods_per_year)
-    seed = _check_seed(seed)
-    z = np.empty((n, 2, t))
-    w = np.empty((n, t)) if model.copula == "t" else None
-    _fill_draws(z, w, seed, _stable_hash(str(facility_id)), 0, model.t_df)
-    ratio, shock = _drivers_inplace(z, w, np.empty((n, t)), model, m,
-                                    _launch_factor(model, t, m))
+                                    _period_launch_factor(model, t, m))
     return ratio * model.btc_price0, shock
 
 
@@ -498,7 +267,21 @@ def _per_facility(x, name: str, n_fac: int, low=None, high=None, **kw) -> np.nda
 
 
 _SERIES = ("merchant_revenue", "other_cfads", "mining_cfads", "debt_service",
-           "debt_outstanding", "collateral_value")
+           "debt_outstanding", "collateral_value", "contract_revenue", "relet_revenue",
+           "termination_payment")
+_PARAMS = {  # per-facility number -> its bounds
+    "liquidation_factor": dict(low=0, high=1),
+    "btc_held": dict(low=0),
+    "covenant_dscr": dict(low=0, low_open=True),
+    "crypto_haircut": dict(low=0, high=1),
+    "liquidity": dict(low=0),
+    "refi_max_ltv": dict(low=0),
+    "refi_min_dscr": dict(low=0),
+    "refi_debt_service_factor": dict(low=0),
+    "discount_rate": dict(low=-1, low_open=True),
+}
+_INTS = ("balloon_period", "relet_lag", "n_periods_f")
+_CURVES = ("counterparty_pd", "backstop_pd")
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -550,6 +333,48 @@ class FacilityExposure:
         DOMAIN.md's value-at-risk haircut ``1 - exp(-z sigma sqrt(h/365))`` at 99%, 60%
         volatility and a 10-day horizon is 20.6% (``gpucredit.collateral.crypto_haircut
         (0.60, 10)``); rounded.
+    contract_revenue : array_like, default 0
+        Contracted (take-or-pay) revenue of the base case, USD per period, >= 0; NOT in
+        ``other_cfads``. Paid until the contract customer defaults (and, with a backstop,
+        until the backstop defaults too).
+    relet_revenue : array_like, default 0
+        What the contracted GPUs earn re-leased at the market along the base trend, USD
+        per period, >= 0; scales with the rent shock; earned from ``relet_lag`` periods
+        after the contract stops.
+    termination_payment : array_like, default 0
+        Received in the period the customer defaults (already times the customer's
+        recovery rate), USD, >= 0.
+    relet_lag : int or array_like of int, default 0
+        Periods the GPUs of a stopped contract earn nothing before re-leasing, >= 0.
+    counterparty_pd, backstop_pd : array_like (F, Y) or (Y,), default no default
+        Cumulative default probability of the contract customer (of its backstop) at the
+        end of years 1 .. Y, non-decreasing in [0, 1]
+        (:func:`gpucredit.ratings.cumulative_default_probability`); held flat after Y,
+        interpolated linearly within a year (0 today).
+    has_backstop : bool or array_like of bool, default False
+        Whether a backstop guarantees the contract payments.
+    liquidity : float or array_like, default 0
+        Debt-service reserve plus liquidity facility available from today, USD, >= 0: it
+        pays the debt service CFADS cannot and is refilled from surplus up to its size.
+    unsecured_recovery : float or array_like, default NaN
+        NaN for a secured facility (recovery from its collateral); else the recovery
+        rate on the exposure at default of an unsecured obligation, in [0, 1].
+    refi_max_ltv : float or array_like, default 1.0
+        A balloon refinances only if the debt outstanding at most ``refi_max_ltv`` times
+        the collateral plus treasury along the path, >= 0. 1.0 (LTV 100%) is the old rule.
+    refi_min_dscr : float or array_like, default 0
+        ... and if the path's CFADS in the balloon period covers the refinanced debt's
+        service (``balloon x refi_debt_service_factor``) at least this many times, >= 0.
+    refi_debt_service_factor : float or array_like, default 0
+        Debt service per period per USD refinanced (the annuity factor at the refinancing
+        rate and tenor on the facility's grid), >= 0.
+    generation : str or sequence of str, default "hopper"
+        The GPU generation whose rent index the facility follows (:data:`GENERATIONS`).
+    discount_rate : float or array_like, default 0
+        Per-period rate at which losses and exposures are discounted (the loan's rate).
+    n_periods_f : int or array_like of int, optional
+        Each facility's tenor in periods; the facility is simulated to it only. Default:
+        the last period with debt outstanding or debt service.
 
     Examples
     --------
@@ -578,6 +403,21 @@ class FacilityExposure:
     covenant_dscr: np.ndarray = 1.20
     crypto_haircut: np.ndarray = 0.20
     balloon_period: np.ndarray = -1
+    contract_revenue: np.ndarray = 0.0
+    relet_revenue: np.ndarray = 0.0
+    termination_payment: np.ndarray = 0.0
+    relet_lag: np.ndarray = 0
+    counterparty_pd: np.ndarray | None = None
+    backstop_pd: np.ndarray | None = None
+    has_backstop: np.ndarray = False
+    liquidity: np.ndarray = 0.0
+    unsecured_recovery: np.ndarray = math.nan
+    refi_max_ltv: np.ndarray = 1.0
+    refi_min_dscr: np.ndarray = 0.0
+    refi_debt_service_factor: np.ndarray = 0.0
+    generation: Sequence[str] | str = "hopper"
+    discount_rate: np.ndarray = 0.0
+    n_periods_f: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         raw = self.facility_ids
@@ -595,8 +435,8 @@ class FacilityExposure:
             seen[fid] = pos
         n_fac = len(ids)
         object.__setattr__(self, "facility_ids", ids)
-        lows = {"merchant_revenue": 0, "other_cfads": None, "mining_cfads": 0,
-                "debt_service": 0, "debt_outstanding": 0, "collateral_value": 0}
+        lows = {name: 0 for name in _SERIES}
+        lows["other_cfads"] = None
         tables = {name: _table(getattr(self, name), name, n_fac, lows[name])
                   for name in _SERIES}
         # Scalars (defaults) are one-period tables: they stretch to any number of periods.
@@ -605,28 +445,46 @@ class FacilityExposure:
             spans = {"merchant_revenue": tables["merchant_revenue"]}
         n_per = check_same_periods(**spans)
         for name, arr in tables.items():
-            full = np.array(np.broadcast_to(arr, (n_fac, n_per)), dtype=float)
-            full.flags.writeable = False
-            object.__setattr__(self, name, full)
-        params = {
-            "liquidation_factor": dict(low=0, high=1),
-            "btc_held": dict(low=0),
-            "covenant_dscr": dict(low=0, low_open=True),
-            "crypto_haircut": dict(low=0, high=1),
-        }
-        for name, bounds in params.items():
-            arr = _per_facility(getattr(self, name), name, n_fac, **bounds)
-            arr = np.array(arr, dtype=float)
-            arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
-        bal = np.array(_per_facility(self.balloon_period, "balloon_period", n_fac, low=-1,
-                                     high=n_per - 1), dtype=float)
-        if np.any(bal != np.round(bal)):
-            raise GpuCreditError("balloon_period must be a whole period index (or -1)",
-                                 argument="balloon_period", value=self.balloon_period)
-        bal = bal.astype(int)
-        bal.flags.writeable = False
-        object.__setattr__(self, "balloon_period", bal)
+            self._freeze(name, np.array(np.broadcast_to(arr, (n_fac, n_per)), dtype=float))
+        for name, bounds in _PARAMS.items():
+            self._freeze(name, np.array(_per_facility(getattr(self, name), name, n_fac,
+                                                      **bounds), dtype=float))
+        rec = np.array(np.broadcast_to(np.asarray(self.unsecured_recovery, dtype=float),
+                                       (n_fac,)))
+        check_range(np.nan_to_num(rec, nan=0.0), "unsecured_recovery", 0, 1)
+        self._freeze("unsecured_recovery", rec)
+        self._freeze("has_backstop", np.array(np.broadcast_to(
+            np.asarray(self.has_backstop, dtype=bool), (n_fac,))))
+        gens = self.generation
+        gens = [gens] * n_fac if isinstance(gens, str) else list(gens)
+        if len(gens) != n_fac:
+            raise GpuCreditError(f"generation has {len(gens)} values but facility_ids has "
+                                 f"{n_fac}", argument="generation", value=len(gens))
+        self._freeze("generation_index", generation_index(gens))
+        object.__setattr__(self, "generation", tuple(GENERATIONS[i]
+                                                     for i in self.generation_index))
+        self._freeze_ints(n_fac, n_per)
+        for name in _CURVES:
+            self._freeze(name, _default_curve(getattr(self, name), name, n_fac))
+
+    def _freeze(self, name: str, arr: np.ndarray) -> None:
+        arr.flags.writeable = False
+        object.__setattr__(self, name, arr)
+
+    def _freeze_ints(self, n_fac: int, n_per: int) -> None:
+        if self.n_periods_f is None:
+            live = (self.debt_outstanding > 0) | (self.debt_service > 0)
+            last = n_per - np.argmax(live[:, ::-1], axis=1)
+            object.__setattr__(self, "n_periods_f", np.where(live.any(axis=1), last, 1))
+        bounds = {"balloon_period": (-1, n_per - 1), "relet_lag": (0, None),
+                  "n_periods_f": (1, n_per)}
+        for name, (low, high) in bounds.items():
+            arr = np.array(_per_facility(getattr(self, name), name, n_fac, low=low,
+                                         high=high), dtype=float)
+            if np.any(arr != np.round(arr)):
+                raise GpuCreditError(f"{name} must be a whole number of periods",
+                                     argument=name, value=getattr(self, name))
+            self._freeze(name, arr.astype(int))
 
     @property
     def n_facilities(self) -> int:
@@ -654,91 +512,310 @@ class FacilityExposure:
             raise GpuCreditError(f"facility_ids has no facility {missing[0]!r}",
                                  argument="facility_ids", value=missing[0])
         idx = [pos[str(f)] for f in ids]
-        fields = {name: getattr(self, name)[idx] for name in _SERIES}
-        fields.update({name: getattr(self, name)[idx] for name in
-                       ("liquidation_factor", "btc_held", "covenant_dscr", "crypto_haircut",
-                        "balloon_period")})
-        return FacilityExposure(facility_ids=[self.facility_ids[i] for i in idx], **fields)
+        names = (*_SERIES, *_PARAMS, *_INTS, *_CURVES, "unsecured_recovery",
+                 "has_backstop")
+        fields = {name: getattr(self, name)[idx] for name in names}
+        return FacilityExposure(facility_ids=[self.facility_ids[i] for i in idx],
+                                generation=[self.generation[i] for i in idx], **fields)
 
 
-# --------------------------------------------------------------------------- the engine
+def _default_curve(x, name: str, n_fac: int) -> np.ndarray:
+    """A cumulative PD term structure ``(F, Y)``: checked, non-decreasing, zeros if None."""
+    if x is None:
+        return np.zeros((n_fac, 1))
+    arr = check_range(x, name, 0, 1)
+    arr = arr[None, :] if arr.ndim == 1 else arr
+    if arr.ndim != 2 or arr.shape[0] not in (1, n_fac):
+        raise GpuCreditError(f"{name} must be one cumulative PD per year for every "
+                             f"facility ({n_fac} rows), got an array of shape {arr.shape}",
+                             argument=name, value=arr.shape)
+    if np.any(np.diff(arr, axis=1) < 0):
+        raise GpuCreditError(f"{name} must not fall from one year to the next (it is "
+                             "a cumulative default probability)", argument=name)
+    return np.array(np.broadcast_to(arr, (n_fac, arr.shape[1])), dtype=float)
 
+
+# --------------------------------------------------------------------------- the streams
+
+
+def _stable_hash(facility_id: str) -> int:
+    """A 64-bit hash of the id that is the same in every process (unlike ``hash()``)."""
+    digest = hashlib.blake2b(facility_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def idiosyncratic_normals(seed: int, facility_id: str, block: int) -> np.ndarray:
+    """A facility's own standard normals for one block of paths, shape (2, 1024).
+
+    Row 0 drives its contract customer's default time, row 1 its backstop's. Drawn from
+    ``SeedSequence([seed, h], spawn_key=(block, 2))``, ``h`` a 64-bit BLAKE2b hash of the
+    facility id: the same in every process, chunk and worker.
+
+    >>> a = idiosyncratic_normals(7, "FAC-1", 0)
+    >>> bool((a == idiosyncratic_normals(7, "FAC-1", 0)).all()), a.shape
+    (True, (2, 1024))
+    """
+    ss = np.random.SeedSequence([seed, _stable_hash(str(facility_id))], spawn_key=(block, 2))
+    return np.random.Generator(np.random.PCG64(ss)).standard_normal((2, BLOCK_PATHS))
+
+
+# --------------------------------------------------------------------------- one pass
 
 _RESULT_COLUMNS = [
-    "p_dscr_below_1", "p_dscr_below_covenant", "p_ltv_above_1", "pd", "pd_se", "lgd",
-    "expected_loss", "el_se", "el_rate", "cvar_95", "cvar_99",
+    "p_dscr_below_1", "p_dscr_below_covenant", "p_ltv_above_1", "pd", "pd_se",
+    "pd_payment", "pd_refinancing", "pd_customer_driven", "p_contract_stop", "n_defaults",
+    "lgd", "expected_loss", "el_se", "el_rate", "pv_expected_loss", "pv_el_se",
+    "risky_annuity", "expected_exposure_years", "cvar_95", "cvar_99",
     "min_dscr_q05", "min_dscr_q50", "min_dscr_q95", "n_paths", "seed",
 ]
 
 
-def _evaluate(z, w, s1, s2, model, m, launch, ex, g, default_dscr, out, p0, p1):
-    """One pass: facilities ``g`` (a slice) x paths ``p0:p1`` x all periods."""
-    ratio, shock = _drivers_inplace(z, w, s1, model, m, launch)
-    gi, pi = g, slice(p0, p1)
-    mr = ex.merchant_revenue[gi][:, None, :]
-    ds = ex.debt_service[gi]
-    dscr = s1
-    np.multiply(shock, mr, out=dscr)
-    dscr += ex.other_cfads[gi][:, None, :]
-    mc = ex.mining_cfads[gi]
-    if mc.any():
-        np.multiply(ratio, mc[:, None, :], out=s2)
-        dscr += s2
-    np.divide(dscr, np.where(ds > 0, ds, np.nan)[:, None, :], out=dscr)  # NaN: no DSCR
+@dataclass
+class _Pass:
+    """What one pass sees: facilities ``idx`` over ``T`` periods, paths ``p0:p1``."""
 
-    # Some period is below a level exactly when the path's minimum DSCR is (fmin skips
-    # the NaN of periods without debt service; a path with none has a NaN minimum).
+    ex: FacilityExposure
+    idx: np.ndarray
+    T: int
+    view: tuple
+    model: MarketModel
+    m: int
+    default_dscr: float
+    idio: np.ndarray | None  # (ng, 2, n) or None when no facility has a contract
+    contract: np.ndarray  # (ng,) bool: contract revenue within the facility's tenor
+    out: dict
+    p0: int
+    p1: int
+
+    def series(self, name: str) -> np.ndarray:
+        return getattr(self.ex, name)[self.idx, : self.T]
+
+    def param(self, name: str) -> np.ndarray:
+        return getattr(self.ex, name)[self.idx]
+
+
+def _default_period(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """First period ``t`` with ``cum[t] >= u`` (``T`` if none): ``cum`` (ng, T), ``u`` (ng, n)."""
+    return (u[..., None] > cum[:, None, :]).sum(axis=-1)
+
+
+def _grid_pd(curve: np.ndarray, T: int, m: int) -> np.ndarray:
+    """Cumulative PD at each period end ``(t + 1) / m`` years, linear within a year."""
+    ext = np.concatenate([np.zeros((curve.shape[0], 1)), curve, curve[:, -1:]], axis=1)
+    years = np.arange(1, T + 1) / m
+    k = np.minimum(np.floor(years).astype(int), curve.shape[1])
+    frac = np.where(k < curve.shape[1], years - k, 0.0)
+    return ext[:, k] * (1.0 - frac) + ext[:, k + 1] * frac
+
+
+def _contract_stop(ps: _Pass):
+    """Period the contract revenue stops (``T``: never) and the customer's default period.
+
+    A customer defaults in the first period whose cumulative PD reaches
+    ``Phi(sqrt(r) Y + sqrt(1 - r) e)``: ``Y`` its generation's systematic factor over the
+    facility's tenor, ``e`` its own normal, ``r`` ``customer_correlation`` (one-factor
+    Gaussian copula, Li 2000). A backstop, on the same factor with its own normal, keeps
+    the contract paid until it defaults too.
+    """
+    ng, n = ps.idx.size, ps.p1 - ps.p0
+    never = np.full((ng, n), ps.T)
+    if ps.idio is None:
+        return never, never
+    r = ps.model.customer_correlation
+    factor = ps.view[4][int(ps.param("generation_index")[0])]  # (n, T): one generation
+    last = np.minimum(ps.param("n_periods_f"), ps.T) - 1
+    y = factor[:, last].T
+    u = special.ndtr(math.sqrt(r) * y[:, None, :] + math.sqrt(1 - r) * ps.idio)
+    tau_c = _default_period(_grid_pd(ps.param("counterparty_pd"), ps.T, ps.m), u[:, 0])
+    tau_b = _default_period(_grid_pd(ps.param("backstop_pd"), ps.T, ps.m), u[:, 1])
+    stop = np.where(ps.param("has_backstop")[:, None], np.maximum(tau_c, tau_b), tau_c)
+    return (np.where(ps.contract[:, None], stop, ps.T),
+            np.where(ps.contract[:, None], tau_c, ps.T))
+
+
+def _cfads(ps: _Pass, s_rev: np.ndarray, buf: np.ndarray):
+    """CFADS on each path ``(ng, n, T)`` (into ``buf``) and the contract's stop ``(ng, n)``."""
+    cf = np.multiply(s_rev, ps.series("merchant_revenue")[:, None, :], out=buf)
+    cf += ps.series("other_cfads")[:, None, :]
+    mining = ps.series("mining_cfads")
+    rows = np.flatnonzero(mining.any(axis=1))
+    if rows.size:
+        cf[rows] += ps.view[0][None, :, : ps.T] * mining[rows][:, None, :]
+    stop, tau_c = _contract_stop(ps)
+    rows = np.flatnonzero(ps.contract)
+    if rows.size:
+        cf[rows] += _contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev)
+    return cf, stop
+
+
+def _contract_flows(ps: _Pass, rows, stop, tau_c, s_rev) -> np.ndarray:
+    """Contract revenue until the stop, the termination payment, relet revenue after the lag."""
+    t = np.arange(ps.T)
+    flows = np.where(t < stop[..., None], ps.series("contract_revenue")[rows][:, None, :], 0.0)
+    term = ps.series("termination_payment")[rows]
+    if term.any():
+        at = np.where(stop == tau_c, stop, ps.T)[..., None]
+        flows += np.where(t == at, term[:, None, :], 0.0)
+    relet = ps.series("relet_revenue")[rows]
+    if relet.any():
+        start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
+        flows += np.where(t >= start, relet[:, None, :] * s_rev, 0.0)
+    return flows
+
+
+def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
+           btc_end: np.ndarray):
+    """Payment default of facilities with liquidity: first period ``(nl, n)`` (``T``: none)
+    whose shortfall the reserve and treasury cannot pay, and the BTC units held at the
+    start of each period ``(nl, n, T)``.
+
+    The shortfall is ``default_dscr x DS - CFADS`` in periods with debt service; other
+    periods' surplus only refills. The reserve (``liquidity``) pays first, then the
+    treasury sold at ``(1 - crypto_haircut) x price``; surpluses refill the reserve up to
+    its size.
+    """
+    T = ps.T
+    cap = ps.param("liquidity")[rows][:, None]
+    has_ds = (ds > 0)[:, None, :]
+    need = np.where(has_ds, ps.default_dscr * ds[:, None, :] - cf, -np.maximum(cf, 0.0))
+    need = np.ascontiguousarray(need.transpose(2, 0, 1))  # period-major for the loop
+    n = cf.shape[1]
+    res = np.repeat(cap, n, axis=1)
+    units = np.repeat(ps.param("btc_held")[rows][:, None], n, axis=1)
+    sale = ((1.0 - ps.param("crypto_haircut")[rows]) * ps.model.btc_price0)[:, None]
+    tau = np.full(res.shape, T)
+    history = np.empty((T, *res.shape))
+    for t in range(T):
+        history[t] = units
+        nd = need[t]
+        price = sale * btc_end[None, :, t]
+        fail = (tau == T) & (nd > res + units * price)
+        tau[fail] = t
+        over = np.maximum(nd - res, 0.0)
+        res = np.minimum(cap, res - nd + over)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            units = np.maximum(units - np.where(over > 0, over / price, 0.0), 0.0)
+    return tau, history.transpose(1, 2, 0)
+
+
+def _at(arr: np.ndarray, per: np.ndarray) -> np.ndarray:
+    """``arr[f, p, per[f, p]]`` for ``arr`` (ng or 1, n, T) and ``per`` (ng, n)."""
+    if arr.shape[0] == 1:
+        return arr[0][np.arange(per.shape[1])[None, :], per]
+    return np.take_along_axis(arr, per[..., None], axis=-1)[..., 0]
+
+
+class _Units:
+    """BTC units held at the start of a period: the treasury, drawn down where sold."""
+
+    def __init__(self, held: np.ndarray, rows: np.ndarray, history: np.ndarray | None):
+        self.held, self.rows, self.history = held[:, None], rows, history
+
+    def at(self, per: np.ndarray) -> np.ndarray:
+        out = np.broadcast_to(self.held, per.shape).copy()
+        if self.rows.size:
+            out[self.rows] = _at(self.history, per[self.rows])
+        return out
+
+
+def _evaluate(ps: _Pass, bufs: tuple) -> None:
+    """One pass: DSCR, payment and refinancing default, loss; results into ``ps.out``.
+
+    Every facility of a pass follows one generation: its market broadcasts, no copy.
+    """
+    T, model = ps.T, ps.model
+    g = int(ps.param("generation_index")[0])
+    _, btc_end, shock_mean, shock_end, _ = ps.view
+    s_rev = shock_mean[g][None, :, :T]
+    s_end = s_rev if ps.m == 12 else shock_end[g][None, :, :T]  # monthly: the same months
+    btc_end = btc_end[:, :T]
+    ng, n = ps.idx.size, s_rev.shape[1]
+    size = ng * n * T
+    cf, stop = _cfads(ps, s_rev, bufs[0][:size].reshape(ng, n, T))
+    ds = ps.series("debt_service")
+    ar = np.arange(ng)
+    bal = ps.param("balloon_period")
+    b = np.clip(bal, 0, T - 1)
+    cf_b = cf[ar, :, b]
+    liquid = (ps.param("liquidity") > 0) | (ps.param("btc_held") > 0)
+    rows = np.flatnonzero(liquid)
+    tau_pay = np.full((ng, n), T)
+    history = None
+    if rows.size:
+        tau_pay[rows], history = _drain(ps, rows, cf[rows], ds[rows], btc_end)
+    units = _Units(ps.param("btc_held"), rows, history)
+    dscr = np.divide(cf, np.where(ds > 0, ds, np.nan)[:, None, :], out=cf)  # NaN: no DSCR
     min_dscr = np.fmin.reduce(dscr, axis=-1)
-    out["min_dscr"][gi, pi] = min_dscr
-    payment_default = min_dscr < default_dscr
-    tau = (dscr < default_dscr).argmax(axis=-1)  # first payment default (0 if none)
-    rows = np.arange(ds.shape[0])[:, None]
+    dry = np.flatnonzero(~liquid & (min_dscr < ps.default_dscr).any(axis=1))
+    if dry.size:
+        short = dscr[dry] < ps.default_dscr
+        tau_pay[dry] = np.where(short.any(axis=-1), short.argmax(axis=-1), T)
 
-    # A balloon must be refinanced: at its period the facility defaults when the debt
-    # outstanding exceeds the collateral plus treasury along the path.
-    bal = ex.balloon_period[gi]
-    refi_fail = np.zeros_like(payment_default)
-    has_bal = bal >= 0
-    if has_bal.any():
-        b = np.maximum(bal, 0)[:, None]
-        shock_b = np.take_along_axis(shock, b[..., None], axis=-1)[..., 0]
-        ratio_b = np.take_along_axis(ratio, b[..., None], axis=-1)[..., 0]
-        cover_b = (ex.collateral_value[gi][rows, b] * shock_b ** model.collateral_beta
-                   + ex.btc_held[gi][:, None] * model.btc_price0 * ratio_b)
-        refi_fail = has_bal[:, None] & (ex.debt_outstanding[gi][rows, b] > cover_b)
-        tau = np.where(refi_fail & (~payment_default | (b < tau)), b, tau)
-    defaulted = payment_default | refi_fail
-    below_cov = min_dscr < ex.covenant_dscr[gi][:, None]
-    out["counts"][:3, gi] += np.stack([(min_dscr < 1.0).sum(axis=-1),
-                                       below_cov.sum(axis=-1), defaulted.sum(axis=-1)])
+    # A balloon refinances when LTV <= refi_max_ltv and CFADS covers the new debt's
+    # service refi_min_dscr times; otherwise the facility defaults in that period.
+    debt = ps.series("debt_outstanding")
+    bb = np.repeat(b[:, None], n, axis=1)
+    cover_b = (ps.series("collateral_value")[ar, b][:, None]
+               * _at(s_end, bb) ** model.collateral_beta
+               + units.at(bb) * model.btc_price0 * btc_end[:, b].T)
+    debt_b = debt[ar, b][:, None]
+    amount = np.maximum(debt_b - ds[ar, b][:, None], 0.0)
+    refi_fail = ((bal >= 0) & (bal < T))[:, None] & (tau_pay > bb) & (
+        (debt_b > ps.param("refi_max_ltv")[:, None] * cover_b)
+        | (cf_b < (ps.param("refi_min_dscr") * ps.param("refi_debt_service_factor")
+                   )[:, None] * amount))
+    tau = np.where(refi_fail, bb, tau_pay)
+    _losses(ps, tau, s_end, btc_end, units, debt)
+    o, fi, pi = ps.out, ps.idx, slice(ps.p0, ps.p1)
+    o["min_dscr"][fi, pi] = min_dscr
+    below_cov = min_dscr < ps.param("covenant_dscr")[:, None]
+    o["counts"][:, fi] += np.stack([
+        (min_dscr < 1.0).sum(axis=-1), below_cov.sum(axis=-1), (tau < T).sum(axis=-1),
+        refi_fail.sum(axis=-1), ((tau < T) & (stop <= tau)).sum(axis=-1),
+        (stop < ps.param("n_periods_f")[:, None]).sum(axis=-1),
+        _ltv_above_1(ps, s_end, btc_end, debt, bufs)])
 
-    # Loss at the default period tau: exposure less recovery (capped at exposure).
-    shock_tau = np.take_along_axis(shock, tau[..., None], axis=-1)[..., 0]
-    ratio_tau = np.take_along_axis(ratio, tau[..., None], axis=-1)[..., 0]
-    ead = ex.debt_outstanding[gi][rows, tau]
-    coll_tau = ex.collateral_value[gi][rows, tau] * shock_tau ** model.collateral_beta
-    treasury_tau = ex.btc_held[gi][:, None] * model.btc_price0 * ratio_tau
-    recovery = (ex.liquidation_factor[gi][:, None] * coll_tau
-                + (1.0 - ex.crypto_haircut[gi][:, None]) * treasury_tau)
-    loss = np.where(defaulted, np.maximum(ead - recovery, 0.0), 0.0)
+
+def _ltv_above_1(ps: _Pass, s_end, btc_end, debt, bufs) -> np.ndarray:
+    """Paths where debt outstanding exceeds GPU collateral + treasury in some period."""
+    beta = ps.model.collateral_beta
+    ng, n, T = ps.idx.size, s_end.shape[1], ps.T
+    cover = bufs[0][: ng * n * T].reshape(ng, n, T)  # CFADS is no longer needed
+    base = s_end if beta == 1.0 else s_end ** beta
+    np.multiply(base, ps.series("collateral_value")[:, None, :], out=cover)
+    held = ps.param("btc_held")
+    rows = np.flatnonzero(held > 0)
+    if rows.size:
+        cover[rows] += btc_end[None] * (held[rows] * ps.model.btc_price0)[:, None, None]
+    above = np.greater(debt[:, None, :], cover, out=bufs[1][: ng * n * T].reshape(ng, n, T))
+    return above.any(axis=-1).sum(axis=-1)
+
+
+def _losses(ps: _Pass, tau, s_end, btc_end, units: _Units, debt) -> None:
+    """Loss at the default period ``tau`` (undiscounted and discounted) and survival."""
+    T, model = ps.T, ps.model
+    defaulted = tau < T
+    tc = np.minimum(tau, T - 1)
+    ar = np.arange(ps.idx.size)[:, None]
+    ead = debt[ar, tc]
+    coll = ps.series("collateral_value")[ar, tc] * _at(s_end, tc) ** model.collateral_beta
+    treasury = units.at(tc) * model.btc_price0 * btc_end[np.arange(tc.shape[1])[None], tc]
+    recovery = (ps.param("liquidation_factor")[:, None] * coll
+                + (1.0 - ps.param("crypto_haircut"))[:, None] * treasury)
+    unsec = ps.param("unsecured_recovery")[:, None]
+    loss = np.where(np.isnan(unsec), np.maximum(ead - recovery, 0.0),
+                    (1.0 - np.nan_to_num(unsec)) * ead)
+    loss = np.where(defaulted, loss, 0.0)
     rate = np.zeros_like(loss)
     np.divide(loss, ead, out=rate, where=ead > 0)
-    out["loss"][gi, pi] = loss
-    out["loss_rate"][gi, pi] = np.where(defaulted, rate, 0.0)
-
-    # LTV > 100% in any period: outstanding > GPU collateral + treasury.
-    cover = s1
-    if model.collateral_beta == 1.0:
-        np.multiply(shock, ex.collateral_value[gi][:, None, :], out=cover)
-    else:
-        np.power(shock, model.collateral_beta, out=cover)
-        cover *= ex.collateral_value[gi][:, None, :]
-    held = ex.btc_held[gi]
-    if held.any():
-        np.multiply(ratio, (held * model.btc_price0)[:, None, None], out=s2)
-        cover += s2
-    ltv = (ex.debt_outstanding[gi][:, None, :] > cover).any(axis=-1)
-    out["counts"][3, gi] += ltv.sum(axis=-1)
+    o, fi, pi = ps.out, ps.idx, slice(ps.p0, ps.p1)
+    o["loss"][fi, pi] = loss
+    o["pv_loss"][fi, pi] = loss * (1.0 + ps.param("discount_rate"))[:, None] ** -(tc + 1.0)
+    o["loss_rate"][fi, pi] = rate
+    # Default counts by period: survival, the risky annuity and the PD by year.
+    flat = (ar * (o["hist"].shape[1]) + tau)[defaulted]
+    o["hist"][fi] += np.bincount(flat, minlength=ps.idx.size * o["hist"].shape[1]
+                                 ).reshape(ps.idx.size, -1)
 
 
 def _tail_mean(sorted_desc: np.ndarray, tail: float) -> np.ndarray:
@@ -761,99 +838,122 @@ def _tail_mean(sorted_desc: np.ndarray, tail: float) -> np.ndarray:
 def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
              n_paths: int = 10_000, seed: int = 0, periods_per_year: int = 12, *,
              chunk_paths: int | None = None, max_bytes: int = 64 * 2**20,
-             default_dscr: float = 1.0) -> pd.DataFrame:
-    """Credit metrics of each facility under simulated BTC and GPU-rent paths.
+             default_dscr: float = 1.0, return_losses: bool = False):
+    """Credit metrics of each facility under the book's simulated market.
 
     Parameters
     ----------
     exposure : FacilityExposure
-        The facilities' base-case cash flows, debt and collateral.
+        The facilities' base-case cash flows, debt, collateral and customers.
     model : MarketModel or None
         The joint dynamics; None uses ``MarketModel()``.
     n_paths : int, default 10,000
-        Paths P per facility, >= 1. Standard errors shrink as ``1 / sqrt(P)``.
+        Paths P, >= 1. Standard errors shrink as ``1 / sqrt(P)``.
     seed : int, default 0
-        Non-negative seed. With the facility id it fixes the facility's streams.
+        Non-negative seed. It alone fixes the market; with a facility's id, that
+        facility's customer draws.
     periods_per_year : int, default 12
         Periods a year m of the exposure's series: 1, 2, 4 or 12.
     chunk_paths : int or None, keyword-only
-        Paths per facility processed at once, a positive multiple of
-        :data:`BLOCK_PATHS` (1,024). None: as many as ``max_bytes`` allows. It changes
-        speed and memory only, never the results.
+        Paths processed at once, a positive multiple of :data:`BLOCK_PATHS` (1,024).
+        None: as many as ``max_bytes`` allows. It changes speed and memory only.
     max_bytes : int, default 64 MiB, keyword-only
-        Budget for the working arrays of one pass (facilities x paths x periods
-        cells, budgeted at 48 bytes each); facilities are batched to fit, at least one
-        facility and one block a pass. Larger passes are not faster (measured in
-        ``bench/bench_montecarlo.py``: 64 MiB keeps the arrays nearer the cache). The
-        per-path results kept for LGD, CVaR and quantiles add 24 bytes per facility and
-        path (1,000 facilities x 1,000 paths: 24 MB).
+        Budget for the working arrays of one pass (facilities x paths x periods cells at
+        64 bytes each); facilities are batched in tenor order to fit, each simulated to
+        its own maturity (its batch's longest). The per-path results kept add 32 bytes
+        per facility and path.
     default_dscr : float, default 1.0, keyword-only
-        The DSCR below which a period is a payment default, > 0. DOMAIN.md: default
-        covenants sit at 1.00-1.05x.
+        A period is short when CFADS is below ``default_dscr`` x debt service, > 0.
+        Default covenants sit at 1.00-1.05x.
+    return_losses : bool, default False, keyword-only
+        Also return each facility's discounted loss on each path, ``(F, P)``, for
+        :mod:`gpucredit.portfolio`.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame (and ndarray if ``return_losses``)
         One row per facility (index ``facility_id``), columns:
 
         ``p_dscr_below_1``, ``p_dscr_below_covenant``
             Share of paths with DSCR < 1 (< ``covenant_dscr``) in at least one period
-            with debt service.
+            with debt service (before any reserve).
         ``p_ltv_above_1``
             Share of paths where, in some period, debt outstanding exceeds the GPU
-            collateral value plus the treasury's market value (LTV > 100%).
-        ``pd``, ``pd_se``
-            Probability of default over the tenor and its Monte Carlo standard error
-            ``sqrt(pd (1 - pd) / P)``.
+            collateral value plus the treasury's market value.
+        ``pd``, ``pd_se``, ``n_defaults``
+            Probability of default over the tenor, its standard error
+            ``sqrt(pd (1 - pd) / P)`` and the number of defaulted paths.
+        ``pd_payment``, ``pd_refinancing``
+            Its split by cause (they sum to ``pd``): a payment default first, or a
+            balloon that could not be refinanced.
+        ``pd_customer_driven``
+            Share of paths that defaulted at or after the period the contract revenue
+            stopped (the customer and any backstop in default).
+        ``p_contract_stop``
+            Share of paths on which the contract revenue stops within the tenor.
         ``lgd``
-            Mean over defaulted paths of ``loss / exposure at default`` (NaN if no path
-            defaults).
-        ``expected_loss``, ``el_se``
-            Mean loss over all paths, USD, and its standard error.
-        ``el_rate``
-            ``expected_loss`` over the first period's ``debt_outstanding``.
+            Mean over defaulted paths of ``loss / exposure at default`` (NaN if none).
+        ``expected_loss``, ``el_se``, ``el_rate``
+            Mean undiscounted loss, USD, its standard error, and over the first period's
+            ``debt_outstanding``.
+        ``pv_expected_loss``, ``pv_el_se``
+            Mean of the loss discounted from its default period at ``discount_rate``.
+        ``risky_annuity``, ``expected_exposure_years``
+            ``sum_t DF_t D_t P(no default by t) / m`` (USD-years), with and without the
+            discount factor: the fair spread is ``pv_expected_loss / risky_annuity``.
         ``cvar_95``, ``cvar_99``
             Mean loss of the worst 5% and 1% of paths, USD.
         ``min_dscr_q05``, ``min_dscr_q50``, ``min_dscr_q95``
-            Quantiles across paths of each path's minimum DSCR (numpy's linear
-            interpolation); NaN if the facility never pays debt service.
+            Quantiles across paths of each path's minimum DSCR; NaN if the facility never
+            pays debt service.
         ``n_paths``, ``seed``
             The run's settings.
+        ``cum_pd_y1`` ..
+            Share of paths defaulted by the end of each year (the year holding the
+            maturity counts to the maturity); NaN after the tenor.
 
     Notes
     -----
-    On path p in period t, with :math:`s_{pt}` the rent shock and :math:`S_{pt}` the
-    BTC price (:func:`simulate_drivers`):
+    On path p in period t, with :math:`s_{pt}` the facility's generation's rent shock
+    (mean of the period's months), :math:`S_{pt}` the BTC price, :math:`c_t` the
+    contract revenue, paid while :math:`t < \\tau^c` (the contract's stop), and
+    :math:`\\ell` the re-leasing lag:
 
     .. math::
 
-        \\text{CFADS}_{pt} &= \\text{merchant}_t\\,s_{pt} + \\text{other}_t
-            + \\text{mining}_t\\,S_{pt}/S_0
+        \\text{CFADS}_{pt} = \\text{merchant}_t\\,s_{pt} + \\text{other}_t
+            + \\text{mining}_t\\,\\frac{S_{pt}}{S_0} + c_t 1[t < \\tau^c]
+            + \\text{TP}_t 1[t = \\tau^c] + \\text{relet}_t\\,s_{pt} 1[t \\ge \\tau^c + \\ell]
 
-        \\text{DSCR}_{pt} &= \\text{CFADS}_{pt} / \\text{DS}_t \\quad (\\text{DS}_t > 0)
+    **Customer default.** The customer defaults in the first period whose cumulative PD
+    reaches :math:`\\Phi(\\sqrt{r}\\,Y + \\sqrt{1 - r}\\,\\varepsilon)`: Y the systematic
+    factor of the facility's generation over its tenor (the standardised sum of that
+    generation's rent innovations, :mod:`gpucredit.market`), so customers default more
+    on paths where their GPUs' market weakens; :math:`\\varepsilon` the facility's own
+    normal; r ``customer_correlation`` (one-factor Gaussian copula, D. X. Li, "On
+    default correlation: a copula function approach", *Journal of Fixed Income* 9(4),
+    2000). A backstop, with its own normal, keeps paying until it defaults too; the
+    termination payment comes in when the customer's default stops the contract.
 
-        \\text{LTV}_{pt} &= D_t / (C_t\\,s_{pt}^{\\beta} + B\\,S_{pt})
-
-    **Default** is the first period :math:`\\tau` with
-    :math:`\\text{DSCR} < \\text{default\\_dscr}`: a payment default with no reserve
-    account, sponsor support or cash carried between periods (conservative); or, for a
-    facility with a balloon, its balloon period when the path's LTV there exceeds 100%
-    (the balloon cannot be refinanced). Without balloons and with the default
-    ``default_dscr = 1``, ``pd`` equals ``p_dscr_below_1``. The loss at default is
+    **Payment default** is the first period whose shortfall
+    :math:`\\text{default\\_dscr}\\,\\text{DS}_t - \\text{CFADS}_{pt}` exceeds the
+    liquidity then available: the reserve (``liquidity``, drawn and refilled from surplus
+    up to its size) plus the treasury sold at :math:`(1 - h_c) S_{pt}`. **Refinancing
+    default**: at a balloon period b (with no earlier default) the facility refinances
+    when :math:`D_b \\le \\text{refi\\_max\\_ltv} (C_b s_{pb}^{\\beta} + B S_{pb})` and
+    :math:`\\text{CFADS}_{pb} \\ge \\text{refi\\_min\\_dscr} \\times (D_b - \\text{DS}_b)
+    \\times \\text{refi\\_debt\\_service\\_factor}`; otherwise it defaults at b. The loss
+    at default :math:`\\tau` is
 
     .. math::
 
-        R &= f\\,C_\\tau\\,s_{p\\tau}^{\\beta} + (1 - h_c)\\,B\\,S_{p\\tau}, \\qquad
-        L = D_\\tau - \\min(R, D_\\tau)
+        L = D_\\tau - \\min(f\\,C_\\tau\\,s_{p\\tau}^{\\beta} + (1 - h_c) B_\\tau S_{p\\tau},
+        \\ D_\\tau) \\quad \\text{(secured)}, \\qquad
+        L = (1 - R_u) D_\\tau \\quad \\text{(unsecured)}
 
-    with f the liquidation factor, :math:`h_c` the crypto haircut, B the BTC held and D
-    the debt outstanding: undiscounted USD at the default date. Paths without default
-    lose 0. ``expected_loss`` is the mean of L over all paths; CVaR at level q is the
-    mean of the worst ``(1 - q) P`` losses (a fractional path counts pro rata).
-
-    Each facility's draws come from its own streams (:func:`facility_drivers`), so its
-    row is identical whatever the other facilities, their order, ``chunk_paths`` or
-    ``max_bytes``.
+    with f the liquidation factor, :math:`B_\\tau` the BTC units left and :math:`R_u`
+    ``unsecured_recovery``. Collateral reads the rent shock at the period's last month.
+    The reserve's balance at default is not counted as a recovery (conservative).
 
     References
     ----------
@@ -872,14 +972,18 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
     ...                       debt_service=100.0, debt_outstanding=1000.0,
     ...                       collateral_value=500.0, liquidation_factor=0.6)
     >>> res = simulate(ex, n_paths=500, seed=1)
-    >>> res[["pd", "lgd", "min_dscr_q50"]].round(2)
-                  pd  lgd  min_dscr_q50
+    >>> res[["pd", "pd_payment", "lgd", "min_dscr_q50"]].round(2)
+                  pd  pd_payment  lgd  min_dscr_q50
     facility_id
-    safe         0.0  NaN           2.0
-    weak         1.0  0.7           0.8
+    safe         0.0         0.0  NaN           2.0
+    weak         1.0         1.0  0.7           0.8
 
-    The weak facility loses ``1000 - 0.6 x 500 x s_1`` at its first-period default
-    (s_1 is the first rent shock, close to 1): an LGD of about 70%.
+    A reserve of 30 a period's shortfall of 20 covers only the first period:
+
+    >>> from dataclasses import replace
+    >>> r = simulate(replace(ex, liquidity=30.0), n_paths=500, seed=1)
+    >>> int(r.loc["weak", "n_defaults"]), float(r.loc["weak", "cum_pd_y1"])
+    (500, 1.0)
     """
     if not isinstance(exposure, FacilityExposure):
         raise GpuCreditError(f"exposure must be a FacilityExposure, got "
@@ -890,94 +994,166 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
     m = check_periods_per_year(periods_per_year)
     budget = _count(max_bytes, "max_bytes")
     dflt = _scalar(default_dscr, "default_dscr", low=0, low_open=True)
-    n_fac, n_per = exposure.n_facilities, exposure.n_periods
-    cell = _BYTES_PER_CELL
-    if chunk_paths is None:
-        fit = budget // (n_per * cell)
-        chunk = max(BLOCK_PATHS, fit // BLOCK_PATHS * BLOCK_PATHS)
-    else:
-        chunk = _count(chunk_paths, "chunk_paths")
-        if chunk % BLOCK_PATHS:
-            raise GpuCreditError(
-                f"chunk_paths must be a positive multiple of {BLOCK_PATHS} (the block of "
-                f"paths that shares one random stream), got {chunk}",
-                argument="chunk_paths", value=chunk)
+    ex = exposure
+    tenors = ex.n_periods_f
+    t_max = int(tenors.max())
+    chunk = _path_chunk(chunk_paths, budget, t_max)
     rows = min(chunk, n_p)
-    group = int(max(1, min(n_fac, budget // (rows * n_per * cell))))
-
-    launch = _launch_factor(model, n_per, m)
-    keys = [_stable_hash(fid) for fid in exposure.facility_ids]
-    t_cop = model.copula == "t"
-    out = {
-        "loss": np.empty((n_fac, n_p)),
-        "loss_rate": np.empty((n_fac, n_p)),
-        "min_dscr": np.empty((n_fac, n_p)),
-        "counts": np.zeros((4, n_fac), dtype=np.int64),
-    }
-    zbuf = np.empty(group * rows * 2 * n_per)
-    s1buf = np.empty(group * rows * n_per)
-    s2buf = np.empty(group * rows * n_per)
-    for g0 in range(0, n_fac, group):
-        g1 = min(n_fac, g0 + group)
-        ng = g1 - g0
-        for p0 in range(0, n_p, chunk):
-            p1 = min(n_p, p0 + chunk)
-            n = p1 - p0
-            z = zbuf[: ng * n * 2 * n_per].reshape(ng, n, 2, n_per)
-            s1 = s1buf[: ng * n * n_per].reshape(ng, n, n_per)
-            s2 = s2buf[: ng * n * n_per].reshape(ng, n, n_per)
-            w = s2 if t_cop else None
-            for k in range(ng):
-                _fill_draws(z[k], None if w is None else w[k], seed, keys[g0 + k], p0,
-                            model.t_df)
+    out = {name: np.empty((ex.n_facilities, n_p))
+           for name in ("loss", "pv_loss", "loss_rate", "min_dscr")}
+    out["counts"] = np.zeros((7, ex.n_facilities), dtype=np.int64)
+    out["hist"] = np.zeros((ex.n_facilities, ex.n_periods), dtype=np.int64)
+    live = np.arange(ex.n_periods)[None, :] < tenors[:, None]
+    contract = (live & (ex.contract_revenue > 0)).any(axis=1)
+    cells = max(1, budget // (rows * _BYTES_PER_CELL))
+    groups = list(_groups(np.lexsort((tenors, ex.generation_index)), tenors,
+                          ex.generation_index, cells))
+    width = max(int(tenors[g].max()) * g.size for g in groups) * rows
+    bufs = (np.empty(width), np.empty(width, dtype=bool))
+    for p0 in range(0, n_p, chunk):
+        p1 = min(n_p, p0 + chunk)
+        view = _market_view(model, seed, m, p0, p1, t_max)
+        idio = _idiosyncratic(ex, seed, p0, p1, contract)
+        for idx in groups:
+            T = int(tenors[idx].max())
+            ps = _Pass(ex, idx, T, tuple(v[..., :T] for v in view), model, m, dflt,
+                       idio[idx] if contract[idx].any() else None, contract[idx], out,
+                       p0, p1)
             with np.errstate(over="ignore"):  # an overflow is an honest inf (DSCR, price)
-                _evaluate(z, w, s1, s2, model, m, launch, exposure, slice(g0, g1), dflt,
-                          out, p0, p1)
-    del zbuf, s1buf, s2buf
-    return _summarise(out, exposure, n_p, seed)
+                _evaluate(ps, bufs)
+    frame = _summarise(out, ex, n_p, seed, m)
+    return (frame, out["pv_loss"]) if return_losses else frame
 
 
-def _summarise(out: dict, exposure: FacilityExposure, n_p: int, seed: int) -> pd.DataFrame:
+def _path_chunk(chunk_paths, budget: int, t_max: int) -> int:
+    if chunk_paths is None:
+        fit = budget // (t_max * _BYTES_PER_CELL)
+        return max(BLOCK_PATHS, fit // BLOCK_PATHS * BLOCK_PATHS)
+    chunk = _count(chunk_paths, "chunk_paths")
+    if chunk % BLOCK_PATHS:
+        raise GpuCreditError(
+            f"chunk_paths must be a positive multiple of {BLOCK_PATHS} (the block of "
+            f"paths that shares one random stream), got {chunk}",
+            argument="chunk_paths", value=chunk)
+    return chunk
+
+
+def _groups(order: np.ndarray, tenors: np.ndarray, gens: np.ndarray, cells: int):
+    """Facilities in (generation, tenor) order, batched by generation so that facilities
+    x periods fits ``cells``."""
+    start = 0
+    while start < order.size:
+        stop = start + 1
+        while (stop < order.size and gens[order[stop]] == gens[order[start]]
+               and (stop + 1 - start) * tenors[order[stop]] <= cells):
+            stop += 1
+        yield np.sort(order[start:stop])
+        start = stop
+
+
+def _market_view(model: MarketModel, seed: int, m: int, p0: int, p1: int, t_max: int):
+    """The shared market for paths ``p0:p1`` (``p0`` block-aligned) on the grid ``m``."""
+    months = t_max * (12 // m)
+    parts = [period_view(market_block(model, seed, b, months), m, t_max)
+             for b in range(p0 // BLOCK_PATHS, math.ceil(p1 / BLOCK_PATHS))]
+    n = p1 - p0
+    if len(parts) == 1:
+        return tuple(v[..., :n, :] for v in parts[0])
+    return tuple(np.concatenate([p[i] for p in parts], axis=-2)[..., :n, :]
+                 for i in range(5))
+
+
+def _idiosyncratic(ex: FacilityExposure, seed: int, p0: int, p1: int,
+                   which: np.ndarray) -> np.ndarray:
+    """Each contract facility's own normals for paths ``p0:p1``, shape (F, 2, n)."""
+    n = p1 - p0
+    out = np.zeros((ex.n_facilities, 2, n))
+    blocks = range(p0 // BLOCK_PATHS, math.ceil(p1 / BLOCK_PATHS))
+    for f in np.flatnonzero(which):
+        fid = ex.facility_ids[f]
+        out[f] = np.concatenate([idiosyncratic_normals(seed, fid, b) for b in blocks],
+                                axis=1)[:, :n]
+    return out
+
+
+def _summarise(out: dict, ex: FacilityExposure, n_p: int, seed: int,
+               m: int) -> pd.DataFrame:
     counts = out["counts"]
-    loss = out["loss"]
+    loss, pv = out["loss"], out["pv_loss"]
     n_def = counts[2]
     pd_ = n_def / n_p
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lgd = np.where(n_def > 0, out["loss_rate"].sum(axis=1) / np.maximum(n_def, 1),
                        np.nan)
+        se = (lambda x: x.std(axis=1, ddof=1) / math.sqrt(n_p)) if n_p > 1 else \
+            (lambda x: np.full(x.shape[0], np.nan))
         el = loss.mean(axis=1)
-        el_se = (loss.std(axis=1, ddof=1) / math.sqrt(n_p) if n_p > 1
-                 else np.full(el.shape, np.nan))
-        d0 = exposure.debt_outstanding[:, 0]
+        d0 = ex.debt_outstanding[:, 0]
         el_rate = np.where(d0 > 0, el / np.where(d0 > 0, d0, 1.0), np.nan)
     srt = np.sort(loss, axis=1)[:, ::-1]
-    md = out["min_dscr"]
-    if np.isnan(md).any():
-        q = np.full((3, md.shape[0]), np.nan)
-        ok = ~np.isnan(md).any(axis=1)
-        if ok.any():
-            q[:, ok] = np.quantile(md[ok], [0.05, 0.5, 0.95], axis=1)
-    else:
-        q = np.quantile(md, [0.05, 0.5, 0.95], axis=1)
     frame = pd.DataFrame({
         "p_dscr_below_1": counts[0] / n_p,
         "p_dscr_below_covenant": counts[1] / n_p,
-        "p_ltv_above_1": counts[3] / n_p,
+        "p_ltv_above_1": counts[6] / n_p,
         "pd": pd_,
         "pd_se": np.sqrt(pd_ * (1.0 - pd_) / n_p),
+        "pd_payment": (n_def - counts[3]) / n_p,
+        "pd_refinancing": counts[3] / n_p,
+        "pd_customer_driven": counts[4] / n_p,
+        "p_contract_stop": counts[5] / n_p,
+        "n_defaults": n_def,
         "lgd": lgd,
         "expected_loss": el,
-        "el_se": el_se,
+        "el_se": se(loss),
         "el_rate": el_rate,
+        "pv_expected_loss": pv.mean(axis=1),
+        "pv_el_se": se(pv),
+        **_annuities(out["hist"], ex, n_p, m),
         "cvar_95": _tail_mean(srt, 0.05),
         "cvar_99": _tail_mean(srt, 0.01),
-        "min_dscr_q05": q[0],
-        "min_dscr_q50": q[1],
-        "min_dscr_q95": q[2],
+        **_min_dscr_quantiles(out["min_dscr"]),
         "n_paths": n_p,
         "seed": seed,
-    }, index=pd.Index(list(exposure.facility_ids), name="facility_id"))
-    return frame[_RESULT_COLUMNS]
+    }, index=pd.Index(list(ex.facility_ids), name="facility_id"))
+    return frame[_RESULT_COLUMNS].join(_pd_by_year(out["hist"], ex, n_p, m))
+
+
+def _annuities(hist: np.ndarray, ex: FacilityExposure, n_p: int, m: int) -> dict:
+    """``sum_t DF_t D_t S_t / m`` (USD-years) with and without discounting: ``S_t`` the
+    share of paths without default by the end of period t (0-based), ``DF_t = (1 + r)^-(t+1)``
+    at the facility's per-period rate, ``D_t`` the debt outstanding."""
+    surv = 1.0 - np.cumsum(hist, axis=1) / n_p
+    t = np.arange(1, ex.n_periods + 1)
+    df = (1.0 + ex.discount_rate)[:, None] ** -t[None, :]
+    live = t[None, :] <= ex.n_periods_f[:, None]
+    exposure = np.where(live, ex.debt_outstanding * surv, 0.0)
+    last = (np.arange(ex.n_facilities), ex.n_periods_f - 1)
+    # sequential sums to the facility's own maturity: the same bits whatever the padding
+    return {"risky_annuity": np.cumsum(df * exposure, axis=1)[last] / m,
+            "expected_exposure_years": np.cumsum(exposure, axis=1)[last] / m}
+
+
+def _min_dscr_quantiles(md: np.ndarray) -> dict:
+    q = np.full((3, md.shape[0]), np.nan)
+    ok = ~np.isnan(md).any(axis=1)
+    if ok.any():
+        q[:, ok] = np.quantile(md[ok], [0.05, 0.5, 0.95], axis=1)
+    return {"min_dscr_q05": q[0], "min_dscr_q50": q[1], "min_dscr_q95": q[2]}
+
+
+def _pd_by_year(hist: np.ndarray, ex: FacilityExposure, n_p: int, m: int) -> pd.DataFrame:
+    """``cum_pd_y1 .. cum_pd_yY``: share of paths defaulted by the end of each year of the
+    tenor (the year holding the maturity counts to maturity); NaN after."""
+    years = math.ceil(int(ex.n_periods_f.max()) / m)
+    cum = np.cumsum(hist, axis=1) / n_p
+    ends = np.minimum(np.arange(1, years + 1) * m, ex.n_periods) - 1
+    table = cum[:, ends]
+    table[np.arange(1, years + 1)[None, :] > np.ceil(ex.n_periods_f / m)[:, None]] = np.nan
+    last = ex.n_periods_f - 1
+    in_last = np.ceil(ex.n_periods_f / m).astype(int) - 1
+    table[np.arange(ex.n_facilities), in_last] = cum[np.arange(ex.n_facilities), last]
+    return pd.DataFrame(table, columns=[f"cum_pd_y{y}" for y in range(1, years + 1)],
+                        index=pd.Index(list(ex.facility_ids), name="facility_id"))
 
 
 # --------------------------------------------------------------------------- closed form
