@@ -329,34 +329,37 @@ def _summary_table(result) -> None:
     worst = result.worst
     if worst.empty:
         return
-    table = Table(title=f"Worst {len(worst)} facilities by minimum DSCR")
+    ranked = "expected loss" if "mc_pv_expected_loss" in worst else "minimum DSCR"
+    table = Table(title=f"Worst {len(worst)} facilities by {ranked}")
     cols = [("Facility", None), ("GPU", "gpu_model"), ("Debt $m", "debt"),
-            ("Min DSCR", "min_dscr"), ("Breach", "first_breach_default"),
-            ("Max LTV liq.", "max_ltv_liquidation"), ("Breakeven", "breakeven_rent"),
-            ("PD", "mc_pd")]
+            ("Rating", "rating_bucket"), ("PD/yr", "pd_annual"),
+            ("EL $m", "mc_pv_expected_loss"), ("Fair", "fair_spread_bp"),
+            ("Quoted", "quoted_spread_bp"), ("Min DSCR", "min_dscr"), ("LTV", "ltv_market")]
     cols = [(h, c) for h, c in cols if c is None or c in worst]
     for h, _ in cols:
         table.add_column(h, no_wrap=True,
-                         justify="left" if h in ("Facility", "GPU") else "right")
+                         justify="left" if h in ("Facility", "GPU", "Rating") else "right")
     for fid, r in worst.iterrows():
         table.add_row(*(Text(shown(fid if c is None else _cell(c, r[c]))) for _, c in cols))
     console.print(table)
-    console.print("Breach: first period below the default covenant. Breakeven: flat merchant "
-                  "rent per GPU-hour for a 1.00x minimum DSCR ('contract' when the contracted "
-                  "revenue alone covers it). PD: Monte Carlo, over the tenor.")
+    console.print("PD/yr: Monte Carlo, annualised over the tenor. EL: present value of the "
+                  "expected loss. Fair and quoted spreads in bp (fair: PV of expected loss over "
+                  "the risky annuity). LTV: today, market value. Why each rating: Credit sheet.")
 
 
 def _cell(column: str, v) -> str:
     """One value of the worst-facilities table, in the analyst's units."""
     if v is None or v != v:
         return "n/a"
-    if column == "debt":
-        return f"{v / 1e6:,.0f}"
     if column == "min_dscr":
         return f"{v:.2f}x"
-    if column == "first_breach_default":
-        return "none" if not v else f"period {int(v)}"
-    if column in ("max_ltv_liquidation", "mc_pd"):
+    if column in ("debt", "mc_pv_expected_loss"):
+        return f"{v / 1e6:,.0f}"
+    if column in ("fair_spread_bp", "quoted_spread_bp"):
+        return f"{v:,.0f}"
+    if column == "pd_annual":
+        return f"{v:.2%}"
+    if column in ("max_ltv_liquidation", "mc_pd", "ltv_market"):
         return f"{v:.0%}"
     if column == "breakeven_rent":
         return "contract" if v <= 0 else f"${v:.2f}"
@@ -556,10 +559,6 @@ def _shown(text: str) -> str:
                    for ch in text)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 # --------------------------------------------------------------------------- add-in files
 # (owned by the add-in work: the implementation is gpucredit.excel.addin)
 
@@ -601,3 +600,15 @@ def addin_lite(out_dir: Path, wheel_url: str | None):
         sys.exit(EXIT_UNUSABLE)
     for path in written:
         console.print(str(path), markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- market data
+# (the implementation is gpucredit.market_cli)
+
+from gpucredit.market_cli import calibrate  # noqa: E402
+
+main.add_command(calibrate)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
