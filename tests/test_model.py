@@ -140,6 +140,7 @@ def _first(mask: np.ndarray) -> int:
 def _oracle(s: dict, m: int) -> dict:
     """Every number evaluate() reports for one annuity facility, computed independently."""
     n = int(s["tenor"])
+    life_left = max(s["economic_life_years"] - s["age0"], 0.0)  # the clock started at delivery
     n_t = max(n, math.ceil(s["economic_life_years"] * m - 1e-9))
     t = np.arange(1, n_t + 1)
     live = t <= n
@@ -152,7 +153,8 @@ def _oracle(s: dict, m: int) -> dict:
     llcr = np.full(n_t, np.nan)
     for i in range(n):  # LLCR_t: NPV at the debt rate of CFADS t..n, over the balance at t
         llcr[i] = npf.npv(r, np.concatenate([[0.0], cash["cfads"][i:n]])) / sched["opening"][i]
-    plcr = npf.npv(r, np.concatenate([[0.0], cash["cfads"]])) / s["debt"]
+    in_life = t <= math.ceil(life_left * m - 1e-9)
+    plcr = npf.npv(r, np.concatenate([[0.0], cash["cfads"][in_life]])) / s["debt"]
 
     # Collateral: exponential residual with a floor; DOMAIN.md's liquidation haircut.
     lam, floor = s["curve_params"]["lam"], s["curve_params"]["floor"]
@@ -166,6 +168,10 @@ def _oracle(s: dict, m: int) -> dict:
     recovery = np.maximum(0.0, mv * f_time * (1 - impact) * (1 - s["install_haircut"])
                           - s["sale_costs"] * mv)
     exposure_t = np.where(live, sched["opening"] + sched["interest"], 0.0)
+    # Today (t = 0): the GPUs at their age today, the debt outstanding today, no interest.
+    mv0 = s["gpus"] * s["gpu_unit_cost"] * (floor + (1.0 - floor) * np.exp(-lam * s["age0"]))
+    rec0 = max(0.0, mv0 * f_time * (1 - impact) * (1 - s["install_haircut"])
+               - s["sale_costs"] * mv0)
     lgd = np.where(live, 1.0 - np.minimum(recovery, exposure_t)
                    / np.where(live, exposure_t, 1.0), np.nan)
 
@@ -200,8 +206,9 @@ def _oracle(s: dict, m: int) -> dict:
         metrics=dict(
             debt=s["debt"], tenor_years=n / m, wal_years=wal,
             economic_life_years=s["economic_life_years"],
-            wal_to_life=wal / s["economic_life_years"],
-            life_gap_years=wal - s["economic_life_years"],
+            age_years=s["age0"], remaining_life_years=life_left,
+            wal_to_life=(s["age0"] + wal) / s["economic_life_years"],
+            life_gap_years=s["age0"] + wal - s["economic_life_years"],
             min_dscr=np.nanmin(dscr), avg_dscr=np.nanmean(dscr), llcr=llcr[0],
             min_llcr=np.nanmin(llcr), plcr=plcr,
             first_breach_lockup=_first(live & (cfads_tenor < LOCKUP * ds)),
@@ -210,13 +217,13 @@ def _oracle(s: dict, m: int) -> dict:
             min_headroom_usd=np.min(cfads_tenor[:n] - LOCKUP * ds[:n]),
             breakeven_rent=be_rent, breakeven_rent_lockup=be_rent_lockup,
             breakeven_utilization=be_util, breakeven_deflation=be_deflation,
-            debt_capacity=capacity, market_value=mv[0], liquidation_value=recovery[0],
-            haircut=1.0 - recovery[0] / mv[0],
-            ltv_market=exposure_t[0] / mv[0], ltv_liquidation=exposure_t[0] / recovery[0],
+            debt_capacity=capacity, market_value=mv0, liquidation_value=rec0,
+            haircut=1.0 - rec0 / mv0,
+            ltv_market=s["debt"] / mv0, ltv_liquidation=s["debt"] / rec0,
             max_ltv_market=np.max(exposure_t / mv),
             max_ltv_liquidation=np.max(exposure_t[:n] / recovery[:n]),
             first_collateral_shortfall=_first(recovery < exposure_t),
-            lgd_now=lgd[0],
+            lgd_now=1.0 - min(rec0, s["debt"]) / s["debt"],
             lgd_at_breach=lgd[below_one - 1] if below_one else np.nan,
             min_dscr_combined=np.nanmin(dscr), treasury_value=0.0, btc_held=0.0,
             dscr_lockup=LOCKUP, dscr_default=DEFAULT))
@@ -909,3 +916,47 @@ def test_price_volatility_and_impact_coefficient_reach_the_haircut():
                                                    rel=1e-12)
     default = evaluate(_base(), 12).metrics.iloc[0]
     assert default["liquidation_value"] > m["liquidation_value"]  # sigma 0.10, Y 0.75
+
+
+# --------------------------------------------------------------------------- today (issue 9)
+
+@pytest.mark.parametrize("m", [1, 2, 4, 12])
+def test_values_today_do_not_depend_on_the_payment_grid(m):
+    """Regression: "today" was the end of period 1, so a semiannual loan lost half a year of
+    value and gained half a year of interest. Today is t = 0: by hand, an H100-like fleet
+    1.5 years old on lambda 0.46, floor 3%, carrying 16m of debt."""
+    ev = _evaluate(facility(m, age0=1.5), m)
+    value = 1024 * 32_000 * (0.03 + 0.97 * math.exp(-0.46 * 1.5))
+    row = _row(ev)
+    assert row.market_value == pytest.approx(value, rel=1e-12)
+    assert row.ltv_market == pytest.approx(16e6 / value, rel=1e-12)
+    assert row.liquidation_value == pytest.approx(value * (1 - row.haircut), rel=1e-12)
+    assert row.ltv_liquidation == pytest.approx(16e6 / row.liquidation_value, rel=1e-12)
+
+
+@pytest.mark.parametrize("age0", [0.0, 1.0, 3.25, 6.0])
+def test_life_gap_counts_from_delivery(age0):
+    """The asset's clock started at delivery: gap = age today + WAL - economic life, the
+    life left is life - age (never negative), and PLCR sees only the cash flows of the
+    life left (NLC-A100's -4.1 years counted from today were -0.86 from delivery)."""
+    row = _row(_evaluate(facility(4, age0=age0), 4))
+    assert row.life_gap_years == pytest.approx(age0 + row.wal_years - 5.0, rel=1e-12)
+    assert row.wal_to_life == pytest.approx((age0 + row.wal_years) / 5.0, rel=1e-12)
+    assert row.remaining_life_years == pytest.approx(max(5.0 - age0, 0.0))
+    if age0 < 5.0:  # PLCR: the oracle's NPV over the periods of the life left only
+        want = _oracle(facility(4, age0=age0), 4)["metrics"]["plcr"]
+        assert row.plcr == pytest.approx(want, rel=1e-12)
+
+
+def test_value_band_today():
+    """A low and a high residual curve give the band of values and LTVs today."""
+    spec = facility(4, age0=2.0, residual_curve_low="declining_balance",
+                    curve_params_low={"rate": 0.3}, residual_curve_high="declining_balance",
+                    curve_params_high={"rate": 0.1})
+    row = _row(_evaluate(spec, 4))
+    cost = 1024 * 32_000
+    assert row.market_value_low == pytest.approx(cost * 0.7**2, rel=1e-12)
+    assert row.market_value_high == pytest.approx(cost * 0.9**2, rel=1e-12)
+    assert row.ltv_market_low == pytest.approx(16e6 / (cost * 0.49), rel=1e-12)
+    assert row.ltv_market_high == pytest.approx(16e6 / (cost * 0.81), rel=1e-12)
+    assert np.isnan(_row(_evaluate(facility(4), 4)).ltv_market_low)  # no band given

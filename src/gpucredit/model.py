@@ -112,6 +112,11 @@ class Facilities:
     curve_params : mapping of str to array_like, optional
         The families' parameters (``lam``, ``floor``, ``life`` ...); a parameter a
         facility's family does not take is ignored for that facility.
+    residual_curve_low, residual_curve_high : str or sequence of str, optional
+        Curve families of the low and high ends of the residual-value band (e.g. from
+        :meth:`gpucredit.presets.GpuPreset.band`), with their parameters in
+        ``curve_params_low``/``curve_params_high``; they give today's
+        ``market_value_low/high`` and ``ltv_market_low/high`` (NaN when not given).
     step_ages : array_like (F, k), optional
         Ages at which successor generations reach volume (NaN-padded), for the
         generation step-downs of the residual curve.
@@ -186,6 +191,10 @@ class Facilities:
     llcr_lockup: object = None
     residual_curve: object = "exponential_floor"
     curve_params: Mapping[str, object] = field(default_factory=dict)
+    residual_curve_low: object = None
+    curve_params_low: Mapping[str, object] = field(default_factory=dict)
+    residual_curve_high: object = None
+    curve_params_high: Mapping[str, object] = field(default_factory=dict)
     step_ages: object = None
     generation_jump: object = 0.25
     attrition_rate: object = 0.0
@@ -398,15 +407,20 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         1, 2, 4 or 12: the grid every facility of this call runs on.
     horizon : int, optional
         Periods to model; default the longer of the longest tenor and the longest
-        economic life (so PLCR sees cash flows to the end of the asset's life).
+        economic life (so PLCR sees cash flows to the end of each asset's life left; the
+        grid does not depend on the GPUs' ages, so a chunk's results never depend on
+        which facilities share it).
 
     Returns
     -------
     Evaluation
         Its ``metrics`` table has one row per facility (index ``facility_id``) with:
-        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``,
-        ``wal_to_life`` and ``life_gap_years`` (duration mismatch), ``min_dscr``,
-        ``avg_dscr``, ``llcr`` and ``plcr`` (at period 1), ``min_llcr``,
+        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``, ``age_years``
+        (the GPUs' age today), ``remaining_life_years`` (life - age, >= 0),
+        ``wal_to_life`` = (age + WAL) / life and ``life_gap_years`` = age + WAL - life
+        (duration mismatch, the asset's clock started at delivery), ``min_dscr``,
+        ``avg_dscr``, ``llcr`` and ``plcr`` (at period 1; PLCR over the asset life left),
+        ``min_llcr``,
         ``first_breach_lockup`` and ``first_breach_default`` (1-based period, 0 =
         never), ``min_headroom_pct`` and ``min_headroom_usd`` (against lock-up),
         ``breakeven_rent`` (flat merchant rent for min DSCR 1.00x),
@@ -414,9 +428,12 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         (annual merchant-rent deflation for min DSCR 1.00x; NaN: already below 1.00x
         at no deflation; 0.99: above it even at 99%), ``debt_capacity`` (sculpted at
         ``target_dscr``), ``market_value``, ``liquidation_value``, ``haircut``,
-        ``ltv_market`` and ``ltv_liquidation`` (now), ``max_ltv_market``,
+        ``ltv_market`` and ``ltv_liquidation``: all as of the valuation date (t = 0: the
+        GPUs at their age today, the debt outstanding today, no interest accrued), with
+        the band ``market_value_low/high`` and ``ltv_market_low/high`` from the low and
+        high residual curves; ``max_ltv_market``,
         ``max_ltv_liquidation``, ``first_collateral_shortfall`` (first period the
-        liquidation value is below the debt), ``lgd_now``, ``lgd_at_breach`` (if the
+        liquidation value is below the debt), ``lgd_now`` (today), ``lgd_at_breach`` (if the
         facility defaults at its first DSCR below 1.00x), ``min_dscr_combined`` (miners:
         hosting plus self-mining CFADS), ``treasury_value``, ``btc_held``,
         ``borrowing_base`` and ``required_prepayment`` (today, with ``advance_rate``),
@@ -449,6 +466,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     debt_amount = _vector(fac.debt, "debt", n, 0)
     tenor = _whole(fac.tenor, "tenor", n, 1)
     life = _vector(fac.economic_life_years, "economic_life_years", n, 0, low_open=True)
+    age0 = _vector(fac.age0, "age0", n, 0)
+    # The asset's clock started at delivery: what is left of its life runs from today.
+    life_left = np.maximum(life - age0, 0.0)
     n_t = int(horizon) if horizon is not None else int(
         max(tenor.max(), np.ceil(life.max() * m - 1e-9)))
     if n_t < tenor.max():
@@ -517,9 +537,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     ds = sched.debt_service - balloon
     dscr = coverage.dscr(cfads_tenor, ds)
     llcr = coverage.llcr(cfads_tenor, sched.opening + sched.draw, rate, m)
-    # PLCR counts each facility's cash flows to the end of its own asset life (the grid
-    # may run longer for other facilities of the batch).
-    life_periods = np.maximum(tenor, np.ceil(life * m - 1e-9))
+    # PLCR counts each facility's cash flows to the end of its own asset life, counted
+    # from delivery (the grid may run longer for other facilities of the batch).
+    life_periods = np.ceil(life_left * m - 1e-9)
     in_life = np.arange(1, n_t + 1) <= life_periods[:, None]
     plcr = coverage.plcr(np.where(in_life, flows.cfads, 0.0), sched.opening + sched.draw,
                          rate, m)
@@ -574,7 +594,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
             at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)
 
     # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
-    age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
+    age = ages(n_t, m, age0)
     residual = _residuals(families, age, fac, n) * step_factor
     mv = collateral.market_value(gpus * unit_cost, residual)
     bounds = {"install_haircut": 1.0, "sale_cost_rate": 1.0, "sigma_monthly": None,
@@ -598,19 +618,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     shortfall = coverage.first_collateral_shortfall(
         liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
 
-    # Borrowing base today: advance rate x liquidation-haircut value, capped by commitment.
-    if fac.advance_rate is not None:
-        commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
-                             "commitment", n, 0)
-        base = collateral.borrowing_base(mv[:, :1], _col(_vector(fac.advance_rate,
-                                         "advance_rate", n, 0, 1)),
-                                         np.nan_to_num(liq.haircut[:, :1], nan=1.0),
-                                         commitment).base
-        base = np.array(base, dtype=float, ndmin=1)
-        prepay = np.array(collateral.required_prepayment(exposure_open[:, 0], base),
-                          dtype=float, ndmin=1)
-    else:
-        base = prepay = np.full(n, np.nan)
+    today = _today(fac, families, age0, gpus * unit_cost, sched.opening[:, 0], gpus,
+                   absorption, months, haircut_kw, debt_amount, n)
 
     # Miners: self-mining cash flow and the treasury.
     btc_price = _vector(fac.btc_price, "btc_price", n, 0)
@@ -632,7 +641,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     wal = debt.wal(sched.principal + sweep, m)  # prepayments shorten the life
     wal = np.array(wal, dtype=float, ndmin=1)
     has_wal = np.isfinite(wal)  # a facility with nothing to repay has no WAL
-    mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0), life)
+    # The loan's average life against the asset's, both counted from the GPUs' delivery.
+    mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0) + age0, life)
     wal_to_life = np.where(has_wal, mismatch.ratio, np.nan)
     life_gap = np.where(has_wal, mismatch.gap_years, np.nan)
     metrics = {
@@ -640,6 +650,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         "tenor_years": tenor / m,
         "wal_years": wal,
         "economic_life_years": life,
+        "age_years": age0,
+        "remaining_life_years": life_left,
         "wal_to_life": wal_to_life,
         "life_gap_years": life_gap,
         "min_dscr": coverage.min_dscr(cfads_tenor, ds),
@@ -656,23 +668,27 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         "breakeven_utilization": breakeven_util,
         "breakeven_deflation": breakeven_deflation,
         "debt_capacity": capacity,
-        "market_value": mv[:, 0],
-        "liquidation_value": liq.recovery[:, 0],
-        "haircut": liq.haircut[:, 0],
-        "ltv_market": ltv_market[:, 0],
-        "ltv_liquidation": ltv_liq[:, 0],
+        "market_value": today["market_value"],
+        "market_value_low": today["market_value_low"],
+        "market_value_high": today["market_value_high"],
+        "liquidation_value": today["liquidation_value"],
+        "haircut": today["haircut"],
+        "ltv_market": today["ltv_market"],
+        "ltv_market_low": today["ltv_market_low"],
+        "ltv_market_high": today["ltv_market_high"],
+        "ltv_liquidation": today["ltv_liquidation"],
         "max_ltv_market": collateral.max_ltv(np.where(in_tenor, exposure_open, 0.0), mv,
                                              np.where(in_tenor, accrued, 0.0)),
         "max_ltv_liquidation": _nanmax(np.where(in_tenor, ltv_liq, np.nan)),
         "first_collateral_shortfall": shortfall,
-        "borrowing_base": base,
-        "required_prepayment": prepay,
+        "borrowing_base": today["borrowing_base"],
+        "required_prepayment": today["required_prepayment"],
         "balloon": balloon.sum(axis=-1),
         "refinancing_ltv_market": np.where(balloon.sum(axis=-1) > 0,
                                            ltv_market[rows, tenor - 1], np.nan),
         "refinancing_ltv_liquidation": np.where(balloon.sum(axis=-1) > 0,
                                                 ltv_liq[rows, tenor - 1], np.nan),
-        "lgd_now": lgd_path[:, 0],
+        "lgd_now": today["lgd"],
         "lgd_at_breach": np.where(below_one > 0, lgd_path[rows, at], np.nan),
         "min_dscr_combined": coverage.min_dscr(cfads_tenor + mining, ds),
         "treasury_value": treasury,
@@ -717,6 +733,53 @@ def _nanmin(x: np.ndarray) -> np.ndarray:
 
 def _nanmax(x: np.ndarray) -> np.ndarray:
     return -_nanmin(-x)
+
+
+def _today(fac: Facilities, families, age0, cost, outstanding, gpus, absorption, months,
+           haircut_kw, debt_amount, n: int) -> dict[str, np.ndarray]:
+    """Collateral, LTV, LGD and borrowing base as of the valuation date (t = 0).
+
+    Values at the GPUs' age today ``age0`` (no period elapsed), against the debt
+    outstanding today (no period's interest added):
+    ``LTV = D_0 / V(age_0)`` with ``V = cost x residual(age_0)``
+    (:func:`gpucredit.collateral.ltv`); the low and high residual curves
+    (``residual_curve_low``/``_high``) give the band ``market_value_low/high`` and
+    ``ltv_market_low/high`` (NaN without a band).
+    """
+    # Every array is (F, 1), one period at t = 0, as the core functions expect.
+    age, owed = age0[:, None], outstanding[:, None]
+    kw = {k: _col(v) for k, v in haircut_kw.items()}
+    units, absorb, horizon = _col(gpus), _col(absorption), _col(months)
+    mv = np.atleast_2d(collateral.market_value(cost, _residuals(families, age, fac, n)))
+    liq = collateral.liquidation_value(mv, units, absorb, horizon, **kw)
+    out = {"market_value": mv, "liquidation_value": liq.recovery, "haircut": liq.haircut,
+           "ltv_market": collateral.ltv(owed, mv),
+           "ltv_liquidation": collateral.ltv(owed, liq.recovery),
+           "lgd": collateral.lgd(mv, owed, gpus, absorption, months, **kw)}
+    for side in ("low", "high"):
+        fam = getattr(fac, f"residual_curve_{side}")
+        if fam is None:
+            out[f"market_value_{side}"] = out[f"ltv_market_{side}"] = np.full((n, 1), np.nan)
+            continue
+        res = _residuals(_labels(fam, f"residual_curve_{side}", n, curves.FAMILIES), age, fac,
+                         n, getattr(fac, f"curve_params_{side}"))
+        out[f"market_value_{side}"] = np.atleast_2d(collateral.market_value(cost, res))
+        out[f"ltv_market_{side}"] = collateral.ltv(owed, out[f"market_value_{side}"])
+    out = {k: np.asarray(v, dtype=float).reshape(n, -1)[:, 0] for k, v in out.items()}
+    mv = out["market_value"]
+    if fac.advance_rate is not None:
+        commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
+                             "commitment", n, 0)
+        base = collateral.borrowing_base(
+            mv[:, None], _col(_vector(fac.advance_rate, "advance_rate", n, 0, 1)),
+            np.nan_to_num(out["haircut"][:, None], nan=1.0), commitment).base
+        out["borrowing_base"] = np.array(base, dtype=float, ndmin=1)
+        out["required_prepayment"] = np.array(
+            collateral.required_prepayment(outstanding, out["borrowing_base"]), dtype=float,
+            ndmin=1)
+    else:
+        out["borrowing_base"] = out["required_prepayment"] = np.full(n, np.nan)
+    return {k: np.array(v, dtype=float, ndmin=1) for k, v in out.items()}
 
 
 def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, target):
@@ -786,8 +849,9 @@ def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, 
                              closing=arrays["closing"], periods_per_year=m), sweep
 
 
-def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
-    """Residual value (share of cost) by family, each family one vectorised call."""
+def _residuals(families, age, fac: Facilities, n: int, curve_params=None) -> np.ndarray:
+    """Residual value (share of cost) by family, each family one vectorised call
+    (``curve_params`` default: ``fac.curve_params``)."""
     out = np.empty_like(age)
     jump = _vector(fac.generation_jump, "generation_jump", n, 0, 1)
     attrition = _vector(fac.attrition_rate, "attrition_rate", n, 0, 1)
@@ -808,7 +872,8 @@ def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
         accepted = curves.family_parameters(family)
         # Only this family's facilities need its parameters (others may hold NaN).
         params = {k: check_range(np.broadcast_to(np.asarray(v, dtype=float), (n,))[idx], k)
-                  for k, v in fac.curve_params.items() if k in accepted and v is not None}
+                  for k, v in (fac.curve_params if curve_params is None else curve_params
+                               ).items() if k in accepted and v is not None}
         out[idx] = curves.residual_value(
             age[idx], family, step_ages=None if steps is None else steps[idx],
             jump=jump[idx], attrition_rate=attrition[idx], **params)
