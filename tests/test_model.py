@@ -960,3 +960,18 @@ def test_value_band_today():
     assert row.ltv_market_low == pytest.approx(16e6 / (cost * 0.49), rel=1e-12)
     assert row.ltv_market_high == pytest.approx(16e6 / (cost * 0.81), rel=1e-12)
     assert np.isnan(_row(_evaluate(facility(4), 4)).ltv_market_low)  # no band given
+
+
+def test_attrition_takes_gpus_out_of_revenue_as_out_of_collateral():
+    """Regression: failed GPUs left the collateral but kept earning. With 9% a year since
+    delivery, period t's revenue is the whole fleet's x 0.91^(age0 + t/m), as is the
+    residual value; colocation is still paid on the installed kW."""
+    m = 4
+    ev, base = _evaluate(facility(m, attrition_rate=0.09), m), _oracle(facility(m), m)
+    age = 0.5 + np.arange(1, 5 * m + 1) / m
+    np.testing.assert_allclose(ev.flows.revenue[0], base["cash"]["revenue"] * 0.91**age,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ev.flows.power[0], base["cash"]["power"] * 0.91**age,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ev.flows.colocation[0], base["cash"]["colocation"], rtol=1e-12)
+    np.testing.assert_allclose(ev.residual[0], base["residual"] * 0.91**age, rtol=1e-12)

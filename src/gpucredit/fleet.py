@@ -388,7 +388,8 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
           contract_rate=0.0, contracted_utilization=1.0, kw_per_gpu=1.3, pue=1.3,
           price_per_kwh=0.08, load_factor=1.0, colocation_per_kw_month=184.0,
           other_opex_per_gpu_year=0.0, maintenance_capex_per_gpu_year=0.0, tax_rate=0.0,
-          tax_depreciation=0.0, working_capital_change=None) -> FleetCashFlows:
+          tax_depreciation=0.0, working_capital_change=None,
+          working_share=1.0) -> FleetCashFlows:
     """Cash flow available for debt service of a GPU fleet, period by period.
 
     Parameters
@@ -445,6 +446,13 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     working_capital_change : array_like, shape (T,) or (F, T), optional
         Increase in working capital each period, USD (positive consumes cash, negative
         releases it); default none.
+    working_share : float or array_like, default 1.0
+        Share of the installed GPUs still working, in [0, 1]: a facility parameter or a
+        path, e.g. the physical attrition since delivery
+        (:func:`gpucredit.curves.attrition`, about 9% a year: Meta, "The Llama 3 Herd of
+        Models", 2024, section 3.3.4, our annualisation). Revenue, power, other opex and
+        maintenance capex count the working GPUs; colocation is paid on the kW reserved
+        for the installed fleet (a colocation lease does not shrink with failures).
 
     Returns
     -------
@@ -460,7 +468,8 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     Notes
     -----
     With ``H = 8760 / m`` hours a period, ``s_t`` the contracted share, ``u_t`` merchant
-    utilization (DOMAIN.md, "Cash flows and coverage"):
+    utilization (DOMAIN.md, "Cash flows and coverage"), and GPUs the working GPUs
+    (installed x ``working_share``) except in colocation:
 
     * contracted revenue ``= GPUs x s_t x u_c x H x contract_rate_t``;
     * merchant GPU-hours ``= GPUs x (1 - s_t) x u_t x H``, revenue ``= hours x rent_t``;
@@ -498,12 +507,14 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
                 "colocation_per_kw_month": (colocation_per_kw_month, 0, None),
                 "other_opex_per_gpu_year": (other_opex_per_gpu_year, 0, None),
                 "maintenance_capex_per_gpu_year": (maintenance_capex_per_gpu_year, 0, None),
-                "tax_depreciation": (tax_depreciation, 0, None)},
+                "tax_depreciation": (tax_depreciation, 0, None),
+                "working_share": (working_share, 0, 1)},
         paths={"merchant_rent": (series(merchant_rent, "merchant_rent"), 0, None),
                "working_capital_change": (working_capital_change, None, None)},
         n_periods_from="merchant_rent")
     hours = period_hours(m)
-    g, share = a["gpus"], a["contracted_share"]
+    installed, share = a["gpus"], a["contracted_share"]
+    g = installed * a["working_share"]
     contracted_hours = _gpu_hours(g * share, a["contracted_utilization"], hours)
     capacity = _gpu_hours(g, 1.0 - share, hours)
     merchant_hours = capacity * a["utilization"]
@@ -511,7 +522,7 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     merchant_rev = merchant_hours * a["merchant_rent"]
     rev = contracted_rev + merchant_rev
     power = _power(g, a["kw_per_gpu"], a["pue"], a["price_per_kwh"], a["load_factor"], hours)
-    colo = _colocation(g, a["kw_per_gpu"], a["colocation_per_kw_month"], m)
+    colo = _colocation(installed, a["kw_per_gpu"], a["colocation_per_kw_month"], m)
     other = g * a["other_opex_per_gpu_year"] / m
     maintenance = g * a["maintenance_capex_per_gpu_year"] / m
     taxable = rev - power - colo - other - a["tax_depreciation"]

@@ -123,8 +123,9 @@ class Facilities:
     generation_jump : array_like, default 0.25
         Value lost at each successor step (DOMAIN.md: about 20-30%).
     attrition_rate : array_like, default 0.0
-        GPUs failing a year (DOMAIN.md: about 9%): the collateral counts the GPUs still
-        working; revenue assumes maintenance capex keeps the rented fleet whole.
+        GPUs failing a year since delivery (about 9%: Meta, "The Llama 3 Herd of Models",
+        2024, section 3.3.4, our annualisation): the collateral and the revenue both count
+        the GPUs still working (:func:`gpucredit.fleet.cfads`'s ``working_share``).
     step_down, step_down_period : array_like, default 0
         A further step-down of rents **and** collateral values by ``step_down`` from
         period ``step_down_period`` on (0 = none): the stress scenario of a new
@@ -500,10 +501,14 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     fleet_kw = {k: _vector(v, k, n) for k, v in fleet_kw.items()}
     contract_rate = _vector(fac.contract_rate, "contract_rate", n, 0)
 
+    # Physical attrition since delivery takes GPUs out of revenue as out of collateral.
+    working = curves.attrition(ages(n_t, m, age0), _vector(
+        fac.attrition_rate, "attrition_rate", n, 0, 1))
+
     def cash_flows(merchant_path, util=None, rows=slice(None)) -> fleet.FleetCashFlows:
         """Fleet cash flows of the facilities ``rows`` (all by default)."""
         return fleet.cfads(gpus[rows], utilization[rows] if util is None else util,
-                           merchant_path, m,
+                           merchant_path, m, working_share=np.atleast_2d(working)[rows],
                            contracted_share=split.contracted_share_path[rows],
                            contract_rate=contract_rate[rows],
                            **{k: v[rows] for k, v in fleet_kw.items()})
