@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import __version__, collateral, model, montecarlo, pricing
+from gpucredit import __version__, collateral, curves, model, montecarlo, pricing
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
@@ -169,10 +169,11 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     its end, interest-only periods already elapsed since origination are used up, the
     GPUs' age is the years since delivery. Blank GPU-dependent cells (power, rent,
     residual curve) take the GPU preset's figures (:mod:`gpucredit.presets`) or the
-    Assumptions sheet's. A row that names its residual-curve family gets the
-    Assumptions sheet's curve parameters and a step-down of ``generation_jump`` at each
-    successor's volume date; a blank curve takes the preset's, which is fitted to resale
-    prices that already reflect launches, so without further steps.
+    Assumptions sheet's. The residual curve is the preset's (fitted to used prices, with
+    its low/high band) when the row leaves it blank or names the preset's family; another
+    family takes the Assumptions sheet's parameters for that family (the family's
+    documented defaults). Generation step-downs apply only to rows that fill
+    ``generation_jump``: at each successor's volume date after delivery.
 
     Returns
     -------
@@ -192,6 +193,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
         "btc_held", "hashrate_ph")}
     curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
+    band: dict[str, list] = {"low": [], "high": []}
+    band_curve_params = {side: {k: [] for k in _CURVE_PARAMS} for side in band}
     errors: list[dict] = []
     stepped: dict[str, list[int]] = {}  # GPU model -> rows that take generation steps
     deliveries: list[dt.date] = []
@@ -215,17 +218,18 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         contract_periods = 0 if _blank(contract_end) or _date(contract_end) <= valuation \
             else periods_between(valuation, contract_end, m, whole=True)
         floating = str(row["rate_type"]) == "floating"
-        family = row.get("residual_curve")
-        if _blank(family):
-            # The preset curves are fitted to resale prices that already reflect
-            # successor launches: no further step-downs on top of them.
-            family, params = preset.curve_family, dict(preset.curve_params)
-        else:
-            params = {k: float(_assumption(assumptions, a)) for k, a in _CURVE_PARAMS.items()}
+        family, params = _curve(row.get("residual_curve"), preset, assumptions)
+        jump = _num(row, "generation_jump")
+        if not math.isnan(jump):  # steps only where the tape asks for them
             stepped.setdefault(preset.name, []).append(len(cols["ids"]))
         deliveries.append(_date(row["delivery_date"]))
         for k in _CURVE_PARAMS:
             curve_params[k].append(params.get(k, np.nan))
+        for side, (fam, band_params) in (("low", preset.curve_low),
+                                         ("high", preset.curve_high)):
+            band[side].append(fam)
+            for k in _CURVE_PARAMS:
+                band_curve_params[side][k].append(band_params.get(k, np.nan))
         rent = _num(row, "merchant_rent")
         if math.isnan(rent):  # the Assumptions sheet's rent for the model, else the preset's
             market = assumptions.get(f"merchant_rent_{preset.name.lower()}")
@@ -256,7 +260,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             "tax_rate": _num(row, "tax_rate", 0.0),
             "dscr_lockup": _num(row, "dscr_lockup"), "dscr_default": _num(row, "dscr_default"),
             "llcr_lockup": _num(row, "llcr_lockup"), "residual_curve": str(family),
-            "generation_jump": _num(row, "generation_jump"),
+            "generation_jump": 0.0 if math.isnan(jump) else jump,
             "market_absorption": _num(row, "market_absorption"),
             "liquidation_months": _num(row, "liquidation_months"),
             "install_haircut": _num(row, "install_haircut"),
@@ -281,6 +285,11 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     fac = model.Facilities(
         **arrays, step_ages=steps,
         curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
+        residual_curve_low=band["low"], residual_curve_high=band["high"],
+        curve_params_low={k: np.asarray(v, dtype=float)
+                          for k, v in band_curve_params["low"].items()},
+        curve_params_high={k: np.asarray(v, dtype=float)
+                           for k, v in band_curve_params["high"].items()},
         base_rate=float(_assumption(assumptions, "base_rate")),
         price_vol_monthly=float(_assumption(assumptions, "price_vol_monthly")),
         impact_coefficient=float(_assumption(assumptions, "impact_coefficient")),
@@ -288,6 +297,18 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         btc_price=btc_price,
     )
     return fac, errors
+
+
+def _curve(family, preset, assumptions: dict) -> tuple[str, dict]:
+    """The residual curve of a row: the GPU preset's (fitted to used prices) when the tape
+    leaves the family blank or names the preset's own family; otherwise the named family
+    with the Assumptions sheet's parameters for it, whose defaults are the family's
+    documented ones (:mod:`gpucredit.curves`)."""
+    if _blank(family) or str(family) == preset.curve_family:
+        return preset.curve_family, dict(preset.curve_params)
+    accepted = curves.family_parameters(str(family))
+    return str(family), {k: float(_assumption(assumptions, a))
+                         for k, a in _CURVE_PARAMS.items() if k in accepted}
 
 
 def _error(row, exc: GpuCreditError) -> dict:
@@ -388,7 +409,7 @@ def _select(fac: model.Facilities, idx: list[int]) -> model.Facilities:
     changes = {}
     for name in model.Facilities.__dataclass_fields__:
         v = getattr(fac, name)
-        if name == "curve_params":
+        if name.startswith("curve_params"):  # curve_params, curve_params_low/_high
             changes[name] = {k: np.asarray(a)[idx] for k, a in v.items()}
         elif isinstance(v, (list, tuple)) and len(v) == n:
             changes[name] = [v[i] for i in idx]

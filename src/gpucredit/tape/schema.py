@@ -470,10 +470,13 @@ COLUMNS: tuple[Column, ...] = (
            ask="a residual-value curve"),
     Column("generation_jump", "Generation step-down", "float",
            "Share of value lost at each successor generation's volume launch (J).",
-           example=0.25, unit="%", default=0.25, min=0, max=1, max_open=True,
+           example=0.25, unit="%", min=0, max=1, max_open=True,
            group="Collateral", aliases=("generation jump", "step down", "jump"),
+           blank="no step-downs: the preset curves are fitted to used prices that already "
+                 "reflect successor launches",
            ask="the value lost at each new GPU generation",
-           source="DOMAIN.md 'Obsolescence and rents': J about 20-30%"),
+           source="practitioner view of a 20-30% step-down at each successor's volume "
+                  "launch (GPU Lease Rate Index residual guide, 2026, as reported)"),
     # Loan ----------------------------------------------------------------------------
     Column("commitment", "Commitment", "float", "Total commitment of the facility in USD.",
            example=7_600_000_000, unit="USD", required=True, min=0, max=1e12, min_open=True,
