@@ -518,3 +518,32 @@ def test_period_dates_follow_month_ends():
     res = run_chunk(rows, a, RecalcOptions(run_scenarios=False))
     assert list(res.periods["date"]) == [dt.date(2026, 9, 30), dt.date(2026, 12, 31),
                                          dt.date(2027, 3, 31), dt.date(2027, 6, 30)]
+
+
+def test_customer_credit_columns_reach_the_model():
+    """The tape's customer, backstop, liquidity and seniority columns and the Credit
+    assumptions become Facilities fields (issue 9; interface with the Monte Carlo)."""
+    records = [one(facility_id="C", contracted_share=0.5, contract_rate=2.6,
+                   contract_end_date=dt.date(2028, 6, 30), counterparty_rating="aa-",
+                   backstop_rating="AA+", termination_payment_months=6, dsra_amount=5e6,
+                   seniority="senior_unsecured", gpu_model="GB200"),
+               one(facility_id="D")]
+    fac = convert(records, 4, refi_max_ltv=0.6)
+    assert fac.counterparty_rating == ["AA-", None]
+    assert fac.backstop_rating == ["AA+", None]
+    np.testing.assert_array_equal(fac.termination_payment_months, [6.0, 0.0])
+    np.testing.assert_array_equal(fac.releasing_lag_months, [6.0, 6.0])    # the defaults
+    np.testing.assert_array_equal(fac.releasing_rent_factor, [0.85, 0.85])
+    np.testing.assert_array_equal(fac.dsra_amount, [5e6, 0.0])
+    assert fac.seniority == ["senior_unsecured", "secured"]
+    assert fac.generation == ["blackwell", "hopper"]
+    assert fac.refi_max_ltv == 0.6 and fac.recovery_senior_unsecured == 0.38
+    assert fac.default_counterparty_rating == "B+"
+
+
+def test_a_bad_rating_rejects_its_row_and_names_the_column():
+    rows, a = typed_rows([one(facility_id="X", counterparty_rating="AAA-"), one(facility_id="Y")])
+    fac, errors = facilities_from_rows(rows, a, 4)
+    assert list(fac.ids) == ["Y"]
+    assert errors[0]["column"] == "counterparty_rating"
+    assert "counterparty_rating must be on S&P's scale" in errors[0]["message"]

@@ -975,3 +975,86 @@ def test_attrition_takes_gpus_out_of_revenue_as_out_of_collateral():
                                rtol=1e-12)
     np.testing.assert_allclose(ev.flows.colocation[0], base["cash"]["colocation"], rtol=1e-12)
     np.testing.assert_allclose(ev.residual[0], base["residual"] * 0.91**age, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- credit inputs
+
+def _credit(**changes):
+    from gpucredit.model import credit_inputs
+    spec = dict(gpus=1000.0, gpu_unit_cost=30_000.0, merchant_rent=2.4, utilization=0.85,
+                debt=18e6, annual_rate=0.10, tenor=8, rent_deflation=0.0, kw_per_gpu=1.3,
+                contracted_share=0.5, contract_rate=2.6, contract_periods=6,
+                counterparty_rating="BBB", termination_payment_months=6,
+                releasing_lag_months=6, releasing_rent_factor=0.85, base_rate=0.04)
+    spec.update(changes)
+    return credit_inputs(evaluate(Facilities(**spec), 4))
+
+
+class TestCreditInputs:
+    """model.credit_inputs: the customer-credit, liquidity and refinancing arrays of the
+    interface with the Monte Carlo (issues 9 and 10), by hand."""
+
+    hours = 8760 / 4
+
+    def test_contract_relet_and_termination_by_hand(self):
+        c = _credit()
+        contract = 1000 * 0.5 * self.hours * 2.6
+        want = np.where(np.arange(1, 9) <= 6, contract, 0.0)
+        np.testing.assert_allclose(c["contract_revenue"][0], want, rtol=1e-12)
+        relet = 1000 * 0.5 * self.hours * 0.85 * 2.4 * 0.85  # contracted GPUs at the market
+        np.testing.assert_allclose(c["relet_revenue"][0], np.where(want > 0, relet, 0.0),
+                                   rtol=1e-12)
+        # 6 months = 2 quarters of contract revenue, capped by what the contract has left,
+        # recovered at the senior unsecured 38%.
+        left = np.array([6, 5, 4, 3, 2, 1, 0, 0]) * contract
+        np.testing.assert_allclose(c["termination_payment"][0],
+                                   np.minimum(2 * contract, left) * 0.38, rtol=1e-12)
+        assert c["relet_lag"][0] == 2 and c["n_periods_f"][0] == 8
+
+    def test_other_cfads_leaves_out_contract_and_merchant_revenue(self):
+        from gpucredit.model import credit_inputs
+        ev = evaluate(Facilities(gpus=1000.0, gpu_unit_cost=30_000.0, merchant_rent=2.4,
+                                 utilization=0.85, debt=18e6, annual_rate=0.10, tenor=8,
+                                 contracted_share=0.5, contract_rate=2.6, contract_periods=6),
+                      4)
+        c, f = credit_inputs(ev), ev.flows
+        np.testing.assert_allclose(
+            c["other_cfads"][0] + c["contract_revenue"][0] + f.merchant_revenue[0, :8],
+            f.cfads[0, :8], rtol=1e-12)
+
+    def test_customer_pd_is_sp_term_structure(self):
+        # S&P 2023 study, BBB average cumulative default rates: 0.15% at 1 year, 0.41% at 2.
+        np.testing.assert_allclose(_credit()["counterparty_pd"][0], [0.0015, 0.0041],
+                                   atol=1e-12)
+
+    @pytest.mark.parametrize("better, worse", [("AA-", "A"), ("BBB+", "BB"), ("BB-", "B")])
+    def test_better_rating_never_a_higher_pd(self, better, worse):
+        b = _credit(counterparty_rating=better)["counterparty_pd"]
+        w = _credit(counterparty_rating=worse)["counterparty_pd"]
+        assert np.all(b <= w)
+
+    def test_unrated_contract_takes_the_default_rating_and_no_contract_no_customer(self):
+        unrated = _credit(counterparty_rating=None)["counterparty_pd"]
+        np.testing.assert_array_equal(unrated, _credit(counterparty_rating="B+")["counterparty_pd"])
+        none = _credit(contracted_share=0.0, backstop_rating="AA+")
+        assert np.all(none["counterparty_pd"] == 0) and not none["has_backstop"][0]
+        backed = _credit(backstop_rating="AA+")
+        assert backed["has_backstop"][0] and np.all(backed["backstop_pd"] > 0)
+
+    def test_liquidity_seniority_refinancing_generation_discount(self):
+        c = _credit(dsra_amount=5e6, liquidity_facility=2e6,
+                    seniority=["senior_unsecured"], generation="blackwell")
+        assert c["liquidity"][0] == 7e6
+        assert c["unsecured_recovery"][0] == 0.38
+        assert np.isnan(_credit()["unsecured_recovery"][0])
+        assert _credit(seniority="subordinated")["unsecured_recovery"][0] == 0.28
+        # Annuity at (4% + 6%) / 4 over 3 years of quarters, per USD refinanced.
+        assert c["refi_debt_service_factor"][0] == pytest.approx(-npf.pmt(0.025, 12, 1.0),
+                                                                 rel=1e-12)
+        assert c["refi_max_ltv"][0] == 0.65 and c["refi_min_dscr"][0] == 1.25
+        assert list(c["generation"]) == ["blackwell"]
+        assert c["discount_rate"][0] == pytest.approx(0.025)
+
+    def test_bad_rating_names_the_column(self):
+        with pytest.raises(GpuCreditError, match="S&P's scale"):
+            _credit(counterparty_rating="AAA-")

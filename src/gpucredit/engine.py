@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import __version__, collateral, curves, model, montecarlo, pricing
+from gpucredit import __version__, collateral, curves, model, montecarlo, pricing, ratings
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
@@ -191,7 +191,9 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         "power_price", "colocation_rate", "other_opex", "maintenance_capex", "tax_rate",
         "dscr_lockup", "dscr_default", "llcr_lockup", "residual_curve", "generation_jump",
         "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
-        "btc_held", "hashrate_ph")}
+        "btc_held", "hashrate_ph", "counterparty_rating", "backstop_rating",
+        "termination_payment_months", "releasing_lag_months", "releasing_rent_factor",
+        "dsra_amount", "liquidity_facility", "seniority", "generation")}
     curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
     band: dict[str, list] = {"low": [], "high": []}
     band_curve_params = {side: {k: [] for k in _CURVE_PARAMS} for side in band}
@@ -211,6 +213,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             elapsed = periods_between(row["origination_date"], valuation, m, whole=True) \
                 if _date(row["origination_date"]) < valuation else 0
             io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
+            rated = {k: _rating(row, k) for k in ("counterparty_rating", "backstop_rating")}
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
@@ -266,6 +269,14 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             "install_haircut": _num(row, "install_haircut"),
             "sale_costs": _num(row, "sale_costs"),
             "btc_held": _num(row, "btc_held", 0.0), "hashrate_ph": _num(row, "hashrate_ph", 0.0),
+            **rated,
+            "termination_payment_months": _num(row, "termination_payment_months", 0.0),
+            "releasing_lag_months": _num(row, "releasing_lag_months", 6.0),
+            "releasing_rent_factor": _num(row, "releasing_rent_factor", 0.85),
+            "dsra_amount": _num(row, "dsra_amount", 0.0),
+            "liquidity_facility": _num(row, "liquidity_facility", 0.0),
+            "seniority": "secured" if _blank(row.get("seniority")) else str(row["seniority"]),
+            "generation": _GENERATION[preset.architecture],
         }
         for k, v in values.items():
             cols[k].append(v)
@@ -279,8 +290,9 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     steps = np.full((len(cols["ids"]), width), np.nan)
     for idx, ages in per_model.values():
         steps[idx, :ages.shape[-1]] = ages
-    arrays = {k: (v if k in ("ids", "amortization", "residual_curve") else np.asarray(v))
-              for k, v in cols.items()}
+    texts = ("ids", "amortization", "residual_curve", "counterparty_rating", "backstop_rating",
+             "seniority", "generation")
+    arrays = {k: (v if k in texts else np.asarray(v)) for k, v in cols.items()}
     btc_price = float(_assumption(assumptions, "btc_price"))
     fac = model.Facilities(
         **arrays, step_ages=steps,
@@ -295,8 +307,27 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         impact_coefficient=float(_assumption(assumptions, "impact_coefficient")),
         attrition_rate=float(_assumption(assumptions, "attrition_rate")),
         btc_price=btc_price,
+        **{k: float(_assumption(assumptions, k)) for k in (
+            "recovery_senior_unsecured", "recovery_subordinated", "refi_max_ltv",
+            "refi_min_dscr", "refi_tenor_years", "refi_spread")},
+        default_counterparty_rating=ratings.parse_rating(
+            _assumption(assumptions, "default_counterparty_rating")),
     )
     return fac, errors
+
+
+_GENERATION = {"Ampere": "ampere", "Hopper": "hopper", "Blackwell": "blackwell",
+               "Rubin": "rubin"}
+"""GPU architecture of a preset -> the generation whose rent index it follows."""
+
+
+def _rating(row, name: str) -> str | None:
+    """A rating cell on S&P's scale (None when blank); a bad one names its column."""
+    try:
+        return ratings.parse_rating(None if _blank(row.get(name)) else row.get(name))
+    except GpuCreditError as exc:
+        raise GpuCreditError(str(exc).replace("rating must", f"{name} must", 1),
+                             argument=name, value=row.get(name)) from None
 
 
 def _curve(family, preset, assumptions: dict) -> tuple[str, dict]:

@@ -23,15 +23,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import collateral, coverage, curves, debt, fleet, miners, montecarlo, rents
+from gpucredit import collateral, coverage, curves, debt, fleet, miners, montecarlo, ratings, rents
 from gpucredit._checks import check_periods_per_year, check_range
 from gpucredit.errors import GpuCreditError
 from gpucredit.periods import ages, period_ends
 
-__all__ = ["AMORTIZATIONS", "Evaluation", "Facilities", "evaluate", "exposure", "simulate"]
+__all__ = ["AMORTIZATIONS", "GENERATIONS", "SENIORITIES", "Evaluation", "Facilities",
+           "credit_inputs", "evaluate", "exposure", "simulate"]
 
 AMORTIZATIONS = ("annuity", "straight_line", "bullet", "sculpted")
 """Amortisation profiles a facility may carry (``sculpted``: to ``target_dscr``)."""
+
+GENERATIONS = ("ampere", "hopper", "blackwell", "rubin")
+"""GPU generations with a market rent index of their own (A100: ampere; H100, H200: hopper;
+B200, GB200: blackwell)."""
+
+SENIORITIES = ("secured", "senior_unsecured", "subordinated")
+"""Ranks of a facility's claim: on the GPUs, or on the borrower as a whole."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,31 @@ class Facilities:
         Bitcoin network difficulty (illustrative late-2025 level).
     hashcost_per_ph_day : array_like, default 0.0
         Cash cost of mining, USD per PH/s per day.
+    counterparty_rating, backstop_rating : str or sequence of str, optional
+        S&P ratings of the contract customer and of a guarantor of its payments (blank:
+        none); a contract without a rated customer takes ``default_counterparty_rating``
+        ("B+": our estimate for an unrated AI customer, a typical speculative-grade
+        credit). Read by :func:`credit_inputs` through :mod:`gpucredit.ratings`.
+    termination_payment_months : array_like, default 0.0
+        Months of contracted revenue the customer owes on early termination.
+    releasing_lag_months, releasing_rent_factor : array_like, default 6.0 and 0.85
+        Months the GPUs of a defaulted contract earn nothing, and the re-leased rent as a
+        share of the market rent (our estimates, between SpotWire's orderly 180-day and
+        broker 85% realisation factors).
+    dsra_amount, liquidity_facility : array_like, default 0.0
+        Debt service reserve and liquidity facility available from today, USD.
+    seniority : str or sequence of str, default "secured"
+        ``secured`` (recovers from the GPUs), ``senior_unsecured`` or ``subordinated``
+        (recover ``recovery_senior_unsecured`` = 0.38 or ``recovery_subordinated`` = 0.28
+        from the borrower as a whole: Moody's Annual Default Study 1920-2023, senior
+        unsecured 37-40%, subordinated 25-30%, as reported).
+    refi_max_ltv, refi_min_dscr, refi_tenor_years, refi_spread : array_like
+        What a refinancing lender offers at a balloon: 65% of market value (lenders
+        advance 60-70% of GPU value, as reported), a 1.25x DSCR (Yescombe 2014, ch. 14),
+        a 3-year annuity (our estimate) at the base rate + 6% (CoreWeave DDTL 2.0).
+    generation : str or sequence of str, default "hopper"
+        GPU generation whose market rent index the facility follows: one of
+        :data:`GENERATIONS`.
     """
 
     gpus: object
@@ -213,6 +246,22 @@ class Facilities:
     hashrate_ph: object = 0.0
     network_difficulty: object = 1.5e14
     hashcost_per_ph_day: object = 0.0
+    counterparty_rating: object = None
+    backstop_rating: object = None
+    default_counterparty_rating: str = "B+"
+    termination_payment_months: object = 0.0
+    releasing_lag_months: object = 6.0
+    releasing_rent_factor: object = 0.85
+    dsra_amount: object = 0.0
+    liquidity_facility: object = 0.0
+    seniority: object = "secured"
+    recovery_senior_unsecured: object = 0.38
+    recovery_subordinated: object = 0.28
+    refi_max_ltv: object = 0.65
+    refi_min_dscr: object = 1.25
+    refi_tenor_years: object = 3.0
+    refi_spread: object = 0.06
+    generation: object = "hopper"
 
     @property
     def n(self) -> int:
@@ -259,6 +308,10 @@ class Evaluation:
         Self-mining revenue and cash flow after hashcost (miners), USD per period.
     metrics : pandas.DataFrame
         One row per facility; the columns are listed in :func:`evaluate`.
+    inputs : Facilities, optional
+        The inputs evaluated (for :func:`credit_inputs`).
+    rate : ndarray, optional
+        All-in annual rate per facility and period (fixed, or floored base + spread).
     """
 
     ids: list[str]
@@ -279,6 +332,8 @@ class Evaluation:
     mining_revenue: np.ndarray
     mining_cfads: np.ndarray
     metrics: pd.DataFrame
+    inputs: Facilities | None = None
+    rate: np.ndarray | None = None
 
     def periods_frame(self) -> pd.DataFrame:
         """Every period of every facility in long format (one row per facility-period).
@@ -452,7 +507,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     >>> ev = evaluate(fac, 12)
     >>> m = ev.metrics.iloc[0]
     >>> [round(float(m[k]), 2) for k in ("min_dscr", "ltv_market", "wal_years")]
-    [0.32, 0.63, 2.17]
+    [0.32, 0.6, 2.17]
     >>> bool(m.first_breach_default > 0)
     True
     """
@@ -711,7 +766,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                       market_value=mv, liquidation_value=liq.recovery, ltv_market=ltv_market,
                       ltv_liquidation=ltv_liq, lgd=lgd_path, mining_revenue=mining_rev,
                       mining_cfads=mining,
-                      metrics=metrics)
+                      metrics=metrics, inputs=fac, rate=rate)
 
 
 _RENT_SEARCH_CEILING = 1_000.0
@@ -919,7 +974,16 @@ def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure
     other = (np.where(in_tenor, f.cfads[:, cut], 0.0) - merchant
              + ev.mining_cfads[:, cut] - mining_rev)
     haircut = ev.metrics["haircut"].to_numpy()
+    # Customer credit, liquidity, refinancing: passed through once the Monte Carlo takes
+    # them (interface of issues 9 and 10); then the contract revenue leaves other_cfads.
+    known = {fl.name for fl in dataclasses.fields(montecarlo.FacilityExposure)}
+    extra = {}
+    if "contract_revenue" in known and ev.inputs is not None:
+        credit = credit_inputs(ev)
+        other = credit.pop("other_cfads")
+        extra = {k: v for k, v in credit.items() if k in known}
     return montecarlo.FacilityExposure(
+        **extra,
         facility_ids=ev.ids,
         merchant_revenue=merchant,
         other_cfads=other,
@@ -933,6 +997,127 @@ def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure
         balloon_period=np.where(ev.balloon.sum(axis=-1) > 0, ev.tenor - 1, -1),
         **({} if crypto_haircut is None else {"crypto_haircut": crypto_haircut}),
     )
+
+
+def credit_inputs(ev: Evaluation) -> dict[str, object]:
+    """What the Monte Carlo needs of customer credit, liquidity and refinancing.
+
+    Every ``(F, T)`` series runs on the facilities' grid over the longest tenor T, zero
+    after each facility's own maturity (``n_periods_f``).
+
+    Returns
+    -------
+    dict
+        ``n_periods_f`` (F,) int: each facility's tenor in periods;
+        ``other_cfads`` (F, T): CFADS less merchant and contracted revenue, plus the
+        self-mining cash flow less its revenue (the part that moves with no driver);
+        ``contract_revenue`` (F, T): take-or-pay revenue in the base case;
+        ``relet_revenue`` (F, T): the contracted GPUs re-leased at the market, base trend:
+        contracted GPU-hours x utilization x merchant rent x ``releasing_rent_factor``;
+        ``termination_payment`` (F, T): received if the customer defaults in period t,
+        ``min(k x monthly contract revenue_t, contract revenue left from t) x R``, with
+        k the termination months and R the senior unsecured recovery rate (a
+        termination claim is an unsecured claim on the customer);
+        ``relet_lag`` (F,) int: ``ceil(releasing_lag_months x m / 12)`` periods;
+        ``counterparty_pd``, ``backstop_pd`` (F, Y): cumulative default probabilities at
+        years 1..Y (Y = the longest tenor in whole years) from
+        :func:`gpucredit.ratings.cumulative_default_probability` (zeros without a
+        contract or a backstop; a contract without a rating takes
+        ``default_counterparty_rating``); ``has_backstop`` (F,) bool;
+        ``liquidity`` (F,): DSRA + liquidity facility, USD;
+        ``unsecured_recovery`` (F,): NaN when secured, else the recovery by seniority;
+        ``refi_max_ltv``, ``refi_min_dscr`` (F,); ``refi_debt_service_factor`` (F,):
+        the annuity factor ``r / (1 - (1 + r)^-N)`` at ``r = (base rate + refi_spread) /
+        m`` over ``N = refi_tenor_years x m`` periods (debt service a period per USD
+        refinanced); ``generation`` (F,) str; ``discount_rate`` (F,): the loan's
+        per-period rate in period 1.
+
+    Examples
+    --------
+    >>> fac = Facilities(gpus=1000, gpu_unit_cost=30_000, merchant_rent=2.4,
+    ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=8,
+    ...                  contracted_share=0.5, contract_rate=2.6, contract_periods=8,
+    ...                  counterparty_rating="BBB", termination_payment_months=6)
+    >>> c = credit_inputs(evaluate(fac, 4))
+    >>> c["counterparty_pd"].round(4), int(c["relet_lag"][0])
+    (array([[0.0015, 0.0041]]), 2)
+    """
+    fac, m = ev.inputs, ev.periods_per_year
+    n, n_t = len(ev.ids), int(ev.tenor.max())
+    cut = slice(0, n_t)
+    in_tenor = np.arange(1, n_t + 1) <= ev.tenor[:, None]
+    f = ev.flows
+
+    def live(x):
+        return np.where(in_tenor, x[:, cut], 0.0)
+
+    contract, merchant = live(f.contracted_revenue), live(f.merchant_revenue)
+    other = (live(f.cfads) - merchant - contract + ev.mining_cfads[:, cut]
+             - ev.mining_revenue[:, cut])
+    relet = live(f.contracted_gpu_hours * f.merchant_rent) * _col(
+        _vector(fac.utilization, "utilization", n, 0, 1) * _vector(
+            fac.releasing_rent_factor, "releasing_rent_factor", n, 0, 1, low_open=True))
+    recovery = {"senior_unsecured": _vector(fac.recovery_senior_unsecured,
+                                            "recovery_senior_unsecured", n, 0, 1),
+                "subordinated": _vector(fac.recovery_subordinated, "recovery_subordinated",
+                                        n, 0, 1)}
+    months = _vector(fac.termination_payment_months, "termination_payment_months", n, 0)
+    left = np.cumsum(contract[:, ::-1], axis=-1)[:, ::-1]  # contract revenue from t on
+    termination = np.minimum(_col(months) * contract * m / 12.0, left) * _col(
+        recovery["senior_unsecured"])
+    years = np.arange(1, max(1, int(np.ceil(n_t / m - 1e-9))) + 1)
+    has_contract = contract.sum(axis=-1) > 0
+    customers = [r if not _no_rating(r) else fac.default_counterparty_rating
+                 for r in _texts(fac.counterparty_rating, n)]
+    customers = [r if c else None for r, c in zip(customers, has_contract, strict=True)]
+    backstops = [None if _no_rating(r) or not c else r
+                 for r, c in zip(_texts(fac.backstop_rating, n), has_contract,
+                                     strict=True)]
+    seniority = _labels(fac.seniority, "seniority", n, SENIORITIES)
+    unsecured = np.full(n, np.nan)
+    for rank, rec in recovery.items():
+        unsecured = np.where(seniority == rank, rec, unsecured)
+    base = _grid(fac.base_rate, "base_rate", n, ev.rate.shape[1])[:, 0]
+    r = (base + _vector(fac.refi_spread, "refi_spread", n, 0)) / m
+    periods = np.maximum(np.round(_vector(fac.refi_tenor_years, "refi_tenor_years", n, 0,
+                                          low_open=True) * m), 1.0)
+    factor = np.where(r == 0, 1.0 / periods,
+                      r / -np.expm1(-periods * np.log1p(np.where(r == 0, 1.0, r))))
+    return {
+        "n_periods_f": ev.tenor.copy(),
+        "other_cfads": other,
+        "contract_revenue": contract,
+        "relet_revenue": relet,
+        "termination_payment": termination,
+        "relet_lag": np.ceil(_vector(fac.releasing_lag_months, "releasing_lag_months", n, 0)
+                             * m / 12.0 - 1e-9).astype(int),
+        "counterparty_pd": ratings.cumulative_default_probability(customers, years),
+        "backstop_pd": ratings.cumulative_default_probability(backstops, years),
+        "has_backstop": np.array([b is not None for b in backstops]),
+        "liquidity": (_vector(fac.dsra_amount, "dsra_amount", n, 0)
+                      + _vector(fac.liquidity_facility, "liquidity_facility", n, 0)),
+        "unsecured_recovery": unsecured,
+        "refi_max_ltv": _vector(fac.refi_max_ltv, "refi_max_ltv", n, 0, low_open=True),
+        "refi_min_dscr": _vector(fac.refi_min_dscr, "refi_min_dscr", n, 0, low_open=True),
+        "refi_debt_service_factor": factor,
+        "generation": _labels(fac.generation, "generation", n, GENERATIONS),
+        "discount_rate": ev.rate[:, 0] / m,
+    }
+
+
+def _texts(x, n: int) -> list:
+    """A per-facility text field (None, one text for all, or F texts) as F values."""
+    if x is None or isinstance(x, str):
+        return [x] * n
+    values = list(x)
+    if len(values) != n:
+        raise GpuCreditError(f"give one rating per facility ({n}), got {len(values)}",
+                             argument="counterparty_rating", value=len(values))
+    return values
+
+
+def _no_rating(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x)) or str(x).strip() == ""
 
 
 def simulate(fac: Facilities, periods_per_year: int, market: montecarlo.MarketModel | None = None,

@@ -80,7 +80,7 @@ GROUPS = ("Borrower", "Collateral", "Loan", "Revenue", "Costs", "Covenants", "Ha
           "Crypto", "Pricing")
 """Column groups, in template order."""
 
-ASSUMPTION_GROUPS = ("Market", "Rents", "Curves", "Haircut", "Crypto", "Monte Carlo")
+ASSUMPTION_GROUPS = ("Market", "Rents", "Curves", "Haircut", "Crypto", "Credit", "Monte Carlo")
 """Groups of the Assumptions sheet, in template order."""
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -102,6 +102,9 @@ _UNIT_FORMATS = {
     "bp": "#,##0",
     "BTC": "#,##0.00",
     "PH/s": "#,##0.0",
+    "J/TH": "0.0",
+    "BTC/block": "0.000",
+    "T": "#,##0.0",
     "years": "0.00",
     "days": "#,##0",
     "months": "0.0",
@@ -409,6 +412,9 @@ class Rule:
 
 _GPU_MODELS = ("A100", "H100", "H200", "B200", "GB200")
 _CURVES = ("straight_line", "declining_balance", "exponential_floor", "logistic")
+_RATING_SOURCE = ("S&P Global Ratings' scale (AAA, AA+ ... B-, CCC+ ... C; checked when the "
+                  "row is computed); default rates by rating from S&P's 2023 Annual Global "
+                  "Corporate Default And Rating Transition Study (gpucredit.ratings)")
 
 # ----------------------------------------------------------------------------- the columns
 
@@ -563,11 +569,47 @@ COLUMNS: tuple[Column, ...] = (
            aliases=("contract end", "contract maturity"),
            blank="none (no contract)", ask="the contract's end date"),
     Column("ig_contracts", "Investment-grade contracts", "bool",
-           "Whether the contract counterparties are investment grade.",
-           example=True, default=False, group="Revenue",
+           "Deprecated, read and ignored: give the customer's rating in the counterparty "
+           "rating column instead.",
+           example=None, group="Revenue",
            aliases=("ig contracts", "investment grade", "ig counterparty"),
-           ask="TRUE if the contract counterparties are investment grade",
-           source="DOMAIN.md: DDTL 2.0 priced SOFR+6.00-6.50% against IG contracts, +13% non-IG"),
+           blank="ignored",
+           ask="TRUE if the contract counterparties are investment grade"),
+    Column("counterparty_rating", "Counterparty rating", "str",
+           "Rating of the contract customer on S&P's scale (e.g. AA-, BBB+, BB); its default "
+           "stops the contracted revenue.",
+           example="A-", group="Revenue",
+           aliases=("customer rating", "offtaker rating", "contract counterparty rating"),
+           blank="no rated customer: with a contract, the Assumptions sheet's default "
+                 "counterparty rating",
+           ask="the contract customer's rating on S&P's scale", source=_RATING_SOURCE),
+    Column("backstop_rating", "Backstop rating", "str",
+           "Rating of a guarantor of the contract payments (e.g. a hyperscaler backstop); "
+           "the contract stops only when customer and backstop both default.",
+           example="AA+", group="Revenue",
+           aliases=("guarantor rating", "backstop"), blank="no backstop",
+           ask="the backstop's rating on S&P's scale", source=_RATING_SOURCE),
+    Column("termination_payment_months", "Termination payment", "float",
+           "Months of contracted revenue the customer owes on early termination (received "
+           "at its default times its recovery rate).",
+           example=6, unit="months", default=0.0, min=0, max=240, group="Revenue",
+           aliases=("termination months", "termination fee months"),
+           ask="the months of contracted revenue owed on termination",
+           source="0: nothing assumed unless the contract says so"),
+    Column("releasing_lag_months", "Re-leasing lag", "float",
+           "Months the GPUs of a defaulted contract earn nothing before they are re-leased.",
+           example=6, unit="months", default=6.0, min=0, max=120, group="Revenue",
+           aliases=("relet lag", "re-lease lag", "downtime months"),
+           ask="the months before the GPUs are re-leased",
+           source="our estimate: about the 6-month orderly liquidation horizon of used-GPU "
+                  "appraisals (SpotWire valuator, orderly 180 days)"),
+    Column("releasing_rent_factor", "Re-leasing rent factor", "float",
+           "Rent of the re-leased GPUs as a share of the market rent then.",
+           example=0.85, unit="%", default=0.85, min=0, max=1, min_open=True, group="Revenue",
+           aliases=("relet rent factor", "re-lease rent factor"),
+           ask="the re-leased rent as a share of the market rent",
+           source="our estimate: a distressed re-lease at a 15% discount, between SpotWire's "
+                  "broker (85%) and orderly (100%) realisation factors"),
     Column("merchant_rent", "Merchant rent", "float",
            "Today's market rent for the GPU model in USD per GPU-hour.",
            example=2.42, unit="USD/GPU-hour", min=0, max=50, min_open=True, group="Revenue",
@@ -677,6 +719,29 @@ COLUMNS: tuple[Column, ...] = (
            example=0.05, unit="%", default=0.05, min=0, max=0.5, group="Haircut",
            aliases=("sale cost", "selling costs"), ask="the sale costs",
            source="DOMAIN.md: de-install and logistics 3-8%"),
+    Column("dsra_amount", "Debt service reserve", "float",
+           "Cash in the debt service reserve account (DSRA) today, in USD.",
+           example=60_000_000, unit="USD", default=0.0, min=0, max=1e11, group="Loan",
+           aliases=("dsra", "debt service reserve account", "reserve account"),
+           ask="the debt service reserve in USD",
+           source="0: no reserve unless the facility has one (project finance usually "
+                  "funds 6 months of debt service; Yescombe 2014, ch. 14)"),
+    Column("liquidity_facility", "Liquidity facility", "float",
+           "Undrawn liquidity facility that pays debt service when cash flow falls short, "
+           "in USD.",
+           example=0.0, unit="USD", default=0.0, min=0, max=1e11, group="Loan",
+           aliases=("liquidity line", "revolver available"),
+           ask="the liquidity facility in USD", source="0: none unless the facility has one"),
+    Column("seniority", "Seniority", "enum",
+           "Secured by the GPUs, or an unsecured claim on the borrower as a whole (senior "
+           "unsecured notes, converts) or a subordinated one.",
+           example="secured", default="secured",
+           choices=("secured", "senior_unsecured", "subordinated"),
+           synonyms={"seniorsecured": "secured", "unsecured": "senior_unsecured",
+                     "convertible": "senior_unsecured", "sub": "subordinated",
+                     "junior": "subordinated"},
+           group="Loan", aliases=("ranking", "security"), ask="the facility's seniority",
+           source="an unsecured loss uses the Assumptions' recovery by seniority"),
     # Crypto --------------------------------------------------------------------------
     Column("btc_held", "BTC held", "float", "Bitcoin on the borrower's balance sheet.",
            example=0.0, unit="BTC", default=0.0, min=0, max=21_000_000, group="Crypto",
@@ -685,6 +750,13 @@ COLUMNS: tuple[Column, ...] = (
            "Self-mining capacity of a miner in PH/s (1 EH/s = 1,000 PH/s).",
            example=0.0, unit="PH/s", default=0.0, min=0, max=10_000_000, group="Crypto",
            aliases=("hashrate", "hash rate"), ask="the self-mining hashrate in PH/s"),
+    Column("mining_efficiency", "Mining efficiency", "float",
+           "Energy efficiency of the self-mining fleet, in joules per terahash; its power "
+           "is paid at the row's power price and PUE.",
+           example=17.5, unit="J/TH", default=17.5, min=1, max=200, group="Crypto",
+           aliases=("fleet efficiency", "j/th", "joules per terahash"),
+           ask="the mining fleet's efficiency in J/TH",
+           source="Bitmain Antminer S21 specification: 17.5 J/TH (200 TH/s, 3,500 W)"),
     # Pricing -------------------------------------------------------------------------
     Column("borrower_debt", "Borrower total debt", "float",
            "Borrower's total debt in USD, for the Merton model's default point.",
@@ -799,6 +871,67 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                "One-sided confidence level of the crypto haircut.",
                example=0.99, unit="%", default=0.99, min=0.5, max=1, min_open=True,
                max_open=True, group="Crypto"),
+    Assumption("network_difficulty", "Network difficulty", "float",
+               "Bitcoin network difficulty, in trillions, held flat.",
+               example=146.4, unit="T", default=146.4, min=0, max=1e6, min_open=True,
+               group="Crypto",
+               source="146.4 trillion at the first difficulty adjustment of 2026 (the "
+                      "Bitcoin blockchain, block 931,392; as reported)"),
+    Assumption("fees_per_block", "Transaction fees per block", "float",
+               "Transaction fees a block pays miners on top of the subsidy, in BTC.",
+               example=0.025, unit="BTC/block", default=0.025, min=0, max=10,
+               group="Crypto",
+               source="our estimate: fees were about 1% of the 3.125 BTC subsidy in 2025 "
+                      "(the Bitcoin blockchain, as reported)"),
+    Assumption("default_counterparty_rating", "Default counterparty rating", "str",
+               "Rating assumed for a contract customer the tape leaves unrated.",
+               example="B+", default="B+", group="Credit",
+               source="our estimate: an unrated AI customer as a typical speculative-grade "
+                      "credit (S&P's rated speculative-grade issuers centre on B+/B)"),
+    Assumption("customer_correlation", "Customer asset correlation", "float",
+               "Correlation of contract customers' defaults with the systematic market "
+               "factor (one-factor model).",
+               example=0.24, unit="%", default=0.24, min=0, max=0.99, group="Credit",
+               source="Basel II (2006) para. 272: corporate asset correlation 12-24%, 24% at "
+                      "the low PDs of investment-grade customers"),
+    Assumption("generation_correlation", "Cross-generation rent correlation", "float",
+               "Correlation of the rent-index innovations of different GPU generations.",
+               example=0.7, unit="%", default=0.7, min=-1, max=1, group="Credit",
+               source="our estimate (no published figure): generations share demand; "
+                      "stress at 0.5 and 0.9"),
+    Assumption("recovery_senior_unsecured", "Recovery, senior unsecured", "float",
+               "Recovery rate of senior unsecured claims (notes, converts, a customer's "
+               "termination payment).",
+               example=0.38, unit="%", default=0.38, min=0, max=1, group="Credit",
+               source="Moody's Annual Default Study 1920-2023 (Feb 2024): senior unsecured "
+                      "bonds recover about 37-40% (as reported)"),
+    Assumption("recovery_subordinated", "Recovery, subordinated", "float",
+               "Recovery rate of subordinated claims.",
+               example=0.28, unit="%", default=0.28, min=0, max=1, group="Credit",
+               source="Moody's Annual Default Study 1920-2023 (Feb 2024): subordinated bonds "
+                      "recover about 25-30% (as reported)"),
+    Assumption("refi_max_ltv", "Refinancing maximum LTV", "float",
+               "Largest loan-to-value (on market value) a refinancing lender offers at a "
+               "balloon.",
+               example=0.65, unit="%", default=0.65, min=0, max=2, min_open=True,
+               group="Credit",
+               source="lenders advance 60-70% of GPU hardware value (GPU Lease Rate Index "
+                      "residual guide, 2026, as reported); 65% the middle"),
+    Assumption("refi_min_dscr", "Refinancing minimum DSCR", "float",
+               "Smallest DSCR of the refinanced debt a refinancing lender accepts.",
+               example=1.25, unit="x", default=1.25, min=0, max=5, min_open=True,
+               group="Credit",
+               source="top of the 1.10-1.25x lock-up range (Yescombe 2014, ch. 14)"),
+    Assumption("refi_tenor_years", "Refinancing tenor", "float",
+               "Tenor of the refinanced debt, amortising as an annuity.",
+               example=3.0, unit="years", default=3.0, min=0.25, max=30, group="Credit",
+               source="our estimate: within the economic life GPUs have left at a balloon; "
+                      "CoreWeave's later draws mature five years after drawing (S-1, 2025)"),
+    Assumption("refi_spread", "Refinancing spread", "float",
+               "Spread over the base rate of the refinanced debt.",
+               example=0.06, unit="%", default=0.06, min=0, max=0.5, group="Credit",
+               source="CoreWeave DDTL 2.0: SOFR+6.00-6.50% against IG contracts (Form S-1, "
+                      "March 2025, as reported)"),
     Assumption("rho", "BTC/rent correlation", "float",
                "Correlation between the BTC and GPU-rent drivers.",
                example=0.3, default=0.3, min=-1, max=1, group="Monte Carlo",
