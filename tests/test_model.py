@@ -472,7 +472,8 @@ class TestBreakevensFedBack:
 
     def test_taxed_facility(self):
         """With a 21% cash tax CFADS is kinked in the rent; the breakevens still land."""
-        spec = facility(12, debt=5e6, tax_rate=0.21)
+        spec = facility(12, debt=5e6, tax_rate=0.21, tax_depreciation_schedule=(),
+                        tax_interest_deductible=False)  # the oracle's tax on EBITDA
         row = _row(_evaluate(spec, 12))
         n_t = 60
         ds = _annuity(spec["debt"], spec["annual_rate"], spec["tenor"], 12, n_t)["debt_service"]
@@ -863,7 +864,7 @@ def test_mismatched_shapes_raise_the_package_error(changes, argument):
 def _miners() -> Facilities:
     specs = [facility(12, debt=10e6, tenor=36), facility(12, debt=12e6, tenor=48)]
     return _stack(specs).replace(hashrate_ph=np.array([0.0, 400.0]),
-                                 hashcost_per_ph_day=25.0, btc_held=np.array([0.0, 150.0]),
+                                 hashcost_per_ph_day=5.0, btc_held=np.array([0.0, 150.0]),
                                  btc_price=90_000.0, network_difficulty=1.5e14)
 
 
@@ -875,11 +876,13 @@ def test_exposure_splits_the_combined_cfads():
     combined = np.where(live, ev.flows.cfads[:, :48] + ev.mining_cfads[:, :48], 0.0)
     np.testing.assert_allclose(ex.merchant_revenue + ex.other_cfads + ex.mining_cfads,
                                combined, rtol=1e-12, atol=1e-6)
-    # Self-mining revenue by hand: hashprice = 86,400 x 1e15 / (D x 2^32) x 3.125 x BTC
-    # per PH/s per day; a month is 365/12 days.
-    hashprice = 86_400 * 1e15 / (1.5e14 * 2**32) * 3.125 * 90_000.0
+    # Self-mining revenue by hand: hashprice = 86,400 x 1e15 / (D x 2^32) x (3.125 + fees
+    # 0.025) x BTC per PH/s per day; a month is 365/12 days. Its power: an S21 fleet at
+    # 17.5 J/TH draws 17.5 kW per PH/s, 420 kWh a day at the facility's $0.075/kWh.
+    hashprice = 86_400 * 1e15 / (1.5e14 * 2**32) * 3.15 * 90_000.0
+    power = 17.5 * 24 * 0.075
     assert ex.mining_cfads[1, 0] == pytest.approx(400 * hashprice * 365 / 12, rel=1e-12)
-    assert ev.mining_cfads[1, 0] == pytest.approx(400 * (hashprice - 25.0) * 365 / 12,
+    assert ev.mining_cfads[1, 0] == pytest.approx(400 * (hashprice - 5.0 - power) * 365 / 12,
                                                   rel=1e-12)
     np.testing.assert_array_equal(ex.debt_service, ev.schedule.debt_service[:, :48])
     np.testing.assert_allclose(ex.liquidation_factor, 1 - ev.metrics.haircut.to_numpy())
@@ -1058,3 +1061,42 @@ class TestCreditInputs:
     def test_bad_rating_names_the_column(self):
         with pytest.raises(GpuCreditError, match="S&P's scale"):
             _credit(counterparty_rating="AAA-")
+
+
+
+# --------------------------------------------------------------------------- cash tax
+
+def test_cash_tax_after_tax_depreciation_and_interest_by_hand():
+    """Regression: cash tax was charged on EBITDA. Now: 21% of EBITDA - MACRS 5-year tax
+    depreciation from delivery - interest, losses carried forward (IRS Publication 946
+    Table A-1: 20%, 32%, 19.2%, 11.52%, 11.52%, 5.76%)."""
+    m = 4
+    spec = facility(m, tax_rate=0.21, age0=0.0, rent_deflation=0.0)
+    ev = _evaluate(spec, m)
+    base = _oracle(facility(m, age0=0.0, rent_deflation=0.0), m)
+    n_t = base["n_t"]
+    ebitda = base["cash"]["revenue"] - base["cash"]["power"] - base["cash"]["colocation"] \
+        - base["cash"]["other"]
+    macrs = [0.20, 0.32, 0.192, 0.1152, 0.1152, 0.0576]
+    year = (np.arange(n_t)) // m
+    dep = np.array([1024 * 32_000 * macrs[y] / m if y < 6 else 0.0 for y in year])
+    interest = base["sched"]["interest"]
+    tax, loss = np.zeros(n_t), 0.0
+    for t in range(n_t):
+        income = ebitda[t] - dep[t] - interest[t] - loss
+        loss = max(-income, 0.0)
+        tax[t] = 0.21 * max(income, 0.0)
+    np.testing.assert_allclose(ev.flows.tax[0], tax, rtol=1e-10, atol=1e-6)
+    np.testing.assert_allclose(ev.flows.cfads[0], base["cash"]["cfads"] - tax, rtol=1e-10)
+    assert np.all(ev.flows.tax[0] < 0.21 * ebitda)  # less than the old tax on EBITDA
+
+
+def test_taxed_breakevens_fed_back_land_on_one():
+    """With the full tax (depreciation, interest, carry-forward) the breakeven rent and
+    utilization fed back give a minimum DSCR of 1.00x."""
+    spec = facility(12, debt=5e6, tax_rate=0.21, rent_deflation=0.0)
+    row = _row(_evaluate(spec, 12))
+    fed = _row(_evaluate(dict(spec, merchant_rent=row.breakeven_rent), 12))
+    assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)
+    fed = _row(_evaluate(dict(spec, utilization=row.breakeven_utilization), 12))
+    assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)

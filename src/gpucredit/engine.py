@@ -193,7 +193,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
         "btc_held", "hashrate_ph", "counterparty_rating", "backstop_rating",
         "termination_payment_months", "releasing_lag_months", "releasing_rent_factor",
-        "dsra_amount", "liquidity_facility", "seniority", "generation")}
+        "dsra_amount", "liquidity_facility", "seniority", "generation", "mining_efficiency")}
     curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
     band: dict[str, list] = {"low": [], "high": []}
     band_curve_params = {side: {k: [] for k in _CURVE_PARAMS} for side in band}
@@ -277,6 +277,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             "liquidity_facility": _num(row, "liquidity_facility", 0.0),
             "seniority": "secured" if _blank(row.get("seniority")) else str(row["seniority"]),
             "generation": _GENERATION[preset.architecture],
+            "mining_efficiency": _num(row, "mining_efficiency", 17.5),
         }
         for k, v in values.items():
             cols[k].append(v)
@@ -310,6 +311,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         **{k: float(_assumption(assumptions, k)) for k in (
             "recovery_senior_unsecured", "recovery_subordinated", "refi_max_ltv",
             "refi_min_dscr", "refi_tenor_years", "refi_spread")},
+        network_difficulty=float(_assumption(assumptions, "network_difficulty")) * 1e12,
+        fees_per_block=float(_assumption(assumptions, "fees_per_block")),
         default_counterparty_rating=ratings.parse_rating(
             _assumption(assumptions, "default_counterparty_rating")),
     )

@@ -34,12 +34,15 @@ from gpucredit._checks import (
 from gpucredit.periods import period_hours
 
 __all__ = [
+    "MACRS_5_YEAR",
     "FleetCashFlows",
+    "cash_tax",
     "cfads",
     "colocation_cost",
     "gpu_hours",
     "power_cost",
     "revenue",
+    "tax_depreciation",
 ]
 
 
@@ -382,6 +385,90 @@ class FleetCashFlows:
         data = {"facility": np.repeat(np.arange(1, n_f + 1), n_t),
                 "period": np.tile(np.arange(1, n_t + 1), n_f)}
         return pd.DataFrame(data | {k: v.ravel() for k, v in columns.items()})
+
+
+MACRS_5_YEAR = (0.20, 0.32, 0.192, 0.1152, 0.1152, 0.0576)
+"""US tax depreciation of 5-year property (computers and peripheral equipment): MACRS
+general depreciation system, 200% declining balance, half-year convention. IRS
+Publication 946 (2024), Table A-1 and Appendix B (asset class 00.12, information
+systems: 5-year recovery)."""
+
+
+def tax_depreciation(cost, age_start, periods_per_year, schedule=MACRS_5_YEAR):
+    """Tax depreciation of a fleet, USD per period, by the tax year the period falls in.
+
+    Parameters
+    ----------
+    cost : float or array_like (F,)
+        Depreciable cost of the fleet (GPUs x cost per GPU), USD, >= 0.
+    age_start : array_like, shape (T,) or (F, T)
+        Age in years at the start of each period (years since delivery, the placed-in-
+        service date).
+    periods_per_year : int
+        1, 2, 4 or 12.
+    schedule : sequence of float, default :data:`MACRS_5_YEAR`
+        Share of cost deducted in tax years 1, 2, ... after delivery.
+
+    Returns
+    -------
+    ndarray
+        ``cost x schedule[floor(age_start)] / m``; zero once the schedule has run out.
+
+    Examples
+    --------
+    >>> tax_depreciation(1_000.0, [0.0, 0.5, 1.0, 6.0], 2)
+    array([100., 100., 160.,   0.])
+    """
+    m = check_periods_per_year(periods_per_year)
+    c = param(cost, "cost", 0)
+    a = check_range(age_start, "age_start", 0)
+    rates = np.concatenate([np.asarray(schedule, dtype=float), [0.0]])
+    year = np.minimum(np.floor(a + 1e-9).astype(int), rates.size - 1)
+    return c * rates[year] / m
+
+
+def cash_tax(ebitda, depreciation, interest, tax_rate):
+    """Cash tax on taxable income, with losses carried forward, period by period.
+
+    Parameters
+    ----------
+    ebitda, depreciation, interest : array_like, shape (T,) or (F, T)
+        Revenue less cash opex; tax depreciation; interest paid (USD per period).
+    tax_rate : float or array_like (F,)
+        Tax rate in [0, 1] (21%: the US federal rate, 26 U.S.C. § 11(b)).
+
+    Returns
+    -------
+    ndarray
+        Tax paid each period, >= 0.
+
+    Notes
+    -----
+    With :math:`L_t` the loss carried into period t (:math:`L_1 = 0`):
+
+    .. math:: y_t = EBITDA_t - D_t - I_t, \\quad
+              \\text{tax}_t = r \\max(y_t - L_t, 0), \\quad
+              L_{t+1} = \\max(L_t - y_t, 0)
+
+    Losses carry forward without limit and are used in full (the 80%-of-income limit of
+    26 U.S.C. § 172(a) since 2018 is left out, a simplification); nothing is carried back.
+
+    Examples
+    --------
+    >>> cash_tax([100.0, 50.0, 200.0], [150.0, 0.0, 0.0], [0.0, 0.0, 50.0], 0.2)
+    array([ 0.,  0., 30.])
+    """
+    y = np.asarray(ebitda, dtype=float) - np.asarray(depreciation, dtype=float) \
+        - np.asarray(interest, dtype=float)
+    r = param(tax_rate, "tax_rate", 0, 1)
+    r = r[..., 0] if np.ndim(r) == 2 and y.ndim == 1 else r
+    tax = np.zeros_like(y)
+    loss = np.zeros(y.shape[:-1])
+    for t in range(y.shape[-1]):  # the carry-forward runs through time
+        income = y[..., t] - loss
+        loss = np.maximum(-income, 0.0)
+        tax[..., t] = np.maximum(income, 0.0)
+    return tax * r
 
 
 def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_share=0.0,

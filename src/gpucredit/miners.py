@@ -47,6 +47,7 @@ __all__ = [
     "hashprice",
     "mining_cfads",
     "mining_revenue",
+    "power_cost_per_ph_day",
 ]
 
 _SECONDS_PER_DAY = 86_400.0
@@ -96,6 +97,45 @@ def hashprice(difficulty, btc_price, subsidy=3.125, fees_per_block=0.0):
     _broadcast(difficulty=d, btc_price=p, subsidy=s, fees_per_block=f)
     blocks_per_ph_day = _SECONDS_PER_DAY * _HASHES_PER_PH / (d * _HASHES_PER_DIFFICULTY)
     return _out(blocks_per_ph_day * (s + f) * p)
+
+
+def power_cost_per_ph_day(efficiency_j_per_th, price_per_kwh, overhead=1.0):
+    """Electricity cost of mining, USD per PH/s of hashrate per day (elementwise).
+
+    Parameters
+    ----------
+    efficiency_j_per_th : float or array_like
+        Energy per terahash of the ASIC fleet, J/TH, > 0: the Antminer S21 draws 3,500 W
+        for 200 TH/s, 17.5 J/TH (Bitmain specification).
+    price_per_kwh : float or array_like
+        Electricity price, USD per kWh, >= 0.
+    overhead : float or array_like, default 1.0
+        Site power over ASIC power (cooling, transformers), >= 1; 1 counts the ASICs'
+        draw at the wall only.
+
+    Returns
+    -------
+    float or ndarray
+        USD per PH/s per day.
+
+    Notes
+    -----
+    One PH/s is 1,000 TH/s, so at ``e`` J/TH it draws ``1,000 e`` W = ``e`` kW:
+
+    .. math:: c = e \\times 24 \\times p \\times o
+
+    Examples
+    --------
+    An S21 fleet at $0.05/kWh: 17.5 kW a PH/s, 420 kWh a day, $21.
+
+    >>> round(power_cost_per_ph_day(17.5, 0.05), 2)
+    21.0
+    """
+    e = check_range(efficiency_j_per_th, "efficiency_j_per_th", 0, low_open=True)
+    p = check_range(price_per_kwh, "price_per_kwh", 0)
+    o = check_range(overhead, "overhead", 1)
+    _broadcast(efficiency_j_per_th=e, price_per_kwh=p, overhead=o)
+    return _out(e * 24.0 * p * o)
 
 
 def mining_revenue(hashrate_ph, hashprice, periods_per_year, uptime=1.0, *, pool_fee=0.0):

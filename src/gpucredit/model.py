@@ -157,10 +157,11 @@ class Facilities:
         BTC price today, USD (an illustrative level; the tape's Assumptions set it).
     hashrate_ph : array_like, default 0.0
         Self-mining capacity, PH/s (miners).
-    network_difficulty : array_like, default 1.5e14
-        Bitcoin network difficulty (illustrative late-2025 level).
+    network_difficulty : array_like, default 146.4e12
+        Bitcoin network difficulty: 146.4 trillion at the first adjustment of 2026 (the
+        Bitcoin blockchain, as reported).
     hashcost_per_ph_day : array_like, default 0.0
-        Cash cost of mining, USD per PH/s per day.
+        Cash cost of mining other than power, USD per PH/s per day.
     counterparty_rating, backstop_rating : str or sequence of str, optional
         S&P ratings of the contract customer and of a guarantor of its payments (blank:
         none); a contract without a rated customer takes ``default_counterparty_rating``
@@ -183,6 +184,20 @@ class Facilities:
         What a refinancing lender offers at a balloon: 65% of market value (lenders
         advance 60-70% of GPU value, as reported), a 1.25x DSCR (Yescombe 2014, ch. 14),
         a 3-year annuity (our estimate) at the base rate + 6% (CoreWeave DDTL 2.0).
+    tax_depreciation_schedule : sequence of float, optional
+        Share of the fleet's cost deducted in each tax year after delivery; None: the
+        MACRS 5-year schedule (:data:`gpucredit.fleet.MACRS_5_YEAR`, IRS Publication
+        946); ``()`` for none.
+    tax_interest_deductible : bool, default True
+        Cash tax on EBITDA - tax depreciation - interest with losses carried forward
+        (:func:`gpucredit.fleet.cash_tax`); False taxes EBITDA - tax depreciation period
+        by period.
+    mining_efficiency : array_like, default 17.5
+        Self-mining fleet's J/TH (Bitmain Antminer S21: 17.5), its power paid at
+        ``mining_power_price`` (default: ``power_price``) on top of
+        ``hashcost_per_ph_day``.
+    fees_per_block : array_like, default 0.025
+        Transaction fees per block, BTC (our estimate: about 1% of the subsidy in 2025).
     generation : str or sequence of str, default "hopper"
         GPU generation whose market rent index the facility follows: one of
         :data:`GENERATIONS`.
@@ -244,7 +259,7 @@ class Facilities:
     btc_held: object = 0.0
     btc_price: object = 90_000.0
     hashrate_ph: object = 0.0
-    network_difficulty: object = 1.5e14
+    network_difficulty: object = 146.4e12
     hashcost_per_ph_day: object = 0.0
     counterparty_rating: object = None
     backstop_rating: object = None
@@ -262,6 +277,11 @@ class Facilities:
     refi_tenor_years: object = 3.0
     refi_spread: object = 0.06
     generation: object = "hopper"
+    tax_depreciation_schedule: Sequence[float] | None = None
+    tax_interest_deductible: bool = True
+    mining_efficiency: object = 17.5
+    mining_power_price: object = None
+    fees_per_block: object = 0.025
 
     @property
     def n(self) -> int:
@@ -555,6 +575,13 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                     tax_rate=fac.tax_rate)
     fleet_kw = {k: _vector(v, k, n) for k, v in fleet_kw.items()}
     contract_rate = _vector(fac.contract_rate, "contract_rate", n, 0)
+    # Tax depreciation from delivery (the placed-in-service date) for tax payers.
+    taxed_rows = fleet_kw.get("tax_rate", np.zeros(n)) > 0
+    if taxed_rows.any():
+        fleet_kw["tax_depreciation"] = np.where(taxed_rows[:, None], fleet.tax_depreciation(
+            gpus * unit_cost, ages(n_t, m, age0) - 1.0 / m, m,
+            fleet.MACRS_5_YEAR if fac.tax_depreciation_schedule is None
+            else fac.tax_depreciation_schedule), 0.0)
 
     # Physical attrition since delivery takes GPUs out of revenue as out of collateral.
     working = curves.attrition(ages(n_t, m, age0), _vector(
@@ -585,6 +612,23 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                        cfads_tenor, target)
     sched, sweep = _with_sweep(sched, _vector(fac.cash_sweep, "cash_sweep", n, 0, 1),
                                cfads_tenor, rate, m, in_tenor)
+
+    def _after_tax(flows_x: fleet.FleetCashFlows, rows=slice(None)) -> np.ndarray:
+        """CFADS with interest deductible: cash tax on EBITDA - tax depreciation -
+        interest, losses carried forward (:func:`gpucredit.fleet.cash_tax`)."""
+        if not (taxed_rows.any() and fac.tax_interest_deductible):
+            return flows_x.cfads
+        tax = np.where(taxed_rows[rows, None], fleet.cash_tax(
+            flows_x.ebitda, fleet_kw["tax_depreciation"][rows],
+            np.where(in_tenor, sched.interest, 0.0)[rows], fleet_kw["tax_rate"][rows]), 0.0)
+        return flows_x.cfads + flows_x.tax - tax
+
+    # Sculpting and the sweep saw the tax before the interest deduction (a little more
+    # tax: conservative); coverage, breakevens and the Monte Carlo see it after.
+    after_tax = _after_tax(flows)
+    flows = dataclasses.replace(flows, tax=flows.tax + flows.cfads - after_tax,
+                                cfads=after_tax)
+    cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
 
     # Coverage.
     # A bullet's final principal is a balloon the borrower refinances: coverage ratios
@@ -630,8 +674,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         tenor_x, ds_x = in_tenor[t], ds[t]
 
         def min_dscr_x(flows_x: fleet.FleetCashFlows) -> np.ndarray:
-            return np.array(coverage.min_dscr(np.where(tenor_x, flows_x.cfads, 0.0), ds_x),
-                            dtype=float, ndmin=1)
+            return np.array(coverage.min_dscr(np.where(tenor_x, _after_tax(flows_x, t), 0.0),
+                                              ds_x), dtype=float, ndmin=1)
 
         def at_rent(rent):
             return min_dscr_x(cash_flows(np.broadcast_to(_col(rent), (n_x, n_t)), rows=t))
@@ -684,11 +728,17 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     # Miners: self-mining cash flow and the treasury.
     btc_price = _vector(fac.btc_price, "btc_price", n, 0)
     hashprice = miners.hashprice(_vector(fac.network_difficulty, "network_difficulty", n, 0,
-                                         low_open=True), btc_price)
+                                         low_open=True), btc_price,
+                                 fees_per_block=_vector(fac.fees_per_block, "fees_per_block",
+                                                        n, 0))
+    mining_power = miners.power_cost_per_ph_day(
+        _vector(fac.mining_efficiency, "mining_efficiency", n, 0, low_open=True),
+        _vector(next(p for p in (fac.mining_power_price, fac.power_price, 0.08)
+                     if p is not None), "mining_power_price", n, 0))
     hashrate = _col(_vector(fac.hashrate_ph, "hashrate_ph", n, 0))
     mining_rev = miners.mining_revenue(hashrate, _col(hashprice), m)
     mining = miners.mining_cfads(hashrate, _col(hashprice), m, hashcost_per_ph_day=_col(
-        _vector(fac.hashcost_per_ph_day, "hashcost_per_ph_day", n, 0)))
+        _vector(fac.hashcost_per_ph_day, "hashcost_per_ph_day", n, 0) + mining_power))
     mining_rev = np.where(in_tenor, np.broadcast_to(mining_rev, (n, n_t)), 0.0)
     mining = np.where(in_tenor, np.broadcast_to(mining, (n, n_t)), 0.0)
     treasury = miners.btc_holdings_value(_vector(fac.btc_held, "btc_held", n, 0),
