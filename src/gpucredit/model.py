@@ -198,6 +198,11 @@ class Facilities:
         ``hashcost_per_ph_day``.
     fees_per_block : array_like, default 0.025
         Transaction fees per block, BTC (our estimate: about 1% of the subsidy in 2025).
+    customer_default_period : array_like of int, default 0
+        The deterministic customer-default scenario: the contract customer defaults at
+        the start of this period (0: never) and, without a backstop, the contract stops,
+        the termination claim is recovered and the GPUs re-lease after the lag
+        (:func:`gpucredit.scenarios.standard_scenarios`' ``customer_default_1y``).
     generation : str or sequence of str, default "hopper"
         GPU generation whose market rent index the facility follows: one of
         :data:`GENERATIONS`.
@@ -277,6 +282,7 @@ class Facilities:
     refi_tenor_years: object = 3.0
     refi_spread: object = 0.06
     generation: object = "hopper"
+    customer_default_period: object = 0
     tax_depreciation_schedule: Sequence[float] | None = None
     tax_interest_deductible: bool = True
     mining_efficiency: object = 17.5
@@ -587,14 +593,28 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     working = curves.attrition(ages(n_t, m, age0), _vector(
         fac.attrition_rate, "attrition_rate", n, 0, 1))
 
-    def cash_flows(merchant_path, util=None, rows=slice(None)) -> fleet.FleetCashFlows:
-        """Fleet cash flows of the facilities ``rows`` (all by default)."""
-        return fleet.cfads(gpus[rows], utilization[rows] if util is None else util,
-                           merchant_path, m, working_share=np.atleast_2d(working)[rows],
-                           contracted_share=split.contracted_share_path[rows],
-                           contract_rate=contract_rate[rows],
-                           **{k: v[rows] for k, v in fleet_kw.items()})
+    relet, termination = np.ones((n, n_t)), None
 
+    def cash_flows(merchant_path, util=None, rows=slice(None)) -> fleet.FleetCashFlows:
+        """Fleet cash flows of the facilities ``rows`` (all by default), after any
+        customer default (re-leasing on the utilization, the termination payment in the
+        contracted revenue)."""
+        util = _col(utilization[rows]) if util is None else util
+        out = fleet.cfads(gpus[rows], util * relet[rows], merchant_path, m,
+                          working_share=np.atleast_2d(working)[rows],
+                          contracted_share=split.contracted_share_path[rows],
+                          contract_rate=contract_rate[rows],
+                          **{k: v[rows] for k, v in fleet_kw.items()})
+        if termination is None:
+            return out
+        paid = termination[rows]
+        return dataclasses.replace(out, contracted_revenue=out.contracted_revenue + paid,
+                                   revenue=out.revenue + paid, cfads=out.cfads + paid)
+
+    default_at = _whole(fac.customer_default_period, "customer_default_period", n, 0)
+    if default_at.any():
+        split, relet, termination = _customer_default(
+            fac, default_at, cash_flows(merchant).contracted_revenue, merchant, m)
     flows = cash_flows(merchant)
     cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
 
@@ -843,6 +863,43 @@ def _nanmin(x: np.ndarray) -> np.ndarray:
 
 def _nanmax(x: np.ndarray) -> np.ndarray:
     return -_nanmin(-x)
+
+
+def _customer_default(fac: Facilities, default_at, contract, merchant, m: int):
+    """The contract customer defaults at the start of period ``default_at`` (0: never).
+
+    Unless a backstop guarantees the payments, the contract revenue stops from that
+    period; the customer pays its termination claim then,
+    ``min(k x monthly contract revenue, contract revenue left) x R`` (k the termination
+    months, R the senior unsecured recovery: the claim is unsecured); the GPUs it rented
+    earn nothing for ``ceil(releasing_lag_months x m / 12)`` periods, then re-lease at
+    ``releasing_rent_factor`` x the market rent until the contract would have ended.
+    Returns the contract split after the default, the utilization multiplier of the
+    merchant capacity (``1 - s (1 - g_t)``, g = 0 in the lag, the factor after it) and
+    the termination payment by period.
+    """
+    n, n_t = contract.shape
+    periods = _whole(fac.contract_periods, "contract_periods", n, 0)
+    share = _vector(fac.contracted_share, "contracted_share", n, 0, 1)
+    hit = (default_at > 0) & (default_at <= periods) & np.array(
+        [_no_rating(b) for b in _texts(fac.backstop_rating, n)])
+    stop = np.where(hit, default_at - 1, periods)
+    t = np.arange(1, n_t + 1)
+    lag = np.ceil(_vector(fac.releasing_lag_months, "releasing_lag_months", n, 0) * m / 12.0
+                  - 1e-9)
+    factor = _vector(fac.releasing_rent_factor, "releasing_rent_factor", n, 0, 1,
+                     low_open=True)
+    after = hit[:, None] & (t >= default_at[:, None]) & (t <= periods[:, None])
+    g = np.where(t < (default_at + lag)[:, None], 0.0, factor[:, None])
+    relet = np.where(after, 1.0 - share[:, None] * (1.0 - g), 1.0)
+    months = _vector(fac.termination_payment_months, "termination_payment_months", n, 0)
+    left = np.cumsum(contract[:, ::-1], axis=-1)[:, ::-1]
+    claim = np.minimum(_col(months) * contract * m / 12.0, left) * _col(_vector(
+        fac.recovery_senior_unsecured, "recovery_senior_unsecured", n, 0, 1))
+    termination = np.where(hit[:, None] & (t == default_at[:, None]), claim, 0.0)
+    split = rents.contracted_merchant(_vector(fac.contract_rate, "contract_rate", n, 0),
+                                      merchant, stop, share)
+    return split, relet, termination
 
 
 def _today(fac: Facilities, families, age0, cost, outstanding, gpus, absorption, months,
