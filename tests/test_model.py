@@ -743,7 +743,8 @@ def test_portfolio_is_its_facilities_stacked(drawn):
     n_t = port.dscr.shape[1]
     for i in range(len(specs["tenor"])):
         one = evaluate(_one(specs, i), m, horizon=n_t)
-        np.testing.assert_allclose(port.metrics.to_numpy()[i], one.metrics.to_numpy()[0],
+        np.testing.assert_allclose(port.metrics.select_dtypes(float).to_numpy()[i],
+                                   one.metrics.select_dtypes(float).to_numpy()[0],
                                    rtol=1e-9, atol=1e-9, equal_nan=True)
         for name in ARRAYS:
             np.testing.assert_allclose(getattr(port, name)[i], getattr(one, name)[0],
@@ -1100,3 +1101,26 @@ def test_taxed_breakevens_fed_back_land_on_one():
     assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)
     fed = _row(_evaluate(dict(spec, utilization=row.breakeven_utilization), 12))
     assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)
+
+
+def test_breakevens_say_what_they_mean():
+    """Regression: a breakeven the contract alone covers printed as a negative rent, and
+    the solver's 99% cap printed as a value. A flag column says which is which."""
+    covered = facility(12, contracted_share=1.0, contract_rate=8.0, contract_periods=48)
+    weak = facility(12, debt=60e6)
+    easy = facility(12, debt=1e5, contracted_share=0.0)
+    mostly = facility(12, contracted_share=0.9, contract_rate=8.0, contract_periods=48)
+    ev = evaluate(_stack([covered, weak, easy, facility(12), mostly]), 12)
+    met = ev.metrics
+    assert np.isnan(met.breakeven_rent.iloc[0])  # no merchant GPUs at all
+    assert met.breakeven_rent.iloc[4] < 0       # the contract alone more than covers
+    assert met.breakeven_rent_status.iloc[0] == "covered by contract"
+    assert met.breakeven_rent_status.iloc[4] == "covered by contract"
+    assert met.breakeven_utilization_status.iloc[4] == "covered by contract"
+    assert met.breakeven_rent_status.iloc[3] == "solved" and met.breakeven_rent.iloc[3] > 0
+    assert np.isnan(met.breakeven_deflation.iloc[1])
+    assert met.breakeven_deflation_bound.iloc[1] == "<"
+    assert met.breakeven_utilization_status.iloc[1] == "above 100%"
+    assert met.breakeven_deflation.iloc[0] == pytest.approx(0.99)
+    assert met.breakeven_deflation_bound.iloc[0] == ">"
+    assert met.breakeven_deflation_bound.iloc[3] == "="

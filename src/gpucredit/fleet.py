@@ -157,7 +157,7 @@ def revenue(gpus, utilization, rent, periods_per_year, *, contracted_share=0.0,
     contract_rate : float or array_like, default 0.0
         Contract rate in USD per GPU-hour, ``>= 0``: a facility parameter or a path.
     contracted_utilization : float or array_like, default 1.0
-        Share of the contracted hours paid for, in [0, 1]; 1 for take-or-pay (DOMAIN.md,
+        Share of the contracted hours paid for, in [0, 1]; 1 for take-or-pay (docs/sources.md,
         "Cash flows and coverage": contracted revenue is take-or-pay at the contract rate).
 
     Returns
@@ -173,7 +173,7 @@ def revenue(gpus, utilization, rent, periods_per_year, *, contracted_share=0.0,
     + GPUs x (1 - s_t) x u_t x H x rent_t``.
 
     Utilization applies to the merchant GPUs only: contracted GPUs are paid for every
-    hour whether used or not. With no contract this is DOMAIN.md's
+    hour whether used or not. With no contract this is docs/sources.md's
     ``GPUs x utilization x rent x hours``.
 
     Examples
@@ -214,10 +214,10 @@ def power_cost(gpus, kw_per_gpu, pue, price_per_kwh, periods_per_year, load_fact
     kw_per_gpu : float or array_like (F,)
         IT power per GPU in kW, all-in (server, network share), ``>= 0``. H100: about
         1.3 kW (a DGX H100 draws about 10.2 kW for 8 GPUs; DGX B200 about 14.3 kW),
-        DOMAIN.md "Cash flows and coverage".
+        docs/sources.md "Cash flows and coverage".
     pue : float or array_like (F,)
         Power usage effectiveness, facility power over IT power, ``>= 1``: 1.1-1.2 at
-        hyperscale sites, 1.4-1.6 typical (DOMAIN.md).
+        hyperscale sites, 1.4-1.6 typical (docs/sources.md).
     price_per_kwh : float or array_like
         Electricity price in USD per kWh, ``>= 0``: a facility parameter or a path.
     periods_per_year : int
@@ -259,11 +259,11 @@ def colocation_cost(gpus, kw_per_gpu, rate_per_kw_month, periods_per_year):
     gpus : float or array_like (F,)
         GPUs installed, ``>= 0``.
     kw_per_gpu : float or array_like (F,)
-        IT power per GPU in kW, ``>= 0`` (H100 about 1.3 kW, DOMAIN.md).
+        IT power per GPU in kW, ``>= 0`` (H100 about 1.3 kW, docs/sources.md).
     rate_per_kw_month : float or array_like
         Colocation rate in USD per kW of IT capacity per month, ``>= 0``: a facility
         parameter or a path. CBRE North America H2-2024 asking rate $184/kW-month
-        (250-500 kW requirements); global average Q1-2025 about $217 (DOMAIN.md).
+        (250-500 kW requirements); global average Q1-2025 about $217 (docs/sources.md).
     periods_per_year : int
         1, 2, 4 or 12.
 
@@ -497,33 +497,33 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     contract_rate : float or array_like, default 0.0
         Contract rate, USD per GPU-hour (``>= 0``): a facility parameter or a path.
     contracted_utilization : float or array_like, default 1.0
-        Share of contracted hours paid for, in [0, 1]; 1 = take-or-pay (DOMAIN.md).
+        Share of contracted hours paid for, in [0, 1]; 1 = take-or-pay (docs/sources.md).
     kw_per_gpu : float or array_like (F,), default 1.3
         IT power per GPU in kW, all-in: H100 about 1.3 kW (DGX H100 about 10.2 kW for 8
-        GPUs; DGX B200 about 14.3 kW), DOMAIN.md "Cash flows and coverage".
+        GPUs; DGX B200 about 14.3 kW), docs/sources.md "Cash flows and coverage".
     pue : float or array_like (F,), default 1.3
-        Power usage effectiveness, ``>= 1``. DOMAIN.md gives 1.1-1.2 at hyperscale and
+        Power usage effectiveness, ``>= 1``. docs/sources.md gives 1.1-1.2 at hyperscale and
         1.4-1.6 typical; 1.3, between the two, is our estimate for a modern colocation
         site.
     price_per_kwh : float or array_like, default 0.08
         Electricity price, USD per kWh (``>= 0``): a facility parameter or a path. $0.08
         is about the US average retail price to industrial users in 2024 (EIA, Electric
-        Power Monthly, table 5.6); an estimate, not in DOMAIN.md: use the site's tariff.
+        Power Monthly, table 5.6); an estimate, not in docs/sources.md: use the site's tariff.
     load_factor : float or array_like (F,), default 1.0
         Average power draw as a share of ``kw_per_gpu``, in [0, 1]; 1 (full draw, our
         conservative assumption).
     colocation_per_kw_month : float or array_like, default 184.0
         Colocation rate, USD per kW of IT load per month (``>= 0``; 0 for an owned site):
         a facility parameter or a path. CBRE North America H2-2024 asking rate
-        $184/kW-month (250-500 kW); global Q1-2025 average about $217 (DOMAIN.md).
+        $184/kW-month (250-500 kW); global Q1-2025 average about $217 (docs/sources.md).
     other_opex_per_gpu_year : float or array_like, default 0.0
         Other cash opex (staff, network transit, insurance, software), USD per GPU per
-        year (``>= 0``): a facility parameter or a path. No public benchmark in DOMAIN.md,
+        year (``>= 0``): a facility parameter or a path. No public benchmark in docs/sources.md,
         so 0 by default: set it from the borrower's model.
     maintenance_capex_per_gpu_year : float or array_like, default 0.0
         Maintenance capex (replacing failed GPUs and parts), USD per GPU per year
         (``>= 0``): a facility parameter or a path. 0 by default; a starting point is
-        the physical attrition of about 9% a year (DOMAIN.md) times the replacement cost.
+        the physical attrition of about 9% a year (docs/sources.md) times the replacement cost.
     tax_rate : float or array_like (F,), default 0.0
         Cash tax rate on positive taxable income, in [0, 1]. 0 by default: GPU fleets
         carry large tax depreciation early on; set it (e.g. US federal 21%) to test.
@@ -555,7 +555,7 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     Notes
     -----
     With ``H = 8760 / m`` hours a period, ``s_t`` the contracted share, ``u_t`` merchant
-    utilization (DOMAIN.md, "Cash flows and coverage"), and GPUs the working GPUs
+    utilization (docs/sources.md, "Cash flows and coverage"), and GPUs the working GPUs
     (installed x ``working_share``) except in colocation:
 
     * contracted revenue ``= GPUs x s_t x u_c x H x contract_rate_t``;

@@ -94,7 +94,7 @@ class Facilities:
         Sculpting target; default the lock-up covenant.
     cash_sweep : array_like, default 0.0
         Share of CFADS left after scheduled debt service that prepays the loan
-        (:func:`gpucredit.coverage.cash_sweep`; DOMAIN.md: TeraWulf's 50% offer).
+        (:func:`gpucredit.coverage.cash_sweep`; docs/sources.md: TeraWulf's 50% offer).
     commitment, advance_rate : array_like, optional
         For the borrowing base today: the facility's commitment (default the debt) and
         the advance rate on the collateral's liquidation-haircut value
@@ -103,7 +103,7 @@ class Facilities:
     age0 : array_like, default 0.0
         Age of the GPUs today, years.
     rent_deflation : array_like, default 0.25
-        Annual trend deflation of the merchant rent. DOMAIN.md: inference cost falls
+        Annual trend deflation of the merchant rent. docs/sources.md: inference cost falls
         20-40% a year; Epoch AI's price-performance trends give 21-28%; 0.25 is the middle.
     contracted_share, contract_rate, contract_periods : array_like, default 0
         Take-or-pay share of the fleet, its rate (USD per GPU-hour) and the number of
@@ -129,7 +129,7 @@ class Facilities:
         Ages at which successor generations reach volume (NaN-padded), for the
         generation step-downs of the residual curve.
     generation_jump : array_like, default 0.25
-        Value lost at each successor step (DOMAIN.md: about 20-30%).
+        Value lost at each successor step (docs/sources.md: about 20-30%).
     attrition_rate : array_like, default 0.0
         GPUs failing a year since delivery (about 9%: Meta, "The Llama 3 Herd of Models",
         2024, section 3.3.4, our annualisation): the collateral and the revenue both count
@@ -139,10 +139,10 @@ class Facilities:
         period ``step_down_period`` on (0 = none): the stress scenario of a new
         generation landing early.
     economic_life_years : array_like, default 5.0
-        The asset's economic life, for PLCR and duration mismatch. DOMAIN.md: hyperscalers
+        The asset's economic life, for PLCR and duration mismatch. docs/sources.md: hyperscalers
         depreciate over 5.5-6 years, Nebius 4, critics argue 2-3; 5 sits between.
     market_absorption : array_like, default 2000.0
-        GPUs of this model the secondary market absorbs a month. Our estimate: DOMAIN.md
+        GPUs of this model the secondary market absorbs a month. Our estimate: docs/sources.md
         notes there is no deep resale market; set it per model and deal.
     liquidation_months, install_haircut, sale_costs : array_like, optional
         Liquidation horizon (months, default 6), the installation-dependency discount and
@@ -508,7 +508,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         ``breakeven_rent`` (flat merchant rent for min DSCR 1.00x),
         ``breakeven_rent_lockup``, ``breakeven_utilization``, ``breakeven_deflation``
         (annual merchant-rent deflation for min DSCR 1.00x; NaN: already below 1.00x
-        at no deflation; 0.99: above it even at 99%), ``debt_capacity`` (sculpted at
+        at no deflation; 0.99: above it even at 99%) with ``breakeven_deflation_bound``
+        (">", "<" or "="), ``breakeven_rent_status`` and ``breakeven_utilization_status``
+        ("covered by contract", "not reachable" or "solved"), ``debt_capacity`` (sculpted at
         ``target_dscr``), ``market_value``, ``liquidation_value``, ``haircut``,
         ``ltv_market`` and ``ltv_liquidation``: all as of the valuation date (t = 0: the
         GPUs at their age today, the debt outstanding today, no interest accrued), with
@@ -683,7 +685,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     periods_elapsed = (np.arange(1, n_t + 1) - 1) / m
     undeflated = merchant_hours * _col(fac_rent0) * step_factor
     breakeven_deflation = np.array(coverage.breakeven_deflation(
-        undeflated, other_cfads, ds, m, 1.0, hi=0.99), dtype=float, ndmin=1)
+        undeflated, other_cfads, ds, m, 1.0, hi=_DEFLATION_CAP), dtype=float, ndmin=1)
 
     # Cash tax makes CFADS piecewise linear in rent and utilization, so the closed forms
     # above (exact for affine CFADS) are replaced by searches on the full cash flows for
@@ -715,7 +717,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                 (breakeven_util, at_util, 1.0, 1.0)):
             out[t] = _smallest_level(fn, level, upper)
         breakeven_deflation[t] = np.asarray(coverage.breakeven_rate(
-            at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)
+            at_deflation, 1.0, lo=0.0, hi=_DEFLATION_CAP), dtype=float).reshape(-1)
 
     # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
     age = ages(n_t, m, age0)
@@ -830,6 +832,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     metrics = pd.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n,))
                             for k, v in metrics.items()},
                            index=pd.Index(ids, name="facility_id"))
+    metrics = metrics.assign(**_breakeven_flags(metrics))
     return Evaluation(ids=ids, periods_per_year=m, tenor=tenor, flows=flows, schedule=sched,
                       sweep=sweep, balloon=balloon,
                       dscr=np.atleast_2d(dscr), llcr=np.atleast_2d(llcr), residual=residual,
@@ -838,6 +841,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                       mining_cfads=mining,
                       metrics=metrics, inputs=fac, rate=rate)
 
+
+_DEFLATION_CAP = 0.99
+"""Highest annual rent deflation the breakeven-deflation solver tries."""
 
 _RENT_SEARCH_CEILING = 1_000.0
 """Highest flat rent (USD per GPU-hour) the breakeven search tries for taxed facilities."""
@@ -900,6 +906,32 @@ def _customer_default(fac: Facilities, default_at, contract, merchant, m: int):
     split = rents.contracted_merchant(_vector(fac.contract_rate, "contract_rate", n, 0),
                                       merchant, stop, share)
     return split, relet, termination
+
+
+def _breakeven_flags(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What each breakeven means, in words, beside its number.
+
+    ``breakeven_rent_status`` and ``breakeven_utilization_status``: "covered by
+    contract" where the contracted revenue alone covers debt service (the breakeven is
+    zero or below, or undefined with no merchant GPUs and a minimum DSCR of 1.00x or
+    more), "not reachable" where no level does (NaN), "above 100%" for a utilization
+    no fleet can reach, "solved" otherwise. ``breakeven_deflation_bound``: ">" where
+    DSCR stays above 1.00x even at the solver's 99% cap (the breakeven is above 99%),
+    "<" where it is below 1.00x already with flat rents (NaN: the breakeven is below
+    0%), "=" otherwise.
+    """
+    out = {}
+    covered = metrics["min_dscr"].to_numpy() >= 1.0  # e.g. no merchant GPUs left to price
+    for name in ("rent", "utilization"):
+        x = metrics[f"breakeven_{name}"].to_numpy()
+        solved = np.where((name == "utilization") & (x > 1.0), "above 100%", "solved")
+        out[f"breakeven_{name}_status"] = np.where(
+            np.isnan(x), np.where(covered, "covered by contract", "not reachable"),
+            np.where(x <= 0, "covered by contract", solved))
+    d = metrics["breakeven_deflation"].to_numpy()
+    out["breakeven_deflation_bound"] = np.where(
+        np.isnan(d), "<", np.where(d >= _DEFLATION_CAP - 1e-9, ">", "="))
+    return out
 
 
 def _today(fac: Facilities, families, age0, cost, outstanding, gpus, absorption, months,

@@ -8,7 +8,7 @@ current rent and a default curve. Every figure carries its source in
 They are starting points for a facility's own inputs, never a substitute for them.
 
 Successor steps count architecture generations only (Hopper, Blackwell, Rubin, Feynman),
-the launches DOMAIN.md names as knocking down the previous generation's value; mid-cycle
+the launches docs/sources.md names as knocking down the previous generation's value; mid-cycle
 refreshes (H200, Blackwell Ultra, Rubin Ultra) are not steps. The default curves are
 market curves fitted to resale prices that already reflect successor launches, so they
 carry no steps: add ``step_ages`` to a gentler base curve rather than to these, or the
@@ -46,13 +46,13 @@ GENERATIONS: Mapping[str, dt.date] = MappingProxyType({
 """Volume date of each NVIDIA architecture generation (when it ships in volume).
 
 Sources: Hopper - H100 announced March 2022, broadly rentable in clouds from early 2023
-(estimate of the month); Blackwell - DOMAIN.md "Blackwell 2025", volume shipments from
-early 2025 (estimate of the month); Rubin - DOMAIN.md "Rubin late 2026" (estimate of the
+(estimate of the month); Blackwell - docs/sources.md "Blackwell 2025", volume shipments from
+early 2025 (estimate of the month); Rubin - docs/sources.md "Rubin late 2026" (estimate of the
 month); Feynman - NVIDIA's GTC 2025 roadmap puts it in 2028 (estimate of the month).
 """
 
 _GENERATION_SOURCE = (
-    "volume dates: our estimates of the month from DOMAIN.md (Hopper 2022, Blackwell 2025, "
+    "volume dates: our estimates of the month from docs/sources.md (Hopper 2022, Blackwell 2025, "
     "Rubin late 2026) and NVIDIA's GTC 2025 roadmap (Feynman 2028)")
 
 _DEFAULT_CURVE = ("logistic", {"hold_years": 2.03, "steepness": 0.3285, "floor": 0.0})
@@ -229,12 +229,12 @@ _PRESET_LIST = [
         curve_params=_DEFAULT_CURVE[1],
         sources={
             "list_price_usd": "estimate: between used H100 SXM at $22-28k and the $40k+ peak "
-                              "(DOMAIN.md)",
-            "kw_per_gpu": "DOMAIN.md: DGX H100 about 10.2 kW for 8 GPUs (700 W TDP each)",
-            "launch_date": "NVIDIA GTC 2022 announcement, 22 March 2022 (DOMAIN.md: Hopper "
+                              "(docs/sources.md)",
+            "kw_per_gpu": "docs/sources.md: DGX H100 about 10.2 kW for 8 GPUs (700 W TDP each)",
+            "launch_date": "NVIDIA GTC 2022 announcement, 22 March 2022 (docs/sources.md: Hopper "
                            "2022)",
             "successors": _GENERATION_SOURCE,
-            "rent_usd_per_hour": "DOMAIN.md: $2.42 spot mid-2026, $2.65 contract "
+            "rent_usd_per_hour": "docs/sources.md: $2.42 spot mid-2026, $2.65 contract "
                                  "(SemiAnalysis and trade press)",
             "curve": _DEFAULT_CURVE_SOURCE,
             "curve_band": _BAND_SOURCE,
@@ -253,11 +253,11 @@ _PRESET_LIST = [
         sources={
             "list_price_usd": "estimate: a small premium over the H100 (trade press $30-40k)",
             "kw_per_gpu": "estimate: same 700 W TDP and DGX chassis as the H100 "
-                          "(DGX H100 10.2 kW / 8, DOMAIN.md)",
+                          "(DGX H100 10.2 kW / 8, docs/sources.md)",
             "launch_date": "NVIDIA SC23 announcement, 13 November 2023",
             "successors": _GENERATION_SOURCE,
             "rent_usd_per_hour": "estimate: a premium of about 15% over the H100's $2.42 "
-                                 "mid-2026 spot rent (DOMAIN.md)",
+                                 "mid-2026 spot rent (docs/sources.md)",
             "curve": _DEFAULT_CURVE_SOURCE,
             "curve_band": _BAND_SOURCE,
         },
@@ -275,7 +275,7 @@ _PRESET_LIST = [
         sources={
             "list_price_usd": "estimate: top of NVIDIA's $30-40k guidance for Blackwell "
                               "(J. Huang to CNBC, March 2024)",
-            "kw_per_gpu": "DOMAIN.md: DGX B200 about 14.3 kW for 8 GPUs",
+            "kw_per_gpu": "docs/sources.md: DGX B200 about 14.3 kW for 8 GPUs",
             "launch_date": "NVIDIA GTC 2024 announcement, 18 March 2024",
             "successors": _GENERATION_SOURCE,
             "rent_usd_per_hour": "estimate: B200 rents about $4-5/hr, mid-2026",
@@ -296,7 +296,7 @@ _PRESET_LIST = [
         sources={
             "list_price_usd": "estimate: a GB200 NVL72 rack at about $3m (trade press) / 72 "
                               "GPUs",
-            "kw_per_gpu": "DOMAIN.md: GB200 NVL72 about 120 kW for 72 GPUs",
+            "kw_per_gpu": "docs/sources.md: GB200 NVL72 about 120 kW for 72 GPUs",
             "launch_date": "NVIDIA GTC 2024 announcement, 18 March 2024",
             "successors": _GENERATION_SOURCE,
             "rent_usd_per_hour": "estimate: GB200 rents about $4.5-5.5/hr, mid-2026",

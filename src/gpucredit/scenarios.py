@@ -10,7 +10,7 @@ LLCR, maximum LTV, first covenant breach and loss given default. :func:`scenario
 aggregates that table over a portfolio, and :func:`tornado` ranks the inputs by how far
 each moves a metric.
 
-:data:`STANDARD_SCENARIOS` are the grid of DOMAIN.md ("Correlated stress"): the base case,
+:data:`STANDARD_SCENARIOS` are the grid of docs/sources.md ("Correlated stress"): the base case,
 rent deflation of 20, 30 and 40% a year, a generation step-down, BTC -50% and the joint
 case. The correlation ``rho`` of a scenario moves only the Monte Carlo
 (:mod:`gpucredit.montecarlo`), which :func:`run_scenarios` and :func:`tornado` run when
@@ -953,32 +953,32 @@ def default_drivers(*, rent: float = 0.20, utilization: float = 0.10,
                     power_price: float = 0.30, pue: float = 0.20, haircut: float = 0.10,
                     base_rate: float = 0.02,
                     rho: tuple[float, float] = (0.0, 0.6)) -> tuple[Driver, ...]:
-    """The seven tornado drivers of DOMAIN.md, each size a parameter.
+    """The seven tornado drivers of docs/sources.md, each size a parameter.
 
     Parameters
     ----------
     rent : float, default 0.20
-        Merchant rent -/+ 20% (multiplier ``1 -/+ rent``). DOMAIN.md: the October 2025
+        Merchant rent -/+ 20% (multiplier ``1 -/+ rent``). docs/sources.md: the October 2025
         H100 trough ($1.70) sat about 30% below trend and rents swung $2.35-$2.65
         within 2026; 20% is a one-sided move of that order.
     utilization : float, default 0.10
         Utilization -/+ 10 points (added, clipped to [0, 1]). Our estimate of a plausible
-        swing in merchant GPU occupancy; DOMAIN.md gives no figure.
+        swing in merchant GPU occupancy; docs/sources.md gives no figure.
     power_price : float, default 0.30
         Power price -/+ 30% (multiplier). Our estimate: US industrial tariffs range
         roughly that far around the $0.08/kWh default of :func:`gpucredit.fleet.cfads`
         (EIA, Electric Power Monthly, table 5.6).
     pue : float, default 0.20
-        PUE -/+ 0.2 (added, floored at 1). DOMAIN.md: 1.1-1.2 at hyperscale, 1.4-1.6
+        PUE -/+ 0.2 (added, floored at 1). docs/sources.md: 1.1-1.2 at hyperscale, 1.4-1.6
         typical, around the 1.3 default.
     haircut : float, default 0.10
-        Install haircut -/+ 10 points (clipped to [0, 1]). DOMAIN.md: 10-25% where buyers
+        Install haircut -/+ 10 points (clipped to [0, 1]). docs/sources.md: 10-25% where buyers
         need liquid-cooled capacity, around the 0.15 default.
     base_rate : float, default 0.02
         Base rate -/+ 200 bp (floating facilities only). Our estimate of a rate shock;
         SOFR rose by more than 500 bp in 2022-23.
     rho : (float, float), default (0.0, 0.6)
-        Correlation low and high, Monte Carlo only. DOMAIN.md: no published estimate;
+        Correlation low and high, Monte Carlo only. docs/sources.md: no published estimate;
         stress at 0, 0.3 and 0.6.
 
     Returns
