@@ -482,19 +482,31 @@ def test_blank_gpu_cells_take_the_preset():
 
 
 def test_residual_curve_blank_takes_preset_named_takes_assumptions():
+    """Regression: naming a curve family silently changed its parameters and added
+    generation steps (NLC-A100 -32%). The preset's own family keeps the preset's
+    parameters; another family takes the Assumptions' (its documented defaults); steps
+    only where the row fills generation_jump."""
     records = [one(facility_id="P", gpu_model="A100", gpu_unit_cost=15_000.0),
                one(facility_id="N", gpu_model="H100", residual_curve="declining_balance",
+                   delivery_date=dt.date(2024, 3, 1)),
+               one(facility_id="S", gpu_model="A100", residual_curve="declining_balance",
+                   gpu_unit_cost=15_000.0),
+               one(facility_id="J", gpu_model="H100", generation_jump=0.2,
                    delivery_date=dt.date(2024, 3, 1))]
     fac = convert(records, 4, curve_rate=0.35)
-    a100 = get_preset("A100")
-    assert fac.residual_curve == [a100.curve_family, "declining_balance"]
+    a100, h100 = get_preset("A100"), get_preset("H100")
+    assert fac.residual_curve == [a100.curve_family, "declining_balance",
+                                  "declining_balance", h100.curve_family]
     assert fac.curve_params["rate"][0] == a100.curve_params["rate"]   # preset: 0.28
     assert fac.curve_params["rate"][1] == 0.35                        # the Assumptions'
-    # Blank curve: fitted to resale prices that already reflect launches, no steps;
-    # named curve: a step at each successor's volume date (H100 from 2024-03-01).
-    assert np.isnan(fac.step_ages[0]).all()
-    steps = fac.step_ages[1][~np.isnan(fac.step_ages[1])]
-    np.testing.assert_allclose(steps, get_preset("H100").step_ages(dt.date(2024, 3, 1)))
+    assert fac.curve_params["rate"][2] == a100.curve_params["rate"]   # the preset's family
+    assert np.isnan(fac.step_ages[:3]).all()                           # no steps unasked
+    np.testing.assert_array_equal(fac.generation_jump, [0.0, 0.0, 0.0, 0.2])
+    steps = fac.step_ages[3][~np.isnan(fac.step_ages[3])]
+    np.testing.assert_allclose(steps, h100.step_ages(dt.date(2024, 3, 1)))
+    # Every row carries its model's low/high residual band.
+    assert fac.residual_curve_low == [a100.curve_low[0], h100.curve_low[0],
+                                      a100.curve_low[0], h100.curve_low[0]]
 
 
 def test_facilities_keep_tape_order_and_ids():
@@ -586,3 +598,32 @@ def test_a_failed_run_leaves_no_periods_file(tmp_path):
         raise RuntimeError("stop")
     assert target.read_text() == "before"
     assert not list(tmp_path.glob(".periods*"))
+
+
+def test_customer_credit_columns_reach_the_model():
+    """The tape's customer, backstop, liquidity and seniority columns and the Credit
+    assumptions become Facilities fields (issue 9; interface with the Monte Carlo)."""
+    records = [one(facility_id="C", contracted_share=0.5, contract_rate=2.6,
+                   contract_end_date=dt.date(2028, 6, 30), counterparty_rating="aa-",
+                   backstop_rating="AA+", termination_payment_months=6, dsra_amount=5e6,
+                   seniority="senior_unsecured", gpu_model="GB200"),
+               one(facility_id="D")]
+    fac = convert(records, 4, refi_max_ltv=0.6)
+    assert fac.counterparty_rating == ["AA-", None]
+    assert fac.backstop_rating == ["AA+", None]
+    np.testing.assert_array_equal(fac.termination_payment_months, [6.0, 0.0])
+    np.testing.assert_array_equal(fac.releasing_lag_months, [6.0, 6.0])    # the defaults
+    np.testing.assert_array_equal(fac.releasing_rent_factor, [0.85, 0.85])
+    np.testing.assert_array_equal(fac.dsra_amount, [5e6, 0.0])
+    assert fac.seniority == ["senior_unsecured", "secured"]
+    assert fac.generation == ["blackwell", "hopper"]
+    assert fac.refi_max_ltv == 0.6 and fac.recovery_senior_unsecured == 0.38
+    assert fac.default_counterparty_rating == "B+"
+
+
+def test_a_bad_rating_rejects_its_row_and_names_the_column():
+    rows, a = typed_rows([one(facility_id="X", counterparty_rating="AAA-"), one(facility_id="Y")])
+    fac, errors = facilities_from_rows(rows, a, 4)
+    assert list(fac.ids) == ["Y"]
+    assert errors[0]["column"] == "counterparty_rating"
+    assert "counterparty_rating must be on S&P's scale" in errors[0]["message"]

@@ -140,6 +140,7 @@ def _first(mask: np.ndarray) -> int:
 def _oracle(s: dict, m: int) -> dict:
     """Every number evaluate() reports for one annuity facility, computed independently."""
     n = int(s["tenor"])
+    life_left = max(s["economic_life_years"] - s["age0"], 0.0)  # the clock started at delivery
     n_t = max(n, math.ceil(s["economic_life_years"] * m - 1e-9))
     t = np.arange(1, n_t + 1)
     live = t <= n
@@ -152,7 +153,8 @@ def _oracle(s: dict, m: int) -> dict:
     llcr = np.full(n_t, np.nan)
     for i in range(n):  # LLCR_t: NPV at the debt rate of CFADS t..n, over the balance at t
         llcr[i] = npf.npv(r, np.concatenate([[0.0], cash["cfads"][i:n]])) / sched["opening"][i]
-    plcr = npf.npv(r, np.concatenate([[0.0], cash["cfads"]])) / s["debt"]
+    in_life = t <= math.ceil(life_left * m - 1e-9)
+    plcr = npf.npv(r, np.concatenate([[0.0], cash["cfads"][in_life]])) / s["debt"]
 
     # Collateral: exponential residual with a floor; DOMAIN.md's liquidation haircut.
     lam, floor = s["curve_params"]["lam"], s["curve_params"]["floor"]
@@ -166,6 +168,10 @@ def _oracle(s: dict, m: int) -> dict:
     recovery = np.maximum(0.0, mv * f_time * (1 - impact) * (1 - s["install_haircut"])
                           - s["sale_costs"] * mv)
     exposure_t = np.where(live, sched["opening"] + sched["interest"], 0.0)
+    # Today (t = 0): the GPUs at their age today, the debt outstanding today, no interest.
+    mv0 = s["gpus"] * s["gpu_unit_cost"] * (floor + (1.0 - floor) * np.exp(-lam * s["age0"]))
+    rec0 = max(0.0, mv0 * f_time * (1 - impact) * (1 - s["install_haircut"])
+               - s["sale_costs"] * mv0)
     lgd = np.where(live, 1.0 - np.minimum(recovery, exposure_t)
                    / np.where(live, exposure_t, 1.0), np.nan)
 
@@ -200,8 +206,9 @@ def _oracle(s: dict, m: int) -> dict:
         metrics=dict(
             debt=s["debt"], tenor_years=n / m, wal_years=wal,
             economic_life_years=s["economic_life_years"],
-            wal_to_life=wal / s["economic_life_years"],
-            life_gap_years=wal - s["economic_life_years"],
+            age_years=s["age0"], remaining_life_years=life_left,
+            wal_to_life=(s["age0"] + wal) / s["economic_life_years"],
+            life_gap_years=s["age0"] + wal - s["economic_life_years"],
             min_dscr=np.nanmin(dscr), avg_dscr=np.nanmean(dscr), llcr=llcr[0],
             min_llcr=np.nanmin(llcr), plcr=plcr,
             first_breach_lockup=_first(live & (cfads_tenor < LOCKUP * ds)),
@@ -210,13 +217,13 @@ def _oracle(s: dict, m: int) -> dict:
             min_headroom_usd=np.min(cfads_tenor[:n] - LOCKUP * ds[:n]),
             breakeven_rent=be_rent, breakeven_rent_lockup=be_rent_lockup,
             breakeven_utilization=be_util, breakeven_deflation=be_deflation,
-            debt_capacity=capacity, market_value=mv[0], liquidation_value=recovery[0],
-            haircut=1.0 - recovery[0] / mv[0],
-            ltv_market=exposure_t[0] / mv[0], ltv_liquidation=exposure_t[0] / recovery[0],
+            debt_capacity=capacity, market_value=mv0, liquidation_value=rec0,
+            haircut=1.0 - rec0 / mv0,
+            ltv_market=s["debt"] / mv0, ltv_liquidation=s["debt"] / rec0,
             max_ltv_market=np.max(exposure_t / mv),
             max_ltv_liquidation=np.max(exposure_t[:n] / recovery[:n]),
             first_collateral_shortfall=_first(recovery < exposure_t),
-            lgd_now=lgd[0],
+            lgd_now=1.0 - min(rec0, s["debt"]) / s["debt"],
             lgd_at_breach=lgd[below_one - 1] if below_one else np.nan,
             min_dscr_combined=np.nanmin(dscr), treasury_value=0.0, btc_held=0.0,
             dscr_lockup=LOCKUP, dscr_default=DEFAULT))
@@ -465,7 +472,8 @@ class TestBreakevensFedBack:
 
     def test_taxed_facility(self):
         """With a 21% cash tax CFADS is kinked in the rent; the breakevens still land."""
-        spec = facility(12, debt=5e6, tax_rate=0.21)
+        spec = facility(12, debt=5e6, tax_rate=0.21, tax_depreciation_schedule=(),
+                        tax_interest_deductible=False)  # the oracle's tax on EBITDA
         row = _row(_evaluate(spec, 12))
         n_t = 60
         ds = _annuity(spec["debt"], spec["annual_rate"], spec["tenor"], 12, n_t)["debt_service"]
@@ -735,7 +743,8 @@ def test_portfolio_is_its_facilities_stacked(drawn):
     n_t = port.dscr.shape[1]
     for i in range(len(specs["tenor"])):
         one = evaluate(_one(specs, i), m, horizon=n_t)
-        np.testing.assert_allclose(port.metrics.to_numpy()[i], one.metrics.to_numpy()[0],
+        np.testing.assert_allclose(port.metrics.select_dtypes(float).to_numpy()[i],
+                                   one.metrics.select_dtypes(float).to_numpy()[0],
                                    rtol=1e-9, atol=1e-9, equal_nan=True)
         for name in ARRAYS:
             np.testing.assert_allclose(getattr(port, name)[i], getattr(one, name)[0],
@@ -856,7 +865,7 @@ def test_mismatched_shapes_raise_the_package_error(changes, argument):
 def _miners() -> Facilities:
     specs = [facility(12, debt=10e6, tenor=36), facility(12, debt=12e6, tenor=48)]
     return _stack(specs).replace(hashrate_ph=np.array([0.0, 400.0]),
-                                 hashcost_per_ph_day=25.0, btc_held=np.array([0.0, 150.0]),
+                                 hashcost_per_ph_day=5.0, btc_held=np.array([0.0, 150.0]),
                                  btc_price=90_000.0, network_difficulty=1.5e14)
 
 
@@ -868,11 +877,13 @@ def test_exposure_splits_the_combined_cfads():
     combined = np.where(live, ev.flows.cfads[:, :48] + ev.mining_cfads[:, :48], 0.0)
     np.testing.assert_allclose(ex.merchant_revenue + ex.other_cfads + ex.mining_cfads,
                                combined, rtol=1e-12, atol=1e-6)
-    # Self-mining revenue by hand: hashprice = 86,400 x 1e15 / (D x 2^32) x 3.125 x BTC
-    # per PH/s per day; a month is 365/12 days.
-    hashprice = 86_400 * 1e15 / (1.5e14 * 2**32) * 3.125 * 90_000.0
+    # Self-mining revenue by hand: hashprice = 86,400 x 1e15 / (D x 2^32) x (3.125 + fees
+    # 0.025) x BTC per PH/s per day; a month is 365/12 days. Its power: an S21 fleet at
+    # 17.5 J/TH draws 17.5 kW per PH/s, 420 kWh a day at the facility's $0.075/kWh.
+    hashprice = 86_400 * 1e15 / (1.5e14 * 2**32) * 3.15 * 90_000.0
+    power = 17.5 * 24 * 0.075
     assert ex.mining_cfads[1, 0] == pytest.approx(400 * hashprice * 365 / 12, rel=1e-12)
-    assert ev.mining_cfads[1, 0] == pytest.approx(400 * (hashprice - 25.0) * 365 / 12,
+    assert ev.mining_cfads[1, 0] == pytest.approx(400 * (hashprice - 5.0 - power) * 365 / 12,
                                                   rel=1e-12)
     np.testing.assert_array_equal(ex.debt_service, ev.schedule.debt_service[:, :48])
     np.testing.assert_allclose(ex.liquidation_factor, 1 - ev.metrics.haircut.to_numpy())
@@ -909,3 +920,207 @@ def test_price_volatility_and_impact_coefficient_reach_the_haircut():
                                                    rel=1e-12)
     default = evaluate(_base(), 12).metrics.iloc[0]
     assert default["liquidation_value"] > m["liquidation_value"]  # sigma 0.10, Y 0.75
+
+
+# --------------------------------------------------------------------------- today (issue 9)
+
+@pytest.mark.parametrize("m", [1, 2, 4, 12])
+def test_values_today_do_not_depend_on_the_payment_grid(m):
+    """Regression: "today" was the end of period 1, so a semiannual loan lost half a year of
+    value and gained half a year of interest. Today is t = 0: by hand, an H100-like fleet
+    1.5 years old on lambda 0.46, floor 3%, carrying 16m of debt."""
+    ev = _evaluate(facility(m, age0=1.5), m)
+    value = 1024 * 32_000 * (0.03 + 0.97 * math.exp(-0.46 * 1.5))
+    row = _row(ev)
+    assert row.market_value == pytest.approx(value, rel=1e-12)
+    assert row.ltv_market == pytest.approx(16e6 / value, rel=1e-12)
+    assert row.liquidation_value == pytest.approx(value * (1 - row.haircut), rel=1e-12)
+    assert row.ltv_liquidation == pytest.approx(16e6 / row.liquidation_value, rel=1e-12)
+
+
+@pytest.mark.parametrize("age0", [0.0, 1.0, 3.25, 6.0])
+def test_life_gap_counts_from_delivery(age0):
+    """The asset's clock started at delivery: gap = age today + WAL - economic life, the
+    life left is life - age (never negative), and PLCR sees only the cash flows of the
+    life left (NLC-A100's -4.1 years counted from today were -0.86 from delivery)."""
+    row = _row(_evaluate(facility(4, age0=age0), 4))
+    assert row.life_gap_years == pytest.approx(age0 + row.wal_years - 5.0, rel=1e-12)
+    assert row.wal_to_life == pytest.approx((age0 + row.wal_years) / 5.0, rel=1e-12)
+    assert row.remaining_life_years == pytest.approx(max(5.0 - age0, 0.0))
+    if age0 < 5.0:  # PLCR: the oracle's NPV over the periods of the life left only
+        want = _oracle(facility(4, age0=age0), 4)["metrics"]["plcr"]
+        assert row.plcr == pytest.approx(want, rel=1e-12)
+
+
+def test_value_band_today():
+    """A low and a high residual curve give the band of values and LTVs today."""
+    spec = facility(4, age0=2.0, residual_curve_low="declining_balance",
+                    curve_params_low={"rate": 0.3}, residual_curve_high="declining_balance",
+                    curve_params_high={"rate": 0.1})
+    row = _row(_evaluate(spec, 4))
+    cost = 1024 * 32_000
+    assert row.market_value_low == pytest.approx(cost * 0.7**2, rel=1e-12)
+    assert row.market_value_high == pytest.approx(cost * 0.9**2, rel=1e-12)
+    assert row.ltv_market_low == pytest.approx(16e6 / (cost * 0.49), rel=1e-12)
+    assert row.ltv_market_high == pytest.approx(16e6 / (cost * 0.81), rel=1e-12)
+    assert np.isnan(_row(_evaluate(facility(4), 4)).ltv_market_low)  # no band given
+
+
+def test_attrition_takes_gpus_out_of_revenue_as_out_of_collateral():
+    """Regression: failed GPUs left the collateral but kept earning. With 9% a year since
+    delivery, period t's revenue is the whole fleet's x 0.91^(age0 + t/m), as is the
+    residual value; colocation is still paid on the installed kW."""
+    m = 4
+    ev, base = _evaluate(facility(m, attrition_rate=0.09), m), _oracle(facility(m), m)
+    age = 0.5 + np.arange(1, 5 * m + 1) / m
+    np.testing.assert_allclose(ev.flows.revenue[0], base["cash"]["revenue"] * 0.91**age,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ev.flows.power[0], base["cash"]["power"] * 0.91**age,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ev.flows.colocation[0], base["cash"]["colocation"], rtol=1e-12)
+    np.testing.assert_allclose(ev.residual[0], base["residual"] * 0.91**age, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- credit inputs
+
+def _credit(**changes):
+    from gpucredit.model import credit_inputs
+    spec = dict(gpus=1000.0, gpu_unit_cost=30_000.0, merchant_rent=2.4, utilization=0.85,
+                debt=18e6, annual_rate=0.10, tenor=8, rent_deflation=0.0, kw_per_gpu=1.3,
+                contracted_share=0.5, contract_rate=2.6, contract_periods=6,
+                counterparty_rating="BBB", termination_payment_months=6,
+                releasing_lag_months=6, releasing_rent_factor=0.85, base_rate=0.04)
+    spec.update(changes)
+    return credit_inputs(evaluate(Facilities(**spec), 4))
+
+
+class TestCreditInputs:
+    """model.credit_inputs: the customer-credit, liquidity and refinancing arrays of the
+    interface with the Monte Carlo (issues 9 and 10), by hand."""
+
+    hours = 8760 / 4
+
+    def test_contract_relet_and_termination_by_hand(self):
+        c = _credit()
+        contract = 1000 * 0.5 * self.hours * 2.6
+        want = np.where(np.arange(1, 9) <= 6, contract, 0.0)
+        np.testing.assert_allclose(c["contract_revenue"][0], want, rtol=1e-12)
+        relet = 1000 * 0.5 * self.hours * 0.85 * 2.4 * 0.85  # contracted GPUs at the market
+        np.testing.assert_allclose(c["relet_revenue"][0], np.where(want > 0, relet, 0.0),
+                                   rtol=1e-12)
+        # 6 months = 2 quarters of contract revenue, capped by what the contract has left,
+        # recovered at the senior unsecured 38%.
+        left = np.array([6, 5, 4, 3, 2, 1, 0, 0]) * contract
+        np.testing.assert_allclose(c["termination_payment"][0],
+                                   np.minimum(2 * contract, left) * 0.38, rtol=1e-12)
+        assert c["relet_lag"][0] == 2 and c["n_periods_f"][0] == 8
+
+    def test_other_cfads_leaves_out_contract_and_merchant_revenue(self):
+        from gpucredit.model import credit_inputs
+        ev = evaluate(Facilities(gpus=1000.0, gpu_unit_cost=30_000.0, merchant_rent=2.4,
+                                 utilization=0.85, debt=18e6, annual_rate=0.10, tenor=8,
+                                 contracted_share=0.5, contract_rate=2.6, contract_periods=6),
+                      4)
+        c, f = credit_inputs(ev), ev.flows
+        np.testing.assert_allclose(
+            c["other_cfads"][0] + c["contract_revenue"][0] + f.merchant_revenue[0, :8],
+            f.cfads[0, :8], rtol=1e-12)
+
+    def test_customer_pd_is_sp_term_structure(self):
+        # S&P 2023 study, BBB average cumulative default rates: 0.15% at 1 year, 0.41% at 2.
+        np.testing.assert_allclose(_credit()["counterparty_pd"][0], [0.0015, 0.0041],
+                                   atol=1e-12)
+
+    @pytest.mark.parametrize("better, worse", [("AA-", "A"), ("BBB+", "BB"), ("BB-", "B")])
+    def test_better_rating_never_a_higher_pd(self, better, worse):
+        b = _credit(counterparty_rating=better)["counterparty_pd"]
+        w = _credit(counterparty_rating=worse)["counterparty_pd"]
+        assert np.all(b <= w)
+
+    def test_unrated_contract_takes_the_default_rating_and_no_contract_no_customer(self):
+        unrated = _credit(counterparty_rating=None)["counterparty_pd"]
+        np.testing.assert_array_equal(unrated, _credit(counterparty_rating="B+")["counterparty_pd"])
+        none = _credit(contracted_share=0.0, backstop_rating="AA+")
+        assert np.all(none["counterparty_pd"] == 0) and not none["has_backstop"][0]
+        backed = _credit(backstop_rating="AA+")
+        assert backed["has_backstop"][0] and np.all(backed["backstop_pd"] > 0)
+
+    def test_liquidity_seniority_refinancing_generation_discount(self):
+        c = _credit(dsra_amount=5e6, liquidity_facility=2e6,
+                    seniority=["senior_unsecured"], generation="blackwell")
+        assert c["liquidity"][0] == 7e6
+        assert c["unsecured_recovery"][0] == 0.38
+        assert np.isnan(_credit()["unsecured_recovery"][0])
+        assert _credit(seniority="subordinated")["unsecured_recovery"][0] == 0.28
+        # Annuity at (4% + 6%) / 4 over 3 years of quarters, per USD refinanced.
+        assert c["refi_debt_service_factor"][0] == pytest.approx(-npf.pmt(0.025, 12, 1.0),
+                                                                 rel=1e-12)
+        assert c["refi_max_ltv"][0] == 0.65 and c["refi_min_dscr"][0] == 1.25
+        assert list(c["generation"]) == ["blackwell"]
+        assert c["discount_rate"][0] == pytest.approx(0.025)
+
+    def test_bad_rating_names_the_column(self):
+        with pytest.raises(GpuCreditError, match="S&P's scale"):
+            _credit(counterparty_rating="AAA-")
+
+
+
+# --------------------------------------------------------------------------- cash tax
+
+def test_cash_tax_after_tax_depreciation_and_interest_by_hand():
+    """Regression: cash tax was charged on EBITDA. Now: 21% of EBITDA - MACRS 5-year tax
+    depreciation from delivery - interest, losses carried forward (IRS Publication 946
+    Table A-1: 20%, 32%, 19.2%, 11.52%, 11.52%, 5.76%)."""
+    m = 4
+    spec = facility(m, tax_rate=0.21, age0=0.0, rent_deflation=0.0)
+    ev = _evaluate(spec, m)
+    base = _oracle(facility(m, age0=0.0, rent_deflation=0.0), m)
+    n_t = base["n_t"]
+    ebitda = base["cash"]["revenue"] - base["cash"]["power"] - base["cash"]["colocation"] \
+        - base["cash"]["other"]
+    macrs = [0.20, 0.32, 0.192, 0.1152, 0.1152, 0.0576]
+    year = (np.arange(n_t)) // m
+    dep = np.array([1024 * 32_000 * macrs[y] / m if y < 6 else 0.0 for y in year])
+    interest = base["sched"]["interest"]
+    tax, loss = np.zeros(n_t), 0.0
+    for t in range(n_t):
+        income = ebitda[t] - dep[t] - interest[t] - loss
+        loss = max(-income, 0.0)
+        tax[t] = 0.21 * max(income, 0.0)
+    np.testing.assert_allclose(ev.flows.tax[0], tax, rtol=1e-10, atol=1e-6)
+    np.testing.assert_allclose(ev.flows.cfads[0], base["cash"]["cfads"] - tax, rtol=1e-10)
+    assert np.all(ev.flows.tax[0] < 0.21 * ebitda)  # less than the old tax on EBITDA
+
+
+def test_taxed_breakevens_fed_back_land_on_one():
+    """With the full tax (depreciation, interest, carry-forward) the breakeven rent and
+    utilization fed back give a minimum DSCR of 1.00x."""
+    spec = facility(12, debt=5e6, tax_rate=0.21, rent_deflation=0.0)
+    row = _row(_evaluate(spec, 12))
+    fed = _row(_evaluate(dict(spec, merchant_rent=row.breakeven_rent), 12))
+    assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)
+    fed = _row(_evaluate(dict(spec, utilization=row.breakeven_utilization), 12))
+    assert fed.min_dscr == pytest.approx(1.0, abs=1e-6)
+
+
+def test_breakevens_say_what_they_mean():
+    """Regression: a breakeven the contract alone covers printed as a negative rent, and
+    the solver's 99% cap printed as a value. A flag column says which is which."""
+    covered = facility(12, contracted_share=1.0, contract_rate=8.0, contract_periods=48)
+    weak = facility(12, debt=60e6)
+    easy = facility(12, debt=1e5, contracted_share=0.0)
+    mostly = facility(12, contracted_share=0.9, contract_rate=8.0, contract_periods=48)
+    ev = evaluate(_stack([covered, weak, easy, facility(12), mostly]), 12)
+    met = ev.metrics
+    assert np.isnan(met.breakeven_rent.iloc[0])  # no merchant GPUs at all
+    assert met.breakeven_rent.iloc[4] < 0       # the contract alone more than covers
+    assert met.breakeven_rent_status.iloc[0] == "covered by contract"
+    assert met.breakeven_rent_status.iloc[4] == "covered by contract"
+    assert met.breakeven_utilization_status.iloc[4] == "covered by contract"
+    assert met.breakeven_rent_status.iloc[3] == "solved" and met.breakeven_rent.iloc[3] > 0
+    assert np.isnan(met.breakeven_deflation.iloc[1])
+    assert met.breakeven_deflation_bound.iloc[1] == "<"
+    assert met.breakeven_utilization_status.iloc[1] == "above 100%"
+    assert met.breakeven_deflation.iloc[0] == pytest.approx(0.99)
+    assert met.breakeven_deflation_bound.iloc[0] == ">"
+    assert met.breakeven_deflation_bound.iloc[3] == "="

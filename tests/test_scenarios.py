@@ -304,31 +304,46 @@ class TestScenarioErrors:
 
 
 class TestStandardScenarios:
-    def test_the_grid_of_domain_md(self):
+    def test_every_scenario_is_a_stress_on_the_facilitys_own_base(self):
+        """Regression: "deflation_20" replaced the 25% base by 20% (an upside) and
+        "btc_minus_50" named no one it affects. Deflation is now added to each facility's
+        own assumption and every name says what it does."""
         by_name = {s.name: s for s in STANDARD_SCENARIOS}
-        assert list(by_name) == ["base", "deflation_20", "deflation_30", "deflation_40",
-                                 "step_down_25", "btc_minus_50", "joint"]
+        assert list(by_name) == ["base", "rent_deflation_+5pp", "rent_deflation_+10pp",
+                                 "rent_deflation_+15pp", "generation_step_-25%_1y",
+                                 "customer_default_1y", "btc_-50%_miners", "joint_stress"]
         assert by_name["base"].shocks == {}
-        assert [by_name[f"deflation_{k}"].rent_deflation for k in (20, 30, 40)] == [
-            0.2, 0.3, 0.4]
-        assert by_name["step_down_25"].shocks == {"step_down": 0.25,
-                                                  "step_down_period_years": 1.0}
-        assert by_name["btc_minus_50"].shocks == {"btc_price_mult": 0.5}
-        assert by_name["joint"].shocks == {"rent_deflation": 0.4, "step_down": 0.25,
-                                           "step_down_period_years": 1.0,
-                                           "btc_price_mult": 0.5, "rho": 0.6}
+        assert [by_name[f"rent_deflation_+{k}pp"].shocks for k in (5, 10, 15)] == [
+            {"rent_deflation_add": 0.05}, {"rent_deflation_add": 0.10},
+            {"rent_deflation_add": 0.15}]
+        assert all(s.rent_deflation is None for s in STANDARD_SCENARIOS)  # no overrides
+        assert by_name["generation_step_-25%_1y"].shocks == {"step_down": 0.25,
+                                                             "step_down_period_years": 1.0}
+        assert by_name["customer_default_1y"].shocks == {"customer_default_years": 1.0}
+        assert by_name["btc_-50%_miners"].shocks == {"btc_price_mult": 0.5}
+        assert by_name["joint_stress"].shocks == {
+            "rent_deflation_add": 0.15, "step_down": 0.25, "step_down_period_years": 1.0,
+            "btc_price_mult": 0.5, "customer_default_years": 1.0, "rho": 0.6}
         assert all(len(s.description) > 40 for s in STANDARD_SCENARIOS)
 
+    def test_no_standard_scenario_is_an_upside(self):
+        res = run_scenarios(portfolio(), 12).pivot(index="facility_id", columns="scenario",
+                                                   values="min_dscr")
+        for name in res.columns:
+            assert np.all(res[name] <= res["base"] + 1e-12), name
+
     def test_sizes_are_parameters(self):
-        names = [s.name for s in standard_scenarios(deflation=(0.1,), step_down=0.3,
-                                                    btc_price_mult=0.4)]
-        assert names == ["base", "deflation_10", "step_down_30", "btc_minus_60", "joint"]
+        names = [s.name for s in standard_scenarios(deflation_add=(0.1,), step_down=0.3,
+                                                    btc_price_mult=0.4,
+                                                    customer_default_years=2.0)]
+        assert names == ["base", "rent_deflation_+10pp", "generation_step_-30%_1y",
+                         "customer_default_2y", "btc_-60%_miners", "joint_stress"]
 
     def test_scenario_table(self):
         t = scenario_table()
         assert list(t.columns) == ["description", *SHOCKS]
-        assert t.loc["deflation_30", "rent_deflation"] == 0.3
-        assert t.loc["btc_minus_50"].drop("description").notna().sum() == 1
+        assert t.loc["rent_deflation_+10pp", "rent_deflation_add"] == 0.1
+        assert t.loc["btc_-50%_miners"].drop("description").notna().sum() == 1
         assert list(SHOCK_HELP) == list(SHOCKS) and all(SHOCK_HELP.values())
 
 
@@ -366,7 +381,7 @@ class TestRunScenarios:
         res = run_scenarios(portfolio(), 12)
         assert list(res.columns) == ["facility_id", "scenario", *DETERMINISTIC_METRICS]
         assert len(res) == 3 * len(STANDARD_SCENARIOS)
-        assert res["scenario"].tolist()[:4] == ["base", "base", "base", "deflation_20"]
+        assert res["scenario"].tolist()[:4] == ["base", "base", "base", "rent_deflation_+5pp"]
         assert res["first_breach"].dtype == np.int64
 
     def test_lgd_period_is_the_first_dscr_below_one(self):
@@ -781,3 +796,49 @@ class TestWorkedExample:
         assert f"({res['n_paths']:,} paths a run)" in rendered
         # at the document's settings, the PD claim holds on both trends
         assert res["claims"]["pd_z_25"] > 3 and res["claims"]["pd_z_12"] > 3
+
+
+
+# --------------------------------------------------------------------------- customer default
+
+class TestCustomerDefault:
+    """The deterministic customer default, by hand: 1,000 GPUs, 60% contracted at $2.80
+    for 3 years, monthly; the customer defaults 1 year from now (period 13)."""
+
+    hours = 8760 / 12
+
+    def spec(self, **changes):
+        base = dict(gpus=1000.0, gpu_unit_cost=30_000.0, merchant_rent=2.4, utilization=0.8,
+                    debt=10e6, annual_rate=0.10, tenor=48, rent_deflation=0.0,
+                    contracted_share=0.6, contract_rate=2.8, contract_periods=36,
+                    termination_payment_months=6, releasing_lag_months=6,
+                    releasing_rent_factor=0.85, colocation_rate=0.0, power_price=0.0)
+        base.update(changes)
+        return Facilities(**base)
+
+    def test_revenue_after_the_default_by_hand(self):
+        fac = Scenario("c", customer_default_years=1.0).apply(self.spec(), 12)
+        assert fac.customer_default_period == 13
+        rev = evaluate(fac, 12).flows.revenue[0]
+        contract = 1000 * 0.6 * self.hours * 2.8
+        merchant = 1000 * 0.4 * self.hours * 0.8 * 2.4
+        relet = 1000 * 0.6 * self.hours * 0.8 * 2.4 * 0.85
+        # 6 months of contract revenue, owed and recovered at 38% (senior unsecured).
+        termination = 6 * contract * 0.38
+        want = np.full(60, merchant + 1000 * 0.6 * self.hours * 0.8 * 2.4)  # after 36
+        want[:12] = contract + merchant
+        want[12] = merchant + termination            # default: nothing re-leased yet
+        want[13:18] = merchant                       # the lag: 6 months in all
+        want[18:36] = merchant + relet               # re-leased at 85% of the market
+        np.testing.assert_allclose(rev, want, rtol=1e-12)  # to the 5-year asset life
+
+    def test_a_backstop_keeps_the_contract_paid(self):
+        stressed = Scenario("c", customer_default_years=1.0).apply(
+            self.spec(backstop_rating="AA+"), 12)
+        np.testing.assert_allclose(evaluate(stressed, 12).flows.revenue,
+                                   evaluate(self.spec(), 12).flows.revenue, rtol=1e-12)
+
+    def test_after_the_contract_ends_nothing_changes(self):
+        stressed = Scenario("c", customer_default_years=4.0).apply(self.spec(), 12)
+        np.testing.assert_allclose(evaluate(stressed, 12).flows.revenue,
+                                   evaluate(self.spec(), 12).flows.revenue, rtol=1e-12)

@@ -38,10 +38,12 @@ LOAN = Facilities(
     floating=True, base_rate=SOFR, spread=0.065, amortization="annuity")
 
 # The miner variant: 1.5 EH/s of self-mining at a hashcost of $15 per PH/s per day (a
-# modern fleet of about 15 J/TH on $0.04/kWh power: 15 kW x 24 h x $0.04 = $14.40), and a
-# treasury of 100 BTC. Illustrative figures of ours.
-MINER = LOAN.replace(ids=["miner"], hashrate_ph=1_500.0, hashcost_per_ph_day=15.0,
-                     btc_held=100.0)
+# modern fleet of about 15 J/TH on $0.04/kWh power: 15 kW x 24 h x $0.04 = $14.40, plus
+# $0.60 of other costs), a difficulty of 1.5e14 with no fees, and a treasury of 100 BTC.
+# Illustrative figures of ours.
+MINER = LOAN.replace(ids=["miner"], hashrate_ph=1_500.0, mining_efficiency=15.0,
+                     mining_power_price=0.04, hashcost_per_ph_day=0.60,
+                     network_difficulty=1.5e14, fees_per_block=0.0, btc_held=100.0)
 
 DEFLATIONS = (0.0, 0.20, 0.25, 0.30, 0.40)
 """Annual rent deflation of the coverage table: flat rents, DOMAIN.md's 20-40% grid and

@@ -6,7 +6,7 @@ curve) into what a lender actually recovers and measures the loan against it:
 
 * :func:`market_value` - fleet market value from cost, a residual fraction and survival;
 * :func:`time_factor`, :func:`impact_haircut` and :func:`liquidation_value` - the
-  parametric fire-sale haircut of DOMAIN.md, returned term by term (:class:`Liquidation`);
+  parametric fire-sale haircut of docs/sources.md, returned term by term (:class:`Liquidation`);
 * :func:`optimal_liquidation_horizon` (closed form) and :func:`cost_minimising_horizon`
   (numeric, on the full recovery function) - how long to take over the sale;
 * :func:`ltv`, :func:`ltv_breach`, :func:`max_ltv` - loan to value per period;
@@ -138,7 +138,7 @@ def market_value(cost, residual_fraction, units_surviving=1.0):
         residual-value curve (``gpucredit.curves``), >= 0.
     units_surviving : float or array_like (T,) or (F, T), default 1.0
         Share of the units still working, in [0, 1] (physical attrition: about 9% a year
-        in large training runs, DOMAIN.md "Obsolescence and rents").
+        in large training runs, docs/sources.md "Obsolescence and rents").
 
     Returns
     -------
@@ -190,7 +190,7 @@ def time_factor(days, *, a=0.6155, tau_days=57.15):
     -----
     .. math:: f_{time}(T) = 1 - a \\, e^{-T/\\tau}
 
-    The defaults are our least-squares fit (DOMAIN.md, "Collateral and liquidation
+    The defaults are our least-squares fit (docs/sources.md, "Collateral and liquidation
     haircuts") to appraisal practice - a forced sale fetches about 45% of market value in
     7 days, 65% in 30, 85% in 90 and all of it in 180 - consistent with forced
     liquidation at 70-80% of orderly value. The fit's residuals reach 0.026: it gives
@@ -227,12 +227,12 @@ def impact_haircut(units_sold, monthly_absorption, months_to_sell, *,
         Months taken over the sale, T, > 0.
     sigma_monthly : float or array_like, default 0.10
         Monthly volatility of the used-GPU price, >= 0. **Our estimate** (about 35% a
-        year): DOMAIN.md gives no volatility, only SpotWire's annual price decays of
+        year): docs/sources.md gives no volatility, only SpotWire's annual price decays of
         28-54% across close substitutes (A100-SXM4 -28%, V100 -37%, A100-PCIe -54%) and
         H100 rents swinging from $8 to $1.70 an hour; a 10% monthly move sits inside that
         dispersion.
     y : float or array_like, default 0.75
-        Impact coefficient Y of the square-root law, >= 0 (DOMAIN.md: about 0.5-1; we take
+        Impact coefficient Y of the square-root law, >= 0 (docs/sources.md: about 0.5-1; we take
         the middle).
 
     Returns
@@ -242,7 +242,7 @@ def impact_haircut(units_sold, monthly_absorption, months_to_sell, *,
 
     Notes
     -----
-    The square-root impact law (DOMAIN.md, "Collateral and liquidation haircuts"):
+    The square-root impact law (docs/sources.md, "Collateral and liquidation haircuts"):
 
     .. math:: h_{impact} = \\min\\left(1,\\; Y \\sigma_m \\sqrt{Q / (A T)}\\right)
 
@@ -314,14 +314,14 @@ def liquidation_value(market_value, units, monthly_absorption, months_to_sell, *
         Sale horizon T in months, > 0; the time factor sees ``T x DAYS_PER_MONTH`` days.
     sigma_monthly, y : float or array_like
         Impact-law inputs, see :func:`impact_haircut` (defaults 0.10, our estimate, and
-        0.75, DOMAIN.md's 0.5-1).
+        0.75, docs/sources.md's 0.5-1).
     install_haircut : float or array_like, default 0.15
         Discount because buyers need liquid-cooled, high-density capacity to use the
-        GPUs, in [0, 1]. DOMAIN.md: 10-25% where buyers need liquid cooling; 0.15 is our
+        GPUs, in [0, 1]. docs/sources.md: 10-25% where buyers need liquid cooling; 0.15 is our
         central pick (use about 0 for air-cooled PCIe cards).
     sale_cost_rate : float or array_like, default 0.05
         De-installation, logistics and sale costs as a share of market value, in [0, 1]
-        (DOMAIN.md: 3-8%).
+        (docs/sources.md: 3-8%).
     sale_cost_per_unit : float or array_like, default 0.0
         A further fixed cost per GPU in USD, >= 0 (e.g. a quoted de-rack fee).
     time_factor_a, time_factor_tau_days : float or array_like
@@ -335,7 +335,7 @@ def liquidation_value(market_value, units, monthly_absorption, months_to_sell, *
 
     Notes
     -----
-    DOMAIN.md, "Collateral and liquidation haircuts" (our construction, each term a
+    docs/sources.md, "Collateral and liquidation haircuts" (our construction, each term a
     parameter):
 
     .. math::
@@ -402,7 +402,7 @@ def optimal_liquidation_horizon(units, monthly_absorption, carry_per_month, *,
     Notes
     -----
     Minimising :math:`h_{impact}(T) + kT = Y\\sigma_m\\sqrt{Q/A}\\,T^{-1/2} + kT`
-    (DOMAIN.md, "Collateral and liquidation haircuts"):
+    (docs/sources.md, "Collateral and liquidation haircuts"):
 
     .. math:: T^* = \\left(\\frac{Y \\sigma_m \\sqrt{Q/A}}{2k}\\right)^{2/3}
 
@@ -555,7 +555,7 @@ def ltv(debt_outstanding, collateral_value, accrued_interest=0.0):
     -----
     .. math:: LTV_t = (D_t + AI_t) / V_t
 
-    (DOMAIN.md, "Collateral and liquidation haircuts").
+    (docs/sources.md, "Collateral and liquidation haircuts").
 
     Examples
     --------
@@ -697,7 +697,7 @@ def borrowing_base(eligible_values, advance_rates, haircuts, commitment,
 
     Notes
     -----
-    DOMAIN.md, "Collateral and liquidation haircuts":
+    docs/sources.md, "Collateral and liquidation haircuts":
 
     .. math::
 
@@ -791,7 +791,7 @@ def crypto_haircut(annual_vol, horizon_days, confidence=0.99, *, days_per_year=3
     Parameters
     ----------
     annual_vol : float or array_like
-        Annual volatility of log returns, >= 0 (BTC: 50-70%, DOMAIN.md "Correlated
+        Annual volatility of log returns, >= 0 (BTC: 50-70%, docs/sources.md "Correlated
         stress").
     horizon_days : float or array_like
         Days to liquidate, >= 0 (10 days is the Basel market-risk VaR horizon).
@@ -808,7 +808,7 @@ def crypto_haircut(annual_vol, horizon_days, confidence=0.99, *, days_per_year=3
     Notes
     -----
     With log-normal prices and no drift, the ``1 - confidence`` quantile of the price
-    after h days is :math:`S_0 e^{-z \\sigma \\sqrt{h/365}}`, so (DOMAIN.md, "Collateral
+    after h days is :math:`S_0 e^{-z \\sigma \\sqrt{h/365}}`, so (docs/sources.md, "Collateral
     and liquidation haircuts")
 
     .. math:: H = 1 - e^{-z \\sigma \\sqrt{h/365}}, \\qquad z = \\Phi^{-1}(\\text{confidence})
@@ -831,7 +831,7 @@ def crypto_haircut(annual_vol, horizon_days, confidence=0.99, *, days_per_year=3
 class CryptoLenderTerms:
     """Margin terms of a crypto-backed loan, as practised by retail crypto lenders.
 
-    Defaults follow Coinbase-style BTC-backed loans (DOMAIN.md, "Collateral and
+    Defaults follow Coinbase-style BTC-backed loans (docs/sources.md, "Collateral and
     liquidation haircuts"): open at 75% LTV, a margin warning near 77%, liquidation at
     86% with a 4-5% penalty (we take 4.5%).
 
@@ -917,7 +917,7 @@ def recovery_at_default(collateral_value, debt_outstanding, units, monthly_absor
     discount_rate : float or array_like (F,), default 0.0
         Annual rate, compounded monthly, at which proceeds received ``months_to_sell``
         after default are discounted back to the default date (e.g. the loan rate, for an
-        economic LGD); 0 keeps DOMAIN.md's undiscounted recovery.
+        economic LGD); 0 keeps docs/sources.md's undiscounted recovery.
     sigma_monthly, y, install_haircut, sale_cost_rate, sale_cost_per_unit, time_factor_a,
     time_factor_tau_days
         Haircut terms, see :func:`liquidation_value` (same defaults and sources).
@@ -972,7 +972,7 @@ def lgd(collateral_value, debt_outstanding, units, monthly_absorption, months_to
     -----
     .. math:: LGD_t = 1 - \\text{recovery}_t / E_t, \\qquad E_t = D_t + AI_t
 
-    Expected loss is PD x LGD (DOMAIN.md, "Pricing the risk").
+    Expected loss is PD x LGD (docs/sources.md, "Pricing the risk").
 
     Examples
     --------

@@ -69,7 +69,7 @@ __all__ = [
 class CovenantLevels:
     """Typical covenant levels in GPU and infrastructure project finance.
 
-    Each level is the middle or the conservative end of the range DOMAIN.md gives
+    Each level is the middle or the conservative end of the range docs/sources.md gives
     ("Cash flows and coverage": lock-up DSCR 1.10-1.25x, default DSCR 1.00-1.05x, LLCR
     lock-up about 1.50x). They are starting points for a term sheet that is not at hand;
     use the facility's own documents when you have them.
@@ -185,7 +185,7 @@ def dscr(cfads, debt_service):
 
     Notes
     -----
-    ``DSCR_t = CFADS_t / (interest_t + principal_t)`` (DOMAIN.md, "Cash flows and
+    ``DSCR_t = CFADS_t / (interest_t + principal_t)`` (docs/sources.md, "Cash flows and
     coverage"). A period without debt service has no DSCR: NaN, never infinity, so that
     minima and averages skip it and spreadsheets show no ``inf``.
 
@@ -221,7 +221,7 @@ def min_dscr(cfads, debt_service):
 
     Notes
     -----
-    Periods without debt service have no DSCR and are skipped (DOMAIN.md: "a zero debt
+    Periods without debt service have no DSCR and are skipped (docs/sources.md: "a zero debt
     service period has no DSCR"). The minimum is the ratio lenders size and test
     against; the breakeven functions solve for the level at which it hits a threshold.
 
@@ -348,7 +348,7 @@ def llcr(cfads, opening_balance, annual_rate, periods_per_year, dsra=0.0):
         Periods a year.
     dsra : float or array_like, default 0.0
         Debt service reserve account balance at the start of each period, added to the
-        numerator (some deals do, DOMAIN.md); a facility parameter or a path, ``>= 0``.
+        numerator (some deals do, docs/sources.md); a facility parameter or a path, ``>= 0``.
 
     Returns
     -------
@@ -369,7 +369,7 @@ def llcr(cfads, opening_balance, annual_rate, periods_per_year, dsra=0.0):
 
     For a sculpted loan (debt service ``CFADS_t / target``, balance = present value of
     the remaining debt service at the debt rate) ``LLCR_t`` equals the target at every
-    ``t``, and in the final period ``LLCR_N = DSCR_N`` (DOMAIN.md, "Sculpting").
+    ``t``, and in the final period ``LLCR_N = DSCR_N`` (docs/sources.md, "Sculpting").
 
     Examples
     --------
@@ -414,7 +414,7 @@ def plcr(cfads, opening_balance, annual_rate, periods_per_year, dsra=0.0):
                  + DSRA_t}{B_t}
 
     the LLCR with the CFADS sum running to the end of the asset life T instead of the
-    loan maturity (DOMAIN.md). ``PLCR_t - LLCR_t`` is the discounted cash flow the asset
+    loan maturity (docs/sources.md). ``PLCR_t - LLCR_t`` is the discounted cash flow the asset
     earns after the loan is repaid: the tail a lender relies on if the loan is
     restructured. For GPUs, whose economic life is short, the tail is thin.
 
@@ -522,7 +522,7 @@ def breakeven_rent(merchant_gpu_hours, other_cfads, debt_service, threshold=1.0)
     Notes
     -----
     ``CFADS_t = merchant_gpu_hours_t x rent + other_cfads_t`` and the rent solves
-    ``min_t CFADS_t / DS_t = threshold`` (DOMAIN.md, "Breakeven rent"):
+    ``min_t CFADS_t / DS_t = threshold`` (docs/sources.md, "Breakeven rent"):
     ``rent* = max_t (threshold DS_t - other_cfads_t) / merchant_gpu_hours_t``.
     Costs that scale with the hours sold (power at partial load) belong in the rent as a
     net margin, or in ``other_cfads`` at the utilization assumed.
@@ -565,7 +565,7 @@ def breakeven_utilization(sellable_revenue_at_full_utilization, fixed_cfads, deb
     Notes
     -----
     ``CFADS_t = u x sellable_revenue_at_full_utilization_t + fixed_cfads_t``;
-    ``u* = max_t (threshold DS_t - fixed_cfads_t) / sellable_revenue_t`` (DOMAIN.md,
+    ``u* = max_t (threshold DS_t - fixed_cfads_t) / sellable_revenue_t`` (docs/sources.md,
     "Breakeven utilization").
 
     Examples
@@ -712,7 +712,7 @@ def breakeven_rate(fn: Callable[[np.ndarray], object], threshold=1.0, lo=0.0, hi
     -----
     Invariant: ``fn(a) >= threshold > fn(b)`` for the bracket ``[a, b]``; each step halves
     it at the midpoint. The result is the midpoint of the last bracket. For a rent path
-    ``rent_t = rent_0 (1 - d)^{(t-1)/m}`` (DOMAIN.md: inference costs fall 20-40% a
+    ``rent_t = rent_0 (1 - d)^{(t-1)/m}`` (docs/sources.md: inference costs fall 20-40% a
     year, Epoch AI 21-28%) the root is the breakeven deflation rate.
 
     Examples
@@ -840,7 +840,7 @@ def covenant_headroom(cfads, debt_service, covenant=TYPICAL_COVENANTS.dscr_locku
         Debt service each period, ``>= 0``.
     covenant : float or array_like (F,), default 1.20
         DSCR covenant level, ``> 0``. The default is the lock-up level of
-        :data:`TYPICAL_COVENANTS` (DOMAIN.md: lock-up 1.10-1.25x); pass
+        :data:`TYPICAL_COVENANTS` (docs/sources.md: lock-up 1.10-1.25x); pass
         ``TYPICAL_COVENANTS.dscr_default`` (1.05x) to test the default covenant.
 
     Returns
@@ -853,7 +853,7 @@ def covenant_headroom(cfads, debt_service, covenant=TYPICAL_COVENANTS.dscr_locku
     ``headroom_pct_t = DSCR_t / covenant - 1`` and ``headroom_usd_t = CFADS_t - covenant
     DS_t`` (the two have the same sign). A period breaches when ``CFADS_t < covenant
     DS_t`` with ``DS_t > 0``; periods without debt service are not tested and carry NaN
-    headroom (DOMAIN.md: "Report headroom (percent and dollars) and the first period of
+    headroom (docs/sources.md: "Report headroom (percent and dollars) and the first period of
     breach"). A shortfall smaller than half a cent (or than 1e-9 of the required cover,
     if that is smaller) is floating-point rounding, not a breach: a schedule sculpted to
     exactly the covenant level does not breach it.
@@ -948,7 +948,7 @@ def cash_sweep(cfads, opening_balance, annual_rate, scheduled_principal, periods
         Periods a year.
     sweep_share : float or array_like (F,), default 0.5
         Share of excess cash flow that prepays the loan, in [0, 1]. The default is the
-        50% excess-cash-flow offer in TeraWulf's notes (DOMAIN.md, "Cash sweep").
+        50% excess-cash-flow offer in TeraWulf's notes (docs/sources.md, "Cash sweep").
 
     Returns
     -------
@@ -1034,11 +1034,11 @@ def duration_mismatch(loan_wal_years, economic_life_years):
     ----------
     loan_wal_years : float or array_like (F,)
         Weighted average life of the loan in years, ``>= 0``
-        (``WAL = sum(t principal_t) / sum(principal_t)``, DOMAIN.md).
+        (``WAL = sum(t principal_t) / sum(principal_t)``, docs/sources.md).
     economic_life_years : float or array_like (F,)
         Economic life of the GPUs in years, ``> 0``: the depreciation lives in use run
         from 4 (Nebius) to 6 years (Microsoft, Alphabet, CoreWeave), critics argue 2-3
-        (DOMAIN.md, "Obsolescence and rents").
+        (docs/sources.md, "Obsolescence and rents").
 
     Returns
     -------
@@ -1092,7 +1092,7 @@ def first_collateral_shortfall(collateral_value, debt_outstanding):
 
     Notes
     -----
-    The date at which LTV first exceeds 100% (DOMAIN.md, "Collateral"): from then on a
+    The date at which LTV first exceeds 100% (docs/sources.md, "Collateral"): from then on a
     default recovers less than the balance even before liquidation costs. Compare with
     the loan's WAL to see the duration mismatch in dates.
 

@@ -1,7 +1,7 @@
 """Residual-value curves: what a GPU is worth, as a fraction of its cost, as it ages.
 
 Every curve maps an age in years to a value in ``[0, 1]`` (a fraction of the original
-cost, 1 when new) that never rises with age. The families are the ones DOMAIN.md lists:
+cost, 1 when new) that never rises with age. The families are the ones docs/sources.md lists:
 
 * :func:`straight_line` - the accounting view, straight to a salvage value;
 * :func:`declining_balance` - a constant share of value lost each year;
@@ -166,7 +166,7 @@ def straight_line(age, life=6.0, salvage=0.0):
     life : float or array_like, default 6.0
         Useful life in years (> 0), a facility parameter. Default 6 years: the
         depreciation life Microsoft, Alphabet and CoreWeave use (Meta 5.5, Amazon 5 for
-        part of its fleet, Nebius 4; critics argue 2-3), DOMAIN.md "Obsolescence".
+        part of its fleet, Nebius 4; critics argue 2-3), docs/sources.md "Obsolescence".
     salvage : float or array_like, default 0.0
         Value left at the end of the life, as a fraction of cost, in [0, 1].
 
@@ -183,7 +183,7 @@ def straight_line(age, life=6.0, salvage=0.0):
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": depreciation lives in use (company
+    .. [1] docs/sources.md, "Obsolescence and rents": depreciation lives in use (company
        filings).
 
     Examples
@@ -215,7 +215,7 @@ def declining_balance(age, rate=None, half_life=None):
     rate : float or array_like, optional
         Share of value lost each year, in [0, 1), a facility parameter. When neither
         ``rate`` nor ``half_life`` is given, 0.30: the middle of the 20-40% a year band
-        of DOMAIN.md (the unit cost of inference falls 20-40% a year; Epoch AI's $/FLOP
+        of docs/sources.md (the unit cost of inference falls 20-40% a year; Epoch AI's $/FLOP
         falls 21-28% a year; SpotWire measured A100-SXM4 resale prices falling 28% a year).
     half_life : float or array_like, optional
         Years for the value to halve (> 0), a facility parameter.
@@ -231,11 +231,11 @@ def declining_balance(age, rate=None, half_life=None):
               \\lambda = -\\ln(1 - d) \\ \\text{or}\\ \\lambda = \\ln 2 / h
 
     so ``V(a) = (1 - d)^a``: ``d`` is lost over each whole year. The half-life is
-    ``ln 2 / lambda``; d = 20%, 30%, 40% give 3.1, 1.9 and 1.4 years (DOMAIN.md).
+    ``ln 2 / lambda``; d = 20%, 30%, 40% give 3.1, 1.9 and 1.4 years (docs/sources.md).
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": declining balance and half-lives; Epoch
+    .. [1] docs/sources.md, "Obsolescence and rents": declining balance and half-lives; Epoch
        AI, FLOP/s per dollar trends; SpotWire used-GPU price decay.
 
     Examples
@@ -286,13 +286,13 @@ def exponential_floor(age, lam=0.46, floor=0.03):
     .. math:: V(a) = F + (1 - F)\\,e^{-\\lambda a}
 
     computed as ``1 - (1 - F)(1 - e^{-lambda a})`` so that ``V(0) = 1`` exactly. The
-    defaults, lambda = 0.46 and F = 3%, are DOMAIN.md's least-squares fit to the
+    defaults, lambda = 0.46 and F = 3%, are docs/sources.md's least-squares fit to the
     practitioner resale curve (60-65% of cost after year 1, 40-45% year 2, 25-35% year 3,
     15-20% year 4, 10-15% year 5; a weak source).
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": practitioner residual curve and its
+    .. [1] docs/sources.md, "Obsolescence and rents": practitioner residual curve and its
        exponential-with-floor fit.
 
     Examples
@@ -318,10 +318,10 @@ def logistic(age, hold_years=2.0, steepness=2.0, floor=0.0):
         Age in years, >= 0, any shape.
     hold_years : float or array_like, default 2.0
         Age in years (>= 0) at the middle of the fall: the logistic's centre, a facility
-        parameter. Default 2 years: DOMAIN.md's "value holds about two years, then drops".
+        parameter. Default 2 years: docs/sources.md's "value holds about two years, then drops".
     steepness : float or array_like, default 2.0
         Logistic slope k per year (>= 0). With k = 2 the fall from 90% to 10% of the
-        logistic takes 2 ln 9 / k, about 2.2 years (our estimate; DOMAIN.md gives no figure).
+        logistic takes 2 ln 9 / k, about 2.2 years (our estimate; docs/sources.md gives no figure).
     floor : float or array_like, default 0.0
         Value the curve tends to, as a fraction of cost, in [0, 1].
 
@@ -342,7 +342,7 @@ def logistic(age, hold_years=2.0, steepness=2.0, floor=0.0):
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": logistic "hold then fall".
+    .. [1] docs/sources.md, "Obsolescence and rents": logistic "hold then fall".
 
     Examples
     --------
@@ -380,7 +380,7 @@ def generation_steps(age, step_ages, jump=0.25):
         :func:`step_ages_from_dates` turns launch dates into step ages.
     jump : float or array_like, default 0.25
         Share of value lost at each step, in [0, 1], a facility parameter. Default 25%:
-        the middle of DOMAIN.md's J of about 20-30% per successor launch.
+        the middle of docs/sources.md's J of about 20-30% per successor launch.
 
     Returns
     -------
@@ -395,7 +395,7 @@ def generation_steps(age, step_ages, jump=0.25):
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": generation step-downs, J about 20-30%.
+    .. [1] docs/sources.md, "Obsolescence and rents": generation step-downs, J about 20-30%.
 
     Examples
     --------
@@ -477,7 +477,7 @@ def attrition(age, rate=0.09):
         Age in years, >= 0, any shape.
     rate : float or array_like, default 0.09
         Share of the surviving GPUs lost each year, in [0, 1], a facility parameter.
-        Default 9% a year: the failure rates seen in large training runs (DOMAIN.md).
+        Default 9% a year: the failure rates seen in large training runs (docs/sources.md).
 
     Returns
     -------
@@ -490,7 +490,7 @@ def attrition(age, rate=0.09):
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": physical attrition of about 9% a year.
+    .. [1] docs/sources.md, "Obsolescence and rents": physical attrition of about 9% a year.
 
     Examples
     --------
@@ -545,17 +545,17 @@ def residual_value(age, family="exponential_floor", *, step_ages=None, jump=0.25
     age : float or array_like
         Age in years, >= 0, any shape (typically :func:`gpucredit.periods.ages`).
     family : str, default "exponential_floor"
-        One of :data:`FAMILIES` (case-insensitive). The default is the family DOMAIN.md
+        One of :data:`FAMILIES` (case-insensitive). The default is the family docs/sources.md
         fits to the practitioner resale curve.
     step_ages : array_like, optional
         Ages of successor generations' volume dates; see :func:`generation_steps`.
         None (the default) applies no steps.
     jump : float or array_like, default 0.25
-        Share of value lost at each step (DOMAIN.md: about 20-30%). Used only with
+        Share of value lost at each step (docs/sources.md: about 20-30%). Used only with
         ``step_ages``.
     attrition_rate : float or array_like, default 0.0
         Physical attrition a year applied on top (:func:`attrition`). Off by default,
-        since fleet models usually count surviving GPUs themselves; DOMAIN.md's figure
+        since fleet models usually count surviving GPUs themselves; docs/sources.md's figure
         is 0.09.
     **params
         The family's own parameters (``life``, ``salvage``; ``rate``, ``half_life``;
@@ -576,7 +576,7 @@ def residual_value(age, family="exponential_floor", *, step_ages=None, jump=0.25
 
     References
     ----------
-    .. [1] DOMAIN.md, "Obsolescence and rents": the curve families.
+    .. [1] docs/sources.md, "Obsolescence and rents": the curve families.
 
     Examples
     --------

@@ -117,7 +117,7 @@ def floating_rate(base_rate, spread, floor=0.0):
         for all.
     floor : float or array_like (F,) or None, default 0.0
         Floor on the **base rate** (not on the all-in rate); ``None`` for no floor. The
-        default 0% is the SOFR floor of CoreWeave's DDTL 2.0 (DOMAIN.md, "Deals").
+        default 0% is the SOFR floor of CoreWeave's DDTL 2.0 (docs/sources.md, "Deals").
 
     Returns
     -------
@@ -557,7 +557,7 @@ def debt_capacity(cfads, annual_rate, target_dscr, periods_per_year):
         path, as in :func:`schedule`.
     target_dscr : float or array_like (F,)
         Target DSCR, ``> 0`` (sizing cases are often 1.20-1.40x; the covenant levels of
-        DOMAIN.md are lock-up 1.10-1.25x and default 1.00-1.05x).
+        docs/sources.md are lock-up 1.10-1.25x and default 1.00-1.05x).
     periods_per_year : int
         1, 2, 4 or 12.
 
@@ -568,7 +568,7 @@ def debt_capacity(cfads, annual_rate, target_dscr, periods_per_year):
 
     Notes
     -----
-    DOMAIN.md, "Sculpting": debt service ``DS_t = CFADS_t / target``, debt capacity = NPV
+    docs/sources.md, "Sculpting": debt service ``DS_t = CFADS_t / target``, debt capacity = NPV
     of that debt service at the debt rate, discounting period t by
     ``prod_{i<=t} (1 + r_i)``, ``r_i = annual_rate_i / m``. Debt service cannot be
     negative: periods of negative CFADS contribute nothing (see :func:`sculpt`).
@@ -616,7 +616,7 @@ def sculpt(cfads, annual_rate, target_dscr, periods_per_year, *, amount=None) ->
 
     Notes
     -----
-    DOMAIN.md, "Sculpting": ``DS_t = max(CFADS_t, 0) / target``; the opening balance of
+    docs/sources.md, "Sculpting": ``DS_t = max(CFADS_t, 0) / target``; the opening balance of
     period t is the PV of the debt service still to come,
     ``O_t = sum_{s>=t} DS_s / prod_{t<=i<=s} (1 + r_i)``, so ``O_1`` is the capacity;
     ``I_t = r_t O_t``, ``P_t = DS_t - I_t``, closing ``C_t = O_{t+1}`` and ``C_T = 0``
@@ -669,7 +669,7 @@ def size_debt(cost, advance_rate, cfads, annual_rate, target_dscr, periods_per_y
         Cost of the assets financed (USD), ``>= 0``.
     advance_rate : float or array_like (F,)
         Loan-to-cost limit, in [0, 1] (e.g. Hut 8 River Bend: up to 85% loan-to-cost,
-        DOMAIN.md "Deals").
+        docs/sources.md "Deals").
     cfads, annual_rate, target_dscr, periods_per_year
         As in :func:`debt_capacity`.
 
@@ -680,7 +680,7 @@ def size_debt(cost, advance_rate, cfads, annual_rate, target_dscr, periods_per_y
 
     Notes
     -----
-    DOMAIN.md, "Debt sizing = min(advance rate x cost, sculpted capacity)". Pass the
+    docs/sources.md, "Debt sizing = min(advance rate x cost, sculpted capacity)". Pass the
     result to :func:`sculpt` as ``amount`` for the repayment profile.
 
     Examples
@@ -721,7 +721,7 @@ def wal(principal, periods_per_year):
 
     Notes
     -----
-    DOMAIN.md, "WAL = sum(t x principal_t) / sum(principal_t)", with t converted to years
+    docs/sources.md, "WAL = sum(t x principal_t) / sum(principal_t)", with t converted to years
     (``t / m``, flows at period end). A bullet's WAL is its tenor; level principal over
     T periods has WAL ``(T + 1) / (2m)``.
 

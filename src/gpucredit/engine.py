@@ -30,7 +30,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import __version__, collateral, model, montecarlo, portfolio, pricing
+from gpucredit import (
+    __version__,
+    collateral,
+    credit,
+    curves,
+    model,
+    montecarlo,
+    portfolio,
+    pricing,
+    ratings,
+)
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
@@ -184,10 +194,11 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     its end, interest-only periods already elapsed since origination are used up, the
     GPUs' age is the years since delivery. Blank GPU-dependent cells (power, rent,
     residual curve) take the GPU preset's figures (:mod:`gpucredit.presets`) or the
-    Assumptions sheet's. A row that names its residual-curve family gets the
-    Assumptions sheet's curve parameters and a step-down of ``generation_jump`` at each
-    successor's volume date; a blank curve takes the preset's, which is fitted to resale
-    prices that already reflect launches, so without further steps.
+    Assumptions sheet's. The residual curve is the preset's (fitted to used prices, with
+    its low/high band) when the row leaves it blank or names the preset's family; another
+    family takes the Assumptions sheet's parameters for that family (the family's
+    documented defaults). Generation step-downs apply only to rows that fill
+    ``generation_jump``: at each successor's volume date after delivery.
 
     Returns
     -------
@@ -205,8 +216,12 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         "power_price", "colocation_rate", "other_opex", "maintenance_capex", "tax_rate",
         "dscr_lockup", "dscr_default", "llcr_lockup", "residual_curve", "generation_jump",
         "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
-        "btc_held", "hashrate_ph")}
+        "btc_held", "hashrate_ph", "counterparty_rating", "backstop_rating",
+        "termination_payment_months", "releasing_lag_months", "releasing_rent_factor",
+        "dsra_amount", "liquidity_facility", "seniority", "generation", "mining_efficiency")}
     curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
+    band: dict[str, list] = {"low": [], "high": []}
+    band_curve_params = {side: {k: [] for k in _CURVE_PARAMS} for side in band}
     errors: list[dict] = []
     stepped: dict[str, list[int]] = {}  # GPU model -> rows that take generation steps
     deliveries: list[dt.date] = []
@@ -223,6 +238,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             elapsed = periods_between(row["origination_date"], valuation, m, whole=True) \
                 if _date(row["origination_date"]) < valuation else 0
             io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
+            rated = {k: _rating(row, k) for k in ("counterparty_rating", "backstop_rating")}
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
@@ -230,17 +246,18 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         contract_periods = 0 if _blank(contract_end) or _date(contract_end) <= valuation \
             else periods_between(valuation, contract_end, m, whole=True)
         floating = str(row["rate_type"]) == "floating"
-        family = row.get("residual_curve")
-        if _blank(family):
-            # The preset curves are fitted to resale prices that already reflect
-            # successor launches: no further step-downs on top of them.
-            family, params = preset.curve_family, dict(preset.curve_params)
-        else:
-            params = {k: float(_assumption(assumptions, a)) for k, a in _CURVE_PARAMS.items()}
+        family, params = _curve(row.get("residual_curve"), preset, assumptions)
+        jump = _num(row, "generation_jump")
+        if not math.isnan(jump):  # steps only where the tape asks for them
             stepped.setdefault(preset.name, []).append(len(cols["ids"]))
         deliveries.append(_date(row["delivery_date"]))
         for k in _CURVE_PARAMS:
             curve_params[k].append(params.get(k, np.nan))
+        for side, (fam, band_params) in (("low", preset.curve_low),
+                                         ("high", preset.curve_high)):
+            band[side].append(fam)
+            for k in _CURVE_PARAMS:
+                band_curve_params[side][k].append(band_params.get(k, np.nan))
         rent = _num(row, "merchant_rent")
         if math.isnan(rent):  # the Assumptions sheet's rent for the model, else the preset's
             market = assumptions.get(f"merchant_rent_{preset.name.lower()}")
@@ -271,12 +288,21 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             "tax_rate": _num(row, "tax_rate", 0.0),
             "dscr_lockup": _num(row, "dscr_lockup"), "dscr_default": _num(row, "dscr_default"),
             "llcr_lockup": _num(row, "llcr_lockup"), "residual_curve": str(family),
-            "generation_jump": _num(row, "generation_jump"),
+            "generation_jump": 0.0 if math.isnan(jump) else jump,
             "market_absorption": _num(row, "market_absorption"),
             "liquidation_months": _num(row, "liquidation_months"),
             "install_haircut": _num(row, "install_haircut"),
             "sale_costs": _num(row, "sale_costs"),
             "btc_held": _num(row, "btc_held", 0.0), "hashrate_ph": _num(row, "hashrate_ph", 0.0),
+            **rated,
+            "termination_payment_months": _num(row, "termination_payment_months", 0.0),
+            "releasing_lag_months": _num(row, "releasing_lag_months", 6.0),
+            "releasing_rent_factor": _num(row, "releasing_rent_factor", 0.85),
+            "dsra_amount": _num(row, "dsra_amount", 0.0),
+            "liquidity_facility": _num(row, "liquidity_facility", 0.0),
+            "seniority": "secured" if _blank(row.get("seniority")) else str(row["seniority"]),
+            "generation": _GENERATION[preset.architecture],
+            "mining_efficiency": _num(row, "mining_efficiency", 17.5),
         }
         for k, v in values.items():
             cols[k].append(v)
@@ -290,19 +316,58 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     steps = np.full((len(cols["ids"]), width), np.nan)
     for idx, ages in per_model.values():
         steps[idx, :ages.shape[-1]] = ages
-    arrays = {k: (v if k in ("ids", "amortization", "residual_curve") else np.asarray(v))
-              for k, v in cols.items()}
+    texts = ("ids", "amortization", "residual_curve", "counterparty_rating", "backstop_rating",
+             "seniority", "generation")
+    arrays = {k: (v if k in texts else np.asarray(v)) for k, v in cols.items()}
     btc_price = float(_assumption(assumptions, "btc_price"))
     fac = model.Facilities(
         **arrays, step_ages=steps,
         curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
+        residual_curve_low=band["low"], residual_curve_high=band["high"],
+        curve_params_low={k: np.asarray(v, dtype=float)
+                          for k, v in band_curve_params["low"].items()},
+        curve_params_high={k: np.asarray(v, dtype=float)
+                           for k, v in band_curve_params["high"].items()},
         base_rate=float(_assumption(assumptions, "base_rate")),
         price_vol_monthly=float(_assumption(assumptions, "price_vol_monthly")),
         impact_coefficient=float(_assumption(assumptions, "impact_coefficient")),
         attrition_rate=float(_assumption(assumptions, "attrition_rate")),
         btc_price=btc_price,
+        **{k: float(_assumption(assumptions, k)) for k in (
+            "recovery_senior_unsecured", "recovery_subordinated", "refi_max_ltv",
+            "refi_min_dscr", "refi_tenor_years", "refi_spread")},
+        network_difficulty=float(_assumption(assumptions, "network_difficulty")) * 1e12,
+        fees_per_block=float(_assumption(assumptions, "fees_per_block")),
+        default_counterparty_rating=ratings.parse_rating(
+            _assumption(assumptions, "default_counterparty_rating")),
     )
     return fac, errors
+
+
+_GENERATION = {"Ampere": "ampere", "Hopper": "hopper", "Blackwell": "blackwell",
+               "Rubin": "rubin"}
+"""GPU architecture of a preset -> the generation whose rent index it follows."""
+
+
+def _rating(row, name: str) -> str | None:
+    """A rating cell on S&P's scale (None when blank); a bad one names its column."""
+    try:
+        return ratings.parse_rating(None if _blank(row.get(name)) else row.get(name))
+    except GpuCreditError as exc:
+        raise GpuCreditError(str(exc).replace("rating must", f"{name} must", 1),
+                             argument=name, value=row.get(name)) from None
+
+
+def _curve(family, preset, assumptions: dict) -> tuple[str, dict]:
+    """The residual curve of a row: the GPU preset's (fitted to used prices) when the tape
+    leaves the family blank or names the preset's own family; otherwise the named family
+    with the Assumptions sheet's parameters for it, whose defaults are the family's
+    documented ones (:mod:`gpucredit.curves`)."""
+    if _blank(family) or str(family) == preset.curve_family:
+        return preset.curve_family, dict(preset.curve_params)
+    accepted = curves.family_parameters(str(family))
+    return str(family), {k: float(_assumption(assumptions, a))
+                         for k, a in _CURVE_PARAMS.items() if k in accepted}
 
 
 def _error(row, exc: GpuCreditError) -> dict:
@@ -402,13 +467,13 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
         errors += errs
         if ev is None:
             continue
-        table = ev.metrics.copy()
+        table = _with_dates(ev.metrics.copy(), valuation, int(m))
         if options.n_paths > 0:
             mc, lv = _monte_carlo(ev, group, assumptions, options, int(m))
             losses.append(lv)
             table = table.join(mc.drop(columns=["n_paths", "seed"]).add_prefix("mc_"))
         table = table.join(_pricing(table, group.set_index("facility_id"), assumptions,
-                                    options.n_paths > 0))
+                                    options.n_paths))
         metrics.append(table)
         frame = ev.periods_frame()
         frame.insert(2, "date", _period_dates(valuation, frame["period"].to_numpy(), int(m)))
@@ -457,7 +522,7 @@ def _select(fac: model.Facilities, idx: list[int]) -> model.Facilities:
     changes = {}
     for name in model.Facilities.__dataclass_fields__:
         v = getattr(fac, name)
-        if name == "curve_params":
+        if name.startswith("curve_params"):  # curve_params, curve_params_low/_high
             changes[name] = {k: np.asarray(a)[idx] for k, a in v.items()}
         elif isinstance(v, (list, tuple)) and len(v) == n:
             changes[name] = [v[i] for i in idx]
@@ -472,50 +537,64 @@ def _period_dates(valuation: dt.date, period: np.ndarray, m: int) -> np.ndarray:
     return np.array([lookup[int(p)] for p in period], dtype=object)
 
 
+_PERIOD_COLUMNS = ("first_breach_lockup", "first_breach_default", "first_collateral_shortfall")
+"""Metrics that are a period number (0: never); each gains a ``<name>_date`` beside it."""
+
+
+def _with_dates(table: pd.DataFrame, valuation: dt.date, m: int) -> pd.DataFrame:
+    """The end date of each breach period (blank for never), beside its period number:
+    monthly and semiannual facilities then read on one calendar."""
+    for col in (c for c in _PERIOD_COLUMNS if c in table):
+        periods = table[col].to_numpy()
+        dates = [add_months(valuation, int(p) * (12 // m)) if p > 0 else None for p in periods]
+        table.insert(table.columns.get_loc(col) + 1, f"{col}_date", dates)
+    return table
+
+
 def _pricing(metrics: pd.DataFrame, rows: pd.DataFrame, assumptions: dict,
-             with_mc: bool) -> pd.DataFrame:
-    """Fair spread from PD and LGD, mispricing against the quoted spread, Merton PD."""
-    years = metrics["tenor_years"].to_numpy(dtype=float)
+             n_paths: int) -> pd.DataFrame:
+    """Merton from equity, then the credit verdict (:func:`gpucredit.credit.verdict`)."""
     idx = metrics.index
-    out = pd.DataFrame(index=idx)
-    if with_mc:
-        pd_tenor = metrics["mc_pd"].to_numpy(dtype=float)
-        lgd = metrics["mc_lgd"].to_numpy(dtype=float)
-        lgd = np.where(np.isfinite(lgd), lgd, metrics["lgd_now"].to_numpy(dtype=float))
-        hazard = pricing.hazard_from_pd(np.minimum(pd_tenor, 1 - 1e-12), years)
-        pd_annual = np.asarray(pricing.pd_from_hazard(hazard, 1.0), dtype=float)
-        fair = np.asarray(pricing.fair_spread(pd_annual, np.nan_to_num(lgd)), dtype=float)
-        out["pd_annual"] = pd_annual
-        out["fair_spread_bp"] = fair * 1e4
-        out["rating_bucket"] = pricing.rating_bucket(pd_annual)
-        quoted = pd.to_numeric(rows.reindex(idx)["quoted_spread"], errors="coerce") \
-            if "quoted_spread" in rows else pd.Series(np.nan, index=idx)
-        q = quoted.to_numpy(dtype=float)
-        out["quoted_spread_bp"] = q
-        has_quote = np.isfinite(q) & np.isfinite(fair)
-        out["mispricing_bp"] = np.nan  # no quote on the tape: nothing to compare
-        if has_quote.any():
-            out.loc[has_quote, "mispricing_bp"] = np.asarray(pricing.mispricing_bp(
-                q[has_quote] / 1e4, fair[has_quote]), dtype=float)
-    if {"equity_value", "equity_vol"} <= set(rows.columns):
-        eq = pd.to_numeric(rows.reindex(idx)["equity_value"], errors="coerce").to_numpy(float)
-        vol = pd.to_numeric(rows.reindex(idx)["equity_vol"], errors="coerce").to_numpy(float)
-        total = rows.reindex(idx).get("borrower_debt")
-        debt_face = pd.to_numeric(total, errors="coerce").to_numpy(float) if total is not None \
-            else metrics["debt"].to_numpy(float)
-        debt_face = np.where(np.isfinite(debt_face), debt_face, metrics["debt"].to_numpy(float))
-        have = np.isfinite(eq) & np.isfinite(vol) & (debt_face > 0)
-        out["merton_pd"] = np.nan
-        out["merton_distance_to_default"] = np.nan
-        out["merton_spread_bp"] = np.nan
-        if have.any():
-            res = pricing.merton_solve(eq[have], vol[have], debt_face[have],
-                                       float(_assumption(assumptions, "risk_free_rate")),
-                                       1.0)
-            out.loc[have, "merton_pd"] = np.asarray(res.pd, dtype=float)
-            out.loc[have, "merton_distance_to_default"] = np.asarray(res.distance_to_default,
-                                                                     dtype=float)
-            out.loc[have, "merton_spread_bp"] = np.asarray(res.spread, dtype=float) * 1e4
+    tape = rows.reindex(idx)
+    out = _merton(metrics, tape, assumptions)
+    if n_paths <= 0:
+        return out
+    mc = metrics[[c for c in metrics if c.startswith("mc_")]]
+    mc = mc.rename(columns=lambda c: c[3:]).assign(n_paths=n_paths)
+    quoted = (pd.to_numeric(tape["quoted_spread"], errors="coerce").to_numpy(float)
+              if "quoted_spread" in tape else None)
+    context = metrics.join(tape[[c for c in ("counterparty_rating", "seniority",
+                                             "maturity_date") if c in tape]])
+    if "maturity_date" in context:
+        context["maturity_date"] = [_date(d).isoformat() if not _blank(d) else ""
+                                    for d in context["maturity_date"]]
+    verdict = credit.verdict(mc, metrics["tenor_years"].to_numpy(float), quoted,
+                             out.get("merton_pd"), context)
+    return out.join(verdict.drop(columns=["merton_pd"]))
+
+
+def _merton(metrics: pd.DataFrame, tape: pd.DataFrame, assumptions: dict) -> pd.DataFrame:
+    """Merton's one-year PD, distance to default and spread from the borrower's equity."""
+    out = pd.DataFrame(index=metrics.index)
+    if not {"equity_value", "equity_vol"} <= set(tape.columns):
+        return out
+    eq = pd.to_numeric(tape["equity_value"], errors="coerce").to_numpy(float)
+    vol = pd.to_numeric(tape["equity_vol"], errors="coerce").to_numpy(float)
+    total = tape.get("borrower_debt")
+    debt_face = pd.to_numeric(total, errors="coerce").to_numpy(float) if total is not None \
+        else metrics["debt"].to_numpy(float)
+    debt_face = np.where(np.isfinite(debt_face), debt_face, metrics["debt"].to_numpy(float))
+    have = np.isfinite(eq) & np.isfinite(vol) & (debt_face > 0)
+    out["merton_pd"] = np.nan
+    out["merton_distance_to_default"] = np.nan
+    out["merton_spread_bp"] = np.nan
+    if have.any():
+        res = pricing.merton_solve(eq[have], vol[have], debt_face[have],
+                                   float(_assumption(assumptions, "risk_free_rate")), 1.0)
+        out.loc[have, "merton_pd"] = np.asarray(res.pd, dtype=float)
+        out.loc[have, "merton_distance_to_default"] = np.asarray(res.distance_to_default,
+                                                                 dtype=float)
+        out.loc[have, "merton_spread_bp"] = np.asarray(res.spread, dtype=float) * 1e4
     return out
 
 
@@ -624,7 +703,7 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
         summary_totals=totals, summary_by_type=by_type, worst=worst,
         residual_curves=_residual_curves(metrics), errors=err[
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
-        assumptions=dict(assumptions), run_info=info,
+        assumptions=_used(assumptions, options), run_info=info,
         **_portfolio_tables(_take_losses(results), rows, metrics))
 
 
@@ -673,6 +752,15 @@ def _column_order(columns) -> list[str]:
     return rest[:at] + cum + rest[at:]
 
 
+def _used(assumptions: dict, options: RecalcOptions) -> dict:
+    """The assumptions as the run used them: the paths and seed actually run win over
+    the tape's cells (a flag may have overridden them)."""
+    used = dict(assumptions)
+    used["mc_paths"] = options.n_paths
+    used["mc_seed"] = options.seed
+    return used
+
+
 def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     if grid.empty:
         return pd.DataFrame()
@@ -718,11 +806,14 @@ def _summary(metrics: pd.DataFrame, n_worst: int):
         market_value=("market_value", "sum"), liquidation_value=("liquidation_value", "sum"),
         min_dscr=("min_dscr", "min"),
         breaching=("first_breach_default", lambda s: int((s > 0).sum())))
-    cols = [c for c in ("borrower", "borrower_type", "gpu_model", "debt", "min_dscr",
-                        "first_breach_default", "llcr", "max_ltv_liquidation",
-                        "breakeven_rent", "mc_pd", "mispricing_bp") if c in metrics]
-    worst = metrics.sort_values(["min_dscr", "max_ltv_liquidation"],
-                                ascending=[True, False]).head(n_worst)[cols]
+    cols = [c for c in ("borrower", "borrower_type", "gpu_model", "debt", "rating_bucket",
+                        "pd_annual", "mc_pv_expected_loss", "fair_spread_bp",
+                        "quoted_spread_bp", "min_dscr", "ltv_market", "rating_reason")
+            if c in metrics]
+    # Worst by what the lender stands to lose (blanks last), then by coverage.
+    keys = [k for k in ("mc_pv_expected_loss", "min_dscr") if k in metrics]
+    worst = metrics.sort_values(keys, ascending=[k == "min_dscr" for k in keys],
+                                na_position="last").head(n_worst)[cols]
     return totals, by_type.reset_index(), worst
 
 

@@ -34,12 +34,15 @@ from gpucredit._checks import (
 from gpucredit.periods import period_hours
 
 __all__ = [
+    "MACRS_5_YEAR",
     "FleetCashFlows",
+    "cash_tax",
     "cfads",
     "colocation_cost",
     "gpu_hours",
     "power_cost",
     "revenue",
+    "tax_depreciation",
 ]
 
 
@@ -154,7 +157,7 @@ def revenue(gpus, utilization, rent, periods_per_year, *, contracted_share=0.0,
     contract_rate : float or array_like, default 0.0
         Contract rate in USD per GPU-hour, ``>= 0``: a facility parameter or a path.
     contracted_utilization : float or array_like, default 1.0
-        Share of the contracted hours paid for, in [0, 1]; 1 for take-or-pay (DOMAIN.md,
+        Share of the contracted hours paid for, in [0, 1]; 1 for take-or-pay (docs/sources.md,
         "Cash flows and coverage": contracted revenue is take-or-pay at the contract rate).
 
     Returns
@@ -170,7 +173,7 @@ def revenue(gpus, utilization, rent, periods_per_year, *, contracted_share=0.0,
     + GPUs x (1 - s_t) x u_t x H x rent_t``.
 
     Utilization applies to the merchant GPUs only: contracted GPUs are paid for every
-    hour whether used or not. With no contract this is DOMAIN.md's
+    hour whether used or not. With no contract this is docs/sources.md's
     ``GPUs x utilization x rent x hours``.
 
     Examples
@@ -211,10 +214,10 @@ def power_cost(gpus, kw_per_gpu, pue, price_per_kwh, periods_per_year, load_fact
     kw_per_gpu : float or array_like (F,)
         IT power per GPU in kW, all-in (server, network share), ``>= 0``. H100: about
         1.3 kW (a DGX H100 draws about 10.2 kW for 8 GPUs; DGX B200 about 14.3 kW),
-        DOMAIN.md "Cash flows and coverage".
+        docs/sources.md "Cash flows and coverage".
     pue : float or array_like (F,)
         Power usage effectiveness, facility power over IT power, ``>= 1``: 1.1-1.2 at
-        hyperscale sites, 1.4-1.6 typical (DOMAIN.md).
+        hyperscale sites, 1.4-1.6 typical (docs/sources.md).
     price_per_kwh : float or array_like
         Electricity price in USD per kWh, ``>= 0``: a facility parameter or a path.
     periods_per_year : int
@@ -256,11 +259,11 @@ def colocation_cost(gpus, kw_per_gpu, rate_per_kw_month, periods_per_year):
     gpus : float or array_like (F,)
         GPUs installed, ``>= 0``.
     kw_per_gpu : float or array_like (F,)
-        IT power per GPU in kW, ``>= 0`` (H100 about 1.3 kW, DOMAIN.md).
+        IT power per GPU in kW, ``>= 0`` (H100 about 1.3 kW, docs/sources.md).
     rate_per_kw_month : float or array_like
         Colocation rate in USD per kW of IT capacity per month, ``>= 0``: a facility
         parameter or a path. CBRE North America H2-2024 asking rate $184/kW-month
-        (250-500 kW requirements); global average Q1-2025 about $217 (DOMAIN.md).
+        (250-500 kW requirements); global average Q1-2025 about $217 (docs/sources.md).
     periods_per_year : int
         1, 2, 4 or 12.
 
@@ -384,11 +387,96 @@ class FleetCashFlows:
         return pd.DataFrame(data | {k: v.ravel() for k, v in columns.items()})
 
 
+MACRS_5_YEAR = (0.20, 0.32, 0.192, 0.1152, 0.1152, 0.0576)
+"""US tax depreciation of 5-year property (computers and peripheral equipment): MACRS
+general depreciation system, 200% declining balance, half-year convention. IRS
+Publication 946 (2024), Table A-1 and Appendix B (asset class 00.12, information
+systems: 5-year recovery)."""
+
+
+def tax_depreciation(cost, age_start, periods_per_year, schedule=MACRS_5_YEAR):
+    """Tax depreciation of a fleet, USD per period, by the tax year the period falls in.
+
+    Parameters
+    ----------
+    cost : float or array_like (F,)
+        Depreciable cost of the fleet (GPUs x cost per GPU), USD, >= 0.
+    age_start : array_like, shape (T,) or (F, T)
+        Age in years at the start of each period (years since delivery, the placed-in-
+        service date).
+    periods_per_year : int
+        1, 2, 4 or 12.
+    schedule : sequence of float, default :data:`MACRS_5_YEAR`
+        Share of cost deducted in tax years 1, 2, ... after delivery.
+
+    Returns
+    -------
+    ndarray
+        ``cost x schedule[floor(age_start)] / m``; zero once the schedule has run out.
+
+    Examples
+    --------
+    >>> tax_depreciation(1_000.0, [0.0, 0.5, 1.0, 6.0], 2)
+    array([100., 100., 160.,   0.])
+    """
+    m = check_periods_per_year(periods_per_year)
+    c = param(cost, "cost", 0)
+    a = check_range(age_start, "age_start", 0)
+    rates = np.concatenate([np.asarray(schedule, dtype=float), [0.0]])
+    year = np.minimum(np.floor(a + 1e-9).astype(int), rates.size - 1)
+    return c * rates[year] / m
+
+
+def cash_tax(ebitda, depreciation, interest, tax_rate):
+    """Cash tax on taxable income, with losses carried forward, period by period.
+
+    Parameters
+    ----------
+    ebitda, depreciation, interest : array_like, shape (T,) or (F, T)
+        Revenue less cash opex; tax depreciation; interest paid (USD per period).
+    tax_rate : float or array_like (F,)
+        Tax rate in [0, 1] (21%: the US federal rate, 26 U.S.C. § 11(b)).
+
+    Returns
+    -------
+    ndarray
+        Tax paid each period, >= 0.
+
+    Notes
+    -----
+    With :math:`L_t` the loss carried into period t (:math:`L_1 = 0`):
+
+    .. math:: y_t = EBITDA_t - D_t - I_t, \\quad
+              \\text{tax}_t = r \\max(y_t - L_t, 0), \\quad
+              L_{t+1} = \\max(L_t - y_t, 0)
+
+    Losses carry forward without limit and are used in full (the 80%-of-income limit of
+    26 U.S.C. § 172(a) since 2018 is left out, a simplification); nothing is carried back.
+
+    Examples
+    --------
+    >>> cash_tax([100.0, 50.0, 200.0], [150.0, 0.0, 0.0], [0.0, 0.0, 50.0], 0.2)
+    array([ 0.,  0., 30.])
+    """
+    y = np.asarray(ebitda, dtype=float) - np.asarray(depreciation, dtype=float) \
+        - np.asarray(interest, dtype=float)
+    r = param(tax_rate, "tax_rate", 0, 1)
+    r = r[..., 0] if np.ndim(r) == 2 and y.ndim == 1 else r
+    tax = np.zeros_like(y)
+    loss = np.zeros(y.shape[:-1])
+    for t in range(y.shape[-1]):  # the carry-forward runs through time
+        income = y[..., t] - loss
+        loss = np.maximum(-income, 0.0)
+        tax[..., t] = np.maximum(income, 0.0)
+    return tax * r
+
+
 def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_share=0.0,
           contract_rate=0.0, contracted_utilization=1.0, kw_per_gpu=1.3, pue=1.3,
           price_per_kwh=0.08, load_factor=1.0, colocation_per_kw_month=184.0,
           other_opex_per_gpu_year=0.0, maintenance_capex_per_gpu_year=0.0, tax_rate=0.0,
-          tax_depreciation=0.0, working_capital_change=None) -> FleetCashFlows:
+          tax_depreciation=0.0, working_capital_change=None,
+          working_share=1.0) -> FleetCashFlows:
     """Cash flow available for debt service of a GPU fleet, period by period.
 
     Parameters
@@ -409,33 +497,33 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     contract_rate : float or array_like, default 0.0
         Contract rate, USD per GPU-hour (``>= 0``): a facility parameter or a path.
     contracted_utilization : float or array_like, default 1.0
-        Share of contracted hours paid for, in [0, 1]; 1 = take-or-pay (DOMAIN.md).
+        Share of contracted hours paid for, in [0, 1]; 1 = take-or-pay (docs/sources.md).
     kw_per_gpu : float or array_like (F,), default 1.3
         IT power per GPU in kW, all-in: H100 about 1.3 kW (DGX H100 about 10.2 kW for 8
-        GPUs; DGX B200 about 14.3 kW), DOMAIN.md "Cash flows and coverage".
+        GPUs; DGX B200 about 14.3 kW), docs/sources.md "Cash flows and coverage".
     pue : float or array_like (F,), default 1.3
-        Power usage effectiveness, ``>= 1``. DOMAIN.md gives 1.1-1.2 at hyperscale and
+        Power usage effectiveness, ``>= 1``. docs/sources.md gives 1.1-1.2 at hyperscale and
         1.4-1.6 typical; 1.3, between the two, is our estimate for a modern colocation
         site.
     price_per_kwh : float or array_like, default 0.08
         Electricity price, USD per kWh (``>= 0``): a facility parameter or a path. $0.08
         is about the US average retail price to industrial users in 2024 (EIA, Electric
-        Power Monthly, table 5.6); an estimate, not in DOMAIN.md: use the site's tariff.
+        Power Monthly, table 5.6); an estimate, not in docs/sources.md: use the site's tariff.
     load_factor : float or array_like (F,), default 1.0
         Average power draw as a share of ``kw_per_gpu``, in [0, 1]; 1 (full draw, our
         conservative assumption).
     colocation_per_kw_month : float or array_like, default 184.0
         Colocation rate, USD per kW of IT load per month (``>= 0``; 0 for an owned site):
         a facility parameter or a path. CBRE North America H2-2024 asking rate
-        $184/kW-month (250-500 kW); global Q1-2025 average about $217 (DOMAIN.md).
+        $184/kW-month (250-500 kW); global Q1-2025 average about $217 (docs/sources.md).
     other_opex_per_gpu_year : float or array_like, default 0.0
         Other cash opex (staff, network transit, insurance, software), USD per GPU per
-        year (``>= 0``): a facility parameter or a path. No public benchmark in DOMAIN.md,
+        year (``>= 0``): a facility parameter or a path. No public benchmark in docs/sources.md,
         so 0 by default: set it from the borrower's model.
     maintenance_capex_per_gpu_year : float or array_like, default 0.0
         Maintenance capex (replacing failed GPUs and parts), USD per GPU per year
         (``>= 0``): a facility parameter or a path. 0 by default; a starting point is
-        the physical attrition of about 9% a year (DOMAIN.md) times the replacement cost.
+        the physical attrition of about 9% a year (docs/sources.md) times the replacement cost.
     tax_rate : float or array_like (F,), default 0.0
         Cash tax rate on positive taxable income, in [0, 1]. 0 by default: GPU fleets
         carry large tax depreciation early on; set it (e.g. US federal 21%) to test.
@@ -445,6 +533,13 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     working_capital_change : array_like, shape (T,) or (F, T), optional
         Increase in working capital each period, USD (positive consumes cash, negative
         releases it); default none.
+    working_share : float or array_like, default 1.0
+        Share of the installed GPUs still working, in [0, 1]: a facility parameter or a
+        path, e.g. the physical attrition since delivery
+        (:func:`gpucredit.curves.attrition`, about 9% a year: Meta, "The Llama 3 Herd of
+        Models", 2024, section 3.3.4, our annualisation). Revenue, power, other opex and
+        maintenance capex count the working GPUs; colocation is paid on the kW reserved
+        for the installed fleet (a colocation lease does not shrink with failures).
 
     Returns
     -------
@@ -460,7 +555,8 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     Notes
     -----
     With ``H = 8760 / m`` hours a period, ``s_t`` the contracted share, ``u_t`` merchant
-    utilization (DOMAIN.md, "Cash flows and coverage"):
+    utilization (docs/sources.md, "Cash flows and coverage"), and GPUs the working GPUs
+    (installed x ``working_share``) except in colocation:
 
     * contracted revenue ``= GPUs x s_t x u_c x H x contract_rate_t``;
     * merchant GPU-hours ``= GPUs x (1 - s_t) x u_t x H``, revenue ``= hours x rent_t``;
@@ -498,12 +594,14 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
                 "colocation_per_kw_month": (colocation_per_kw_month, 0, None),
                 "other_opex_per_gpu_year": (other_opex_per_gpu_year, 0, None),
                 "maintenance_capex_per_gpu_year": (maintenance_capex_per_gpu_year, 0, None),
-                "tax_depreciation": (tax_depreciation, 0, None)},
+                "tax_depreciation": (tax_depreciation, 0, None),
+                "working_share": (working_share, 0, 1)},
         paths={"merchant_rent": (series(merchant_rent, "merchant_rent"), 0, None),
                "working_capital_change": (working_capital_change, None, None)},
         n_periods_from="merchant_rent")
     hours = period_hours(m)
-    g, share = a["gpus"], a["contracted_share"]
+    installed, share = a["gpus"], a["contracted_share"]
+    g = installed * a["working_share"]
     contracted_hours = _gpu_hours(g * share, a["contracted_utilization"], hours)
     capacity = _gpu_hours(g, 1.0 - share, hours)
     merchant_hours = capacity * a["utilization"]
@@ -511,7 +609,7 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     merchant_rev = merchant_hours * a["merchant_rent"]
     rev = contracted_rev + merchant_rev
     power = _power(g, a["kw_per_gpu"], a["pue"], a["price_per_kwh"], a["load_factor"], hours)
-    colo = _colocation(g, a["kw_per_gpu"], a["colocation_per_kw_month"], m)
+    colo = _colocation(installed, a["kw_per_gpu"], a["colocation_per_kw_month"], m)
     other = g * a["other_opex_per_gpu_year"] / m
     maintenance = g * a["maintenance_capex_per_gpu_year"] / m
     taxable = rev - power - colo - other - a["tax_depreciation"]

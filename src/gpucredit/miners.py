@@ -2,7 +2,7 @@
 
 A miner that borrows against GPUs services the debt from three pockets: hosting revenue,
 bitcoin mining and its crypto treasury. When BTC falls and GPU rents fall together all
-three shrink at once (DOMAIN.md, "Correlated stress"). This module prices the mining
+three shrink at once (docs/sources.md, "Correlated stress"). This module prices the mining
 leg and the treasury and combines them with hosting into one coverage view:
 
 * :func:`hashprice` - USD per PH/s per day from difficulty, BTC price, subsidy and fees;
@@ -47,6 +47,7 @@ __all__ = [
     "hashprice",
     "mining_cfads",
     "mining_revenue",
+    "power_cost_per_ph_day",
 ]
 
 _SECONDS_PER_DAY = 86_400.0
@@ -64,7 +65,7 @@ def hashprice(difficulty, btc_price, subsidy=3.125, fees_per_block=0.0):
     btc_price : float or array_like
         BTC price in USD, >= 0.
     subsidy : float or array_like, default 3.125
-        Block subsidy in BTC: 3.125 since the April 2024 halving (DOMAIN.md, "Correlated
+        Block subsidy in BTC: 3.125 since the April 2024 halving (docs/sources.md, "Correlated
         stress"); 1.5625 after the next halving (expected 2028).
     fees_per_block : float or array_like, default 0.0
         Average transaction fees per block in BTC, >= 0.
@@ -77,7 +78,7 @@ def hashprice(difficulty, btc_price, subsidy=3.125, fees_per_block=0.0):
     Notes
     -----
     A block at difficulty D takes :math:`D \\cdot 2^{32}` hashes on average, so one PH/s
-    finds :math:`86{,}400 \\cdot 10^{15} / (D \\cdot 2^{32})` blocks a day (DOMAIN.md):
+    finds :math:`86{,}400 \\cdot 10^{15} / (D \\cdot 2^{32})` blocks a day (docs/sources.md):
 
     .. math:: HP = \\frac{86{,}400 \\times 10^{15}}{D \\times 2^{32}}
               \\,(\\text{subsidy} + \\text{fees}) \\, P_{BTC}
@@ -96,6 +97,45 @@ def hashprice(difficulty, btc_price, subsidy=3.125, fees_per_block=0.0):
     _broadcast(difficulty=d, btc_price=p, subsidy=s, fees_per_block=f)
     blocks_per_ph_day = _SECONDS_PER_DAY * _HASHES_PER_PH / (d * _HASHES_PER_DIFFICULTY)
     return _out(blocks_per_ph_day * (s + f) * p)
+
+
+def power_cost_per_ph_day(efficiency_j_per_th, price_per_kwh, overhead=1.0):
+    """Electricity cost of mining, USD per PH/s of hashrate per day (elementwise).
+
+    Parameters
+    ----------
+    efficiency_j_per_th : float or array_like
+        Energy per terahash of the ASIC fleet, J/TH, > 0: the Antminer S21 draws 3,500 W
+        for 200 TH/s, 17.5 J/TH (Bitmain specification).
+    price_per_kwh : float or array_like
+        Electricity price, USD per kWh, >= 0.
+    overhead : float or array_like, default 1.0
+        Site power over ASIC power (cooling, transformers), >= 1; 1 counts the ASICs'
+        draw at the wall only.
+
+    Returns
+    -------
+    float or ndarray
+        USD per PH/s per day.
+
+    Notes
+    -----
+    One PH/s is 1,000 TH/s, so at ``e`` J/TH it draws ``1,000 e`` W = ``e`` kW:
+
+    .. math:: c = e \\times 24 \\times p \\times o
+
+    Examples
+    --------
+    An S21 fleet at $0.05/kWh: 17.5 kW a PH/s, 420 kWh a day, $21.
+
+    >>> round(power_cost_per_ph_day(17.5, 0.05), 2)
+    21.0
+    """
+    e = check_range(efficiency_j_per_th, "efficiency_j_per_th", 0, low_open=True)
+    p = check_range(price_per_kwh, "price_per_kwh", 0)
+    o = check_range(overhead, "overhead", 1)
+    _broadcast(efficiency_j_per_th=e, price_per_kwh=p, overhead=o)
+    return _out(e * 24.0 * p * o)
 
 
 def mining_revenue(hashrate_ph, hashprice, periods_per_year, uptime=1.0, *, pool_fee=0.0):
@@ -216,7 +256,7 @@ def haircut_btc_value(btc_held, btc_price, *, annual_vol=0.60, horizon_days=10.0
     btc_held, btc_price
         As in :func:`btc_holdings_value`.
     annual_vol : float or array_like, default 0.60
-        Annual BTC volatility, >= 0: DOMAIN.md, "Correlated stress", puts it at 50-70%
+        Annual BTC volatility, >= 0: docs/sources.md, "Correlated stress", puts it at 50-70%
         (realised 40-55% in calm years, spikes to 70-80%); 0.60 is the middle.
     horizon_days : float or array_like, default 10
         Days to sell, >= 0 (the Basel market-risk VaR horizon).
@@ -327,7 +367,7 @@ def combined_coverage(hosting_cfads, mining_cfads, debt_service, treasury_value=
         such as :func:`btc_holdings_value`), USD, >= 0.
     treasury_haircut : float or array_like (F,), default 0.21
         Haircut on the treasury, in [0, 1]: 0.21 rounds up
-        ``crypto_haircut(0.60, 10, 0.99)`` = 20.6% (BTC volatility 60%, DOMAIN.md "Correlated
+        ``crypto_haircut(0.60, 10, 0.99)`` = 20.6% (BTC volatility 60%, docs/sources.md "Correlated
         stress"; 10-day 99% VaR). Use 0 if ``treasury_value`` is already haircut.
     treasury_available_share : float or array_like (F,), default 1.0
         Share of the treasury free to support this debt, in [0, 1]: exclude BTC pledged

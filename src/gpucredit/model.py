@@ -23,15 +23,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpucredit import collateral, coverage, curves, debt, fleet, miners, montecarlo, rents
+from gpucredit import collateral, coverage, curves, debt, fleet, miners, montecarlo, ratings, rents
 from gpucredit._checks import check_periods_per_year, check_range
 from gpucredit.errors import GpuCreditError
 from gpucredit.periods import ages, period_ends
 
-__all__ = ["AMORTIZATIONS", "Evaluation", "Facilities", "evaluate", "exposure", "simulate"]
+__all__ = ["AMORTIZATIONS", "GENERATIONS", "SENIORITIES", "Evaluation", "Facilities",
+           "credit_inputs", "evaluate", "exposure", "simulate"]
 
 AMORTIZATIONS = ("annuity", "straight_line", "bullet", "sculpted")
 """Amortisation profiles a facility may carry (``sculpted``: to ``target_dscr``)."""
+
+GENERATIONS = ("ampere", "hopper", "blackwell", "rubin")
+"""GPU generations with a market rent index of their own (A100: ampere; H100, H200: hopper;
+B200, GB200: blackwell)."""
+
+SENIORITIES = ("secured", "senior_unsecured", "subordinated")
+"""Ranks of a facility's claim: on the GPUs, or on the borrower as a whole."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class Facilities:
         Sculpting target; default the lock-up covenant.
     cash_sweep : array_like, default 0.0
         Share of CFADS left after scheduled debt service that prepays the loan
-        (:func:`gpucredit.coverage.cash_sweep`; DOMAIN.md: TeraWulf's 50% offer).
+        (:func:`gpucredit.coverage.cash_sweep`; docs/sources.md: TeraWulf's 50% offer).
     commitment, advance_rate : array_like, optional
         For the borrowing base today: the facility's commitment (default the debt) and
         the advance rate on the collateral's liquidation-haircut value
@@ -95,7 +103,7 @@ class Facilities:
     age0 : array_like, default 0.0
         Age of the GPUs today, years.
     rent_deflation : array_like, default 0.25
-        Annual trend deflation of the merchant rent. DOMAIN.md: inference cost falls
+        Annual trend deflation of the merchant rent. docs/sources.md: inference cost falls
         20-40% a year; Epoch AI's price-performance trends give 21-28%; 0.25 is the middle.
     contracted_share, contract_rate, contract_periods : array_like, default 0
         Take-or-pay share of the fleet, its rate (USD per GPU-hour) and the number of
@@ -112,23 +120,29 @@ class Facilities:
     curve_params : mapping of str to array_like, optional
         The families' parameters (``lam``, ``floor``, ``life`` ...); a parameter a
         facility's family does not take is ignored for that facility.
+    residual_curve_low, residual_curve_high : str or sequence of str, optional
+        Curve families of the low and high ends of the residual-value band (e.g. from
+        :meth:`gpucredit.presets.GpuPreset.band`), with their parameters in
+        ``curve_params_low``/``curve_params_high``; they give today's
+        ``market_value_low/high`` and ``ltv_market_low/high`` (NaN when not given).
     step_ages : array_like (F, k), optional
         Ages at which successor generations reach volume (NaN-padded), for the
         generation step-downs of the residual curve.
     generation_jump : array_like, default 0.25
-        Value lost at each successor step (DOMAIN.md: about 20-30%).
+        Value lost at each successor step (docs/sources.md: about 20-30%).
     attrition_rate : array_like, default 0.0
-        GPUs failing a year (DOMAIN.md: about 9%): the collateral counts the GPUs still
-        working; revenue assumes maintenance capex keeps the rented fleet whole.
+        GPUs failing a year since delivery (about 9%: Meta, "The Llama 3 Herd of Models",
+        2024, section 3.3.4, our annualisation): the collateral and the revenue both count
+        the GPUs still working (:func:`gpucredit.fleet.cfads`'s ``working_share``).
     step_down, step_down_period : array_like, default 0
         A further step-down of rents **and** collateral values by ``step_down`` from
         period ``step_down_period`` on (0 = none): the stress scenario of a new
         generation landing early.
     economic_life_years : array_like, default 5.0
-        The asset's economic life, for PLCR and duration mismatch. DOMAIN.md: hyperscalers
+        The asset's economic life, for PLCR and duration mismatch. docs/sources.md: hyperscalers
         depreciate over 5.5-6 years, Nebius 4, critics argue 2-3; 5 sits between.
     market_absorption : array_like, default 2000.0
-        GPUs of this model the secondary market absorbs a month. Our estimate: DOMAIN.md
+        GPUs of this model the secondary market absorbs a month. Our estimate: docs/sources.md
         notes there is no deep resale market; set it per model and deal.
     liquidation_months, install_haircut, sale_costs : array_like, optional
         Liquidation horizon (months, default 6), the installation-dependency discount and
@@ -143,10 +157,55 @@ class Facilities:
         BTC price today, USD (an illustrative level; the tape's Assumptions set it).
     hashrate_ph : array_like, default 0.0
         Self-mining capacity, PH/s (miners).
-    network_difficulty : array_like, default 1.5e14
-        Bitcoin network difficulty (illustrative late-2025 level).
+    network_difficulty : array_like, default 146.4e12
+        Bitcoin network difficulty: 146.4 trillion at the first adjustment of 2026 (the
+        Bitcoin blockchain, as reported).
     hashcost_per_ph_day : array_like, default 0.0
-        Cash cost of mining, USD per PH/s per day.
+        Cash cost of mining other than power, USD per PH/s per day.
+    counterparty_rating, backstop_rating : str or sequence of str, optional
+        S&P ratings of the contract customer and of a guarantor of its payments (blank:
+        none); a contract without a rated customer takes ``default_counterparty_rating``
+        ("B+": our estimate for an unrated AI customer, a typical speculative-grade
+        credit). Read by :func:`credit_inputs` through :mod:`gpucredit.ratings`.
+    termination_payment_months : array_like, default 0.0
+        Months of contracted revenue the customer owes on early termination.
+    releasing_lag_months, releasing_rent_factor : array_like, default 6.0 and 0.85
+        Months the GPUs of a defaulted contract earn nothing, and the re-leased rent as a
+        share of the market rent (our estimates, between SpotWire's orderly 180-day and
+        broker 85% realisation factors).
+    dsra_amount, liquidity_facility : array_like, default 0.0
+        Debt service reserve and liquidity facility available from today, USD.
+    seniority : str or sequence of str, default "secured"
+        ``secured`` (recovers from the GPUs), ``senior_unsecured`` or ``subordinated``
+        (recover ``recovery_senior_unsecured`` = 0.38 or ``recovery_subordinated`` = 0.28
+        from the borrower as a whole: Moody's Annual Default Study 1920-2023, senior
+        unsecured 37-40%, subordinated 25-30%, as reported).
+    refi_max_ltv, refi_min_dscr, refi_tenor_years, refi_spread : array_like
+        What a refinancing lender offers at a balloon: 65% of market value (lenders
+        advance 60-70% of GPU value, as reported), a 1.25x DSCR (Yescombe 2014, ch. 14),
+        a 3-year annuity (our estimate) at the base rate + 6% (CoreWeave DDTL 2.0).
+    tax_depreciation_schedule : sequence of float, optional
+        Share of the fleet's cost deducted in each tax year after delivery; None: the
+        MACRS 5-year schedule (:data:`gpucredit.fleet.MACRS_5_YEAR`, IRS Publication
+        946); ``()`` for none.
+    tax_interest_deductible : bool, default True
+        Cash tax on EBITDA - tax depreciation - interest with losses carried forward
+        (:func:`gpucredit.fleet.cash_tax`); False taxes EBITDA - tax depreciation period
+        by period.
+    mining_efficiency : array_like, default 17.5
+        Self-mining fleet's J/TH (Bitmain Antminer S21: 17.5), its power paid at
+        ``mining_power_price`` (default: ``power_price``) on top of
+        ``hashcost_per_ph_day``.
+    fees_per_block : array_like, default 0.025
+        Transaction fees per block, BTC (our estimate: about 1% of the subsidy in 2025).
+    customer_default_period : array_like of int, default 0
+        The deterministic customer-default scenario: the contract customer defaults at
+        the start of this period (0: never) and, without a backstop, the contract stops,
+        the termination claim is recovered and the GPUs re-lease after the lag
+        (:func:`gpucredit.scenarios.standard_scenarios`' ``customer_default_1y``).
+    generation : str or sequence of str, default "hopper"
+        GPU generation whose market rent index the facility follows: one of
+        :data:`GENERATIONS`.
     """
 
     gpus: object
@@ -186,6 +245,10 @@ class Facilities:
     llcr_lockup: object = None
     residual_curve: object = "exponential_floor"
     curve_params: Mapping[str, object] = field(default_factory=dict)
+    residual_curve_low: object = None
+    curve_params_low: Mapping[str, object] = field(default_factory=dict)
+    residual_curve_high: object = None
+    curve_params_high: Mapping[str, object] = field(default_factory=dict)
     step_ages: object = None
     generation_jump: object = 0.25
     attrition_rate: object = 0.0
@@ -201,8 +264,30 @@ class Facilities:
     btc_held: object = 0.0
     btc_price: object = 90_000.0
     hashrate_ph: object = 0.0
-    network_difficulty: object = 1.5e14
+    network_difficulty: object = 146.4e12
     hashcost_per_ph_day: object = 0.0
+    counterparty_rating: object = None
+    backstop_rating: object = None
+    default_counterparty_rating: str = "B+"
+    termination_payment_months: object = 0.0
+    releasing_lag_months: object = 6.0
+    releasing_rent_factor: object = 0.85
+    dsra_amount: object = 0.0
+    liquidity_facility: object = 0.0
+    seniority: object = "secured"
+    recovery_senior_unsecured: object = 0.38
+    recovery_subordinated: object = 0.28
+    refi_max_ltv: object = 0.65
+    refi_min_dscr: object = 1.25
+    refi_tenor_years: object = 3.0
+    refi_spread: object = 0.06
+    generation: object = "hopper"
+    customer_default_period: object = 0
+    tax_depreciation_schedule: Sequence[float] | None = None
+    tax_interest_deductible: bool = True
+    mining_efficiency: object = 17.5
+    mining_power_price: object = None
+    fees_per_block: object = 0.025
 
     @property
     def n(self) -> int:
@@ -249,6 +334,10 @@ class Evaluation:
         Self-mining revenue and cash flow after hashcost (miners), USD per period.
     metrics : pandas.DataFrame
         One row per facility; the columns are listed in :func:`evaluate`.
+    inputs : Facilities, optional
+        The inputs evaluated (for :func:`credit_inputs`).
+    rate : ndarray, optional
+        All-in annual rate per facility and period (fixed, or floored base + spread).
     """
 
     ids: list[str]
@@ -269,6 +358,8 @@ class Evaluation:
     mining_revenue: np.ndarray
     mining_cfads: np.ndarray
     metrics: pd.DataFrame
+    inputs: Facilities | None = None
+    rate: np.ndarray | None = None
 
     def periods_frame(self) -> pd.DataFrame:
         """Every period of every facility in long format (one row per facility-period).
@@ -398,25 +489,35 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         1, 2, 4 or 12: the grid every facility of this call runs on.
     horizon : int, optional
         Periods to model; default the longer of the longest tenor and the longest
-        economic life (so PLCR sees cash flows to the end of the asset's life).
+        economic life (so PLCR sees cash flows to the end of each asset's life left; the
+        grid does not depend on the GPUs' ages, so a chunk's results never depend on
+        which facilities share it).
 
     Returns
     -------
     Evaluation
         Its ``metrics`` table has one row per facility (index ``facility_id``) with:
-        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``,
-        ``wal_to_life`` and ``life_gap_years`` (duration mismatch), ``min_dscr``,
-        ``avg_dscr``, ``llcr`` and ``plcr`` (at period 1), ``min_llcr``,
+        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``, ``age_years``
+        (the GPUs' age today), ``remaining_life_years`` (life - age, >= 0),
+        ``wal_to_life`` = (age + WAL) / life and ``life_gap_years`` = age + WAL - life
+        (duration mismatch, the asset's clock started at delivery), ``min_dscr``,
+        ``avg_dscr``, ``llcr`` and ``plcr`` (at period 1; PLCR over the asset life left),
+        ``min_llcr``,
         ``first_breach_lockup`` and ``first_breach_default`` (1-based period, 0 =
         never), ``min_headroom_pct`` and ``min_headroom_usd`` (against lock-up),
         ``breakeven_rent`` (flat merchant rent for min DSCR 1.00x),
         ``breakeven_rent_lockup``, ``breakeven_utilization``, ``breakeven_deflation``
         (annual merchant-rent deflation for min DSCR 1.00x; NaN: already below 1.00x
-        at no deflation; 0.99: above it even at 99%), ``debt_capacity`` (sculpted at
+        at no deflation; 0.99: above it even at 99%) with ``breakeven_deflation_bound``
+        (">", "<" or "="), ``breakeven_rent_status`` and ``breakeven_utilization_status``
+        ("covered by contract", "not reachable" or "solved"), ``debt_capacity`` (sculpted at
         ``target_dscr``), ``market_value``, ``liquidation_value``, ``haircut``,
-        ``ltv_market`` and ``ltv_liquidation`` (now), ``max_ltv_market``,
+        ``ltv_market`` and ``ltv_liquidation``: all as of the valuation date (t = 0: the
+        GPUs at their age today, the debt outstanding today, no interest accrued), with
+        the band ``market_value_low/high`` and ``ltv_market_low/high`` from the low and
+        high residual curves; ``max_ltv_market``,
         ``max_ltv_liquidation``, ``first_collateral_shortfall`` (first period the
-        liquidation value is below the debt), ``lgd_now``, ``lgd_at_breach`` (if the
+        liquidation value is below the debt), ``lgd_now`` (today), ``lgd_at_breach`` (if the
         facility defaults at its first DSCR below 1.00x), ``min_dscr_combined`` (miners:
         hosting plus self-mining CFADS), ``treasury_value``, ``btc_held``,
         ``borrowing_base`` and ``required_prepayment`` (today, with ``advance_rate``),
@@ -434,7 +535,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     >>> ev = evaluate(fac, 12)
     >>> m = ev.metrics.iloc[0]
     >>> [round(float(m[k]), 2) for k in ("min_dscr", "ltv_market", "wal_years")]
-    [0.32, 0.63, 2.17]
+    [0.32, 0.6, 2.17]
     >>> bool(m.first_breach_default > 0)
     True
     """
@@ -449,6 +550,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     debt_amount = _vector(fac.debt, "debt", n, 0)
     tenor = _whole(fac.tenor, "tenor", n, 1)
     life = _vector(fac.economic_life_years, "economic_life_years", n, 0, low_open=True)
+    age0 = _vector(fac.age0, "age0", n, 0)
+    # The asset's clock started at delivery: what is left of its life runs from today.
+    life_left = np.maximum(life - age0, 0.0)
     n_t = int(horizon) if horizon is not None else int(
         max(tenor.max(), np.ceil(life.max() * m - 1e-9)))
     if n_t < tenor.max():
@@ -479,15 +583,40 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                     tax_rate=fac.tax_rate)
     fleet_kw = {k: _vector(v, k, n) for k, v in fleet_kw.items()}
     contract_rate = _vector(fac.contract_rate, "contract_rate", n, 0)
+    # Tax depreciation from delivery (the placed-in-service date) for tax payers.
+    taxed_rows = fleet_kw.get("tax_rate", np.zeros(n)) > 0
+    if taxed_rows.any():
+        fleet_kw["tax_depreciation"] = np.where(taxed_rows[:, None], fleet.tax_depreciation(
+            gpus * unit_cost, ages(n_t, m, age0) - 1.0 / m, m,
+            fleet.MACRS_5_YEAR if fac.tax_depreciation_schedule is None
+            else fac.tax_depreciation_schedule), 0.0)
+
+    # Physical attrition since delivery takes GPUs out of revenue as out of collateral.
+    working = curves.attrition(ages(n_t, m, age0), _vector(
+        fac.attrition_rate, "attrition_rate", n, 0, 1))
+
+    relet, termination = np.ones((n, n_t)), None
 
     def cash_flows(merchant_path, util=None, rows=slice(None)) -> fleet.FleetCashFlows:
-        """Fleet cash flows of the facilities ``rows`` (all by default)."""
-        return fleet.cfads(gpus[rows], utilization[rows] if util is None else util,
-                           merchant_path, m,
-                           contracted_share=split.contracted_share_path[rows],
-                           contract_rate=contract_rate[rows],
-                           **{k: v[rows] for k, v in fleet_kw.items()})
+        """Fleet cash flows of the facilities ``rows`` (all by default), after any
+        customer default (re-leasing on the utilization, the termination payment in the
+        contracted revenue)."""
+        util = _col(utilization[rows]) if util is None else util
+        out = fleet.cfads(gpus[rows], util * relet[rows], merchant_path, m,
+                          working_share=np.atleast_2d(working)[rows],
+                          contracted_share=split.contracted_share_path[rows],
+                          contract_rate=contract_rate[rows],
+                          **{k: v[rows] for k, v in fleet_kw.items()})
+        if termination is None:
+            return out
+        paid = termination[rows]
+        return dataclasses.replace(out, contracted_revenue=out.contracted_revenue + paid,
+                                   revenue=out.revenue + paid, cfads=out.cfads + paid)
 
+    default_at = _whole(fac.customer_default_period, "customer_default_period", n, 0)
+    if default_at.any():
+        split, relet, termination = _customer_default(
+            fac, default_at, cash_flows(merchant).contracted_revenue, merchant, m)
     flows = cash_flows(merchant)
     cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
 
@@ -506,6 +635,23 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     sched, sweep = _with_sweep(sched, _vector(fac.cash_sweep, "cash_sweep", n, 0, 1),
                                cfads_tenor, rate, m, in_tenor)
 
+    def _after_tax(flows_x: fleet.FleetCashFlows, rows=slice(None)) -> np.ndarray:
+        """CFADS with interest deductible: cash tax on EBITDA - tax depreciation -
+        interest, losses carried forward (:func:`gpucredit.fleet.cash_tax`)."""
+        if not (taxed_rows.any() and fac.tax_interest_deductible):
+            return flows_x.cfads
+        tax = np.where(taxed_rows[rows, None], fleet.cash_tax(
+            flows_x.ebitda, fleet_kw["tax_depreciation"][rows],
+            np.where(in_tenor, sched.interest, 0.0)[rows], fleet_kw["tax_rate"][rows]), 0.0)
+        return flows_x.cfads + flows_x.tax - tax
+
+    # Sculpting and the sweep saw the tax before the interest deduction (a little more
+    # tax: conservative); coverage, breakevens and the Monte Carlo see it after.
+    after_tax = _after_tax(flows)
+    flows = dataclasses.replace(flows, tax=flows.tax + flows.cfads - after_tax,
+                                cfads=after_tax)
+    cfads_tenor = np.where(in_tenor, flows.cfads, 0.0)
+
     # Coverage.
     # A bullet's final principal is a balloon the borrower refinances: coverage ratios
     # test the debt service before it (interest and scheduled amortisation) and the
@@ -517,9 +663,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     ds = sched.debt_service - balloon
     dscr = coverage.dscr(cfads_tenor, ds)
     llcr = coverage.llcr(cfads_tenor, sched.opening + sched.draw, rate, m)
-    # PLCR counts each facility's cash flows to the end of its own asset life (the grid
-    # may run longer for other facilities of the batch).
-    life_periods = np.maximum(tenor, np.ceil(life * m - 1e-9))
+    # PLCR counts each facility's cash flows to the end of its own asset life, counted
+    # from delivery (the grid may run longer for other facilities of the batch).
+    life_periods = np.ceil(life_left * m - 1e-9)
     in_life = np.arange(1, n_t + 1) <= life_periods[:, None]
     plcr = coverage.plcr(np.where(in_life, flows.cfads, 0.0), sched.opening + sched.draw,
                          rate, m)
@@ -539,7 +685,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     periods_elapsed = (np.arange(1, n_t + 1) - 1) / m
     undeflated = merchant_hours * _col(fac_rent0) * step_factor
     breakeven_deflation = np.array(coverage.breakeven_deflation(
-        undeflated, other_cfads, ds, m, 1.0, hi=0.99), dtype=float, ndmin=1)
+        undeflated, other_cfads, ds, m, 1.0, hi=_DEFLATION_CAP), dtype=float, ndmin=1)
 
     # Cash tax makes CFADS piecewise linear in rent and utilization, so the closed forms
     # above (exact for affine CFADS) are replaced by searches on the full cash flows for
@@ -550,8 +696,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         tenor_x, ds_x = in_tenor[t], ds[t]
 
         def min_dscr_x(flows_x: fleet.FleetCashFlows) -> np.ndarray:
-            return np.array(coverage.min_dscr(np.where(tenor_x, flows_x.cfads, 0.0), ds_x),
-                            dtype=float, ndmin=1)
+            return np.array(coverage.min_dscr(np.where(tenor_x, _after_tax(flows_x, t), 0.0),
+                                              ds_x), dtype=float, ndmin=1)
 
         def at_rent(rent):
             return min_dscr_x(cash_flows(np.broadcast_to(_col(rent), (n_x, n_t)), rows=t))
@@ -571,10 +717,10 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                 (breakeven_util, at_util, 1.0, 1.0)):
             out[t] = _smallest_level(fn, level, upper)
         breakeven_deflation[t] = np.asarray(coverage.breakeven_rate(
-            at_deflation, 1.0, lo=0.0, hi=0.99), dtype=float).reshape(-1)
+            at_deflation, 1.0, lo=0.0, hi=_DEFLATION_CAP), dtype=float).reshape(-1)
 
     # Collateral: residual curve by family, step-downs, liquidation haircut, LTV, LGD.
-    age = ages(n_t, m, _vector(fac.age0, "age0", n, 0))
+    age = ages(n_t, m, age0)
     residual = _residuals(families, age, fac, n) * step_factor
     mv = collateral.market_value(gpus * unit_cost, residual)
     bounds = {"install_haircut": 1.0, "sale_cost_rate": 1.0, "sigma_monthly": None,
@@ -598,28 +744,23 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     shortfall = coverage.first_collateral_shortfall(
         liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
 
-    # Borrowing base today: advance rate x liquidation-haircut value, capped by commitment.
-    if fac.advance_rate is not None:
-        commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
-                             "commitment", n, 0)
-        base = collateral.borrowing_base(mv[:, :1], _col(_vector(fac.advance_rate,
-                                         "advance_rate", n, 0, 1)),
-                                         np.nan_to_num(liq.haircut[:, :1], nan=1.0),
-                                         commitment).base
-        base = np.array(base, dtype=float, ndmin=1)
-        prepay = np.array(collateral.required_prepayment(exposure_open[:, 0], base),
-                          dtype=float, ndmin=1)
-    else:
-        base = prepay = np.full(n, np.nan)
+    today = _today(fac, families, age0, gpus * unit_cost, sched.opening[:, 0], gpus,
+                   absorption, months, haircut_kw, debt_amount, n)
 
     # Miners: self-mining cash flow and the treasury.
     btc_price = _vector(fac.btc_price, "btc_price", n, 0)
     hashprice = miners.hashprice(_vector(fac.network_difficulty, "network_difficulty", n, 0,
-                                         low_open=True), btc_price)
+                                         low_open=True), btc_price,
+                                 fees_per_block=_vector(fac.fees_per_block, "fees_per_block",
+                                                        n, 0))
+    mining_power = miners.power_cost_per_ph_day(
+        _vector(fac.mining_efficiency, "mining_efficiency", n, 0, low_open=True),
+        _vector(next(p for p in (fac.mining_power_price, fac.power_price, 0.08)
+                     if p is not None), "mining_power_price", n, 0))
     hashrate = _col(_vector(fac.hashrate_ph, "hashrate_ph", n, 0))
     mining_rev = miners.mining_revenue(hashrate, _col(hashprice), m)
     mining = miners.mining_cfads(hashrate, _col(hashprice), m, hashcost_per_ph_day=_col(
-        _vector(fac.hashcost_per_ph_day, "hashcost_per_ph_day", n, 0)))
+        _vector(fac.hashcost_per_ph_day, "hashcost_per_ph_day", n, 0) + mining_power))
     mining_rev = np.where(in_tenor, np.broadcast_to(mining_rev, (n, n_t)), 0.0)
     mining = np.where(in_tenor, np.broadcast_to(mining, (n, n_t)), 0.0)
     treasury = miners.btc_holdings_value(_vector(fac.btc_held, "btc_held", n, 0),
@@ -632,7 +773,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     wal = debt.wal(sched.principal + sweep, m)  # prepayments shorten the life
     wal = np.array(wal, dtype=float, ndmin=1)
     has_wal = np.isfinite(wal)  # a facility with nothing to repay has no WAL
-    mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0), life)
+    # The loan's average life against the asset's, both counted from the GPUs' delivery.
+    mismatch = coverage.duration_mismatch(np.where(has_wal, wal, 0.0) + age0, life)
     wal_to_life = np.where(has_wal, mismatch.ratio, np.nan)
     life_gap = np.where(has_wal, mismatch.gap_years, np.nan)
     metrics = {
@@ -640,6 +782,8 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         "tenor_years": tenor / m,
         "wal_years": wal,
         "economic_life_years": life,
+        "age_years": age0,
+        "remaining_life_years": life_left,
         "wal_to_life": wal_to_life,
         "life_gap_years": life_gap,
         "min_dscr": coverage.min_dscr(cfads_tenor, ds),
@@ -656,23 +800,27 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         "breakeven_utilization": breakeven_util,
         "breakeven_deflation": breakeven_deflation,
         "debt_capacity": capacity,
-        "market_value": mv[:, 0],
-        "liquidation_value": liq.recovery[:, 0],
-        "haircut": liq.haircut[:, 0],
-        "ltv_market": ltv_market[:, 0],
-        "ltv_liquidation": ltv_liq[:, 0],
+        "market_value": today["market_value"],
+        "market_value_low": today["market_value_low"],
+        "market_value_high": today["market_value_high"],
+        "liquidation_value": today["liquidation_value"],
+        "haircut": today["haircut"],
+        "ltv_market": today["ltv_market"],
+        "ltv_market_low": today["ltv_market_low"],
+        "ltv_market_high": today["ltv_market_high"],
+        "ltv_liquidation": today["ltv_liquidation"],
         "max_ltv_market": collateral.max_ltv(np.where(in_tenor, exposure_open, 0.0), mv,
                                              np.where(in_tenor, accrued, 0.0)),
         "max_ltv_liquidation": _nanmax(np.where(in_tenor, ltv_liq, np.nan)),
         "first_collateral_shortfall": shortfall,
-        "borrowing_base": base,
-        "required_prepayment": prepay,
+        "borrowing_base": today["borrowing_base"],
+        "required_prepayment": today["required_prepayment"],
         "balloon": balloon.sum(axis=-1),
         "refinancing_ltv_market": np.where(balloon.sum(axis=-1) > 0,
                                            ltv_market[rows, tenor - 1], np.nan),
         "refinancing_ltv_liquidation": np.where(balloon.sum(axis=-1) > 0,
                                                 ltv_liq[rows, tenor - 1], np.nan),
-        "lgd_now": lgd_path[:, 0],
+        "lgd_now": today["lgd"],
         "lgd_at_breach": np.where(below_one > 0, lgd_path[rows, at], np.nan),
         "min_dscr_combined": coverage.min_dscr(cfads_tenor + mining, ds),
         "treasury_value": treasury,
@@ -684,14 +832,18 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     metrics = pd.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n,))
                             for k, v in metrics.items()},
                            index=pd.Index(ids, name="facility_id"))
+    metrics = metrics.assign(**_breakeven_flags(metrics))
     return Evaluation(ids=ids, periods_per_year=m, tenor=tenor, flows=flows, schedule=sched,
                       sweep=sweep, balloon=balloon,
                       dscr=np.atleast_2d(dscr), llcr=np.atleast_2d(llcr), residual=residual,
                       market_value=mv, liquidation_value=liq.recovery, ltv_market=ltv_market,
                       ltv_liquidation=ltv_liq, lgd=lgd_path, mining_revenue=mining_rev,
                       mining_cfads=mining,
-                      metrics=metrics)
+                      metrics=metrics, inputs=fac, rate=rate)
 
+
+_DEFLATION_CAP = 0.99
+"""Highest annual rent deflation the breakeven-deflation solver tries."""
 
 _RENT_SEARCH_CEILING = 1_000.0
 """Highest flat rent (USD per GPU-hour) the breakeven search tries for taxed facilities."""
@@ -717,6 +869,116 @@ def _nanmin(x: np.ndarray) -> np.ndarray:
 
 def _nanmax(x: np.ndarray) -> np.ndarray:
     return -_nanmin(-x)
+
+
+def _customer_default(fac: Facilities, default_at, contract, merchant, m: int):
+    """The contract customer defaults at the start of period ``default_at`` (0: never).
+
+    Unless a backstop guarantees the payments, the contract revenue stops from that
+    period; the customer pays its termination claim then,
+    ``min(k x monthly contract revenue, contract revenue left) x R`` (k the termination
+    months, R the senior unsecured recovery: the claim is unsecured); the GPUs it rented
+    earn nothing for ``ceil(releasing_lag_months x m / 12)`` periods, then re-lease at
+    ``releasing_rent_factor`` x the market rent until the contract would have ended.
+    Returns the contract split after the default, the utilization multiplier of the
+    merchant capacity (``1 - s (1 - g_t)``, g = 0 in the lag, the factor after it) and
+    the termination payment by period.
+    """
+    n, n_t = contract.shape
+    periods = _whole(fac.contract_periods, "contract_periods", n, 0)
+    share = _vector(fac.contracted_share, "contracted_share", n, 0, 1)
+    hit = (default_at > 0) & (default_at <= periods) & np.array(
+        [_no_rating(b) for b in _texts(fac.backstop_rating, n)])
+    stop = np.where(hit, default_at - 1, periods)
+    t = np.arange(1, n_t + 1)
+    lag = np.ceil(_vector(fac.releasing_lag_months, "releasing_lag_months", n, 0) * m / 12.0
+                  - 1e-9)
+    factor = _vector(fac.releasing_rent_factor, "releasing_rent_factor", n, 0, 1,
+                     low_open=True)
+    after = hit[:, None] & (t >= default_at[:, None]) & (t <= periods[:, None])
+    g = np.where(t < (default_at + lag)[:, None], 0.0, factor[:, None])
+    relet = np.where(after, 1.0 - share[:, None] * (1.0 - g), 1.0)
+    months = _vector(fac.termination_payment_months, "termination_payment_months", n, 0)
+    left = np.cumsum(contract[:, ::-1], axis=-1)[:, ::-1]
+    claim = np.minimum(_col(months) * contract * m / 12.0, left) * _col(_vector(
+        fac.recovery_senior_unsecured, "recovery_senior_unsecured", n, 0, 1))
+    termination = np.where(hit[:, None] & (t == default_at[:, None]), claim, 0.0)
+    split = rents.contracted_merchant(_vector(fac.contract_rate, "contract_rate", n, 0),
+                                      merchant, stop, share)
+    return split, relet, termination
+
+
+def _breakeven_flags(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What each breakeven means, in words, beside its number.
+
+    ``breakeven_rent_status`` and ``breakeven_utilization_status``: "covered by
+    contract" where the contracted revenue alone covers debt service (the breakeven is
+    zero or below, or undefined with no merchant GPUs and a minimum DSCR of 1.00x or
+    more), "not reachable" where no level does (NaN), "above 100%" for a utilization
+    no fleet can reach, "solved" otherwise. ``breakeven_deflation_bound``: ">" where
+    DSCR stays above 1.00x even at the solver's 99% cap (the breakeven is above 99%),
+    "<" where it is below 1.00x already with flat rents (NaN: the breakeven is below
+    0%), "=" otherwise.
+    """
+    out = {}
+    covered = metrics["min_dscr"].to_numpy() >= 1.0  # e.g. no merchant GPUs left to price
+    for name in ("rent", "utilization"):
+        x = metrics[f"breakeven_{name}"].to_numpy()
+        solved = np.where((name == "utilization") & (x > 1.0), "above 100%", "solved")
+        out[f"breakeven_{name}_status"] = np.where(
+            np.isnan(x), np.where(covered, "covered by contract", "not reachable"),
+            np.where(x <= 0, "covered by contract", solved))
+    d = metrics["breakeven_deflation"].to_numpy()
+    out["breakeven_deflation_bound"] = np.where(
+        np.isnan(d), "<", np.where(d >= _DEFLATION_CAP - 1e-9, ">", "="))
+    return out
+
+
+def _today(fac: Facilities, families, age0, cost, outstanding, gpus, absorption, months,
+           haircut_kw, debt_amount, n: int) -> dict[str, np.ndarray]:
+    """Collateral, LTV, LGD and borrowing base as of the valuation date (t = 0).
+
+    Values at the GPUs' age today ``age0`` (no period elapsed), against the debt
+    outstanding today (no period's interest added):
+    ``LTV = D_0 / V(age_0)`` with ``V = cost x residual(age_0)``
+    (:func:`gpucredit.collateral.ltv`); the low and high residual curves
+    (``residual_curve_low``/``_high``) give the band ``market_value_low/high`` and
+    ``ltv_market_low/high`` (NaN without a band).
+    """
+    # Every array is (F, 1), one period at t = 0, as the core functions expect.
+    age, owed = age0[:, None], outstanding[:, None]
+    kw = {k: _col(v) for k, v in haircut_kw.items()}
+    units, absorb, horizon = _col(gpus), _col(absorption), _col(months)
+    mv = np.atleast_2d(collateral.market_value(cost, _residuals(families, age, fac, n)))
+    liq = collateral.liquidation_value(mv, units, absorb, horizon, **kw)
+    out = {"market_value": mv, "liquidation_value": liq.recovery, "haircut": liq.haircut,
+           "ltv_market": collateral.ltv(owed, mv),
+           "ltv_liquidation": collateral.ltv(owed, liq.recovery),
+           "lgd": collateral.lgd(mv, owed, gpus, absorption, months, **kw)}
+    for side in ("low", "high"):
+        fam = getattr(fac, f"residual_curve_{side}")
+        if fam is None:
+            out[f"market_value_{side}"] = out[f"ltv_market_{side}"] = np.full((n, 1), np.nan)
+            continue
+        res = _residuals(_labels(fam, f"residual_curve_{side}", n, curves.FAMILIES), age, fac,
+                         n, getattr(fac, f"curve_params_{side}"))
+        out[f"market_value_{side}"] = np.atleast_2d(collateral.market_value(cost, res))
+        out[f"ltv_market_{side}"] = collateral.ltv(owed, out[f"market_value_{side}"])
+    out = {k: np.asarray(v, dtype=float).reshape(n, -1)[:, 0] for k, v in out.items()}
+    mv = out["market_value"]
+    if fac.advance_rate is not None:
+        commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
+                             "commitment", n, 0)
+        base = collateral.borrowing_base(
+            mv[:, None], _col(_vector(fac.advance_rate, "advance_rate", n, 0, 1)),
+            np.nan_to_num(out["haircut"][:, None], nan=1.0), commitment).base
+        out["borrowing_base"] = np.array(base, dtype=float, ndmin=1)
+        out["required_prepayment"] = np.array(
+            collateral.required_prepayment(outstanding, out["borrowing_base"]), dtype=float,
+            ndmin=1)
+    else:
+        out["borrowing_base"] = out["required_prepayment"] = np.full(n, np.nan)
+    return {k: np.array(v, dtype=float, ndmin=1) for k, v in out.items()}
 
 
 def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, target):
@@ -786,8 +1048,9 @@ def _with_sweep(sched: debt.DebtSchedule, share: np.ndarray, cfads_tenor, rate, 
                              closing=arrays["closing"], periods_per_year=m), sweep
 
 
-def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
-    """Residual value (share of cost) by family, each family one vectorised call."""
+def _residuals(families, age, fac: Facilities, n: int, curve_params=None) -> np.ndarray:
+    """Residual value (share of cost) by family, each family one vectorised call
+    (``curve_params`` default: ``fac.curve_params``)."""
     out = np.empty_like(age)
     jump = _vector(fac.generation_jump, "generation_jump", n, 0, 1)
     attrition = _vector(fac.attrition_rate, "attrition_rate", n, 0, 1)
@@ -808,7 +1071,8 @@ def _residuals(families, age, fac: Facilities, n: int) -> np.ndarray:
         accepted = curves.family_parameters(family)
         # Only this family's facilities need its parameters (others may hold NaN).
         params = {k: check_range(np.broadcast_to(np.asarray(v, dtype=float), (n,))[idx], k)
-                  for k, v in fac.curve_params.items() if k in accepted and v is not None}
+                  for k, v in (fac.curve_params if curve_params is None else curve_params
+                               ).items() if k in accepted and v is not None}
         out[idx] = curves.residual_value(
             age[idx], family, step_ages=None if steps is None else steps[idx],
             jump=jump[idx], attrition_rate=attrition[idx], **params)
@@ -849,7 +1113,16 @@ def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure
     other = (np.where(in_tenor, f.cfads[:, cut], 0.0) - merchant
              + ev.mining_cfads[:, cut] - mining_rev)
     haircut = ev.metrics["haircut"].to_numpy()
+    # Customer credit, liquidity, refinancing: passed through once the Monte Carlo takes
+    # them (interface of issues 9 and 10); then the contract revenue leaves other_cfads.
+    known = {fl.name for fl in dataclasses.fields(montecarlo.FacilityExposure)}
+    extra = {}
+    if "contract_revenue" in known and ev.inputs is not None:
+        credit = credit_inputs(ev)
+        other = credit.pop("other_cfads")
+        extra = {k: v for k, v in credit.items() if k in known}
     return montecarlo.FacilityExposure(
+        **extra,
         facility_ids=ev.ids,
         merchant_revenue=merchant,
         other_cfads=other,
@@ -863,6 +1136,127 @@ def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure
         balloon_period=np.where(ev.balloon.sum(axis=-1) > 0, ev.tenor - 1, -1),
         **({} if crypto_haircut is None else {"crypto_haircut": crypto_haircut}),
     )
+
+
+def credit_inputs(ev: Evaluation) -> dict[str, object]:
+    """What the Monte Carlo needs of customer credit, liquidity and refinancing.
+
+    Every ``(F, T)`` series runs on the facilities' grid over the longest tenor T, zero
+    after each facility's own maturity (``n_periods_f``).
+
+    Returns
+    -------
+    dict
+        ``n_periods_f`` (F,) int: each facility's tenor in periods;
+        ``other_cfads`` (F, T): CFADS less merchant and contracted revenue, plus the
+        self-mining cash flow less its revenue (the part that moves with no driver);
+        ``contract_revenue`` (F, T): take-or-pay revenue in the base case;
+        ``relet_revenue`` (F, T): the contracted GPUs re-leased at the market, base trend:
+        contracted GPU-hours x utilization x merchant rent x ``releasing_rent_factor``;
+        ``termination_payment`` (F, T): received if the customer defaults in period t,
+        ``min(k x monthly contract revenue_t, contract revenue left from t) x R``, with
+        k the termination months and R the senior unsecured recovery rate (a
+        termination claim is an unsecured claim on the customer);
+        ``relet_lag`` (F,) int: ``ceil(releasing_lag_months x m / 12)`` periods;
+        ``counterparty_pd``, ``backstop_pd`` (F, Y): cumulative default probabilities at
+        years 1..Y (Y = the longest tenor in whole years) from
+        :func:`gpucredit.ratings.cumulative_default_probability` (zeros without a
+        contract or a backstop; a contract without a rating takes
+        ``default_counterparty_rating``); ``has_backstop`` (F,) bool;
+        ``liquidity`` (F,): DSRA + liquidity facility, USD;
+        ``unsecured_recovery`` (F,): NaN when secured, else the recovery by seniority;
+        ``refi_max_ltv``, ``refi_min_dscr`` (F,); ``refi_debt_service_factor`` (F,):
+        the annuity factor ``r / (1 - (1 + r)^-N)`` at ``r = (base rate + refi_spread) /
+        m`` over ``N = refi_tenor_years x m`` periods (debt service a period per USD
+        refinanced); ``generation`` (F,) str; ``discount_rate`` (F,): the loan's
+        per-period rate in period 1.
+
+    Examples
+    --------
+    >>> fac = Facilities(gpus=1000, gpu_unit_cost=30_000, merchant_rent=2.4,
+    ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=8,
+    ...                  contracted_share=0.5, contract_rate=2.6, contract_periods=8,
+    ...                  counterparty_rating="BBB", termination_payment_months=6)
+    >>> c = credit_inputs(evaluate(fac, 4))
+    >>> c["counterparty_pd"].round(4), int(c["relet_lag"][0])
+    (array([[0.0015, 0.0041]]), 2)
+    """
+    fac, m = ev.inputs, ev.periods_per_year
+    n, n_t = len(ev.ids), int(ev.tenor.max())
+    cut = slice(0, n_t)
+    in_tenor = np.arange(1, n_t + 1) <= ev.tenor[:, None]
+    f = ev.flows
+
+    def live(x):
+        return np.where(in_tenor, x[:, cut], 0.0)
+
+    contract, merchant = live(f.contracted_revenue), live(f.merchant_revenue)
+    other = (live(f.cfads) - merchant - contract + ev.mining_cfads[:, cut]
+             - ev.mining_revenue[:, cut])
+    relet = live(f.contracted_gpu_hours * f.merchant_rent) * _col(
+        _vector(fac.utilization, "utilization", n, 0, 1) * _vector(
+            fac.releasing_rent_factor, "releasing_rent_factor", n, 0, 1, low_open=True))
+    recovery = {"senior_unsecured": _vector(fac.recovery_senior_unsecured,
+                                            "recovery_senior_unsecured", n, 0, 1),
+                "subordinated": _vector(fac.recovery_subordinated, "recovery_subordinated",
+                                        n, 0, 1)}
+    months = _vector(fac.termination_payment_months, "termination_payment_months", n, 0)
+    left = np.cumsum(contract[:, ::-1], axis=-1)[:, ::-1]  # contract revenue from t on
+    termination = np.minimum(_col(months) * contract * m / 12.0, left) * _col(
+        recovery["senior_unsecured"])
+    years = np.arange(1, max(1, int(np.ceil(n_t / m - 1e-9))) + 1)
+    has_contract = contract.sum(axis=-1) > 0
+    customers = [r if not _no_rating(r) else fac.default_counterparty_rating
+                 for r in _texts(fac.counterparty_rating, n)]
+    customers = [r if c else None for r, c in zip(customers, has_contract, strict=True)]
+    backstops = [None if _no_rating(r) or not c else r
+                 for r, c in zip(_texts(fac.backstop_rating, n), has_contract,
+                                     strict=True)]
+    seniority = _labels(fac.seniority, "seniority", n, SENIORITIES)
+    unsecured = np.full(n, np.nan)
+    for rank, rec in recovery.items():
+        unsecured = np.where(seniority == rank, rec, unsecured)
+    base = _grid(fac.base_rate, "base_rate", n, ev.rate.shape[1])[:, 0]
+    r = (base + _vector(fac.refi_spread, "refi_spread", n, 0)) / m
+    periods = np.maximum(np.round(_vector(fac.refi_tenor_years, "refi_tenor_years", n, 0,
+                                          low_open=True) * m), 1.0)
+    factor = np.where(r == 0, 1.0 / periods,
+                      r / -np.expm1(-periods * np.log1p(np.where(r == 0, 1.0, r))))
+    return {
+        "n_periods_f": ev.tenor.copy(),
+        "other_cfads": other,
+        "contract_revenue": contract,
+        "relet_revenue": relet,
+        "termination_payment": termination,
+        "relet_lag": np.ceil(_vector(fac.releasing_lag_months, "releasing_lag_months", n, 0)
+                             * m / 12.0 - 1e-9).astype(int),
+        "counterparty_pd": ratings.cumulative_default_probability(customers, years),
+        "backstop_pd": ratings.cumulative_default_probability(backstops, years),
+        "has_backstop": np.array([b is not None for b in backstops]),
+        "liquidity": (_vector(fac.dsra_amount, "dsra_amount", n, 0)
+                      + _vector(fac.liquidity_facility, "liquidity_facility", n, 0)),
+        "unsecured_recovery": unsecured,
+        "refi_max_ltv": _vector(fac.refi_max_ltv, "refi_max_ltv", n, 0, low_open=True),
+        "refi_min_dscr": _vector(fac.refi_min_dscr, "refi_min_dscr", n, 0, low_open=True),
+        "refi_debt_service_factor": factor,
+        "generation": _labels(fac.generation, "generation", n, GENERATIONS),
+        "discount_rate": ev.rate[:, 0] / m,
+    }
+
+
+def _texts(x, n: int) -> list:
+    """A per-facility text field (None, one text for all, or F texts) as F values."""
+    if x is None or isinstance(x, str):
+        return [x] * n
+    values = list(x)
+    if len(values) != n:
+        raise GpuCreditError(f"give one rating per facility ({n}), got {len(values)}",
+                             argument="counterparty_rating", value=len(values))
+    return values
+
+
+def _no_rating(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x)) or str(x).strip() == ""
 
 
 def simulate(fac: Facilities, periods_per_year: int, market: montecarlo.MarketModel | None = None,

@@ -67,7 +67,7 @@ def trend_path(rent0, deflation, n_periods, periods_per_year):
         Today's rent in USD per GPU-hour (>= 0), a facility parameter.
     deflation : float or array_like
         Annual rate at which the rent falls, a decimal below 1 (0.30 = falls 30% a year;
-        negative = rises), a facility parameter. DOMAIN.md: the unit cost of inference
+        negative = rises), a facility parameter. docs/sources.md: the unit cost of inference
         falls 20-40% a year and rents follow; Epoch AI's $/FLOP falls 21-28% a year.
     n_periods : int
         Number of periods T (>= 1).
@@ -88,7 +88,7 @@ def trend_path(rent0, deflation, n_periods, periods_per_year):
 
     References
     ----------
-    .. [1] DOMAIN.md, "The thesis" (rental yields deflate) and "Obsolescence and rents"
+    .. [1] docs/sources.md, "The thesis" (rental yields deflate) and "Obsolescence and rents"
        (Epoch AI $/FLOP trends).
 
     Examples
@@ -216,8 +216,8 @@ def generation_jumps(n_periods, periods_per_year, jump_years, jump=0.25):
         turns dates into years from now.
     jump : float or array_like, default 0.25
         Share of the rent lost at each launch, in [0, 1], a facility parameter. Default
-        25%: DOMAIN.md's step of about 20-30% per successor launch, applied to rents
-        (our assumption: DOMAIN.md quotes it for values).
+        25%: docs/sources.md's step of about 20-30% per successor launch, applied to rents
+        (our assumption: docs/sources.md quotes it for values).
 
     Returns
     -------
@@ -234,7 +234,7 @@ def generation_jumps(n_periods, periods_per_year, jump_years, jump=0.25):
 
     References
     ----------
-    .. [1] DOMAIN.md, "Correlated stress": log-rent with jumps at generation launches.
+    .. [1] docs/sources.md, "Correlated stress": log-rent with jumps at generation launches.
 
     Examples
     --------
@@ -317,7 +317,7 @@ def contracted_merchant(contract_rate, merchant_rent, contract_end_period,
 
     References
     ----------
-    .. [1] DOMAIN.md, "Cash flows and coverage": contracted (take-or-pay) vs merchant
+    .. [1] docs/sources.md, "Cash flows and coverage": contracted (take-or-pay) vs merchant
        revenue.
 
     Examples

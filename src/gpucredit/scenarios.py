@@ -10,7 +10,7 @@ LLCR, maximum LTV, first covenant breach and loss given default. :func:`scenario
 aggregates that table over a portfolio, and :func:`tornado` ranks the inputs by how far
 each moves a metric.
 
-:data:`STANDARD_SCENARIOS` are the grid of DOMAIN.md ("Correlated stress"): the base case,
+:data:`STANDARD_SCENARIOS` are the grid of docs/sources.md ("Correlated stress"): the base case,
 rent deflation of 20, 30 and 40% a year, a generation step-down, BTC -50% and the joint
 case. The correlation ``rho`` of a scenario moves only the Monte Carlo
 (:mod:`gpucredit.montecarlo`), which :func:`run_scenarios` and :func:`tornado` run when
@@ -70,6 +70,9 @@ _SHOCK_SPECS: dict[str, tuple[dict, str]] = {
                   "share of merchant rents and collateral values lost at the step-down"),
     "step_down_period_years": (dict(low=0), "years from now at which the step-down lands"),
     "btc_price_mult": (dict(low=0), "multiplies the BTC price"),
+    "customer_default_years": (dict(low=0),
+                               "years from now at which the contract customer defaults "
+                               "(no backstop pays; termination claim, then re-leasing)"),
     "rho": (dict(low=-1, high=1), "BTC / GPU-rent correlation (Monte Carlo only)"),
 }
 
@@ -164,6 +167,12 @@ class Scenario:
     btc_price_mult : float, optional
         Multiplies the BTC price, >= 0 (self-mining revenue and treasury value move
         with it; in the Monte Carlo so does the starting price).
+    customer_default_years : float, optional
+        Years from now at which each facility's contract customer defaults, >= 0: its
+        contract revenue stops (unless a backstop guarantees it), it pays its termination
+        claim at its recovery rate, and the GPUs re-lease at the market rent x
+        ``releasing_rent_factor`` after ``releasing_lag_months``
+        (``Facilities.customer_default_period``, same timing as the step-down).
     rho : float, optional
         Correlation of BTC and GPU-rent innovations in [-1, 1], for the Monte Carlo
         only (deterministic metrics do not depend on it).
@@ -202,6 +211,7 @@ class Scenario:
     step_down: float | None = None
     step_down_period_years: float | None = None
     btc_price_mult: float | None = None
+    customer_default_years: float | None = None
     rho: float | None = None
 
     def __post_init__(self) -> None:
@@ -349,6 +359,8 @@ class Scenario:
         if self.btc_price_mult is not None:
             ch["btc_price"] = _out(check_range(fac.btc_price, "btc_price", 0)
                                    * self.btc_price_mult)
+        if self.customer_default_years is not None:
+            ch["customer_default_period"] = step_down_period(self.customer_default_years, m)
         return fac.replace(**ch)
 
     def stress_market(self, market: montecarlo.MarketModel) -> montecarlo.MarketModel:
@@ -393,90 +405,107 @@ def step_down_period(years: float, periods_per_year: int) -> int:
 # --------------------------------------------------------------------------- the grid
 
 
-def standard_scenarios(*, deflation: Sequence[float] = (0.20, 0.30, 0.40),
+def standard_scenarios(*, deflation_add: Sequence[float] = (0.05, 0.10, 0.15),
                        step_down: float = 0.25, step_down_years: float = 1.0,
-                       btc_price_mult: float = 0.5, joint_deflation: float = 0.40,
-                       joint_rho: float = 0.6) -> tuple[Scenario, ...]:
-    """DOMAIN.md's deterministic stress grid, each size a parameter.
+                       btc_price_mult: float = 0.5, joint_deflation_add: float = 0.15,
+                       joint_rho: float = 0.6, customer_default_years: float = 1.0
+                       ) -> tuple[Scenario, ...]:
+    """The deterministic stress grid: every scenario a stress on each facility's own base.
 
     Parameters
     ----------
-    deflation : sequence of float, default (0.20, 0.30, 0.40)
-        Annual merchant-rent deflation of the deflation scenarios. DOMAIN.md: the unit
-        cost of AI inference falls 20-40% a year and rents follow; Epoch AI's FLOP/s per
-        dollar gives 21% (top GPUs), 25% (all GPUs) and 28% (ML GPUs) a year.
+    deflation_add : sequence of float, default (0.05, 0.10, 0.15)
+        Percentage points of annual merchant-rent deflation added to each facility's own
+        assumption (25% a year by default, the middle of Epoch AI's 21-28% a year
+        price-performance gains; 20-40% a year for inference cost): +15pp reaches the
+        40% end of that range from the 25% base.
     step_down : float, default 0.25
-        Share of rents and values lost when a successor generation reaches volume.
-        DOMAIN.md: J about 20-30% per launch.
+        Share of rents and values lost when a successor generation reaches volume
+        (20-30% per launch, practitioner view, as reported).
     step_down_years : float, default 1.0
-        When it lands, years from now. DOMAIN.md: Rubin late 2026, then an annual cadence.
+        When it lands, years from now (NVIDIA's roadmap: Rubin late 2026, then annual).
     btc_price_mult : float, default 0.5
-        BTC price multiplier of the BTC scenario (-50%). DOMAIN.md's stress grid; at
-        60% annual volatility (DOMAIN.md: 50-70%) BTC ends a year below half its price
-        with probability about 20% (:func:`gpucredit.montecarlo.gbm_prob_below`).
-    joint_deflation : float, default 0.40
-        Deflation of the joint case (the fast end of the range).
+        BTC price multiplier (-50%): at 60% annual volatility BTC ends a year below half
+        its price with probability about 20% (:func:`gpucredit.montecarlo.gbm_prob_below`).
+        Only facilities with self-mining or a BTC treasury feel it; the name says so.
+    joint_deflation_add : float, default 0.15
+        Deflation added in the joint case (the 40% end of the range from a 25% base).
     joint_rho : float, default 0.6
-        BTC / GPU-rent correlation of the joint case in the Monte Carlo. No published
-        estimate exists; DOMAIN.md treats rho as a stress input (0, 0.3, 0.6).
+        BTC / GPU-rent correlation of the joint case in the Monte Carlo (no published
+        estimate; a stress input at 0, 0.3 and 0.6).
+    customer_default_years : float, default 1.0
+        When the contract customer defaults in the customer-default scenario.
 
     Returns
     -------
     tuple of Scenario
-        ``base``, ``deflation_20``, ``deflation_30``, ``deflation_40``,
-        ``step_down_25``, ``btc_minus_50``, ``joint`` (names follow the sizes).
+        ``base``, ``rent_deflation_+5pp``, ``rent_deflation_+10pp``,
+        ``rent_deflation_+15pp``, ``generation_step_-25%_1y``, ``customer_default_1y``,
+        ``btc_-50%_miners``, ``joint_stress`` (names follow the sizes).
 
     Examples
     --------
     >>> [s.name for s in standard_scenarios()]
-    ['base', 'deflation_20', 'deflation_30', 'deflation_40', 'step_down_25', \
-'btc_minus_50', 'joint']
+    ['base', 'rent_deflation_+5pp', 'rent_deflation_+10pp', 'rent_deflation_+15pp', \
+'generation_step_-25%_1y', 'customer_default_1y', 'btc_-50%_miners', 'joint_stress']
     >>> standard_scenarios()[-1].shocks
-    {'rent_deflation': 0.4, 'step_down': 0.25, 'step_down_period_years': 1.0, \
-'btc_price_mult': 0.5, 'rho': 0.6}
+    {'rent_deflation_add': 0.15, 'step_down': 0.25, 'step_down_period_years': 1.0, \
+'btc_price_mult': 0.5, 'customer_default_years': 1.0, 'rho': 0.6}
     """
     def pct(x: float) -> str:
         return f"{round(100 * x):d}"
 
+    def yrs(x: float) -> str:
+        return f"{x:g}y"
+
     out = [Scenario(
         "base",
-        "The facilities as entered: their own rent deflation (25% a year unless the tape "
-        "says otherwise), utilization, costs, rates and BTC price. No extra stress.")]
-    for d in deflation:
+        "The facilities as entered: their own rent deflation, utilization, contracts, "
+        "costs, rates and BTC price. No extra stress.")]
+    for d in deflation_add:
         out.append(Scenario(
-            f"deflation_{pct(d)}",
-            f"Merchant GPU rents deflate {pct(d)}% a year from today's rent, in place of "
-            f"each facility's own assumption (DOMAIN.md: inference unit cost falls 20-40% "
-            f"a year; Epoch AI: 21-28%). Contracted revenue holds until contracts end.",
-            rent_deflation=d))
+            f"rent_deflation_+{pct(d)}pp",
+            f"Merchant GPU rents deflate {pct(d)} percentage points a year faster than "
+            f"each facility's own assumption (25% + {pct(d)}pp = {pct(0.25 + d)}% a year "
+            f"for a facility at the default). Contracted revenue holds until contracts "
+            f"end.", rent_deflation_add=d))
     out.append(Scenario(
-        f"step_down_{pct(step_down)}",
+        f"generation_step_-{pct(step_down)}%_{yrs(step_down_years)}",
         f"A successor GPU generation reaches volume {step_down_years:g} year(s) from now "
         f"and takes {pct(step_down)}% off merchant rents and off the fleet's market value "
-        f"at once, on top of the rent trend (DOMAIN.md: 20-30% per launch; Rubin late "
-        f"2026, then an annual cadence).",
+        f"at once, on top of the rent trend (20-30% per launch; Rubin late 2026, then an "
+        f"annual cadence).",
         step_down=step_down, step_down_period_years=step_down_years))
     out.append(Scenario(
-        f"btc_minus_{pct(1 - btc_price_mult)}",
+        f"customer_default_{yrs(customer_default_years)}",
+        f"The contract customer defaults {customer_default_years:g} year(s) from now: "
+        f"contract revenue stops (unless a backstop guarantees it), the customer pays its "
+        f"termination claim at its recovery rate, and the GPUs earn nothing for the "
+        f"re-leasing lag, then re-lease at the market rent x the re-leasing factor. "
+        f"Facilities without a contract running then are unchanged.",
+        customer_default_years=customer_default_years))
+    out.append(Scenario(
+        f"btc_-{pct(1 - btc_price_mult)}%_miners",
         f"BTC falls {pct(1 - btc_price_mult)}% today and stays there: self-mining revenue "
-        f"falls in proportion (hashprice is proportional to the BTC price) and a BTC "
-        f"treasury loses as much value. GPU rents follow the base case.",
+        f"falls in proportion and a BTC treasury loses as much value. Only facilities "
+        f"with self-mining or BTC feel it; GPU rents follow the base case.",
         btc_price_mult=btc_price_mult))
     out.append(Scenario(
-        "joint",
-        f"Both legs fail together: rents deflate {pct(joint_deflation)}% a year, a "
-        f"successor generation takes {pct(step_down)}% off rents and values at "
-        f"{step_down_years:g} year(s), and BTC falls {pct(1 - btc_price_mult)}%. In the "
-        f"Monte Carlo, BTC and GPU rents move with correlation {joint_rho:g} (DOMAIN.md's "
-        f"stress level).",
-        rent_deflation=joint_deflation, step_down=step_down,
+        "joint_stress",
+        f"Everything at once on each facility's own base: rents deflate "
+        f"{pct(joint_deflation_add)}pp a year faster, a successor generation takes "
+        f"{pct(step_down)}% off rents and values at {step_down_years:g} year(s), the "
+        f"contract customer defaults at {customer_default_years:g} year(s), BTC falls "
+        f"{pct(1 - btc_price_mult)}%. In the Monte Carlo, BTC and GPU rents move with "
+        f"correlation {joint_rho:g}.",
+        rent_deflation_add=joint_deflation_add, step_down=step_down,
         step_down_period_years=step_down_years, btc_price_mult=btc_price_mult,
-        rho=joint_rho))
+        customer_default_years=customer_default_years, rho=joint_rho))
     return tuple(out)
 
 
 STANDARD_SCENARIOS: tuple[Scenario, ...] = standard_scenarios()
-"""DOMAIN.md's stress grid with its default sizes (:func:`standard_scenarios`)."""
+"""The stress grid with its default sizes (:func:`standard_scenarios`)."""
 
 
 def scenario_table(scenarios: Sequence[Scenario] = STANDARD_SCENARIOS) -> pd.DataFrame:
@@ -487,8 +516,8 @@ def scenario_table(scenarios: Sequence[Scenario] = STANDARD_SCENARIOS) -> pd.Dat
     Examples
     --------
     >>> t = scenario_table()
-    >>> t.loc["joint", ["rent_deflation", "btc_price_mult", "rho"]].tolist()
-    [0.4, 0.5, 0.6]
+    >>> t.loc["joint_stress", ["rent_deflation_add", "btc_price_mult", "rho"]].tolist()
+    [0.15, 0.5, 0.6]
     >>> bool(np.isnan(t.loc["base", "rho"]))
     True
     """
@@ -698,15 +727,16 @@ def run_scenarios(fac: Facilities, periods_per_year: int,
     ...                  utilization=0.85, debt=18e6, annual_rate=0.10, tenor=48)
     >>> res = run_scenarios(fac, 12)
     >>> res.set_index("scenario")[["min_dscr", "first_breach", "lgd"]].round(2)
-                  min_dscr  first_breach   lgd
+                             min_dscr  first_breach   lgd
     scenario
-    base              0.32            27  0.07
-    deflation_20      0.62            34  0.00
-    deflation_30      0.07            22  0.08
-    deflation_40     -0.30            16  0.04
-    step_down_25      0.05            15  0.28
-    btc_minus_50      0.32            27  0.07
-    joint            -0.41            13  0.26
+    base                         0.32            27  0.07
+    rent_deflation_+5pp          0.07            22  0.08
+    rent_deflation_+10pp        -0.14            18  0.07
+    rent_deflation_+15pp        -0.30            16  0.04
+    generation_step_-25%_1y      0.05            15  0.28
+    customer_default_1y          0.32            27  0.07
+    btc_-50%_miners              0.32            27  0.07
+    joint_stress                -0.41            13  0.26
     """
     if not isinstance(fac, Facilities):
         raise GpuCreditError(f"fac must be a Facilities, got {type(fac).__name__}",
@@ -923,32 +953,32 @@ def default_drivers(*, rent: float = 0.20, utilization: float = 0.10,
                     power_price: float = 0.30, pue: float = 0.20, haircut: float = 0.10,
                     base_rate: float = 0.02,
                     rho: tuple[float, float] = (0.0, 0.6)) -> tuple[Driver, ...]:
-    """The seven tornado drivers of DOMAIN.md, each size a parameter.
+    """The seven tornado drivers of docs/sources.md, each size a parameter.
 
     Parameters
     ----------
     rent : float, default 0.20
-        Merchant rent -/+ 20% (multiplier ``1 -/+ rent``). DOMAIN.md: the October 2025
+        Merchant rent -/+ 20% (multiplier ``1 -/+ rent``). docs/sources.md: the October 2025
         H100 trough ($1.70) sat about 30% below trend and rents swung $2.35-$2.65
         within 2026; 20% is a one-sided move of that order.
     utilization : float, default 0.10
         Utilization -/+ 10 points (added, clipped to [0, 1]). Our estimate of a plausible
-        swing in merchant GPU occupancy; DOMAIN.md gives no figure.
+        swing in merchant GPU occupancy; docs/sources.md gives no figure.
     power_price : float, default 0.30
         Power price -/+ 30% (multiplier). Our estimate: US industrial tariffs range
         roughly that far around the $0.08/kWh default of :func:`gpucredit.fleet.cfads`
         (EIA, Electric Power Monthly, table 5.6).
     pue : float, default 0.20
-        PUE -/+ 0.2 (added, floored at 1). DOMAIN.md: 1.1-1.2 at hyperscale, 1.4-1.6
+        PUE -/+ 0.2 (added, floored at 1). docs/sources.md: 1.1-1.2 at hyperscale, 1.4-1.6
         typical, around the 1.3 default.
     haircut : float, default 0.10
-        Install haircut -/+ 10 points (clipped to [0, 1]). DOMAIN.md: 10-25% where buyers
+        Install haircut -/+ 10 points (clipped to [0, 1]). docs/sources.md: 10-25% where buyers
         need liquid-cooled capacity, around the 0.15 default.
     base_rate : float, default 0.02
         Base rate -/+ 200 bp (floating facilities only). Our estimate of a rate shock;
         SOFR rose by more than 500 bp in 2022-23.
     rho : (float, float), default (0.0, 0.6)
-        Correlation low and high, Monte Carlo only. DOMAIN.md: no published estimate;
+        Correlation low and high, Monte Carlo only. docs/sources.md: no published estimate;
         stress at 0, 0.3 and 0.6.
 
     Returns
