@@ -149,3 +149,15 @@ class TestVerdict:
             assert "LTV 180% at 2030-10-01" in v.rating_reason
         if expect == "customer:":
             assert "BB-" in v.rating_reason
+
+
+def test_weak_link_caps_the_rating_at_the_contract_support():
+    ctx = pd.DataFrame({"contracted_share": [0.9, 0.9, 0.2],
+                        "counterparty_rating": ["B", "BB", "B"],
+                        "backstop_rating": ["AA+", None, None]},
+                       index=pd.Index(["F0", "F1", "F2"], name="facility_id"))
+    v = credit.verdict(_mc([0, 0, 0], n=100_000), [5.0] * 3, context=ctx)
+    assert v["rating"].tolist()[:2] == ["AA+", "BB"]
+    assert v["rating_bucket"].iloc[0] == "AA+ (capped: backstop)"
+    assert v["rating_reason"].iloc[1].endswith("capped at the customer's BB")
+    assert v["rating"].iloc[2] not in ("B", "BB")  # a mostly merchant facility: no cap

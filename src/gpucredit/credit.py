@@ -216,6 +216,38 @@ def reason(row: pd.Series) -> str:
     return text
 
 
+WEAK_LINK_SHARE = 0.5
+"""Contracted share of revenue from which a facility's rating is capped at its contract
+support's: the better of the customer's and the backstop's rating (the weak-link
+approach of S&P's project finance methodology: a project that depends on a counterparty
+is rated no higher than that counterparty)."""
+
+
+def _weak_link(context: pd.DataFrame | None, idx) -> tuple[list, list]:
+    """Each facility's rating cap and whose it is (None where no cap applies)."""
+    if context is None or "contracted_share" not in context:
+        return [None] * len(idx), [None] * len(idx)
+    ctx = context.reindex(idx)
+    caps, whos = [], []
+    for _, r in ctx.iterrows():
+        share = pd.to_numeric(r.get("contracted_share"), errors="coerce")
+        if not share >= WEAK_LINK_SHARE:
+            caps.append(None)
+            whos.append(None)
+            continue
+        found = [(ratings.parse_rating(r.get(col)), who) for col, who in
+                 (("counterparty_rating", "customer"), ("backstop_rating", "backstop"))
+                 if isinstance(r.get(col), str) and r.get(col).strip()]
+        if not found:
+            caps.append(None)
+            whos.append(None)
+            continue
+        best = min(found, key=lambda f: ratings.NOTCHES.index(f[0]))
+        caps.append(best[0])
+        whos.append(best[1])
+    return caps, whos
+
+
 def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None,
             context: pd.DataFrame | None = None, *, confidence: float = 0.95
             ) -> pd.DataFrame:
@@ -245,7 +277,8 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
         ``pd_tenor``, ``pd_annual`` (the constant annual PD compounding to ``pd_tenor``),
         ``pd_annual_se``, ``pd_annual_bound`` (from the Clopper-Pearson bound of the
         tenor PD), ``rating`` (the notch of ``pd_annual`` at the tenor, or of the bound
-        when fewer than :data:`MIN_DEFAULTS` paths default), ``rating_bucket`` (the
+        when fewer than :data:`MIN_DEFAULTS` paths default; never better than the
+        contract support's rating, :data:`WEAK_LINK_SHARE`), ``rating_bucket`` (the
         same, written "A- or better", or "AAA (upper bound)", when it rests on the
         bound), ``rating_reason``,
         ``fair_spread_bp`` and its standard error ``fair_spread_se_bp`` (blank, with
@@ -319,9 +352,17 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
         "merton_pd": (np.full(len(idx), np.nan) if merton_pd is None
                       else np.asarray(merton_pd, dtype=float)),
     }, index=idx)
+    cap, who = _weak_link(context, idx)
+    capped = np.array([c is not None and ratings.NOTCHES.index(r) < ratings.NOTCHES.index(c)
+                       for r, c in zip(notch, cap, strict=True)])
+    out["rating"] = np.where(capped, cap, notch)
+    out["rating_bucket"] = np.where(capped, [f"{c} (capped: {w})" for c, w in
+                                             zip(cap, who, strict=True)], bucket)
     rows = out.join(mc.drop(columns=[c for c in out if c in mc]), how="left")
     if context is not None:
         rows = rows.join(context.drop(columns=[c for c in rows if c in context]), how="left")
-    out.insert(out.columns.get_loc("rating_bucket") + 1, "rating_reason",
-               [reason(r) for _, r in rows.iterrows()])
+    reasons = [reason(r) for _, r in rows.iterrows()]
+    reasons = [f"{t}; capped at the {w}'s {c}" if k else t
+               for t, k, c, w in zip(reasons, capped, cap, who, strict=True)]
+    out.insert(out.columns.get_loc("rating_bucket") + 1, "rating_reason", reasons)
     return out

@@ -563,7 +563,8 @@ def _pricing(metrics: pd.DataFrame, rows: pd.DataFrame, assumptions: dict,
     mc = mc.rename(columns=lambda c: c[3:]).assign(n_paths=n_paths)
     quoted = (pd.to_numeric(tape["quoted_spread"], errors="coerce").to_numpy(float)
               if "quoted_spread" in tape else None)
-    context = metrics.join(tape[[c for c in ("counterparty_rating", "seniority",
+    context = metrics.join(tape[[c for c in ("counterparty_rating", "backstop_rating",
+                                             "contracted_share", "seniority",
                                              "maturity_date") if c in tape]])
     if "maturity_date" in context:
         context["maturity_date"] = [_date(d).isoformat() if not _blank(d) else ""

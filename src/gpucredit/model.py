@@ -1220,9 +1220,16 @@ def credit_inputs(ev: Evaluation) -> dict[str, object]:
     r = (base + _vector(fac.refi_spread, "refi_spread", n, 0)) / m
     periods = np.maximum(np.round(_vector(fac.refi_tenor_years, "refi_tenor_years", n, 0,
                                           low_open=True) * m), 1.0)
+    # A lease lender amortises over the term the contract still runs after maturity.
+    periods = np.maximum(periods, _whole(fac.contract_periods, "contract_periods", n, 0)
+                         - ev.tenor)
     factor = np.where(r == 0, 1.0 / periods,
                       r / -np.expm1(-periods * np.log1p(np.where(r == 0, 1.0, r))))
+    # Unsecured bullets (notes, converts) refinance as bullets: the new lender tests
+    # interest cover; secured GPU debt refinances amortising within the assets' life.
+    factor = np.where(np.isnan(unsecured), factor, r)
     return {
+        "contract_value": _contract_value(ev, r),
         "n_periods_f": ev.tenor.copy(),
         "other_cfads": other,
         "contract_revenue": contract,
@@ -1242,6 +1249,27 @@ def credit_inputs(ev: Evaluation) -> dict[str, object]:
         "generation": _labels(fac.generation, "generation", n, GENERATIONS),
         "discount_rate": ev.rate[:, 0] / m,
     }
+
+
+def _contract_value(ev: Evaluation, rate: np.ndarray) -> np.ndarray:
+    r"""Value at maturity of the contracted revenue still to come after it, USD.
+
+    :math:`V = \mu R^c_T \, a_k(r)`, :math:`a_k(r) = (1 - (1 + r)^{-k}) / r`: the
+    contract's revenue in the maturity period T, paid for the k periods the contract
+    still runs after it, discounted at the refinancing rate r per period, times the cash
+    margin :math:`\mu` = CFADS / revenue of the maturity period (in [0, 1]). A lease
+    lender's view of a standing contract; a flat contract revenue is assumed after T.
+    """
+    fac, n = ev.inputs, len(ev.ids)
+    rows, at = np.arange(n), ev.tenor - 1
+    f = ev.flows
+    k = np.maximum(_whole(fac.contract_periods, "contract_periods", n, 0) - ev.tenor, 0)
+    annuity = np.where(rate > 0, -np.expm1(-k * np.log1p(np.maximum(rate, 1e-12)))
+                       / np.maximum(rate, 1e-12), k)
+    revenue_t = f.revenue[rows, at]
+    margin = np.clip(np.divide(f.cfads[rows, at], revenue_t, out=np.zeros_like(revenue_t),
+                               where=revenue_t > 0), 0.0, 1.0)
+    return margin * f.contracted_revenue[rows, at] * annuity
 
 
 def _texts(x, n: int) -> list:

@@ -278,6 +278,7 @@ _PARAMS = {  # per-facility number -> its bounds
     "refi_max_ltv": dict(low=0),
     "refi_min_dscr": dict(low=0),
     "refi_debt_service_factor": dict(low=0),
+    "contract_value": dict(low=0),
     "discount_rate": dict(low=-1, low_open=True),
 }
 _INTS = ("balloon_period", "relet_lag", "n_periods_f")
@@ -368,6 +369,12 @@ class FacilityExposure:
     refi_debt_service_factor : float or array_like, default 0
         Debt service per period per USD refinanced (the annuity factor at the refinancing
         rate and tenor on the facility's grid), >= 0.
+    contract_value : float or array_like, default 0
+        Value at the balloon of the contracted cash flow still to come after it (the
+        present value of the contract's remaining revenue at the refinancing rate, times
+        the base case's cash margin), USD, >= 0. A refinancing lender lends against a
+        standing contract as against collateral (lease-backed lending), so it counts in
+        the refinancing LTV while the customer (or its backstop) is still paying.
     generation : str or sequence of str, default "hopper"
         The GPU generation whose rent index the facility follows (:data:`GENERATIONS`).
     discount_rate : float or array_like, default 0
@@ -415,6 +422,7 @@ class FacilityExposure:
     refi_max_ltv: np.ndarray = 1.0
     refi_min_dscr: np.ndarray = 0.0
     refi_debt_service_factor: np.ndarray = 0.0
+    contract_value: np.ndarray = 0.0
     generation: Sequence[str] | str = "hopper"
     discount_rate: np.ndarray = 0.0
     n_periods_f: np.ndarray | None = None
@@ -760,8 +768,13 @@ def _evaluate(ps: _Pass, bufs: tuple) -> None:
                + units.at(bb) * model.btc_price0 * btc_end[:, b].T)
     debt_b = debt[ar, b][:, None]
     amount = np.maximum(debt_b - ds[ar, b][:, None], 0.0)
+    # A contract still paying after the balloon is collateral to a lease lender; an
+    # unsecured obligation is refinanced on the borrower's coverage alone (its lender
+    # takes no collateral, so no LTV test).
+    cover_b = cover_b + np.where(stop > bb, ps.param("contract_value")[:, None], 0.0)
+    secured = np.isnan(ps.param("unsecured_recovery"))[:, None]
     refi_fail = ((bal >= 0) & (bal < T))[:, None] & (tau_pay > bb) & (
-        (debt_b > ps.param("refi_max_ltv")[:, None] * cover_b)
+        (secured & (debt_b > ps.param("refi_max_ltv")[:, None] * cover_b))
         | (cf_b < (ps.param("refi_min_dscr") * ps.param("refi_debt_service_factor")
                    )[:, None] * amount))
     tau = np.where(refi_fail, bb, tau_pay)

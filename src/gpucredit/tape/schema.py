@@ -846,10 +846,12 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                example=2.0, default=2.0, min=0, max=20, min_open=True, group="Curves",
                source="our assumption"),
     Assumption("attrition_rate", "Physical attrition", "float",
-               "Share of GPUs failing a year.",
-               example=0.09, unit="%", default=0.09, min=0, max=1, max_open=True,
+               "Share of GPUs lost for good a year (after repairs and warranty swaps).",
+               example=0.03, unit="%", default=0.03, min=0, max=1, max_open=True,
                group="Curves",
-               source="docs/sources.md: about 9% a year in large training runs"),
+               source="our estimate: Meta's Llama 3 run (2024) saw GPU faults at about 9% "
+                      "of GPUs a year, most of them repaired or replaced under warranty; a "
+                      "third taken as lost for good (set 0.09 to stress)"),
     Assumption("price_vol_monthly", "Used-GPU price volatility", "float",
                "Monthly volatility of used-GPU prices (sigma_m of the impact haircut).",
                example=0.10, unit="%", default=0.10, min=0, max=2, group="Haircut",
@@ -923,7 +925,9 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                group="Credit",
                source="top of the 1.10-1.25x lock-up range (Yescombe 2014, ch. 14)"),
     Assumption("refi_tenor_years", "Refinancing tenor", "float",
-               "Tenor of the refinanced debt, amortising as an annuity.",
+               "Tenor of the refinanced debt, amortising as an annuity (longer where a "
+               "contract runs on after maturity: the lender amortises over its term; "
+               "unsecured notes refinance as bullets, tested on interest cover).",
                example=3.0, unit="years", default=3.0, min=0.25, max=30, group="Credit",
                source="our estimate: within the economic life GPUs have left at a balloon; "
                       "CoreWeave's later draws mature five years after drawing (S-1, 2025)"),
