@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-stamp
 OUT     ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint bench wheel clean sandbox-demo
+.PHONY: install demo test lint bench wheel clean golden sandbox-demo
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+# Regenerate the golden demo metrics deliberately, after a reviewed model change.
+golden: $(STAMP)
+	$(PY) tests/golden/regenerate.py
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

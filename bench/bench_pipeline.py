@@ -62,14 +62,14 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 # --------------------------------------------------------------------------- the portfolio
 
 def portfolio(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Illustrative merchant GPU facilities (H100-like, DOMAIN.md's figures as ranges).
+    """Illustrative merchant GPU facilities (H100-like, docs/sources.md's figures as ranges).
 
     Rents $2.0-3.5/GPU-hour deflating 10-30% a year (inference cost falls 20-40% a year),
     utilization 70-95%, 1.1-1.6 kW per GPU at PUE 1.1-1.6, power $0.05-0.12/kWh,
     colocation $150-220/kW-month (CBRE $184, global average $217), GPUs $22-40k, debt
     20-50% of cost at 7-14% over 5-10 years (every facility runs the 120-month grid; the
     loan stops at its tenor), GPUs 0-2 years old, residual curve exponential with a floor
-    (lambda 0.3-0.6 around DOMAIN.md's 0.46, floor 0-6%).
+    (lambda 0.3-0.6 around docs/sources.md's 0.46, floor 0-6%).
     """
     rng = np.random.default_rng(seed)
     gpus = rng.integers(256, 8_192, n).astype(float)

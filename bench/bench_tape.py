@@ -3,7 +3,7 @@
 Run ``python bench/bench_tape.py`` from the repository root (``--quick`` for a smoke run
 of 1,000 facilities and a 10,000-row read; ``--help`` for the sizes). It builds, in a
 temporary folder that is removed at the end, an .xlsx tape of ``--facilities`` facilities
-(every schema column filled with values varied around DOMAIN.md's figures: H100 to GB200
+(every schema column filled with values varied around docs/sources.md's figures: H100 to GB200
 fleets of 512-16,384 GPUs at $25,000-30,000, loans at 70% of cost, fixed 7-11% or
 floating SOFR + 6-8%, the four amortisation profiles on 1, 4 and 12 payments a year,
 contracted and merchant fleets, miners holding BTC; built by ``tests/hostile``'s

@@ -2,7 +2,7 @@
 
 Oracles: synthetic data generated here with ``math`` expressions written independently
 of gpucredit.curves (the fit must recover the parameters); scipy.optimize.curve_fit and
-scipy.stats.linregress as independent fitters; DOMAIN.md's practitioner resale curve
+scipy.stats.linregress as independent fitters; docs/sources.md's practitioner resale curve
 (its fit: lambda about 0.46, floor about 3%) and its observed H100 rents.
 """
 
@@ -41,7 +41,7 @@ def _synth(family, params, ages=AGES, steps=(), jump=0.0):
                      for a in ages])
 
 
-# Practitioner resale curve, DOMAIN.md: midpoints of 60-65%, 40-45%, 25-35%, 15-20%, 10-15%
+# Practitioner resale curve, docs/sources.md: midpoints of 60-65%, 40-45%, 25-35%, 15-20%, 10-15%
 PRACTITIONER_AGES = [1, 2, 3, 4, 5]
 PRACTITIONER_VALUES = [0.625, 0.425, 0.30, 0.175, 0.125]
 
@@ -141,7 +141,7 @@ class TestFitJump:
         rng = np.random.default_rng(5)
         values = _synth("exponential_floor", {"lam": 0.46, "floor": 0.03}, steps=[2.0, 4.0],
                         jump=0.25) * np.exp(rng.normal(0, 0.02, AGES.size))
-        res = fit_jump(AGES, values, [2.0, 4.0])  # curve at DOMAIN defaults
+        res = fit_jump(AGES, values, [2.0, 4.0])  # curve at the documented defaults
         assert res.params["jump"] == pytest.approx(0.25, abs=0.03)
         assert list(res.params) == ["jump"]
 
@@ -223,7 +223,7 @@ class TestFitCurveErrors:
             fit_curve([1, 2, 3], [0.6, 0.4, 0.3], step_ages=[[1.0], [2.0]])
 
 
-# Observed H100 rents, DOMAIN.md (SemiAnalysis and trade press); the dates are our
+# Observed H100 rents, docs/sources.md (SemiAnalysis and trade press); the dates are our
 # reading of "launch", "2023 peak", "early 2024", "Oct 2024", "Oct 2025", "Mar 2026",
 # "mid-2026" (spot).
 H100_DATES = ["2023-03-01", "2023-08-01", "2024-02-01", "2024-10-15", "2025-10-15",
@@ -254,7 +254,7 @@ class TestFitRentTrend:
         assert res.log_rmse == pytest.approx(math.sqrt(np.mean(resid ** 2)))
 
     def test_domain_h100_rents(self):
-        # DOMAIN.md: inference cost and rents fall 20-40% a year; Epoch AI's $/FLOP
+        # docs/sources.md: inference cost and rents fall 20-40% a year; Epoch AI's $/FLOP
         # 21-28%. The V-shaped history should land in a plausible band around those.
         res = fit_rent_trend(H100_DATES, H100_RENTS)
         assert 0.15 <= res.deflation <= 0.40

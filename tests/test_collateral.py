@@ -82,10 +82,10 @@ class TestMarketValue:
 # ------------------------------------------------------------------------ time factor
 class TestTimeFactor:
     DAYS = (7.0, 30.0, 90.0, 180.0)
-    TARGETS = (0.45, 0.65, 0.85, 1.0)  # DOMAIN.md appraisal points
+    TARGETS = (0.45, 0.65, 0.85, 1.0)  # docs/sources.md appraisal points
 
     def test_defaults_are_the_least_squares_fit_to_domain_points(self):
-        # Independent: scipy's curve_fit on DOMAIN.md's four points recovers the defaults.
+        # Independent: scipy's curve_fit on docs/sources.md's four points recovers the defaults.
         (a, tau), _ = curve_fit(lambda t, a, tau: 1 - a * np.exp(-t / tau),
                                 np.array(self.DAYS), np.array(self.TARGETS), p0=[0.5, 40.0])
         assert a == pytest.approx(0.6155, abs=5e-4)
@@ -162,7 +162,7 @@ class TestImpactHaircut:
 # ------------------------------------------------------------------ liquidation value
 def _hand_liquidation(mv, q, a, months, *, sigma=0.10, y=0.75, hi=0.15, c=0.05, cu=0.0,
                       fa=0.6155, tau=57.15):
-    """DOMAIN.md's recovery formula written out with Python floats."""
+    """docs/sources.md's recovery formula written out with Python floats."""
     days = months * 30.4375
     f = 1 - fa * math.exp(-days / tau)
     h = min(1.0, y * sigma * math.sqrt(q / (a * months)))

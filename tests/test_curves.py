@@ -1,7 +1,7 @@
 """Tests for gpucredit.curves.
 
 Oracles: hand-worked values (arithmetic in the test), closed forms written here with
-``math`` (not the module's expressions), DOMAIN.md's half-lives found by a root search
+``math`` (not the module's expressions), docs/sources.md's half-lives found by a root search
 with scipy, and hypothesis properties: every curve lies in [0, 1] and never rises with
 age, with and without generation steps and attrition.
 """
@@ -99,7 +99,7 @@ class TestStraightLine:
 class TestDecliningBalance:
     @pytest.mark.parametrize(("rate", "half_life"), [(0.20, 3.1), (0.30, 1.9), (0.40, 1.4)])
     def test_domain_half_lives(self, rate, half_life):
-        # DOMAIN.md: d = 20/30/40% a year gives half-lives of 3.1, 1.9, 1.4 years.
+        # docs/sources.md: d = 20/30/40% a year gives half-lives of 3.1, 1.9, 1.4 years.
         # Find where the curve crosses one half by root search, not by formula.
         age_half = brentq(lambda a: declining_balance(a, rate=rate) - 0.5, 0.0, 50.0)
         assert round(age_half, 1) == half_life
@@ -144,7 +144,7 @@ class TestExponentialFloor:
             assert exponential_floor(a, lam=0.5, floor=0.1) == pytest.approx(expected)
 
     def test_domain_defaults_track_practitioner_curve(self):
-        # DOMAIN.md's fit (lambda 0.46, floor 3%) against its own bands, year by year.
+        # docs/sources.md's fit (lambda 0.46, floor 3%) against its own bands, year by year.
         bands = {1: (0.60, 0.65), 2: (0.40, 0.45), 3: (0.25, 0.35), 4: (0.15, 0.20),
                  5: (0.10, 0.15)}
         for year, (low, high) in bands.items():

@@ -451,7 +451,7 @@ class TestSculpt:
             assert s.opening[t] == pytest.approx(pv, rel=1e-12)
 
     def test_llcr_equals_target_at_every_period(self):
-        # LLCR_t = PV of CFADS from t to maturity / balance at t (DOMAIN.md identity)
+        # LLCR_t = PV of CFADS from t to maturity / balance at t (docs/sources.md identity)
         s = sculpt(self.CFADS, 0.07, 1.35, 12)
         for t in range(len(self.CFADS)):
             pv_cfads = npf.npv(0.07 / 12, np.r_[0.0, self.CFADS[t:]])

@@ -1,8 +1,8 @@
 """Tests for gpucredit.excel.demo_tape: the bundled demo loan tape.
 
 Oracles: the tape validator (the demo must pass it with no error and no warning), the
-public deal terms in DOMAIN.md "Deals to build a realistic demo tape from" (restated here
-by hand, each with its source), and the calibration ranges DOMAIN.md gives.
+public deal terms in docs/sources.md "Deals to build a realistic demo tape from" (restated here
+by hand, each with its source), and the calibration ranges docs/sources.md gives.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class TestRealistic:
     def test_ranges(self, demo):
         _, _, good = demo
         h100 = good.loc[good["gpu_model"] == "H100", "gpu_unit_cost"]
-        # used H100 $22-28k, peak $40k+ (DOMAIN.md); 2023 deliveries bought near the peak
+        # used H100 $22-28k, peak $40k+ (docs/sources.md); 2023 deliveries bought near the peak
         assert h100.between(25_000, 35_000).all()
         assert good["utilization"].between(0.70, 0.95).all()
         assert good["pue"].between(1.2, 1.5).all()
@@ -107,7 +107,7 @@ class TestRealistic:
 
 
 class TestPublicTerms:
-    """Each modelled deal keeps the public terms of DOMAIN.md's deal list."""
+    """Each modelled deal keeps the public terms of docs/sources.md's deal list."""
 
     def test_coreweave_like(self, demo):
         _, _, good = demo

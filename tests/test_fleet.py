@@ -1,6 +1,6 @@
 """Tests for gpucredit.fleet.
 
-Oracles: hand-worked figures with the arithmetic in the test (DOMAIN.md's H100 and CBRE
+Oracles: hand-worked figures with the arithmetic in the test (docs/sources.md's H100 and CBRE
 numbers), identities between the lines of the cash-flow statement, and hypothesis
 properties (linearity in the fleet size, a portfolio equals its facilities stacked).
 """

@@ -1,7 +1,7 @@
 """Tests for gpucredit.model: the whole pipeline against an oracle written here.
 
 The oracle (:func:`_oracle`) recomputes a single facility period by period from the
-formulas of DOMAIN.md with plain numpy, numpy-financial (``pmt``, ``ipmt``, ``ppmt``,
+formulas of docs/sources.md with plain numpy, numpy-financial (``pmt``, ``ipmt``, ``ppmt``,
 ``npv``) and ``scipy.optimize.brentq`` - it never calls a gpucredit function:
 
 * merchant rent ``rent0 (1 - d)^((t - 1)/m)``; take-or-pay contracted hours at the
@@ -12,7 +12,7 @@ formulas of DOMAIN.md with plain numpy, numpy-financial (``pmt``, ``ipmt``, ``pp
   minimum and average; LLCR_t = ``npf.npv`` at the debt rate of CFADS from t to maturity
   over the opening balance; PLCR over the asset life; WAL;
 * residual ``F + (1 - F) e^(-lambda age)``; market value; the liquidation haircut of
-  DOMAIN.md by hand: ``f_time = 1 - 0.6155 e^(-T/57.15 days)``, impact
+  docs/sources.md by hand: ``f_time = 1 - 0.6155 e^(-T/57.15 days)``, impact
   ``Y sigma sqrt(Q/(A T))``, the install haircut and sale costs; LTV and LGD;
 * breakevens: the closed form for a flat rent or utilization (CFADS is affine in them),
   ``brentq`` for the deflation rate and for a taxed facility.
@@ -55,7 +55,7 @@ PORTFOLIO_SETTINGS = settings(max_examples=30, deadline=None)
 HOURS_PER_YEAR = 8760.0
 DAYS_PER_MONTH = 365.25 / 12  # a month of the liquidation horizon, in days
 
-# DOMAIN.md "Collateral and liquidation haircuts": f_time = 1 - 0.6155 e^(-T / 57.15 days);
+# docs/sources.md "Collateral and liquidation haircuts": f_time = 1 - 0.6155 e^(-T / 57.15 days);
 # the impact law's Y (0.5-1, we take 0.75) and a 10% monthly price volatility (the
 # documented defaults of the liquidation model).
 TIME_A, TIME_TAU_DAYS = 0.6155, 57.15
@@ -156,7 +156,7 @@ def _oracle(s: dict, m: int) -> dict:
     in_life = t <= math.ceil(life_left * m - 1e-9)
     plcr = npf.npv(r, np.concatenate([[0.0], cash["cfads"][in_life]])) / s["debt"]
 
-    # Collateral: exponential residual with a floor; DOMAIN.md's liquidation haircut.
+    # Collateral: exponential residual with a floor; docs/sources.md's liquidation haircut.
     lam, floor = s["curve_params"]["lam"], s["curve_params"]["floor"]
     age = s["age0"] + t / m
     residual = floor + (1.0 - floor) * np.exp(-lam * age)
@@ -336,7 +336,7 @@ def test_random_facility_matches_the_oracle(m, years, rent, deflation, util, deb
 
 
 def test_default_costs_are_domain_figures():
-    """Costs left at None take DOMAIN.md's figures: 1.3 kW per GPU, PUE 1.3 (our estimate
+    """Costs left at None take docs/sources.md's figures: 1.3 kW per GPU, PUE 1.3 (our estimate
     between hyperscale 1.1-1.2 and typical 1.4-1.6), $0.08/kWh (EIA) and CBRE's
     H2-2024 $184/kW-month; no other opex, maintenance capex or tax."""
     spec = facility(12)
@@ -379,7 +379,7 @@ def test_generation_steps_and_attrition_in_the_collateral():
 
 def test_borrowing_base_and_required_prepayment():
     """Base = min(advance rate x market value x (1 - haircut), commitment); prepay the
-    excess of the drawn debt over it (DOMAIN.md, "Borrowing base")."""
+    excess of the drawn debt over it (docs/sources.md, "Borrowing base")."""
     spec = facility(12, advance_rate=0.8, commitment=20e6)
     row = _row(_evaluate(spec, 12))
     o = _oracle(facility(12), 12)["metrics"]
@@ -391,7 +391,7 @@ def test_borrowing_base_and_required_prepayment():
 
 
 def test_liquidation_haircut_worked_by_hand():
-    """One period's haircut with the arithmetic shown (DOMAIN.md's formula)."""
+    """One period's haircut with the arithmetic shown (docs/sources.md's formula)."""
     spec = facility(12, gpus=4000.0, market_absorption=1000.0, liquidation_months=2.0,
                     install_haircut=0.15, sale_costs=0.05)
     row = _row(_evaluate(spec, 12))
@@ -531,7 +531,7 @@ class TestSculpted:
         np.testing.assert_allclose(ev.dscr[0, :n], 1.35, rtol=1e-12)
         np.testing.assert_allclose(ev.llcr[0, :n], 1.35, rtol=1e-10)
         assert np.all(np.isnan(ev.dscr[0, n:]))
-        # Debt = capacity = NPV at the debt rate of CFADS / target (DOMAIN.md "Sculpting").
+        # Debt = capacity = NPV at the debt rate of CFADS / target (docs/sources.md "Sculpting").
         capacity = npf.npv(0.095 / 12, np.concatenate([[0.0], cfads / 1.35]))
         row = _row(ev)
         assert row.debt == pytest.approx(capacity, rel=1e-12)
@@ -907,7 +907,7 @@ def test_simulate_is_reproducible_with_a_seed():
 
 def test_price_volatility_and_impact_coefficient_reach_the_haircut():
     """The Assumptions' used-GPU price volatility and impact coefficient Y are the
-    sigma_m and Y of DOMAIN.md's impact law (they were once ignored by the engine)."""
+    sigma_m and Y of docs/sources.md's impact law (they were once ignored by the engine)."""
     ev = evaluate(_base(price_vol_monthly=0.20, impact_coefficient=1.0), 12)
     m = ev.metrics.iloc[0]
     # the base facility: 1,024 GPUs sold over 4 months into 1,500 a month; install 20%,

@@ -379,10 +379,10 @@ class TestGbmProbBelow:
 class TestMarketModel:
     def test_defaults_follow_domain(self):
         mm = MarketModel()
-        assert 0.50 <= mm.btc_vol <= 0.70          # DOMAIN: BTC vol 50-70%
-        assert 0.20 <= mm.jump_size <= 0.30        # DOMAIN: J 20-30%
-        assert mm.rho in (0.0, 0.3, 0.6)           # DOMAIN: rho stress inputs
-        assert 4 <= mm.t_df <= 6                   # DOMAIN: nu 4-6
+        assert 0.50 <= mm.btc_vol <= 0.70          # docs/sources.md: BTC vol 50-70%
+        assert 0.20 <= mm.jump_size <= 0.30        # docs/sources.md: J 20-30%
+        assert mm.rho in (0.0, 0.3, 0.6)           # docs/sources.md: rho stress inputs
+        assert 4 <= mm.t_df <= 6                   # docs/sources.md: nu 4-6
         assert mm.jump_years[:2] == (0.25, 1.25)   # Rubin, then annual cadence
         assert np.allclose(np.diff(mm.jump_years), 1.0)
 

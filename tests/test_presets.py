@@ -1,6 +1,6 @@
 """Tests for gpucredit.presets.
 
-Oracles: DOMAIN.md's power figures divided out here (DGX H100 10.2 kW / 8, DGX B200
+Oracles: docs/sources.md's power figures divided out here (DGX H100 10.2 kW / 8, DGX B200
 14.3 kW / 8, GB200 NVL72 120 kW / 72), day counts from ``datetime`` arithmetic, and
 invariants every preset must satisfy (a source for every figure, successors after
 launch, a valid default curve).
@@ -43,14 +43,14 @@ class TestFigures:
         assert PRESETS[model].kw_per_gpu == pytest.approx(kw)
 
     def test_h100_all_in_about_1_3_kw(self):
-        # DOMAIN.md: "about 1.3 kW per GPU all-in", above the 700 W TDP
+        # docs/sources.md: "about 1.3 kW per GPU all-in", above the 700 W TDP
         assert 0.7 < PRESETS["H100"].kw_per_gpu == pytest.approx(1.3, abs=0.05)
 
     def test_h100_rent_is_domain_mid_2026_spot(self):
         assert PRESETS["H100"].rent_usd_per_hour == 2.42
 
     def test_h100_price_between_used_and_peak(self):
-        # DOMAIN.md: used H100 SXM $22-28k against a $40k+ peak
+        # docs/sources.md: used H100 SXM $22-28k against a $40k+ peak
         assert 22_000 <= PRESETS["H100"].list_price_usd <= 40_000
 
     @pytest.mark.parametrize("model", list(PRESETS))

@@ -2,7 +2,7 @@
 
 Oracles: the shocked fields worked out by hand (the core defaults read independently from
 the functions' ``__kwdefaults__``); a facility whose rents do not deflate, so that every
-period has the same DSCR and the tornado's values follow in closed form from the DOMAIN.md
+period has the same DSCR and the tornado's values follow in closed form from the docs/sources.md
 cash-flow formulas and ``numpy_financial.pmt``; the joint scenario's Monte Carlo rebuilt
 by hand from the lower-level APIs; portfolio aggregates computed by hand on a tiny table.
 Invariants go to hypothesis: faster deflation never raises the minimum DSCR, a lower BTC
@@ -611,7 +611,7 @@ def flat_facility(**changes) -> Facilities:
 
 
 def flat_dscr(rent=2.0, util=0.8, pue=1.3, price=0.08, rate=0.09) -> float:
-    """DOMAIN.md per month: revenue GPUs x util x rent x 730 h; power GPUs x kW x PUE x
+    """docs/sources.md per month: revenue GPUs x util x rent x 730 h; power GPUs x kW x PUE x
     730 h x $/kWh; colocation GPUs x kW x $/kW-month; level annuity payment."""
     revenue = 100 * util * rent * HOURS_PER_MONTH
     power = 100 * 1.3 * pue * HOURS_PER_MONTH * price

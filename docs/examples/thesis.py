@@ -46,16 +46,16 @@ MINER = LOAN.replace(ids=["miner"], hashrate_ph=1_500.0, mining_efficiency=15.0,
                      network_difficulty=1.5e14, fees_per_block=0.0, btc_held=100.0)
 
 DEFLATIONS = (0.0, 0.20, 0.25, 0.30, 0.40)
-"""Annual rent deflation of the coverage table: flat rents, DOMAIN.md's 20-40% grid and
+"""Annual rent deflation of the coverage table: flat rents, docs/sources.md's 20-40% grid and
 the model's 25% base case."""
 
 TRENDS = (0.25, 0.12)
 """Rent trends of the Monte Carlo table: the model's base case, and the all-in H100
-decline of about 12% a year observed early 2024 - mid 2026 (DOMAIN.md; the trend
+decline of about 12% a year observed early 2024 - mid 2026 (docs/sources.md; the trend
 gpucredit.montecarlo.MarketModel recommends when no generation launches are simulated)."""
 
 RHOS = (0.0, 0.6)
-"""Correlations compared (DOMAIN.md: stress rho at 0, 0.3, 0.6)."""
+"""Correlations compared (docs/sources.md: stress rho at 0, 0.3, 0.6)."""
 
 N_PATHS = 100_000
 SEED = 2026

@@ -218,12 +218,12 @@ def fit_curve(ages, values, family="exponential_floor", *, fit=None, fixed=None,
 
     References
     ----------
-    .. [1] SciPy, ``scipy.optimize.least_squares`` (trust-region reflective); DOMAIN.md,
+    .. [1] SciPy, ``scipy.optimize.least_squares`` (trust-region reflective); docs/sources.md,
        "Obsolescence and rents" (calibration from observed points).
 
     Examples
     --------
-    DOMAIN.md's practitioner resale curve (midpoints of the quoted bands):
+    docs/sources.md's practitioner resale curve (midpoints of the quoted bands):
 
     >>> res = fit_curve([1, 2, 3, 4, 5], [0.625, 0.425, 0.30, 0.175, 0.125])
     >>> {k: round(v, 2) for k, v in res.params.items()}
@@ -370,14 +370,14 @@ def fit_rent_trend(times, rents, *, origin=None, days_per_year=365.25) -> RentTr
               \\quad \\mathrm{se}(\\beta) = \\sqrt{\\frac{SSR / (n - 2)}{\\sum (t_i - \\bar t)^2}}
 
     so ``rent0 (1 - d)^t`` is the trend, the form of :func:`gpucredit.rents.trend_path`.
-    Observed rents swing around the trend (DOMAIN.md: a V around a falling trend), so
+    Observed rents swing around the trend (docs/sources.md: a V around a falling trend), so
     read ``deflation_se`` and ``log_rmse`` before trusting the rate.
 
     References
     ----------
     .. [1] W. H. Greene, *Econometric Analysis*: least squares and the standard error of
        a regression slope; the delta method.
-    .. [2] DOMAIN.md, "Obsolescence and rents": observed H100 rents.
+    .. [2] docs/sources.md, "Obsolescence and rents": observed H100 rents.
 
     Examples
     --------

@@ -194,7 +194,7 @@ def simulate_drivers(model: MarketModel | None, n_paths: int, n_periods: int,
     Both steps are exact discretisations (no Euler error at any ``dt``). ``n_t`` counts
     the launches in ``jump_years`` at or before the start of period t (the timing of
     :func:`gpucredit.rents.generation_jumps`). A facility's log rent is then
-    ``log(trend_t) + x_t + n_t log(1 - J)``: DOMAIN.md's trend + mean-reverting cycle
+    ``log(trend_t) + x_t + n_t log(1 - J)``: docs/sources.md's trend + mean-reverting cycle
     + jumps, with the trend deflation kept in the facility's own base path.
 
     Dependence: :math:`\\varepsilon^r = \\rho\\,Z_1 + \\sqrt{1-\\rho^2}\\,Z_2`,
@@ -323,7 +323,7 @@ class FacilityExposure:
     btc_held : float or array_like, default 0
         BTC held in treasury (pledged), >= 0; valued at the simulated price.
     covenant_dscr : float or array_like, default 1.20
-        DSCR covenant (lock-up) level, > 0. DOMAIN.md: lock-up typically 1.10-1.25x.
+        DSCR covenant (lock-up) level, > 0. docs/sources.md: lock-up typically 1.10-1.25x.
     balloon_period : int or array_like of int, default -1
         0-based period of a balloon (bullet) repayment that the borrower must refinance,
         or -1 for none. Its principal is left out of ``debt_service``; at that period the
@@ -331,7 +331,7 @@ class FacilityExposure:
         collateral plus treasury along the path (LTV above 100%).
     crypto_haircut : float or array_like, default 0.20
         Haircut on the treasury's value when it is sold at default, in [0, 1].
-        DOMAIN.md's value-at-risk haircut ``1 - exp(-z sigma sqrt(h/365))`` at 99%, 60%
+        docs/sources.md's value-at-risk haircut ``1 - exp(-z sigma sqrt(h/365))`` at 99%, 60%
         volatility and a 10-day horizon is 20.6% (``gpucredit.collateral.crypto_haircut
         (0.60, 10)``); rounded.
     contract_revenue : array_like, default 0

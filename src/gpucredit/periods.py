@@ -18,7 +18,7 @@ from gpucredit._checks import check_periods_per_year, param
 __all__ = ["HOURS_PER_YEAR", "ages", "period_ends", "period_hours", "periodic_rate"]
 
 HOURS_PER_YEAR = 8760.0
-"""Hours in a (non-leap) year, the GPU-hour convention of DOMAIN.md."""
+"""Hours in a (non-leap) year, the GPU-hour convention of docs/sources.md."""
 
 
 def period_hours(periods_per_year: int) -> float:

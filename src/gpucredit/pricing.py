@@ -517,7 +517,7 @@ def kmv_default_point(short_term_debt, long_term_debt, long_term_weight=0.5):
         Debt due after a year (USD), >= 0.
     long_term_weight : float or array_like, default 0.5
         Share of long-term debt counted in the default point, between 0 and 1. Default
-        0.5: the KMV convention (Crosbie and Bohn 2003; DOMAIN.md "Pricing the risk").
+        0.5: the KMV convention (Crosbie and Bohn 2003; docs/sources.md "Pricing the risk").
 
     Returns
     -------

@@ -193,7 +193,7 @@ def fit_bands(points: pd.DataFrame, quantiles=(0.1, 0.5, 0.9), *, min_points=8
     -----
     For each quantile q, :func:`quantile_line` fits :math:`\\ln v = \\alpha_q + \\beta_q a`
     and the edge is :math:`V_q(a) = e^{\\alpha_q} (1 - r_q)^a`, :math:`r_q = 1 -
-    e^{\\beta_q}` - a declining-balance curve (DOMAIN's exponential family) scaled at age
+    e^{\\beta_q}` - a declining-balance curve (the exponential family) scaled at age
     0. Quantiles are equivariant to the monotone log, so the edges are quantiles of value
     itself. The edges are fitted separately and not forced apart: edges that cross within
     the ages observed say the data cannot support the band.

@@ -3,7 +3,7 @@
 :func:`build_demo_tape` fills the loan-tape template (:mod:`gpucredit.excel.tape_template`)
 with :data:`DEMO_FACILITIES`: fourteen facilities whose terms (size, coupon or spread,
 floor, tenor, amortisation, lease length, loan-to-cost) are modelled on the deals listed in
-DOMAIN.md "Deals to build a realistic demo tape from". The borrowers are invented
+docs/sources.md "Deals to build a realistic demo tape from". The borrowers are invented
 ("Northwind Compute", "Cobalt Ridge Mining" ...): they are not the companies whose deals
 they borrow from. Each row's ``source`` cell names the public fact it leans on, and the
 Sources sheet lists row -> fact.
@@ -14,7 +14,7 @@ The tape finances GPU fleets, so each deal gets a fleet whose cost (GPUs x cost 
 matches the deal's size at a plausible loan-to-cost: 80-90% for secured facilities, up to
 85% for the lease-backed bond (the deal's own figure), 85-95% for converts that are not
 secured on the fleet. Costs per GPU, rents, utilization, PUE, power and colocation prices
-are our assumptions within the ranges DOMAIN.md gives: H100 $26-33k a GPU (higher in
+are our assumptions within the ranges docs/sources.md gives: H100 $26-33k a GPU (higher in
 2023), contract rents $2.2-4.3 an hour by model and vintage, merchant rents at the
 presets' mid-2026 levels, utilization 0.70-0.95, PUE 1.2-1.5, power $0.04-0.09/kWh
 (miners at the low end), colocation $150-220/kW-month (0 for a miner's own site).
