@@ -1002,12 +1002,13 @@ def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) 
                    _cell(ws, float(row["exceedance"]), None, st.PCT)])
     chart = BarChart()
     chart.type, chart.grouping, chart.gapWidth = "col", "clustered", 10
-    chart.title = "Portfolio loss distribution (share of paths)"
-    chart.x_axis.title, chart.y_axis.title = "Loss, USD million (bucket upper edge)", "Paths"
+    chart.title = "Portfolio loss: probability that the book loses more than x"
+    chart.x_axis.title = "x: loss, USD million (bucket upper edge)"
+    chart.y_axis.title = "P(loss > x)"
     chart.y_axis.number_format = "0%"
     chart.x_axis.delete = chart.y_axis.delete = False
     chart.height, chart.width, chart.legend = 9.0, 18.0, None
-    chart.add_data(Reference(ws, min_col=4, min_row=top, max_row=top + len(hist)),
+    chart.add_data(Reference(ws, min_col=5, min_row=top, max_row=top + len(hist)),
                    titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=top + len(hist)))
     ws.add_chart(chart, f"A{top + len(hist) + 2}")
