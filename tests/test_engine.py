@@ -359,8 +359,10 @@ def test_all_rows_rejected_gives_no_facilities():
 def test_monte_carlo_without_a_quoted_spread():
     # Regression: with --paths, a facility without a quoted spread (an optional column)
     # made pricing.mispricing_bp raise on NaN and the whole chunk failed.
-    rows, a = typed_rows([one(facility_id="PRICED"),
-                          one(facility_id="UNPRICED", quoted_spread=None)])
+    # A facility that does not default with certainty (where it does, the fair spread
+    # is deliberately blank, with a note).
+    rows, a = typed_rows([one(facility_id="PRICED", commitment=8e6),
+                          one(facility_id="UNPRICED", commitment=8e6, quoted_spread=None)])
     res = run_chunk(rows, a, RecalcOptions(n_paths=32, seed=1, run_scenarios=False))
     assert res.errors == []
     m = res.metrics

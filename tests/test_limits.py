@@ -44,7 +44,7 @@ def test_memory_message_in_the_analysts_terms():
     with pytest.raises(GpuCreditError) as err:
         check_run(size, max_memory=4 * 10**9)
     assert str(err.value).startswith(
-        "10,000,000 paths x 15 facilities x 120 months needs about 7.6 GB of memory; the "
+        "10,000,000 paths x 15 facilities x 120 months needs about 7.7 GB of memory; the "
         "limit is 4.0 GB (--max-memory)")
     quarterly = RunSize(facilities=2, paths=10_000_000, periods=40, periods_per_year=4,
                         chunk_size=1)

@@ -875,8 +875,8 @@ def test_exposure_splits_the_combined_cfads():
     assert ex.merchant_revenue.shape == (2, 48)  # cut at the longest tenor
     live = np.arange(1, 49) <= np.array([[36], [48]])
     combined = np.where(live, ev.flows.cfads[:, :48] + ev.mining_cfads[:, :48], 0.0)
-    np.testing.assert_allclose(ex.merchant_revenue + ex.other_cfads + ex.mining_cfads,
-                               combined, rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(ex.merchant_revenue + ex.contract_revenue + ex.other_cfads
+                               + ex.mining_cfads, combined, rtol=1e-12, atol=1e-6)
     # Self-mining revenue by hand: hashprice = 86,400 x 1e15 / (D x 2^32) x (3.125 + fees
     # 0.025) x BTC per PH/s per day; a month is 365/12 days. Its power: an S21 fleet at
     # 17.5 J/TH draws 17.5 kW per PH/s, 420 kWh a day at the facility's $0.075/kWh.
@@ -1052,9 +1052,11 @@ class TestCreditInputs:
         assert c["unsecured_recovery"][0] == 0.38
         assert np.isnan(_credit()["unsecured_recovery"][0])
         assert _credit(seniority="subordinated")["unsecured_recovery"][0] == 0.28
-        # Annuity at (4% + 6%) / 4 over 3 years of quarters, per USD refinanced.
-        assert c["refi_debt_service_factor"][0] == pytest.approx(-npf.pmt(0.025, 12, 1.0),
-                                                                 rel=1e-12)
+        # Secured: an annuity at (4% + 6%) / 4 over 3 years of quarters, per USD
+        # refinanced; unsecured notes refinance as bullets: interest only, (4% + 6%) / 4.
+        secured = _credit()["refi_debt_service_factor"][0]
+        assert secured == pytest.approx(-npf.pmt(0.025, 12, 1.0), rel=1e-12)
+        assert c["refi_debt_service_factor"][0] == pytest.approx(0.025, rel=1e-12)
         assert c["refi_max_ltv"][0] == 0.65 and c["refi_min_dscr"][0] == 1.25
         assert list(c["generation"]) == ["blackwell"]
         assert c["discount_rate"][0] == pytest.approx(0.025)

@@ -168,7 +168,9 @@ def naive_metrics(ex: FacilityExposure, model: MarketModel, n_paths: int, seed: 
                 cover_b = (ex.collateral_value[f, b] * float(se[p, b]) ** beta
                            + units_at[b] * float(be[p, b]) * model.btc_price0)
                 amount = max(ex.debt_outstanding[f, b] - ex.debt_service[f, b], 0.0)
-                refi = (ex.debt_outstanding[f, b] > ex.refi_max_ltv[f] * cover_b
+                # An unsecured note refinances on cover alone: no LTV test.
+                secured = math.isnan(ex.unsecured_recovery[f])
+                refi = ((secured and ex.debt_outstanding[f, b] > ex.refi_max_ltv[f] * cover_b)
                         or cfs[b] < ex.refi_min_dscr[f] * ex.refi_debt_service_factor[f]
                         * amount)
                 if refi:

@@ -1113,14 +1113,11 @@ def exposure(ev: Evaluation, crypto_haircut=None) -> montecarlo.FacilityExposure
     other = (np.where(in_tenor, f.cfads[:, cut], 0.0) - merchant
              + ev.mining_cfads[:, cut] - mining_rev)
     haircut = ev.metrics["haircut"].to_numpy()
-    # Customer credit, liquidity, refinancing: passed through once the Monte Carlo takes
-    # them (interface of issues 9 and 10); then the contract revenue leaves other_cfads.
-    known = {fl.name for fl in dataclasses.fields(montecarlo.FacilityExposure)}
+    # Customer credit, liquidity, refinancing: the contract revenue leaves other_cfads.
     extra = {}
-    if "contract_revenue" in known and ev.inputs is not None:
-        credit = credit_inputs(ev)
-        other = credit.pop("other_cfads")
-        extra = {k: v for k, v in credit.items() if k in known}
+    if ev.inputs is not None:
+        extra = credit_inputs(ev)
+        other = extra.pop("other_cfads")
     return montecarlo.FacilityExposure(
         **extra,
         facility_ids=ev.ids,

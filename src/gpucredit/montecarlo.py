@@ -57,6 +57,9 @@ __all__ = [
 # shocks (8-16), CFADS (8), DSCR (8), the shortfall (8), masks and temporaries. A margin
 # on top.
 _BYTES_PER_CELL = 64
+# The shared market of a chunk, bytes per (path, period): BTC mean and end (2 x 8) and,
+# per generation, the rent shock's mean and end and the systematic factor (3 x 8).
+_MARKET_BYTES_PER_PERIOD = 8 * (2 + 3 * len(GENERATIONS))
 
 
 def _count(x, name: str, low: int = 1) -> int:
@@ -953,7 +956,9 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
     liquidity then available: the reserve (``liquidity``, drawn and refilled from surplus
     up to its size) plus the treasury sold at :math:`(1 - h_c) S_{pt}`. **Refinancing
     default**: at a balloon period b (with no earlier default) the facility refinances
-    when :math:`D_b \\le \\text{refi\\_max\\_ltv} (C_b s_{pb}^{\\beta} + B S_{pb})` and
+    when :math:`D_b \\le \\text{refi\\_max\\_ltv} (C_b s_{pb}^{\\beta} + B S_{pb} + V)`,
+    V the ``contract_value`` while the contract still pays (a test secured facilities
+    alone take: an unsecured note refinances on cover), and
     :math:`\\text{CFADS}_{pb} \\ge \\text{refi\\_min\\_dscr} \\times (D_b - \\text{DS}_b)
     \\times \\text{refi\\_debt\\_service\\_factor}`; otherwise it defaults at b. The loss
     at default :math:`\\tau` is
@@ -1040,7 +1045,7 @@ def simulate(exposure: FacilityExposure, model: MarketModel | None = None,
 
 def _path_chunk(chunk_paths, budget: int, t_max: int) -> int:
     if chunk_paths is None:
-        fit = budget // (t_max * _BYTES_PER_CELL)
+        fit = budget // (t_max * (_BYTES_PER_CELL + _MARKET_BYTES_PER_PERIOD))
         return max(BLOCK_PATHS, fit // BLOCK_PATHS * BLOCK_PATHS)
     chunk = _count(chunk_paths, "chunk_paths")
     if chunk % BLOCK_PATHS:
@@ -1065,15 +1070,23 @@ def _groups(order: np.ndarray, tenors: np.ndarray, gens: np.ndarray, cells: int)
 
 
 def _market_view(model: MarketModel, seed: int, m: int, p0: int, p1: int, t_max: int):
-    """The shared market for paths ``p0:p1`` (``p0`` block-aligned) on the grid ``m``."""
+    """The shared market for paths ``p0:p1`` (``p0`` block-aligned) on the grid ``m``.
+
+    Filled block by block into arrays of the chunk's own size, so that no block's monthly
+    draw outlives its copy (a strided view of a 60-month block would keep it whole).
+    """
     months = t_max * (12 // m)
-    parts = [period_view(market_block(model, seed, b, months), m, t_max)
-             for b in range(p0 // BLOCK_PATHS, math.ceil(p1 / BLOCK_PATHS))]
     n = p1 - p0
-    if len(parts) == 1:
-        return tuple(v[..., :n, :] for v in parts[0])
-    return tuple(np.concatenate([p[i] for p in parts], axis=-2)[..., :n, :]
-                 for i in range(5))
+    out = None
+    for i, b in enumerate(range(p0 // BLOCK_PATHS, math.ceil(p1 / BLOCK_PATHS))):
+        part = period_view(market_block(model, seed, b, months), m, t_max)
+        if out is None:
+            out = tuple(np.empty((*v.shape[:-2], n, t_max)) for v in part)
+        lo = i * BLOCK_PATHS
+        hi = min(n, lo + BLOCK_PATHS)
+        for dst, src in zip(out, part, strict=True):
+            dst[..., lo:hi, :] = src[..., :hi - lo, :]
+    return out
 
 
 def _idiosyncratic(ex: FacilityExposure, seed: int, p0: int, p1: int,

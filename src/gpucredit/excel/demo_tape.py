@@ -224,6 +224,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
         "equity_value": 4.5e9, "equity_vol": 0.85, "quoted_spread": 400,
     },
     {   # Hut 8 River Bend: $3.25bn at Treasuries+213bp to 2042, 85% LTC, 15-year lease
+        # from the first hall's commissioning in Q2 2027 (so to mid-2042)
         "facility_id": "HRB-BOND42", "borrower": "Harbour Eight River Bend (project SPV)",
         "counterparty_rating": "B", "backstop_rating": "AA+", "termination_payment_months": 12,
         "dsra_amount": 170e6, "seniority": "secured",
@@ -235,7 +236,7 @@ DEMO_FACILITIES: tuple[dict, ...] = (
         "origination_date": D(2026, 1, 15), "maturity_date": D(2042, 1, 15),
         "rate_type": "fixed", "fixed_rate": 0.0633, "amortization": "annuity",
         "periods_per_year": 12, "interest_only_periods": 6, "contracted_share": 1.0,
-        "contract_rate": 1.10, "contract_end_date": D(2042, 1, 31), "ig_contracts": True,
+        "contract_rate": 1.10, "contract_end_date": D(2042, 6, 30), "ig_contracts": True,
         "merchant_rent": 5.00, "utilization": 0.90, "pue": 1.20, "power_price": 0.045,
         "colocation_rate": 0, "other_opex": 600, "maintenance_capex": 300,
         "quoted_spread": 213,

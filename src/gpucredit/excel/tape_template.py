@@ -98,7 +98,8 @@ PUBLIC_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("cors_conv", "Deal", "Core Scientific: 3.00% convertible notes due 2029 ($400m).",
      "Core Scientific, Inc. convertible notes press release, September 2024"),
     ("hut8_rb", "Deal", "Hut 8 River Bend: $3.25bn of bonds at Treasuries+213bp to 2042, up to "
-     "85% loan-to-cost, against a 15-year lease.",
+     "85% loan-to-cost, against a 15-year lease from the first hall's commissioning "
+     "(Q2 2027).",
      "Hut 8 Corp. River Bend financing press release"),
     ("neoclouds", "Deal", "Neoclouds (CoreWeave, Crusoe, Lambda, Nebius) finance GPU fleets; "
      "AI data-centre debt rose about 112% to about $25bn in 2025.",

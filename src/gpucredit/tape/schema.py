@@ -1086,7 +1086,7 @@ def columns_by_group() -> dict[str, tuple[Column, ...]]:
     """Columns grouped as in the template, groups in :data:`GROUPS` order.
 
     >>> [c.name for c in columns_by_group()["Crypto"]]
-    ['btc_held', 'hashrate_ph']
+    ['btc_held', 'hashrate_ph', 'mining_efficiency']
     """
     return {g: tuple(c for c in COLUMNS if c.group == g) for g in GROUPS}
 
