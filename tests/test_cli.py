@@ -624,7 +624,7 @@ def test_template_tape_writes_a_workbook_that_fills_and_runs(tmp_path, out_dir):
     assert res.exit_code == 0, res.output
     assert "Loan-tape template written to" in squash(res.output)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[:4] == ["Instructions", "Tape", "Assumptions", "Sources"]
+    assert wb.sheetnames[:5] == ["Instructions", "Tape", "Assumptions", "Sources", "Market"]
     ws = wb["Tape"]
     assert len(ws.tables) == 1
     labels = [c.value for c in ws[1]]

@@ -108,3 +108,80 @@ def test_report_has_the_observations_with_sources(tmp_path):
     CliRunner().invoke(calibrate, ["--demo", "-o", str(out), *DEMO_ARGS])
     data = pd.read_excel(out, sheet_name="Data", header=2, engine="openpyxl")
     assert len(data) == 27 and data["source"].notna().all()
+
+
+# --------------------------------------------------------------------------- recalc --market
+
+def _history_csv(path):
+    """A long synthetic history (tests.test_marketfit's exact simulation) as a market file."""
+    from tests.test_marketfit import _simulate
+
+    rents, btc = _simulate(11)
+    rows = [("rent", d.date().isoformat(), g, v, "spot", "synthetic")
+            for d, g, v in rents[["date", "gpu_model", "rent"]].itertuples(index=False)]
+    rows += [("btc", d.date().isoformat(), "", v, "", "synthetic")
+             for d, v in btc.itertuples(index=False)]
+    pd.DataFrame(rows, columns=["Series", "Date", "GPU model", "Value", "Kind", "Source"]) \
+        .to_csv(path, index=False)
+    return path
+
+
+def test_market_file_feeds_the_fitted_parameters_and_no_jump(tmp_path):
+    from gpucredit.market_cli import market_model_from
+
+    path = _history_csv(tmp_path / "history.csv")
+    data = read_market(path)
+    fit = calibrate_market(data.rents, data.btc, short="skip")
+    expected = {k: v for k, v in fit.market_model_kwargs().items() if k != "jump_size"}
+    kwargs, text = market_model_from(path)
+    assert kwargs == expected and {"btc_vol", "rent_sigma", "rho"} <= set(kwargs)
+    assert text.startswith("fitted from history.csv: ") and "jump_size" not in kwargs
+    # the JSON 'calibrate --json' writes gives the same
+    js = tmp_path / "p.json"
+    res = CliRunner().invoke(calibrate, [str(path), "-o", str(tmp_path / "f.xlsx"),
+                                         "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    assert market_model_from(js)[0] == expected
+
+
+def test_recalc_with_a_market_file_runs_the_fitted_market(tmp_path):
+    from gpucredit.cli import main
+
+    js = tmp_path / "p.json"
+    js.write_text(json.dumps({"market_model": {"rent_sigma": 0.6, "btc_vol": 0.9}}))
+    runs = {}
+    for name, extra in (("fitted", ["--market", str(js)]), ("plain", [])):
+        out = tmp_path / name
+        res = CliRunner().invoke(main, ["recalc", "workbooks/demo_tape.xlsx", "-o",
+                                        str(out / "r.xlsx"), "--csv", str(out), "--paths",
+                                        "200", "--seed", "3", "--no-scenarios", "--quiet",
+                                        *extra])
+        assert res.exit_code == 0, res.output
+        runs[name] = (res.output, pd.read_csv(out / "metrics.csv", index_col="facility_id"),
+                      pd.read_excel(out / "r.xlsx", sheet_name="Summary", header=None,
+                                      engine="openpyxl"))
+    said, fitted, summary = runs["fitted"]
+    assert "Market model fitted from p.json: rent_sigma 0.6, btc_vol 0.9" in " ".join(
+        said.split())
+    assert any("fitted from p.json" in str(v) for v in summary.to_numpy().ravel())
+    # a wider rent cycle and BTC: more paths default somewhere in the book, none fewer
+    plain = runs["plain"][1]
+    assert (fitted["mc_pd"] >= plain["mc_pd"] - 0.05).all()
+    assert fitted["mc_pd"].sum() > plain["mc_pd"].sum()
+    # the deterministic figures are the market file's business not at all
+    pd.testing.assert_series_equal(fitted["min_dscr"], plain["min_dscr"])
+
+
+@pytest.mark.parametrize("content", ["not json", '{"market_model": {"rent_sigma": "x"}}',
+                                     '{"market_model": {"warp_factor": 9}}',
+                                     '{"market_model": {"rent_sigma": -1}}'])
+def test_recalc_refuses_a_bad_market_file_and_writes_nothing(tmp_path, content):
+    from gpucredit.cli import main
+
+    js = tmp_path / "p.json"
+    js.write_text(content)
+    out = tmp_path / "r.xlsx"
+    res = CliRunner().invoke(main, ["recalc", "workbooks/demo_tape.xlsx", "-o", str(out),
+                                    "--paths", "10", "--market", str(js), "--quiet"])
+    assert res.exit_code == 2 and "--market p.json" in res.output, res.output
+    assert not out.exists()

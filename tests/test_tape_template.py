@@ -48,7 +48,7 @@ def validations_by_column(ws) -> dict[str, list]:
 class TestTapeSheet:
     def test_sheets(self, template):
         _, wb = template
-        assert wb.sheetnames == ["Instructions", "Tape", "Assumptions", "Sources"]
+        assert wb.sheetnames == ["Instructions", "Tape", "Assumptions", "Sources", "Market"]
         assert wb.active.title == "Instructions"
 
     def test_headers_are_the_schema_labels(self, template):

@@ -374,8 +374,9 @@ def _cell(column: str, v) -> str:
               help="Monte Carlo paths per facility (0: none) [default: the tape's "
                    "Assumptions, else 0].")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Monte Carlo seed; with the facility id it fixes each facility's paths "
-                   "[default: the tape's Assumptions, else 0].")
+              help="Monte Carlo seed: it alone fixes the market every facility shares; with "
+                   "a facility's id, that facility's own draws [default: the tape's "
+                   "Assumptions, else 0].")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Also write each table as CSV into this folder.")
 @click.option("--strict", is_flag=True, help="Stop (exit 2) if any row is rejected.")
@@ -388,19 +389,23 @@ def _cell(column: str, v) -> str:
               help="Dask scheduler address (with --engine dask); default a local cluster.")
 @click.option("--max-memory", default="4GB", show_default=True,
               help="Memory the run may need (estimated before it starts): 16GB, 512MiB ...")
+@click.option("--market", "market_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Market data (CSV, a workbook's Market sheet, or the JSON "
+              "of 'calibrate --json'): the Monte Carlo takes the parameters it fits well.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            csv_dir: Path | None,
            strict: bool, no_scenarios: bool, chunk_size: int, engine: str,
-           scheduler: str | None, max_memory: str, quiet: bool):
+           scheduler: str | None, max_memory: str, market_file: Path | None, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
     from gpucredit import limits
     from gpucredit.engine import RecalcOptions
     from gpucredit.engine import recalc as run
 
     memory = limits.parse_bytes(max_memory)
-    plan = _recalc_plan(tape, output, csv_dir)
+    plan = _recalc_plan(tape, output, csv_dir, market_file)
     started = time.perf_counter()
+    fitted, market_text = _market_model(market_file)
     loaded = _load(tape, strict)
     if loaded.report.exit_status == EXIT_UNUSABLE:
         _print_issues(loaded)
@@ -414,9 +419,11 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
     limits.check_run(limits.run_size(loaded.rows, loaded.assumptions, paths, chunk_size),
                      max_memory=memory)
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
-                            chunk_size=chunk_size)
+                            chunk_size=chunk_size, market_model=fitted)
     run_info = {"input_file": shown(tape), "input_sha256": _sha256(tape),
                 "run_started": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": engine}
+    if market_file is not None:
+        run_info["market_model"] = market_text
     mapper, close = _mapper(engine, scheduler)
     try:
         result = _run_with_progress(run, loaded, options, run_info, mapper, quiet)
@@ -443,7 +450,22 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
     sys.exit(EXIT_REJECTED if rejected else EXIT_OK)
 
 
-def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None) -> OutputPlan:
+def _market_model(market_file: Path | None) -> tuple[dict | None, str]:
+    """The market fields a ``--market`` file gives the Monte Carlo (None: no file)."""
+    if market_file is None:
+        return None, ""
+    from gpucredit.market_cli import market_model_from
+
+    try:
+        fitted, text = market_model_from(market_file)
+    except GpuCreditError as exc:
+        _fail(f"--market {market_file.name}: {exc}: nothing written")
+    _say("Market model ", (text, "bold"), ".")
+    return fitted or None, text
+
+
+def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None,
+                 market_file: Path | None = None) -> OutputPlan:
     """Every file ``recalc`` may write, checked against the tape and each other."""
     from gpucredit.excel import results
     from gpucredit.excel.csv_out import TABLES
@@ -459,7 +481,8 @@ def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None) -> OutputPlan:
     if csv_dir is not None:
         outputs += [(csv_dir / f"{name}.csv", f"CSV table {name}.csv", "csv", False)
                     for name in TABLES]
-    plan = _planned([(tape, "input tape")], *outputs)
+    inputs = [(tape, "input tape")] + ([(market_file, "market file")] if market_file else [])
+    plan = _planned(inputs, *outputs)
     if output.suffix.lower() != ".xlsx":
         _fail(f"the results workbook {output} must be named .xlsx (it is an Excel "
               "workbook; use --csv for CSV tables): nothing written")

@@ -73,7 +73,8 @@ class RecalcOptions:
     n_paths : int
         Monte Carlo paths per facility (0: no Monte Carlo).
     seed : int
-        Seed of the Monte Carlo; with the facility id it fixes each facility's paths.
+        Seed of the Monte Carlo: it alone fixes the shared market; with a facility's
+        id, that facility's own draws (its customers' defaults).
     run_scenarios : bool
         Run the deterministic scenario grid (:data:`gpucredit.scenarios.STANDARD_SCENARIOS`).
     chunk_size : int
@@ -85,6 +86,10 @@ class RecalcOptions:
         contribution to the book's expected shortfall. None: when they take at most
         :data:`FACILITY_LOSSES_MAX_BYTES` for the whole tape; otherwise contributions
         are by group (borrower, customer, generation, borrower type) only.
+    market_model : dict, optional
+        :class:`~gpucredit.montecarlo.MarketModel` fields calibrated from market data
+        (:meth:`gpucredit.marketfit.MarketFit.market_model_kwargs`); they win over the
+        tape's assumptions. None: the tape's assumptions and the cited defaults.
     """
 
     n_paths: int = 0
@@ -93,6 +98,7 @@ class RecalcOptions:
     chunk_size: int = 2_000
     worst: int = 10
     facility_contributions: bool | None = None
+    market_model: dict | None = None
 
 
 FACILITY_LOSSES_MAX_BYTES = 256 * 2**20
@@ -377,12 +383,14 @@ def _error(row, exc: GpuCreditError) -> dict:
             "message": str(exc)}
 
 
-def _market(assumptions: dict) -> montecarlo.MarketModel:
+def _market(assumptions: dict, fitted: dict | None = None) -> montecarlo.MarketModel:
+    """The market model of the run: the tape's assumptions, then the fields calibrated
+    from market data (``fitted``) over them."""
     copula = str(_assumption(assumptions, "copula"))
     optional = {name: float(_optional_assumption(assumptions, name))
                 for name in ("generation_correlation", "customer_correlation")
                 if _optional_assumption(assumptions, name) is not None}
-    return montecarlo.MarketModel(
+    model = montecarlo.MarketModel(
         btc_price0=float(_assumption(assumptions, "btc_price")),
         btc_vol=float(_assumption(assumptions, "btc_vol")),
         rho=float(_assumption(assumptions, "rho")),
@@ -391,6 +399,7 @@ def _market(assumptions: dict) -> montecarlo.MarketModel:
         jump_years=(),  # generation steps are in the base trend and the residual curve
         **optional,
     )
+    return dataclasses.replace(model, **fitted) if fitted else model
 
 
 def _optional_assumption(assumptions: dict, name: str):
@@ -438,7 +447,8 @@ def _monte_carlo(ev, group: pd.DataFrame, assumptions: dict, options: RecalcOpti
     gens = _generations(rows)
     if tuple(gens) != ex.generation:
         ex = dataclasses.replace(ex, generation=gens)
-    mc, losses = montecarlo.simulate(ex, _market(assumptions), options.n_paths,
+    mc, losses = montecarlo.simulate(ex, _market(assumptions, options.market_model),
+                                     options.n_paths,
                                      options.seed, m, return_losses=True)
     keep = options.facility_contributions is not False
     return mc, portfolio.from_facilities(ex.facility_ids, losses, _labels(rows),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -27,10 +28,11 @@ from gpucredit.excel.files import staged_files
 from gpucredit.excel.fit_report import write_fit_report
 from gpucredit.market_report import fit_report_tables
 from gpucredit.marketfit import calibrate_market
+from gpucredit.montecarlo import MarketModel
 from gpucredit.residual_bands import fit_bands, used_price_points
 from gpucredit.tape.market_reader import read_market
 
-__all__ = ["DEMO_MARKET", "calibrate"]
+__all__ = ["DEMO_MARKET", "calibrate", "market_model_from"]
 
 EXIT_UNUSABLE = 2
 
@@ -68,6 +70,58 @@ def _print(tables, fit, console: Console) -> None:
                       f"{f.deflation:.1%} +/- {f.deflation_se:.1%} a year")
     for note in fit.notes:
         console.print(Text(f"note: {note}", style="dim"))
+
+
+def market_model_from(path: Path, sheet: str | None = None) -> tuple[dict, str]:
+    """The Monte Carlo's market fields a market file supports, and what was taken.
+
+    A ``.json`` file is what ``calibrate --json`` wrote (its ``market_model``); any other
+    file is read (:func:`~gpucredit.tape.market_reader.read_market`) and calibrated here
+    with ``calibrate``'s defaults: spot rents, series of at least 10 points, shorter ones
+    left out. Only fields known well enough are taken
+    (:meth:`~gpucredit.marketfit.MarketFit.market_model_kwargs`); ``jump_size`` is never
+    taken, since the batch keeps generation step-downs in the base rent trend.
+
+    Returns
+    -------
+    (dict, str)
+        ``MarketModel`` field -> value, and a line for the results' Run section.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        kwargs, choices = _from_json(path)
+    else:
+        data = read_market(path, sheet)
+        fit = calibrate_market(data.rents, data.btc, short="skip")
+        kwargs, choices = fit.market_model_kwargs(), fit.model_choices()
+    kwargs = {k: v for k, v in kwargs.items() if k != "jump_size"}
+    try:
+        replace(MarketModel(), **kwargs)
+    except (TypeError, GpuCreditError) as exc:
+        raise GpuCreditError(f"{path.name}: its market model cannot be used: {exc}",
+                             argument="market", value=str(path)) from None
+    kept = [f"{k} {choices.get(k, 'default')}" for k in choices if k not in kwargs]
+    text = (f"fitted from {path.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in kwargs.items())
+            if kwargs else f"cited defaults ({path.name} fits no parameter well enough)")
+    if kwargs and kept:
+        text += "; defaults for " + ", ".join(k for k in choices if k not in kwargs)
+    return kwargs, text
+
+
+def _from_json(path: Path) -> tuple[dict, dict]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        kwargs = {str(k): float(v) for k, v in payload["market_model"].items()}
+        choices = dict(payload.get("choices", {}))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise GpuCreditError(f"{path.name} is not a parameters file written by 'gpucredit "
+                             "calibrate --json' (it needs a market_model object of numbers)",
+                             argument="market", value=str(path)) from None
+    bad = [k for k, v in kwargs.items() if not np.isfinite(v)]
+    if bad:
+        raise GpuCreditError(f"{path.name}: market_model {', '.join(bad)} must be numbers",
+                             argument="market", value=str(path))
+    return kwargs, choices
 
 
 def _outputs_differ(inputs: list[Path], outputs: list[Path]) -> None:

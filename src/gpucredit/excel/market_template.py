@@ -14,6 +14,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from gpucredit.excel import styles as st
@@ -71,7 +72,18 @@ def add_market_sheet(wb, rows: pd.DataFrame | None = None, *, blank_rows=200):
         table.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True)
         ws.add_table(table)
     ws.freeze_panes = f"A{_HEADER_ROW + 1}"
+    _print_setup(ws)
     return ws
+
+
+def _print_setup(ws) -> None:
+    """Landscape, one page wide, the header row repeated on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
 
 
 def _lists(ws, last: int) -> None:

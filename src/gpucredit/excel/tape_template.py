@@ -48,6 +48,7 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from gpucredit import __version__
 from gpucredit.excel import styles as st
+from gpucredit.excel.market_template import add_market_sheet
 from gpucredit.excel.results import clean_text, rewrite_package, staged_files
 from gpucredit.presets import presets_frame
 from gpucredit.tape import schema
@@ -274,6 +275,10 @@ def _instructions(wb: Workbook, demo: bool) -> None:
         "presets at its foot.",
         "7. Market data for the whole tape (valuation date, base rate, BTC price, rents, curve "
         "parameters) go on the Assumptions sheet; every value there is a named cell.",
+        "8. Observed market data (rent and forward quotes, used-GPU prices, BTC and hashprice, "
+        "each with its source) go on the Market sheet, one observation a row. gpucredit "
+        "calibrate TAPE.xlsx fits the market model to them; recalc --market TAPE.xlsx runs the "
+        "Monte Carlo on the parameters the data support.",
         "",
         "What happens on validation",
         "gpucredit validate TAPE.xlsx checks every cell in one pass and lists each problem with "
@@ -478,8 +483,10 @@ def _sources(wb: Workbook, deal_rows: Sequence[tuple] | None) -> None:
 
 def tape_workbook(rows: pd.DataFrame | None = None, *, assumptions: dict | None = None,
                   deal_rows: Sequence[tuple] | None = None,
-                  n_rows: int = TEMPLATE_ROWS) -> Workbook:
-    """The tape workbook (Instructions, Tape, Assumptions, Sources), empty or filled.
+                  n_rows: int = TEMPLATE_ROWS,
+                  market: pd.DataFrame | None = None) -> Workbook:
+    """The tape workbook (Instructions, Tape, Assumptions, Sources, Market), empty or
+    filled.
 
     Parameters
     ----------
@@ -492,6 +499,10 @@ def tape_workbook(rows: pd.DataFrame | None = None, *, assumptions: dict | None 
         (facility id, tape row, fact, source) for the Sources sheet of a filled tape.
     n_rows : int, default 200
         Empty rows of the template's table (ignored when ``rows`` is given).
+    market : DataFrame, optional
+        Market observations for the Market sheet (columns of
+        :mod:`gpucredit.tape.market_schema`); ``recalc --market`` and ``calibrate`` read
+        the sheet. None: the sheet is left for the analyst to fill.
 
     Returns
     -------
@@ -512,6 +523,7 @@ def tape_workbook(rows: pd.DataFrame | None = None, *, assumptions: dict | None 
     _tape(wb, rows, n_rows)
     _assumptions(wb, assumptions)
     _sources(wb, deal_rows)
+    add_market_sheet(wb, market)
     wb.active = 0
     return wb
 
