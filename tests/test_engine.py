@@ -629,3 +629,28 @@ def test_a_bad_rating_rejects_its_row_and_names_the_column():
     assert list(fac.ids) == ["Y"]
     assert errors[0]["column"] == "counterparty_rating"
     assert "counterparty_rating must be on S&P's scale" in errors[0]["message"]
+
+
+def test_forward_curves_set_the_merchant_rent_paths():
+    """An H100 spot curve dated the valuation date: a blank-rent H100 facility earns the
+    curve at its tenors and 25% a year less beyond; a tape rent of 2.00 moves the curve to
+    it (x 2.00 / 2.40); the B200 facility keeps its trend."""
+    forwards = pd.DataFrame({"as_of": pd.Timestamp(VALUATION), "gpu_model": "H100",
+                             "kind": "spot", "tenor_months": [0.0, 6.0, 12.0],
+                             "rent": [2.40, 2.10, 1.90]})
+    rows, a = typed_rows([one(facility_id="A"), one(facility_id="B", merchant_rent=2.00),
+                          one(facility_id="C", gpu_model="B200", merchant_rent=3.00)])
+    fac, errors = facilities_from_rows(rows, a, 4, forwards)
+    assert errors == []
+    path = fac.merchant_rent_path
+    assert path[0, [0, 2, 4, 6]] == pytest.approx([2.40, 2.10, 1.90, 1.90 * 0.75 ** 0.5])
+    assert path[0, 1] == pytest.approx((2.40 * 2.10) ** 0.5)
+    assert path[1, [0, 2, 4]] == pytest.approx(np.array([2.40, 2.10, 1.90]) * 2.00 / 2.40)
+    assert np.isnan(path[2]).all()
+    assert fac.merchant_rent.tolist() == pytest.approx([2.40, 2.00, 3.00])
+    plain, _ = facilities_from_rows(rows, a, 4)
+    assert plain.merchant_rent_path is None
+    ours = run_chunk(rows, a, RecalcOptions(forward_curves=forwards)).metrics
+    trend = run_chunk(rows, a, RecalcOptions()).metrics
+    ours, trend = ours["min_dscr"], trend["min_dscr"]
+    assert ours["C"] == trend["C"] and ours["A"] != trend["A"]

@@ -185,3 +185,32 @@ def test_recalc_refuses_a_bad_market_file_and_writes_nothing(tmp_path, content):
                                     "--paths", "10", "--market", str(js), "--quiet"])
     assert res.exit_code == 2 and "--market p.json" in res.output, res.output
     assert not out.exists()
+
+
+def test_recalc_takes_merchant_rents_from_a_forward_curve(tmp_path):
+    """A market file of one H100 spot curve (no rent history): the H100 facilities'
+    cash flows follow it, every other facility's are unchanged, and the run says so."""
+    from gpucredit.cli import main
+
+    curve = tmp_path / "curve.csv"
+    curve.write_text("Series,Date,GPU model,Value,Kind,Tenor (months),Source\n" + "".join(
+        f"forward,2026-06-30,H100,{r},spot,{t},broker curve\n"
+        for t, r in ((0, 2.42), (6, 2.30), (12, 2.20), (24, 2.00), (36, 1.85))))
+    runs = {}
+    for name, extra in (("curve", ["--market", str(curve)]), ("plain", [])):
+        out = tmp_path / name
+        res = CliRunner().invoke(main, ["recalc", "workbooks/demo_tape.xlsx", "-o",
+                                        str(out / "r.xlsx"), "--csv", str(out), "--paths",
+                                        "100", "--quiet", *extra])
+        assert res.exit_code == 0, res.output
+        runs[name] = (res.output, pd.read_csv(out / "metrics.csv", index_col="facility_id"))
+    said, with_curve = runs["curve"]
+    plain = runs["plain"][1]
+    assert "merchant rents of H100 from their forward curves" in " ".join(said.split())
+    h100 = with_curve["gpu_model"] == "H100"
+    others = with_curve.index[~h100]
+    pd.testing.assert_series_equal(with_curve.loc[others, "min_dscr"],
+                                   plain.loc[others, "min_dscr"])
+    # the curve falls about 8% a year against the 25% trend: merchant H100s earn more
+    lkc = "LKC-GPU29"
+    assert with_curve.loc[lkc, "min_dscr"] > plain.loc[lkc, "min_dscr"]

@@ -230,3 +230,32 @@ def test_forward_curve_from_file_rows_feeds_forward_path(tmp_path):
     assert path[6] == pytest.approx(2.00 * 0.8 ** 0.5)
     with pytest.raises(GpuCreditError, match="no forward curve for H100 on or before 2026-04-01"):
         forward_curve(read_market(p).forwards, "H100", as_of="2026-04-01")
+
+
+def test_forward_curve_at_rolls_the_curve_to_the_valuation_date(tmp_path):
+    """A curve dated 2026-05-31 seen on 2026-06-30: 30 days = 12 x 30 / 365.25 months
+    elapsed; the point at 0 is the log-linear rent there, passed tenors drop out, contract
+    curves and other models are not used."""
+    from gpucredit.marketfit import forward_curve_at
+    from gpucredit.tape.market_reader import read_market
+
+    p = tmp_path / "fwd.csv"
+    p.write_text("Series,Date,GPU model,Value,Kind,Tenor (months),Source\n"
+                 "forward,2026-05-31,H100,2.40,spot,0,x\n"
+                 "forward,2026-05-31,H100,2.10,spot,6,x\n"
+                 "forward,2026-05-31,H100,1.90,spot,12,x\n"
+                 "forward,2026-06-30,H100,9.99,contract,0,x\n"
+                 "forward,2026-06-30,H100,9.99,contract,6,x\n"
+                 "forward,2026-07-31,H100,5.00,spot,0,a curve after the valuation date\n"
+                 "forward,2026-05-31,A100,1.20,,0,x\n")
+    forwards = read_market(p).forwards
+    day, tenors, rents = forward_curve_at(forwards, "H100", "2026-06-30")
+    e = 12 * 30 / 365.25
+    assert str(day.date()) == "2026-05-31"
+    assert tenors == pytest.approx([0.0, 6 - e, 12 - e])
+    w = e / 6
+    assert rents == pytest.approx([2.40 ** (1 - w) * 2.10 ** w, 2.10, 1.90])
+    assert forward_curve_at(forwards, "A100", "2026-06-30")[2].tolist() == [1.20]
+    assert forward_curve_at(forwards, "B200", "2026-06-30") is None
+    same_day = forward_curve_at(forwards, "H100", "2026-05-31")
+    assert same_day[1].tolist() == [0, 6, 12] and same_day[2].tolist() == [2.40, 2.10, 1.90]

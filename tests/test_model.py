@@ -1126,3 +1126,30 @@ def test_breakevens_say_what_they_mean():
     assert met.breakeven_deflation.iloc[0] == pytest.approx(0.99)
     assert met.breakeven_deflation_bound.iloc[0] == ">"
     assert met.breakeven_deflation_bound.iloc[3] == "="
+
+
+_TWO = dict(gpus=[1000, 1000], gpu_unit_cost=30_000, merchant_rent=[2.4, 2.4],
+            utilization=0.8, debt=10e6, annual_rate=0.08, tenor=8, rent_deflation=0.25)
+
+
+class TestMerchantRentPath:
+    """``merchant_rent_path``: the given rents for its W periods, then its last value at
+    the facility's deflation; a NaN row keeps the trend."""
+
+    def test_given_rents_then_the_trend_from_the_last(self):
+        path = np.full((2, 3), np.nan)
+        path[1] = [2.4, 2.2, 2.0]
+        got = evaluate(Facilities(**_TWO, merchant_rent_path=path), 4).flows.merchant_rent
+        assert got[1, :5] == pytest.approx([2.4, 2.2, 2.0, 2.0 * 0.75 ** 0.25, 2.0 * 0.75 ** 0.5])
+        assert got[0, :5] == pytest.approx(2.4 * 0.75 ** (np.arange(5) / 4))
+
+    def test_revenue_follows_the_path(self):
+        path = np.tile([3.0, 1.0], (2, 1))
+        a = evaluate(Facilities(**_TWO, merchant_rent_path=path), 4)
+        hours = 1000 * 0.8 * 8766 / 4  # GPU-hours a quarter (365.25 days)
+        assert a.flows.revenue[0, :2] == pytest.approx([3.0 * hours, 1.0 * hours], rel=1e-3)
+
+    def test_a_row_half_filled_is_refused(self):
+        path = np.array([[2.4, np.nan], [2.4, 2.3]])
+        with pytest.raises(GpuCreditError, match="all numbers or all blank"):
+            evaluate(Facilities(**_TWO, merchant_rent_path=path), 4)

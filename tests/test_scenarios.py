@@ -842,3 +842,21 @@ class TestCustomerDefault:
         stressed = Scenario("c", customer_default_years=4.0).apply(self.spec(), 12)
         np.testing.assert_allclose(evaluate(stressed, 12).flows.revenue,
                                    evaluate(self.spec(), 12).flows.revenue, rtol=1e-12)
+
+
+def test_a_forward_curve_path_tilts_as_a_trend_path_would():
+    """A given rent path equal to the 25% trend, shocked by +10pp deflation and a 0.8 rent
+    multiple, is the 35% trend from 0.8 x the rent (the same shock as a trend facility)."""
+    from gpucredit.model import Facilities
+    from gpucredit.rents import trend_path
+
+    m, w = 4, 12
+    trend = trend_path(2.4, 0.25, w, m)
+    path = np.vstack([trend, np.full(w, np.nan)])
+    fac = Facilities(gpus=[1000, 1000], gpu_unit_cost=30_000, merchant_rent=[2.4, 2.0],
+                     utilization=0.8, debt=10e6, annual_rate=0.08, tenor=8,
+                     rent_deflation=[0.25, 0.25], merchant_rent_path=path)
+    out = Scenario("s", rent_deflation_add=0.10, merchant_rent_mult=0.8).apply(fac, m)
+    assert out.merchant_rent_path[0] == pytest.approx(0.8 * 2.4 * 0.65 ** (np.arange(w) / m))
+    assert np.isnan(out.merchant_rent_path[1]).all()
+    assert Scenario("u", utilization_add=0.05).apply(fac, m).merchant_rent_path is path

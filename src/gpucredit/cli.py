@@ -391,7 +391,8 @@ def _cell(column: str, v) -> str:
               help="Memory the run may need (estimated before it starts): 16GB, 512MiB ...")
 @click.option("--market", "market_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Market data (CSV, a workbook's Market sheet, or the JSON "
-              "of 'calibrate --json'): the Monte Carlo takes the parameters it fits well.")
+              "of 'calibrate --json'): the Monte Carlo takes the parameters it fits well, and "
+              "facilities of a GPU model with a forward curve take their rents from it.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            csv_dir: Path | None,
@@ -405,7 +406,7 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
     memory = limits.parse_bytes(max_memory)
     plan = _recalc_plan(tape, output, csv_dir, market_file)
     started = time.perf_counter()
-    fitted, market_text = _market_model(market_file)
+    fitted, forwards, market_text = _market_model(market_file)
     loaded = _load(tape, strict)
     if loaded.report.exit_status == EXIT_UNUSABLE:
         _print_issues(loaded)
@@ -419,7 +420,8 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
     limits.check_run(limits.run_size(loaded.rows, loaded.assumptions, paths, chunk_size),
                      max_memory=memory)
     options = RecalcOptions(n_paths=paths, seed=seed, run_scenarios=not no_scenarios,
-                            chunk_size=chunk_size, market_model=fitted)
+                            chunk_size=chunk_size, market_model=fitted,
+                            forward_curves=forwards)
     run_info = {"input_file": shown(tape), "input_sha256": _sha256(tape),
                 "run_started": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": engine}
     if market_file is not None:
@@ -450,18 +452,19 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
     sys.exit(EXIT_REJECTED if rejected else EXIT_OK)
 
 
-def _market_model(market_file: Path | None) -> tuple[dict | None, str]:
-    """The market fields a ``--market`` file gives the Monte Carlo (None: no file)."""
+def _market_model(market_file: Path | None) -> tuple[dict | None, object, str]:
+    """What a ``--market`` file gives the run: the Monte Carlo's market fields, the
+    forward curves for merchant rents, and a line saying so (Nones: no file)."""
     if market_file is None:
-        return None, ""
-    from gpucredit.market_cli import market_model_from
+        return None, None, ""
+    from gpucredit.market_cli import market_from
 
     try:
-        fitted, text = market_model_from(market_file)
+        fitted, forwards, text = market_from(market_file)
     except GpuCreditError as exc:
         _fail(f"--market {market_file.name}: {exc}: nothing written")
     _say("Market model ", (text, "bold"), ".")
-    return fitted or None, text
+    return fitted or None, forwards, text
 
 
 def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None,

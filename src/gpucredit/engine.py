@@ -35,11 +35,13 @@ from gpucredit import (
     collateral,
     credit,
     curves,
+    marketfit,
     model,
     montecarlo,
     portfolio,
     pricing,
     ratings,
+    rents,
 )
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
@@ -90,6 +92,10 @@ class RecalcOptions:
         :class:`~gpucredit.montecarlo.MarketModel` fields calibrated from market data
         (:meth:`gpucredit.marketfit.MarketFit.market_model_kwargs`); they win over the
         tape's assumptions. None: the tape's assumptions and the cited defaults.
+    forward_curves : DataFrame, optional
+        Forward rows of a market file (:attr:`gpucredit.tape.market_reader.MarketData.forwards`):
+        facilities of a GPU model with a spot curve take their merchant rent path from it
+        (:func:`facilities_from_rows`). None: every facility's rent follows its trend.
     """
 
     n_paths: int = 0
@@ -99,6 +105,7 @@ class RecalcOptions:
     worst: int = 10
     facility_contributions: bool | None = None
     market_model: dict | None = None
+    forward_curves: pd.DataFrame | None = None
 
 
 FACILITY_LOSSES_MAX_BYTES = 256 * 2**20
@@ -191,7 +198,8 @@ def _assumption(assumptions: dict, name: str):
     return schema.assumption(name).default
 
 
-def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year: int
+def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year: int,
+                         forwards: pd.DataFrame | None = None
                          ) -> tuple[model.Facilities, list[dict]]:
     """Convert tape rows (all on one payment frequency) into model inputs.
 
@@ -204,7 +212,10 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     its low/high band) when the row leaves it blank or names the preset's family; another
     family takes the Assumptions sheet's parameters for that family (the family's
     documented defaults). Generation step-downs apply only to rows that fill
-    ``generation_jump``: at each successor's volume date after delivery.
+    ``generation_jump``: at each successor's volume date after delivery. With
+    ``forwards`` (a market file's forward rows), a facility whose GPU model has a spot
+    curve on or before the valuation date takes its merchant rent path from the curve
+    (:func:`_forward_rents`).
 
     Returns
     -------
@@ -231,6 +242,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     errors: list[dict] = []
     stepped: dict[str, list[int]] = {}  # GPU model -> rows that take generation steps
     deliveries: list[dt.date] = []
+    models: list[str] = []  # GPU model of each kept row (its forward curve)
+    rent_given: list[bool] = []
     for row in rows.to_dict("records"):  # plain dicts: a pandas row lookup costs 50x more
         fid = str(row["facility_id"])
         try:
@@ -257,6 +270,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         if not math.isnan(jump):  # steps only where the tape asks for them
             stepped.setdefault(preset.name, []).append(len(cols["ids"]))
         deliveries.append(_date(row["delivery_date"]))
+        models.append(preset.name)
+        rent_given.append(not math.isnan(_num(row, "merchant_rent")))
         for k in _CURVE_PARAMS:
             curve_params[k].append(params.get(k, np.nan))
         for side, (fam, band_params) in (("low", preset.curve_low),
@@ -325,6 +340,9 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     texts = ("ids", "amortization", "residual_curve", "counterparty_rating", "backstop_rating",
              "seniority", "generation")
     arrays = {k: (v if k in texts else np.asarray(v)) for k, v in cols.items()}
+    if forwards is not None and len(forwards):
+        arrays["merchant_rent_path"], arrays["merchant_rent"] = _forward_rents(
+            forwards, valuation, m, models, np.asarray(rent_given), arrays)
     btc_price = float(_assumption(assumptions, "btc_price"))
     fac = model.Facilities(
         **arrays, step_ages=steps,
@@ -348,6 +366,34 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             _assumption(assumptions, "default_counterparty_rating")),
     )
     return fac, errors
+
+
+def _forward_rents(forwards: pd.DataFrame, valuation: dt.date, m: int, models: list[str],
+                   rent_given: np.ndarray, arrays: dict) -> tuple[np.ndarray | None, np.ndarray]:
+    """Merchant rent paths from forward curves, and the rents today they start from.
+
+    A facility whose GPU model has a spot curve on or before the valuation date
+    (:func:`gpucredit.marketfit.forward_curve_at`) follows the curve for its tenors and
+    its own ``rent_deflation`` beyond (:func:`gpucredit.rents.forward_path`). A tape
+    rent moves the whole curve to it, :math:`\\beta = \\ln(r_0 / F(0))`: the facility earns
+    its own rent today and the curve's changes after; a blank rent takes the curve's
+    level. Other facilities keep the trend (their rows are NaN).
+    """
+    rent = arrays["merchant_rent"].astype(float)
+    width = int(arrays["tenor"].max())
+    path = np.full((len(models), width), np.nan)
+    for name in sorted(set(models)):
+        curve = marketfit.forward_curve_at(forwards, name, valuation)
+        if curve is None:
+            continue
+        _, tenors, level = curve
+        rows = np.flatnonzero(np.asarray(models) == name)
+        front = rents.forward_path(tenors, level, 1, m)[0]
+        basis = np.where(rent_given[rows], np.log(rent[rows] / front), 0.0)
+        path[rows] = rents.forward_path(tenors, np.broadcast_to(level, (rows.size, level.size)),
+                                        width, m, arrays["rent_deflation"][rows], basis)
+        rent[rows] = path[rows, 0]
+    return (path if np.isfinite(path).any() else None), rent
 
 
 _GENERATION = {"Ampere": "ampere", "Hopper": "hopper", "Blackwell": "blackwell",
@@ -469,7 +515,7 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
     metrics, periods, grids, errors, losses = [], [], [], [], []
     valuation = _date(_assumption(assumptions, "valuation_date"))
     for m, group in rows.groupby("periods_per_year", sort=True):
-        fac, errs = facilities_from_rows(group, assumptions, int(m))
+        fac, errs = facilities_from_rows(group, assumptions, int(m), options.forward_curves)
         errors += errs
         if fac is None:
             continue

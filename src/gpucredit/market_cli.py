@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -73,39 +74,62 @@ def _print(tables, fit, console: Console) -> None:
 
 
 def market_model_from(path: Path, sheet: str | None = None) -> tuple[dict, str]:
-    """The Monte Carlo's market fields a market file supports, and what was taken.
+    """The Monte Carlo's market fields a market file supports, and what was taken
+    (:func:`market_from` without the forward curves)."""
+    kwargs, _, text = market_from(path, sheet)
+    return kwargs, text
 
-    A ``.json`` file is what ``calibrate --json`` wrote (its ``market_model``); any other
-    file is read (:func:`~gpucredit.tape.market_reader.read_market`) and calibrated here
-    with ``calibrate``'s defaults: spot rents, series of at least 10 points, shorter ones
-    left out. Only fields known well enough are taken
+
+def market_from(path: Path, sheet: str | None = None
+                ) -> tuple[dict, pd.DataFrame | None, str]:
+    """What a ``recalc --market`` file gives the run: market-model fields, forward curves.
+
+    A ``.json`` file is what ``calibrate --json`` wrote (its ``market_model``; no curves);
+    any other file is read (:func:`~gpucredit.tape.market_reader.read_market`) and its
+    rent series calibrated here with ``calibrate``'s defaults: spot rents, series of at
+    least 10 points, shorter ones left out. Only fields known well enough are taken
     (:meth:`~gpucredit.marketfit.MarketFit.market_model_kwargs`); ``jump_size`` is never
-    taken, since the batch keeps generation step-downs in the base rent trend.
+    taken, since the batch keeps generation step-downs in the base rent trend. The
+    file's forward rows are returned for the facilities' merchant rent paths
+    (:attr:`gpucredit.engine.RecalcOptions.forward_curves`).
 
     Returns
     -------
-    (dict, str)
-        ``MarketModel`` field -> value, and a line for the results' Run section.
+    (dict, DataFrame or None, str)
+        ``MarketModel`` field -> value, the forward rows (None: none), and a line for
+        the results' Run section.
     """
     path = Path(path)
+    forwards = None
     if path.suffix.lower() == ".json":
         kwargs, choices = _from_json(path)
     else:
         data = read_market(path, sheet)
-        fit = calibrate_market(data.rents, data.btc, short="skip")
-        kwargs, choices = fit.market_model_kwargs(), fit.model_choices()
+        kwargs, choices = {}, {}
+        if len(data.rents):
+            fit = calibrate_market(data.rents, data.btc, short="skip")
+            kwargs, choices = fit.market_model_kwargs(), fit.model_choices()
+        forwards = data.forwards if len(data.forwards) else None
     kwargs = {k: v for k, v in kwargs.items() if k != "jump_size"}
     try:
         replace(MarketModel(), **kwargs)
     except (TypeError, GpuCreditError) as exc:
         raise GpuCreditError(f"{path.name}: its market model cannot be used: {exc}",
                              argument="market", value=str(path)) from None
-    kept = [f"{k} {choices.get(k, 'default')}" for k in choices if k not in kwargs]
+    return kwargs, forwards, _taken(path, kwargs, choices, forwards)
+
+
+def _taken(path: Path, kwargs: dict, choices: dict, forwards: pd.DataFrame | None) -> str:
+    """One line saying what the run takes from the market file."""
     text = (f"fitted from {path.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in kwargs.items())
             if kwargs else f"cited defaults ({path.name} fits no parameter well enough)")
-    if kwargs and kept:
-        text += "; defaults for " + ", ".join(k for k in choices if k not in kwargs)
-    return kwargs, text
+    left = [k for k in choices if k not in kwargs and k != "jump_size"]
+    if kwargs and left:
+        text += "; defaults for " + ", ".join(left)
+    if forwards is not None:
+        text += ("; merchant rents of " + ", ".join(sorted(forwards["gpu_model"].unique()))
+                 + " from their forward curves (the latest on or before the valuation date)")
+    return text
 
 
 def _from_json(path: Path) -> tuple[dict, dict]:

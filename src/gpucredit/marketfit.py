@@ -49,7 +49,8 @@ from scipy.optimize import minimize_scalar
 from gpucredit.errors import GpuCreditError
 
 __all__ = ["BtcFit", "MarketFit", "RentCycleFit", "calibrate_market", "fit_basis",
-           "fit_btc", "fit_rent_cycle", "forward_curve", "innovation_correlation",
+           "fit_btc", "fit_rent_cycle", "forward_curve", "forward_curve_at",
+           "innovation_correlation",
            "simulate_rent_fan"]
 
 DAYS_PER_YEAR = 365.25
@@ -581,6 +582,45 @@ def forward_curve(forwards: pd.DataFrame, gpu_model: str, as_of=None
     curve = own[own["as_of"] == day].sort_values("tenor_months")
     return (pd.Timestamp(day), curve["tenor_months"].to_numpy(float),
             curve["rent"].to_numpy(float))
+
+
+def forward_curve_at(forwards: pd.DataFrame, gpu_model: str, valuation
+                     ) -> tuple[pd.Timestamp, np.ndarray, np.ndarray] | None:
+    """The spot forward curve of ``gpu_model`` seen from the valuation date, or None.
+
+    The latest curve on or before ``valuation`` (:func:`forward_curve`, rows whose kind
+    is blank or ``spot``: a merchant rent is a spot rent) rolled forward to it: a tenor
+    :math:`\\tau_j` months from the curve's as-of date is :math:`\\tau_j - e` months from
+    the valuation date, :math:`e` the months between the two
+    (:math:`e = 12 \\times \\text{days} / 365.25`). Tenors already passed are dropped and
+    the curve's value at :math:`e` (log-linear between its tenors, as
+    :func:`gpucredit.rents.forward_path` reads it) becomes the point at 0.
+
+    Returns
+    -------
+    (as_of, tenors_months, rents) or None
+        For :func:`gpucredit.rents.forward_path`; None when the file has no such curve.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"as_of": pd.Timestamp("2026-06-01"), "gpu_model": "H100",
+    ...                   "kind": "spot", "tenor_months": [0, 12], "rent": [2.4, 1.8]})
+    >>> day, tenors, rents = forward_curve_at(f, "H100", "2026-12-01")  # 183 days: 6.01 months
+    >>> tenors.round(2).tolist(), rents.round(4).tolist()
+    ([0.0, 5.99], [2.0778, 1.8])
+    """
+    spot = forwards[forwards["kind"].isna() | (forwards["kind"] == "spot")]
+    spot = spot[(spot["gpu_model"] == gpu_model) & (spot["as_of"] <= pd.Timestamp(valuation))]
+    if spot.empty:
+        return None
+    day, tenors, rents = forward_curve(spot, gpu_model)
+    elapsed = 12.0 * (pd.Timestamp(valuation) - day).days / DAYS_PER_YEAR
+    if elapsed <= 0:
+        return day, tenors, rents
+    at = np.exp(np.interp(elapsed, tenors, np.log(rents)))
+    ahead = tenors > elapsed
+    return (day, np.concatenate([[0.0], tenors[ahead] - elapsed]),
+            np.concatenate([[at], rents[ahead]]))
 
 
 # ------------------------------------------------------------------------ the whole

@@ -105,6 +105,12 @@ class Facilities:
     rent_deflation : array_like, default 0.25
         Annual trend deflation of the merchant rent. docs/sources.md: inference cost falls
         20-40% a year; Epoch AI's price-performance trends give 21-28%; 0.25 is the middle.
+    merchant_rent_path : array_like (F, W), optional
+        Merchant rent of each of the first W periods, USD per GPU-hour, e.g. from a
+        forward curve (:func:`gpucredit.rents.forward_path`); a row of NaN keeps the
+        trend path ``merchant_rent x (1 - rent_deflation)^((t-1)/m)``. Beyond period W
+        the rent goes on from the path's last value at ``rent_deflation``. None: the
+        trend for every facility.
     contracted_share, contract_rate, contract_periods : array_like, default 0
         Take-or-pay share of the fleet, its rate (USD per GPU-hour) and the number of
         periods it still runs (:func:`gpucredit.rents.contracted_merchant`).
@@ -230,6 +236,7 @@ class Facilities:
     advance_rate: object = None
     age0: object = 0.0
     rent_deflation: object = 0.25
+    merchant_rent_path: object = None
     contracted_share: object = 0.0
     contract_rate: object = 0.0
     contract_periods: object = 0
@@ -449,6 +456,31 @@ def _col(x, n: int | None = None) -> np.ndarray:
     return arr[:, None] if arr.ndim == 1 else arr
 
 
+def _merchant_path(fac: Facilities, n: int, n_t: int, m: int) -> np.ndarray:
+    """The merchant rent path (F, T): the trend, or ``merchant_rent_path`` where given
+    and, beyond its W periods, its last value deflated at ``rent_deflation``."""
+    deflation = _vector(fac.rent_deflation, "rent_deflation", n, high=0.999)
+    trend = rents.trend_path(_vector(fac.merchant_rent, "merchant_rent", n, 0), deflation,
+                             n_t, m)
+    if fac.merchant_rent_path is None:
+        return trend
+    given = np.asarray(fac.merchant_rent_path, dtype=float)
+    if given.ndim != 2 or given.shape[0] != n or given.shape[1] < 1:
+        raise GpuCreditError(f"merchant_rent_path must be a table of {n} rows (one per "
+                             f"facility) and at least one period, got shape {given.shape}",
+                             argument="merchant_rent_path", value=given.shape)
+    rows = np.isfinite(given).all(axis=1)
+    if (np.isfinite(given).any(axis=1) & ~rows).any():
+        raise GpuCreditError("merchant_rent_path: a facility's row must be all numbers or "
+                             "all blank (NaN: the trend)", argument="merchant_rent_path",
+                             value=int(np.flatnonzero(~rows & np.isfinite(given).any(axis=1))[0]))
+    check_range(given[rows], "merchant_rent_path", 0, low_open=True)
+    w = min(given.shape[1], n_t)
+    beyond = given[:, w - 1:w] * rents.trend_path(1.0, deflation, n_t - w + 1, m)[:, 1:]
+    path = np.concatenate([given[:, :w], beyond], axis=1)
+    return np.where(rows[:, None], path, trend)
+
+
 def _grid(x, name: str, n: int, n_t: int, low=None) -> np.ndarray:
     """A per-facility value or a path as an (F, T) grid."""
     arr = check_range(x, name, low)
@@ -568,9 +600,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     step_at = _whole(fac.step_down_period, "step_down_period", n, 0)
     stepped = (step_at[:, None] > 0) & (np.arange(1, n_t + 1) >= step_at[:, None])
     step_factor = np.where(stepped, 1.0 - step[:, None], 1.0)
-    merchant = rents.trend_path(_vector(fac.merchant_rent, "merchant_rent", n, 0),
-                                _vector(fac.rent_deflation, "rent_deflation", n, high=0.999),
-                                n_t, m) * step_factor
+    merchant = _merchant_path(fac, n, n_t, m) * step_factor
     split = rents.contracted_merchant(
         _vector(fac.contract_rate, "contract_rate", n, 0), merchant,
         _whole(fac.contract_periods, "contract_periods", n, 0),

@@ -300,6 +300,9 @@ class Scenario:
 
         * ``rent_deflation = override + rent_deflation_add`` (must stay below 1);
         * ``merchant_rent = x merchant_rent_mult``;
+        * a given ``merchant_rent_path`` (a forward curve) takes both shocks:
+          ``path_t x merchant_rent_mult x ((1 - d') / (1 - d))^((t-1)/m)``, d and d' the
+          deflation before and after, so the curve tilts as a trend path would;
         * ``utilization = clip(x utilization_mult + utilization_add, 0, 1)``;
         * ``power_price = x power_price_mult``;
         * ``pue = max(x + pue_add, 1)``;
@@ -361,6 +364,10 @@ class Scenario:
                                    * self.btc_price_mult)
         if self.customer_default_years is not None:
             ch["customer_default_period"] = step_down_period(self.customer_default_years, m)
+        if fac.merchant_rent_path is not None and ("rent_deflation" in ch
+                                                   or "merchant_rent" in ch):
+            ch["merchant_rent_path"] = _shocked_path(
+                fac, ch.get("rent_deflation"), self.merchant_rent_mult or 1.0, m)
         return fac.replace(**ch)
 
     def stress_market(self, market: montecarlo.MarketModel) -> montecarlo.MarketModel:
@@ -1114,3 +1121,13 @@ def tornado(fac: Facilities, periods_per_year: int, metric: str = "min_dscr",
     out["_key"] = out["swing"].fillna(-np.inf)
     out = out.sort_values(["_facility", "_key"], ascending=[True, False], kind="stable")
     return out.drop(columns=["_facility", "_key"]).reset_index(drop=True)
+
+
+def _shocked_path(fac: Facilities, deflation, mult: float, m: int) -> np.ndarray:
+    """A forward-curve rent path under a scenario's rent shocks (see :meth:`Scenario.apply`)."""
+    path = np.asarray(fac.merchant_rent_path, dtype=float)
+    d_old = np.broadcast_to(check_range(fac.rent_deflation, "rent_deflation"), path.shape[:1])
+    d_new = d_old if deflation is None else np.broadcast_to(
+        np.asarray(deflation, dtype=float), path.shape[:1])
+    tilt = ((1.0 - d_new[:, None]) / (1.0 - d_old[:, None])) ** (np.arange(path.shape[1]) / m)
+    return path * mult * tilt
