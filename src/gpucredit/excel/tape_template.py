@@ -563,7 +563,7 @@ def build_tape_template(path, *, n_rows: int = TEMPLATE_ROWS) -> Path:
     >>> p = build_tape_template(pathlib.Path(tempfile.mkdtemp()) / "tape.xlsx")
     >>> wb = openpyxl.load_workbook(p)
     >>> wb.sheetnames
-    ['Instructions', 'Tape', 'Assumptions', 'Sources']
+    ['Instructions', 'Tape', 'Assumptions', 'Sources', 'Market']
     >>> wb["Tape"]["A1"].value, list(wb["Tape"].tables)
     ('Facility ID', ['LoanTape'])
     >>> wb.defined_names["base_rate"].attr_text.startswith("Assumptions!$B$")
