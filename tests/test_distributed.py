@@ -438,7 +438,7 @@ def test_scheduler_without_workers():
 def test_dask_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` now fails
     with pytest.raises(GpuCreditError, match=r"needs the dask extra.*"
-                                             r"pip install 'gpucredit\[dask\]'"):
+                                             r'pip install "gpucredit\[dask\]"'):
         dask_mapper(None)
 
 
@@ -461,7 +461,7 @@ def test_worker_versions_checked():
     with pytest.raises(GpuCreditError, match=r"^5 Dask worker\(s\) run another gpucredit "
                                              r"than this machine \(0\.1\.0\): tcp://w0:1 has "
                                              r"0\.0\.9, tcp://w1:1 has 0\.0\.9, tcp://w2:1 has "
-                                             r"0\.0\.9 and 2 more\. .*=0\.1\.0'$"):
+                                             r'0\.0\.9 and 2 more\. .*=0\.1\.0"$'):
         check_worker_versions(versions, "0.1.0")
 
 

@@ -78,7 +78,8 @@ def test_array_formula_spills_and_native_formulas_use_it(computed):
     assert res.ok and res.error is None
     # by hand: 125/100, 137.5/110; 90/0 and the empty row have no value
     # (an empty text result reads back as None in openpyxl)
-    assert [ws[f"C{i}"].value for i in range(1, 5)] == [1.25, 1.25, None, None]
+    # a DSCR with no debt service and one with no inputs: real #N/A, as charts skip
+    assert [ws[f"C{i}"].value for i in range(1, 5)] == [1.25, 1.25, "#N/A", "#N/A"]
     assert ws["D1"].value == 2.5
     assert ws["F1"].value == pytest.approx(-npf.pmt(0.01, 12, 1000), rel=1e-12)
     assert ws["F2"].value == "a<b & c"
@@ -94,10 +95,10 @@ def test_gpu_scalar_results_and_defined_names(computed):
 
 def test_cell_errors_are_counted_and_listed(computed):
     res, ws = computed
-    assert ws["E1"].value == "#GPU! debt service is zero"
+    assert ws["E1"].value == "#VALUE!"  # a real error value, its reason in the report
     assert ws["E3"].value == "#NAME?"
     assert res.error_cells == 2
-    assert res.cell_errors == ["My Calcs!E1: #GPU! debt service is zero",
+    assert res.cell_errors == ["My Calcs!E1: #VALUE! (debt service is zero)",
                                "My Calcs!E3: #NAME?"]
     assert res.formula_cells == 8 and res.gpu_cells == 4
 
@@ -123,7 +124,7 @@ def test_values_only_copy_has_no_formulas(tmp_path):
     [res] = recalc_workbooks([src], tmp_path / "static.xlsx", values_only=True)
     ws = openpyxl.load_workbook(res.output)["Calcs"]
     assert ws["C1"].value == 1.25 and ws["D1"].value == 2.5
-    assert ws["E1"].value == "#GPU! debt service is zero"
+    assert ws["E1"].value == "#VALUE!"
 
 
 def test_values_only_drops_the_calculation_chain(tmp_path):
@@ -279,3 +280,24 @@ def test_native_model_agrees_with_libreoffice_cell_by_cell(tmp_path):
             else:
                 assert x.value == y.value or (x.value in (None, "") and y.value in (None, ""))
     assert compared > cells * 0.9
+
+
+def test_gpu_errors_are_error_values_that_excel_functions_see(tmp_path):
+    """IFERROR, ISERROR and ISNA see a failed GPU_ call and a missing value inside a
+    spilled array (a real #N/A, which charts skip); COUNT skips them."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i, (cf, ds) in enumerate([(125.0, 100.0), (90.0, 0.0)], start=1):
+        ws.cell(i, 1, cf)
+        ws.cell(i, 2, ds)
+    ws["C1"] = ArrayFormula("C1:C2", "=GPU_DSCR(A1:A2,B1:B2)")
+    ws["D1"] = '=IFERROR(GPU_DSCR(A2,B2),"none")'
+    ws["D2"] = "=ISERROR(GPU_DSCR(A2,B2))"
+    ws["D3"] = "=ISNA(C2)"
+    ws["D4"] = "=COUNT(C1:C2)"
+    ws["D5"] = "=ISERROR(GPU_DSCR(A1,B1))"
+    wb.save(tmp_path / "in.xlsx")
+    [res] = recalc_workbooks(tmp_path / "in.xlsx", tmp_path / "out.xlsx")
+    got = openpyxl.load_workbook(res.output, data_only=True).active
+    assert [got[f"D{i}"].value for i in range(1, 6)] == ["none", True, True, 1, False]
+    assert got["C2"].value == "#N/A" and res.error_cells == 0

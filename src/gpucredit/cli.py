@@ -24,7 +24,7 @@ try:
     from rich.text import Text
 except ImportError as exc:  # pragma: no cover - exercised only without the cli extra
     raise SystemExit(
-        f"gpucredit's command line needs its extra: pip install 'gpucredit[cli]' ({exc})"
+        f"gpucredit's command line needs its extra: pip install \"gpucredit[cli]\" ({exc})"
     ) from None
 
 import pandas as pd

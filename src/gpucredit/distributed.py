@@ -40,7 +40,7 @@ from gpucredit.errors import GpuCreditError
 
 __all__ = ["INSTALL_HINT", "check_worker_versions", "dask_mapper"]
 
-INSTALL_HINT = "pip install 'gpucredit[dask]'"
+INSTALL_HINT = 'pip install "gpucredit[dask]"'
 """How to install the Dask extra; every machine of a cluster needs it, at one version."""
 
 
@@ -190,7 +190,7 @@ def check_worker_versions(versions: dict[str, Any], expected: str) -> None:
     raise GpuCreditError(
         f"{len(bad)} Dask worker(s) run another gpucredit than this machine ({expected}): "
         f"{shown}{more}. Install the same version on every worker: "
-        f"pip install 'gpucredit[dask]=={expected}'", argument="scheduler", value=bad)
+        f'pip install "gpucredit[dask]=={expected}"', argument="scheduler", value=bad)
 
 
 def _describe(chunk) -> str:

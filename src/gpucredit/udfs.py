@@ -50,6 +50,7 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime as dt
 import functools
@@ -240,6 +241,12 @@ def _fail(message: str):
 
 _MISSING = "#N/A" if RUNTIME == "officejs" else ""
 """A missing value inside a spilled array: a real #N/A where the runtime can write one."""
+
+MISSING_CELL: contextvars.ContextVar[str] = contextvars.ContextVar("gpucredit_missing",
+                                                                  default=_MISSING)
+"""What a missing value inside a spilled array becomes during a call: :data:`_MISSING`
+for the runtime, or what an engine that writes its own error values sets for its calls
+(``gpucredit recalc-workbook`` sets ``"#N/A"`` and writes a real ``#N/A``)."""
 
 
 # =============================================================================== cells -> values
@@ -526,9 +533,9 @@ def _to_cells(out, nan: str):
 
 
 def _cell(v):
-    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`_MISSING`."""
+    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`MISSING_CELL`."""
     out = _clean(v)
-    return _MISSING if out == "" and not isinstance(v, str) else out
+    return MISSING_CELL.get() if out == "" and not isinstance(v, str) else out
 
 
 def _like(values, orient: str):

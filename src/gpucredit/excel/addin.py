@@ -64,7 +64,7 @@ def _installed_xlwings() -> str:
     try:
         import xlwings
     except ImportError:
-        raise GpuCreditError("xlwings is not installed: pip install 'gpucredit[xlwings]'",
+        raise GpuCreditError("xlwings is not installed: pip install \"gpucredit[xlwings,cli]\"",
                              argument="xlwings") from None
     return xlwings.__version__
 

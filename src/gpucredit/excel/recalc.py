@@ -143,13 +143,19 @@ def register_gpu_functions() -> list[str]:
 
 
 def _adapt(udf):
+    from gpucredit import udfs
+
     params = list(inspect.signature(udf).parameters)
 
     def call(*args):
         too_big = gpu_overrun(udf.__name__, params, args)
         if too_big is not None:
             return too_big
-        return _result(udf(*(_rows(a) for a in args)))
+        token = udfs.MISSING_CELL.set(_NA_TEXT)
+        try:
+            return _result(udf(*(_rows(a) for a in args)))
+        finally:
+            udfs.MISSING_CELL.reset(token)
 
     call.__name__ = udf.__name__
     call.__doc__ = udf.__doc__
@@ -181,7 +187,27 @@ def _rows(arg):
     return [[_cell_in(arg)]]
 
 
+_NA_TEXT = "#N/A"
+"""What a GPU_ function returns for a missing value inside an array during our calls."""
+
+
+def _error_value(v):
+    """A GPU_ function's error text as the engine's error value, so that IFERROR, ISERROR
+    and ISNA see it and the cell is written as a real error: ``#GPU! <why>`` becomes
+    ``#VALUE!`` carrying the reason (reported per cell), a missing value ``#N/A``."""
+    from formulas.functions import Error
+    from formulas.tokens.operand import XlError
+
+    if v == _NA_TEXT:
+        return Error.errors["#N/A"]
+    err = XlError("#VALUE!")
+    err.reason = v.removeprefix("#GPU!").strip()
+    return err
+
+
 def _cell_out(v):
+    if isinstance(v, str) and (v == _NA_TEXT or v.startswith("#GPU!")):
+        return _error_value(v)
     if isinstance(v, dt.datetime):
         return (v - dt.datetime(1899, 12, 30)).total_seconds() / 86400.0
     if isinstance(v, dt.date):
