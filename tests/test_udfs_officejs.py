@@ -11,6 +11,7 @@ call on inf, shows NaN as #NUM!).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import inspect
@@ -109,6 +110,18 @@ def test_enumerated_arguments_are_dropdowns(meta):
     params = {(f["id"], p["name"]): p for f in meta["functions"] for p in f["parameters"]}
     assert params[("GPU_FACILITY_METRICS", "field")]["customEnumId"] == \
         "GPU_FACILITY_METRICS.FIELD"
+    # every argument that takes one of a fixed list of words
+    from gpucredit import curves, debt, fleet
+    from gpucredit.udfs import _PRESET_FIELDS
+
+    cfads_lines = [f.name for f in dataclasses.fields(fleet.FleetCashFlows)]
+    for (func, arg), words in {("GPU_DEBT_SCHEDULE", "kind"): list(debt.KINDS),
+                               ("GPU_RESIDUAL_VALUE", "family"): list(curves.FAMILIES),
+                               ("GPU_FIT_CURVE", "family"): list(curves.FAMILIES),
+                               ("GPU_PRESET", "field"): list(_PRESET_FIELDS),
+                               ("GPU_CFADS", "line"): cfads_lines,
+                               ("GPU_MONTE_CARLO", "copula"): ["gaussian", "t"]}.items():
+        assert enums[params[(func, arg)]["customEnumId"]] == words, (func, arg)
 
 
 def test_a_dropdown_value_arrives_as_text(rt):

@@ -791,6 +791,7 @@ _KINDS = ", ".join(debt.KINDS)
 @_arg("amortization_start", "First period with scheduled principal (earlier periods are "
                             "interest-only)." + _dflt(debt.schedule, "amortization_start"))
 @_arg("principal", "Only for kind custom: repayment weights per period (a row or column).")
+@_choices(kind=Literal[tuple(debt.KINDS)])
 @_udf()
 def GPU_DEBT_SCHEDULE(amount, rate, n_periods, kind=None, amortization_start=None,
                       principal=None):
@@ -1032,6 +1033,7 @@ def GPU_MERTON(equity, equity_vol, debt, rate, years, field=None, headers=None):
 @_arg("jump", "Share of value lost at each step." + _dflt(curves.residual_value, "jump"))
 @_arg("attrition_rate", "Physical attrition a year."
                         + _dflt(curves.residual_value, "attrition_rate"))
+@_choices(family=Literal[tuple(curves.FAMILIES)])
 @_udf()
 def GPU_RESIDUAL_VALUE(age, family=None, param_1=None, param_2=None, param_3=None,
                        step_ages=None, jump=None, attrition_rate=None):
@@ -1201,6 +1203,7 @@ _PRESET_FIELDS = {
 @_arg("gpu_model", f"GPU model: {', '.join(presets.PRESETS)}.")
 @_arg("field", "One of " + ", ".join(_PRESET_FIELDS) + "; empty: the whole preset as a "
                "table.")
+@_choices(field=Literal[tuple(_PRESET_FIELDS)])
 @_udf()
 def GPU_PRESET(gpu_model, field=None):
     """A GPU model's preset figure (price, kW, rent, launch date ...), or all as a table."""
@@ -1246,6 +1249,7 @@ _CFADS_OPTIONS = ("contracted_share", "contract_rate", "kw_per_gpu", "pue", "pri
                                         + _dflt(fleet.cfads, "maintenance_capex_per_gpu_year"))
 @_arg("tax_rate", "Cash tax rate on positive taxable income." + _dflt(fleet.cfads, "tax_rate"))
 @_arg("line", "Line to return: " + ", ".join(_CFADS_LINES) + ". Default cfads.")
+@_choices(line=Literal[tuple(_CFADS_LINES)])
 @_udf()
 def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year=None, contracted_share=None,
               contract_rate=None, kw_per_gpu=None, pue=None, price_per_kwh=None,
