@@ -654,3 +654,16 @@ def test_forward_curves_set_the_merchant_rent_paths():
     trend = run_chunk(rows, a, RecalcOptions()).metrics
     ours, trend = ours["min_dscr"], trend["min_dscr"]
     assert ours["C"] == trend["C"] and ours["A"] != trend["A"]
+
+
+def test_a_pd_rated_on_its_bound_is_shown_as_the_bound():
+    """Fewer than credit.MIN_DEFAULTS defaulted paths: the worst table shows "< bound",
+    never a bare 0.00%; enough defaults: the estimate itself."""
+    from gpucredit.engine import _pd_shown
+
+    rows = pd.DataFrame({"pd_annual": [0.0, 0.0012, 0.02],
+                         "pd_annual_bound": [0.0009, 0.0031, 0.025],
+                         "mc_n_defaults": [0, 9, 40]})
+    assert _pd_shown(rows)["pd_annual"].tolist() == ["< 0.09%", "< 0.31%", 0.02]
+    assert _pd_shown(rows.drop(columns="mc_n_defaults")).equals(rows.drop(
+        columns="mc_n_defaults"))

@@ -342,7 +342,8 @@ def _summary_table(result) -> None:
     for fid, r in worst.iterrows():
         table.add_row(*(Text(shown(fid if c is None else _cell(c, r[c]))) for _, c in cols))
     console.print(table)
-    console.print("PD/yr: Monte Carlo, annualised over the tenor. EL: present value of the "
+    console.print("PD/yr: Monte Carlo, annualised over the tenor (\"< x\": too few defaults in "
+                  "the run to estimate it; x is its 95% bound). EL: present value of the "
                   "expected loss. Fair and quoted spreads in bp (fair: PV of expected loss over "
                   "the risky annuity). LTV: today, market value. Why each rating: Credit sheet.")
 
@@ -351,6 +352,8 @@ def _cell(column: str, v) -> str:
     """One value of the worst-facilities table, in the analyst's units."""
     if v is None or v != v:
         return "n/a"
+    if isinstance(v, str):  # already worded (e.g. a PD shown as its bound, "< 0.09%")
+        return v
     if column == "min_dscr":
         return f"{v:.2f}x"
     if column in ("debt", "mc_pv_expected_loss"):

@@ -870,8 +870,20 @@ def _summary(metrics: pd.DataFrame, n_worst: int):
     # Worst by what the lender stands to lose (blanks last), then by coverage.
     keys = [k for k in ("mc_pv_expected_loss", "min_dscr") if k in metrics]
     worst = metrics.sort_values(keys, ascending=[k == "min_dscr" for k in keys],
-                                na_position="last").head(n_worst)[cols]
-    return totals, by_type.reset_index(), worst
+                                na_position="last").head(n_worst)
+    return totals, by_type.reset_index(), _pd_shown(worst)[cols]
+
+
+def _pd_shown(rows: pd.DataFrame) -> pd.DataFrame:
+    """The PD a year as a table shows it: where too few paths defaulted to rate on the
+    estimate (:data:`gpucredit.credit.MIN_DEFAULTS`), the 95% bound the rating rests on,
+    as the text "< 0.09%" - never a bare 0.00%."""
+    if not {"pd_annual", "pd_annual_bound", "mc_n_defaults"} <= set(rows):
+        return rows
+    on_bound = (rows["mc_n_defaults"] < credit.MIN_DEFAULTS) & rows["pd_annual_bound"].notna()
+    shown = rows["pd_annual"].astype(object)
+    shown[on_bound] = [f"< {b:.2%}" for b in rows.loc[on_bound, "pd_annual_bound"]]
+    return rows.assign(pd_annual=shown)
 
 
 def _residual_curves(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -787,7 +787,7 @@ def _by_type_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-_SUMMARY_WIDTHS = {1: 42, 2: 20, 3: 20, 4: 16, 5: 18, 6: 16, 7: 16, 8: 16, 9: 16, 10: 16,
+_SUMMARY_WIDTHS = {1: 42, 2: 20, 3: 20, 4: 16, 5: 18, 6: 24, 7: 16, 8: 16, 9: 16, 10: 16,
                    11: 16, 12: 16}
 
 
