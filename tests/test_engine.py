@@ -667,3 +667,60 @@ def test_a_pd_rated_on_its_bound_is_shown_as_the_bound():
     assert _pd_shown(rows)["pd_annual"].tolist() == ["< 0.09%", "< 0.31%", 0.02]
     assert _pd_shown(rows.drop(columns="mc_n_defaults")).equals(rows.drop(
         columns="mc_n_defaults"))
+
+
+# --------------------------------------------------------------------------- delayed draws
+
+
+@pytest.mark.parametrize(("m", "end", "expected"), [
+    (4, dt.date(2027, 6, 30), 4),     # a year of quarters
+    (12, dt.date(2027, 6, 30), 12),
+    (4, dt.date(2026, 10, 15), 2),    # a part period counts: a draw at its start
+    (4, VALUATION, 0),                # over on the valuation date
+    (4, dt.date(2025, 12, 31), 0),    # over before it
+    (4, None, 0),                     # blank: no further draws
+])
+def test_availability_periods_to_the_availability_end(m, end, expected):
+    fac = convert([one(periods_per_year=m, drawn_amount=15e6, availability_end_date=end)], m)
+    assert list(fac.availability_periods) == [expected]
+
+
+def _ddtl_run(**changes):
+    """1,000 H100s, 20m committed, 15m drawn, no attrition (so revenue counts the GPUs
+    installed), with 32 Monte Carlo paths."""
+    rows, a = typed_rows([one(facility_id="DDTL", drawn_amount=15e6, **changes)],
+                         attrition_rate=0.0)
+    return run_chunk(rows, a, RecalcOptions(n_paths=32, seed=3))
+
+
+def test_undrawn_commitment_is_drawn_over_the_availability_period():
+    res = _ddtl_run(availability_end_date=dt.date(2027, 6, 30))
+    m = res.metrics.loc["DDTL"]
+    # 20m committed, 15m drawn: 5m over 4 quarters, each 1.25m buying 1.25m / 15,000 GPUs
+    # (15m over 1,000 GPUs: the financed fleet's debt per GPU).
+    assert (m["undrawn"], m["expected_draws"], m["debt"]) == (5e6, 5e6, 20e6)
+    assert m["gpus_bought"] == pytest.approx(5e6 / 15_000)
+    assert m["availability_end_date"] == pd.Timestamp(2027, 6, 30)
+    p = res.periods.set_index("period")
+    np.testing.assert_allclose(p["draw"].iloc[:6], [1.25e6] * 4 + [0.0] * 2)
+    np.testing.assert_allclose(p["opening_balance"].iloc[0], 15e6)
+    plain = _ddtl_run().periods.set_index("period")
+    # Each draw adds 1.25m / 15,000 = 83.3 GPUs to the 1,000: 13/12 of the revenue, then
+    # 14/12, 15/12 and 16/12 from the last draw on.
+    np.testing.assert_allclose((p["revenue"] / plain["revenue"]).iloc[:6],
+                               np.array([13, 14, 15, 16, 16, 16]) / 12)
+    assert p["market_value"].iloc[3] > plain["market_value"].iloc[3]
+    assert not res.errors and "mc_pd" in res.metrics
+
+
+@pytest.mark.parametrize("end", [None, dt.date(2026, 3, 31), VALUATION])
+def test_no_availability_left_is_todays_result(end):
+    """A blank availability end, or one over by the valuation date, draws nothing: the
+    same tables as a tape without the column's effect (undrawn shown, not drawn)."""
+    plain = _ddtl_run()
+    res = _ddtl_run(availability_end_date=end)
+    pd.testing.assert_frame_equal(res.periods, plain.periods, check_exact=True)
+    cols = [c for c in plain.metrics if c != "availability_end_date"]
+    pd.testing.assert_frame_equal(res.metrics[cols], plain.metrics[cols], check_exact=True)
+    assert res.metrics.loc["DDTL", "undrawn"] == 5e6
+    assert res.metrics.loc["DDTL", "expected_draws"] == 0.0

@@ -1153,3 +1153,165 @@ class TestMerchantRentPath:
         path = np.array([[2.4, np.nan], [2.4, 2.3]])
         with pytest.raises(GpuCreditError, match="all numbers or all blank"):
             evaluate(Facilities(**_TWO, merchant_rent_path=path), 4)
+
+
+# --------------------------------------------------------------------------- delayed draws
+
+def _ddtl(**changes) -> Facilities:
+    """2 GPUs financed at $15,000 each (75% of a $20,000 cost), $30,000 more committed
+    and drawn over the first two of four annual periods; flat $2.00 rent, fully used,
+    1 kW at PUE 1 and $0.10/kWh, $10/kW-month colocation, 10% attrition a year, a
+    straight-line curve over 5 years to nothing, an 8% bullet, a 4-year grid."""
+    spec = dict(gpus=2.0, gpu_unit_cost=20_000.0, merchant_rent=2.0, utilization=1.0,
+                debt=30_000.0, commitment=60_000.0, availability_periods=2,
+                annual_rate=0.08, tenor=4, amortization="bullet", rent_deflation=0.0,
+                kw_per_gpu=1.0, pue=1.0, power_price=0.10, colocation_rate=10.0,
+                attrition_rate=0.10, economic_life_years=4.0, residual_curve="straight_line",
+                curve_params={"life": 5.0, "salvage": 0.0})
+    spec.update(changes)
+    return Facilities(**spec)
+
+
+class TestDelayedDraws:
+    """A DDTL worked by hand: $30,000 undrawn over 2 periods is $15,000 at the start of
+    each, buying 15,000 / (30,000 / 2) = 1 new GPU each time."""
+
+    # GPUs installed at the end of years 1..4: 2 + 1, then + 1.
+    INSTALLED = np.array([3.0, 4.0, 4.0, 4.0])
+    # Working GPUs, 0.9^age each: the first 2 and the year-1 GPU are t years old, the
+    # year-2 GPU t - 1.
+    WORKING = np.array([3 * 0.9, 3 * 0.81 + 0.9, 3 * 0.729 + 0.81, 3 * 0.6561 + 0.729])
+
+    def test_draws_and_balance(self):
+        s = evaluate(_ddtl(), 1).schedule
+        np.testing.assert_allclose(s.draw[0], [15_000, 15_000, 0, 0])
+        np.testing.assert_allclose(s.opening[0], [30_000, 45_000, 60_000, 60_000])
+        np.testing.assert_allclose(s.interest[0], [3_600, 4_800, 4_800, 4_800])
+        np.testing.assert_allclose(s.closing[0], [45_000, 60_000, 60_000, 0])
+
+    def test_fleet_revenue_and_costs(self):
+        f = evaluate(_ddtl(), 1).flows
+        np.testing.assert_allclose(f.revenue[0], self.WORKING * 8760 * 2.0)
+        np.testing.assert_allclose(f.power[0], self.WORKING * 8760 * 0.10)
+        # Colocation is paid on the kW reserved for every GPU installed.
+        np.testing.assert_allclose(f.colocation[0], self.INSTALLED * 10.0 * 12)
+
+    def test_collateral_counts_each_vintage_at_its_own_age(self):
+        ev = evaluate(_ddtl(), 1)
+        # value a GPU = 20,000 (1 - age / 5) 0.9^age
+        v = {a: 20_000 * (1 - a / 5) * 0.9 ** a for a in range(5)}
+        expected = [3 * v[1], 3 * v[2] + v[1], 3 * v[3] + v[2], 3 * v[4] + v[3]]
+        np.testing.assert_allclose(ev.market_value[0], expected)
+        np.testing.assert_allclose(ev.residual[0], np.array(expected)
+                                   / (20_000 * self.INSTALLED))
+        # period 1: owed 45,000 + 3,600 interest against 3 GPUs of value v[1]
+        np.testing.assert_allclose(ev.ltv_market[0, 0], 48_600 / (3 * v[1]))
+
+    def test_metrics_show_undrawn_and_expected_draws(self):
+        m = evaluate(_ddtl(), 1).metrics.iloc[0]
+        assert (m["debt"], m["undrawn"], m["expected_draws"], m["gpus_bought"]) == (
+            60_000, 30_000, 30_000, 2)
+        # today, nothing is drawn yet: 30,000 against 2 new GPUs
+        assert m["ltv_market"] == pytest.approx(30_000 / 40_000)
+
+    def test_an_odd_draw_buys_part_gpus_at_the_same_loan_to_cost(self):
+        ev = evaluate(_ddtl(commitment=51_000.0, availability_periods=3), 1)
+        np.testing.assert_allclose(ev.schedule.draw[0], [7_000, 7_000, 7_000, 0])
+        # each draw buys 7,000 / 15,000 GPUs
+        np.testing.assert_allclose(ev.flows.colocation[0] / 120,
+                                   2 + 7 / 15 * np.array([1, 2, 3, 3]))
+
+    def test_annuity_repays_the_commitment(self):
+        s = evaluate(_ddtl(amortization="annuity"), 1).schedule
+        assert s.principal[0].sum() == pytest.approx(60_000)
+        assert s.closing[0, -1] == pytest.approx(0, abs=1e-6)
+
+    def test_monte_carlo_sees_the_drawn_exposure_and_the_grown_fleet(self):
+        ev = evaluate(_ddtl(), 1)
+        ex = exposure(ev)
+        np.testing.assert_allclose(ex.merchant_revenue[0], self.WORKING * 8760 * 2.0)
+        np.testing.assert_allclose(ex.collateral_value[0], ev.market_value[0])
+        # opening + draw + interest: 45,000 + 3,600, then 60,000 + 4,800
+        np.testing.assert_allclose(ex.debt_outstanding[0], [48_600, 64_800, 64_800, 64_800])
+
+    @pytest.mark.parametrize("changes", [
+        dict(availability_periods=0),                    # no availability period: today's
+        dict(commitment=30_000.0),                       # nothing undrawn
+        dict(commitment=None),                           # commitment = the debt
+    ])
+    def test_without_draws_nothing_changes(self, changes):
+        plain = evaluate(_ddtl(commitment=None, availability_periods=0), 1)
+        ev = evaluate(_ddtl(**changes), 1)
+        pd.testing.assert_frame_equal(ev.periods_frame(), plain.periods_frame())
+        cols = [c for c in plain.metrics if c != "undrawn"]
+        pd.testing.assert_frame_equal(ev.metrics[cols], plain.metrics[cols])
+        np.testing.assert_allclose(ev.flows.colocation[0], 2 * 120.0)
+
+    def test_a_portfolio_with_and_without_draws_is_its_facilities(self):
+        gpus, periods, tax = (3.0, 2.0, 4.0), (0, 2, 3), (0.0, 0.21, 0.21)
+        steps = np.array([[0.5, np.nan], [1.5, 2.5], [np.nan, np.nan]])
+        together = evaluate(_ddtl(ids=["P", "D2", "D3"], gpus=np.array(gpus),
+                                  availability_periods=np.array(periods),
+                                  tax_rate=np.array(tax), step_ages=steps,
+                                  generation_jump=0.3), 1)
+        for i in range(3):
+            alone = evaluate(_ddtl(gpus=gpus[i], availability_periods=periods[i],
+                                   tax_rate=tax[i], step_ages=steps[i:i + 1],
+                                   generation_jump=0.3), 1)
+            np.testing.assert_allclose(together.flows.cfads[i], alone.flows.cfads[0])
+            np.testing.assert_allclose(together.market_value[i], alone.market_value[0])
+            np.testing.assert_allclose(together.schedule.closing[i],
+                                       alone.schedule.closing[0])
+
+    def test_taxed_vintages_depreciate_from_their_delivery(self):
+        # MACRS year 1 is 20%: the year-2 GPU deducts 20% of 20,000 in year 2.
+        ev = evaluate(_ddtl(tax_rate=0.21, tax_depreciation_schedule=(0.2, 0.32)), 1)
+        plain = evaluate(_ddtl(tax_rate=0.21, tax_depreciation_schedule=(0.2, 0.32),
+                               availability_periods=0), 1)
+        ebitda = ev.flows.ebitda[0]
+        interest = ev.schedule.interest[0]
+        depreciation = 20_000 * np.array([3 * 0.2, 3 * 0.32 + 0.2, 0.32, 0.0])
+        taxable = ebitda - depreciation - interest
+        assert np.all(taxable > 0)  # no loss to carry forward, so tax is period by period
+        np.testing.assert_allclose(ev.flows.tax[0], 0.21 * taxable)
+        assert plain.flows.tax[0, 0] < ev.flows.tax[0, 0]
+
+    def test_generation_steps_move_to_each_vintage_clock(self):
+        # A successor at volume 1.5 years from now: the fleet bought today (age 0) and the
+        # year-1 GPU step at 1.5 years, the year-2 GPU (bought 1 year from now) at 0.5.
+        ev = evaluate(_ddtl(step_ages=[1.5], generation_jump=0.5), 1)
+        v = {a: 20_000 * (1 - a / 5) * 0.9 ** a for a in range(5)}
+        np.testing.assert_allclose(ev.market_value[0, :2],
+                                   [3 * v[1], (3 * v[2] + v[1]) * 0.5])
+
+    @pytest.mark.parametrize(("changes", "argument", "text"), [
+        (dict(availability_periods=5), "availability_periods",
+         r"availability period \(5 periods\) runs past the tenor \(4 periods\)"),
+        (dict(debt=0.0), "draws", "nothing is drawn or financed today"),
+        (dict(amortization="sculpted"), "draws", "a sculpted loan has no schedule"),
+        (dict(cash_sweep=0.5), "cash_sweep", "cannot be combined with delayed draws"),
+    ])
+    def test_draws_the_model_cannot_take_name_the_argument(self, changes, argument, text):
+        with pytest.raises(GpuCreditError, match=text) as info:
+            evaluate(_ddtl(**changes), 1)
+        assert info.value.argument == argument
+
+
+@SETTINGS
+@given(undrawn=floats(0.0, 5e4), more=floats(0.0, 5e4), k=st.integers(1, 4),
+       ltc=floats(0.2, 1.0), attrition=floats(0.0, 0.2), m=st.sampled_from([1, 4, 12]),
+       kind=st.sampled_from(["annuity", "straight_line", "bullet"]))
+def test_more_undrawn_at_the_same_loan_to_cost_never_lowers_revenue(
+        undrawn, more, k, ltc, attrition, m, kind):
+    debt = 2 * 20_000.0 * ltc
+
+    def run(u):
+        return evaluate(_ddtl(debt=debt, commitment=debt + u, availability_periods=k * m // 2
+                              or 1, tenor=4 * m, amortization=kind, attrition_rate=attrition),
+                        m)
+
+    low, high = run(undrawn), run(undrawn + more)
+    assert np.all(high.flows.revenue >= low.flows.revenue * (1 - 1e-12))
+    assert np.all(high.market_value >= low.market_value * (1 - 1e-12))
+    if more >= 1.0:  # the first draw buys more GPUs, which earn from period 1
+        assert high.flows.revenue[0, 0] > low.flows.revenue[0, 0]

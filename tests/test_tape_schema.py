@@ -192,6 +192,23 @@ def test_notes_for_the_template():
     assert column("drawn_amount").note().endswith("Blank: fully drawn (the commitment).")
 
 
+def test_availability_end_is_declared_once_beside_the_amounts():
+    names = [c.name for c in COLUMNS]
+    at = names.index("availability_end_date")
+    assert names[at - 2:at] == ["commitment", "drawn_amount"]
+    c = column("availability_end_date")
+    assert (c.type, c.group, c.required, c.default) == ("date", "Loan", False, None)
+    for header in ("Availability period end", "draw period end", "Draw End Date",
+                   "availability_end", "Availability end"):
+        assert match_header(header) == "availability_end_date", header
+    assert c.note().endswith(
+        "Blank: no further draws: the undrawn commitment is not available.")
+    rules = {r.id: r for r in RULES if "availability_end_date" in r.columns}
+    assert set(rules) == {"availability_before_maturity", "draws_need_drawn_fleet",
+                          "draws_on_scheduled_loan"}
+    assert {r.severity for r in rules.values()} == {"error"}
+
+
 def test_formula_prefixes():
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1"):
         assert is_formula_like(text)

@@ -19,6 +19,7 @@ from tests import hostile as H
 
 from gpucredit.tape import report_to_frame, sanitise_text, validate_file, write_text_cell
 from gpucredit.tape.convert import coerce, coerce_value, parse_date_text, parse_number_text
+from gpucredit.tape.guards import column_letter
 from gpucredit.tape.schema import ASSUMPTIONS, COLUMNS, RULES, column
 from gpucredit.tape.validate import IMPLEMENTED_RULES, empty_frame, validate
 
@@ -275,6 +276,22 @@ RULE_CASES = {
         [{"drawn_amount": "25000000"}],
         "Row 2, column N (drawn_amount): $25,000,000 is more than the commitment $20,000,000 "
         "(column H): the drawn amount cannot exceed the commitment"),
+    "availability_before_maturity": (
+        [{"drawn_amount": "15000000", "availability_end_date": "2029-12-31"}],
+        "Row 2, column O (availability_end_date): 2029-12-31 is after the maturity date "
+        "2029-07-01 (column J): the commitment cannot be drawn after the loan is repaid"),
+    "draws_need_drawn_fleet": (
+        [{"drawn_amount": "0", "availability_end_date": "2027-06-30"}],
+        "Row 2, column N (drawn_amount): nothing is drawn but $20,000,000 is available until "
+        "2027-06-30 (column O): the draws buy GPUs at the drawn amount per GPU; enter the "
+        "amount drawn today"),
+    "draws_on_scheduled_loan": (
+        [{"drawn_amount": "15000000", "availability_end_date": "2027-06-30",
+          "cash_sweep": "50%"}],
+        "Row 2, column O (availability_end_date): undrawn commitment is available until "
+        "2027-06-30 but the loan has a cash sweep of 50%: delayed draws are modelled on an "
+        "annuity, straight-line or bullet loan without a cash sweep; leave the availability "
+        "end blank or change the repayment terms"),
     "fixed_needs_rate": (
         [{"fixed_rate": ""}],
         "Row 2, column L (fixed_rate): this cell is blank but the loan is fixed-rate (column K): "
@@ -355,6 +372,22 @@ def test_rule(tmp_path, rule_id):
     else:
         assert report.rejected == [] and len(good) == len(rows)
         assert report.exit_status == 0
+
+
+def test_delayed_draw_rules_look_only_at_availability_still_running(tmp_path):
+    over = {"drawn_amount": "0", "availability_end_date": "2026-06-30", "cash_sweep": "50%"}
+    sculpted = {"drawn_amount": "15000000", "availability_end_date": "2027-06-30",
+                "amortization": "sculpted"}
+    fully_drawn = {"availability_end_date": "2027-06-30", "cash_sweep": "50%"}
+    report, good = tape(tmp_path, over, sculpted, fully_drawn,
+                        valuation_date=dt.date(2026, 6, 30))
+    hits = [i for i in report.issues if i.check.startswith("draws_")]
+    assert [(i.row, i.check) for i in hits] == [(3, "draws_on_scheduled_loan")]
+    assert hits[0].problem == (
+        "undrawn commitment is available until 2027-06-30 but the loan is sculpted: delayed "
+        "draws are modelled on an annuity, straight-line or bullet loan without a cash "
+        "sweep; leave the availability end blank or change the repayment terms")
+    assert list(good["facility_id"]) == ["F1", "F3"]
 
 
 def test_duplicates_reject_every_copy(tmp_path):
@@ -592,7 +625,8 @@ def test_an_invisible_character_alone_is_a_warning(tmp_path):
 def test_impossible_date_text_is_refused(tmp_path, text):
     # Refused whichever check sees it first (an impossible time, or no date at all).
     _report, good, frame = _issue13_tape(tmp_path, {(3, "origination_date"): text})
-    hit = frame[(frame["Row"] == 3) & (frame["Column"] == "M")
+    letter = column_letter([c.name for c in COLUMNS].index("origination_date") + 1)
+    hit = frame[(frame["Row"] == 3) & (frame["Column"] == letter)
                 & frame["Message"].str.contains(f'"{text}" is not a', regex=False)]
     assert list(hit["Severity"]) == ["error"], frame.to_string()
     assert len(good) == 3

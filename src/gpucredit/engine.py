@@ -61,8 +61,8 @@ _CURVE_PARAMS = {  # curve parameter -> the Assumptions cell that holds it
 }
 
 IDENTITY_COLUMNS = ("borrower", "borrower_type", "gpu_model", "gpu_count", "commitment",
-                    "drawn_amount", "maturity_date", "periods_per_year", "amortization",
-                    "rate_type", "source")
+                    "drawn_amount", "availability_end_date", "maturity_date",
+                    "periods_per_year", "amortization", "rate_type", "source")
 """Tape columns repeated at the front of the results' metrics table."""
 
 
@@ -215,7 +215,10 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     ``generation_jump``: at each successor's volume date after delivery. With
     ``forwards`` (a market file's forward rows), a facility whose GPU model has a spot
     curve on or before the valuation date takes its merchant rent path from the curve
-    (:func:`_forward_rents`).
+    (:func:`_forward_rents`). An availability
+    period still running at the valuation date draws the undrawn commitment (commitment -
+    drawn amount) in equal parts at the start of its periods, each draw buying GPUs at the
+    drawn amount per GPU (:func:`gpucredit.model._draws`); a blank one draws nothing more.
 
     Returns
     -------
@@ -228,7 +231,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     cols: dict[str, list] = {k: [] for k in (
         "ids", "gpus", "gpu_unit_cost", "merchant_rent", "utilization", "debt", "annual_rate",
         "tenor", "floating", "spread", "rate_floor", "amortization", "amortization_start",
-        "target_dscr", "cash_sweep", "commitment", "advance_rate", "age0", "rent_deflation",
+        "target_dscr", "cash_sweep", "commitment", "availability_periods", "advance_rate",
+        "age0", "rent_deflation",
         "contracted_share", "contract_rate", "contract_periods", "kw_per_gpu", "pue",
         "power_price", "colocation_rate", "other_opex", "maintenance_capex", "tax_rate",
         "dscr_lockup", "dscr_default", "llcr_lockup", "residual_curve", "generation_jump",
@@ -261,6 +265,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
+        available_until = row.get("availability_end_date")
         contract_end = row.get("contract_end_date")
         contract_periods = 0 if _blank(contract_end) or _date(contract_end) <= valuation \
             else periods_between(valuation, contract_end, m, whole=True)
@@ -296,6 +301,7 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             "target_dscr": _num(row, "sculpt_dscr", 1.30),
             "cash_sweep": _num(row, "cash_sweep", 0.0),
             "commitment": _num(row, "commitment"), "advance_rate": _num(row, "advance_rate"),
+            "availability_periods": _availability_periods(available_until, valuation, m),
             "age0": max(0.0, _years(row["delivery_date"], valuation)),
             "rent_deflation": _num(row, "rent_deflation"),
             "contracted_share": _num(row, "contracted_share", 0.0),
@@ -394,6 +400,15 @@ def _forward_rents(forwards: pd.DataFrame, valuation: dt.date, m: int, models: l
                                         width, m, arrays["rent_deflation"][rows], basis)
         rent[rows] = path[rows, 0]
     return (path if np.isfinite(path).any() else None), rent
+
+
+def _availability_periods(end, valuation: dt.date, m: int) -> int:
+    """Periods of the availability period left: those starting before its end (a part
+    period counts whole); 0 when blank or over by the valuation date (no further draws:
+    the undrawn commitment is not available)."""
+    if _blank(end) or _date(end) <= valuation:
+        return 0
+    return periods_between(valuation, end, m, whole=False)
 
 
 _GENERATION = {"Ampere": "ampere", "Hopper": "hopper", "Blackwell": "blackwell",

@@ -481,8 +481,9 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
 
     Parameters
     ----------
-    gpus : float or array_like (F,)
-        GPUs installed, ``>= 0``.
+    gpus : float or array_like (F,) or (F, T)
+        GPUs installed, ``>= 0``: one number per facility, or a 2-D array of the GPUs
+        installed each period (a fleet growing with delayed draws).
     utilization : float or array_like
         Utilization of the merchant (uncontracted) GPUs, in [0, 1]: a facility parameter
         or a path.
@@ -582,11 +583,14 @@ def cfads(gpus, utilization, merchant_rent, periods_per_year, *, contracted_shar
     m = check_periods_per_year(periods_per_year)
     if working_capital_change is None:
         working_capital_change = 0.0
+    fleet_path = np.ndim(gpus) == 2  # GPUs installed each period
     a, shape = _resolve(
-        params={"gpus": (gpus, 0, None), "kw_per_gpu": (kw_per_gpu, 0, None),
+        params={**({} if fleet_path else {"gpus": (gpus, 0, None)}),
+                "kw_per_gpu": (kw_per_gpu, 0, None),
                 "pue": (pue, 1, None), "load_factor": (load_factor, 0, 1),
                 "tax_rate": (tax_rate, 0, 1)},
-        either={"utilization": (utilization, 0, 1),
+        either={**({"gpus": (gpus, 0, None)} if fleet_path else {}),
+                "utilization": (utilization, 0, 1),
                 "contracted_share": (contracted_share, 0, 1),
                 "contract_rate": (contract_rate, 0, None),
                 "contracted_utilization": (contracted_utilization, 0, 1),

@@ -89,7 +89,14 @@ class Facilities:
     amortization_start : array_like of int, default 1
         First amortising period (earlier periods are interest-only).
     draws : array_like (F, T), optional
-        Delayed draws at the start of each period (:func:`gpucredit.debt.schedule`).
+        Delayed draws at the start of each period (:func:`gpucredit.debt.schedule`). Each
+        draw buys GPUs at today's debt per GPU (``debt / gpus``), delivered new at the draw
+        (see :func:`_gpus_bought`): the fleet that earns and the collateral grow with it.
+    availability_periods : array_like of int, default 0
+        Periods from today to the end of the availability period of a delayed-draw term
+        loan; the undrawn commitment ``commitment - debt`` is drawn in equal parts at the
+        start of periods 1..k (:func:`_draws`), on top of ``draws``. 0: no
+        further draws (the undrawn commitment is not available).
     target_dscr : array_like, optional
         Sculpting target; default the lock-up covenant.
     cash_sweep : array_like, default 0.0
@@ -230,6 +237,7 @@ class Facilities:
     refinance_balloon: object = True
     amortization_start: object = 1
     draws: object = None
+    availability_periods: object = 0
     target_dscr: object = None
     cash_sweep: object = 0.0
     commitment: object = None
@@ -529,7 +537,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     -------
     Evaluation
         Its ``metrics`` table has one row per facility (index ``facility_id``) with:
-        ``debt``, ``tenor_years``, ``wal_years``, ``economic_life_years``, ``age_years``
+        ``debt`` (lent today plus every draw), ``undrawn`` (commitment - debt today),
+        ``expected_draws`` and ``gpus_bought`` (by the draws), ``tenor_years``,
+        ``wal_years``, ``economic_life_years``, ``age_years``
         (the GPUs' age today), ``remaining_life_years`` (life - age, >= 0),
         ``wal_to_life`` = (age + WAL) / life and ``life_gap_years`` = age + WAL - life
         (duration mismatch, the asset's clock started at delivery), ``min_dscr``,
@@ -594,6 +604,10 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     families = _labels(fac.residual_curve, "residual_curve", n, curves.FAMILIES)
     rate = _rate_grid(fac, n, n_t)
     in_tenor = np.arange(1, n_t + 1) <= tenor[:, None]
+    # Delayed draws (given, and the undrawn commitment over the availability period) and
+    # the GPUs each buys, delivered new at the draw.
+    draws, undrawn = _draws(fac, debt_amount, tenor, n, n_t)
+    bought = _gpus_bought(draws, gpus, debt_amount, kinds, ids)
 
     # Rents: trend deflation, an optional step-down, then the contract split.
     step = _vector(fac.step_down, "step_down", n, 0, 1)
@@ -622,8 +636,16 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
             else fac.tax_depreciation_schedule), 0.0)
 
     # Physical attrition since delivery takes GPUs out of revenue as out of collateral.
-    working = curves.attrition(ages(n_t, m, age0), _vector(
-        fac.attrition_rate, "attrition_rate", n, 0, 1))
+    attrition_rate = _vector(fac.attrition_rate, "attrition_rate", n, 0, 1)
+    working = curves.attrition(ages(n_t, m, age0), attrition_rate)
+    installed = gpus
+    if bought is not None:
+        vintages = _vintages(bought, m)
+        installed, working = _grown_fleet(gpus, working, bought, vintages, attrition_rate)
+        if taxed_rows.any():
+            fleet_kw["tax_depreciation"] = fleet_kw["tax_depreciation"] + np.where(
+                taxed_rows[:, None], _vintage_tax_depreciation(
+                    bought, vintages, unit_cost, m, fac.tax_depreciation_schedule), 0.0)
 
     relet, termination = np.ones((n, n_t)), None
 
@@ -632,7 +654,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
         customer default (re-leasing on the utilization, the termination payment in the
         contracted revenue)."""
         util = _col(utilization[rows]) if util is None else util
-        out = fleet.cfads(gpus[rows], util * relet[rows], merchant_path, m,
+        out = fleet.cfads(installed[rows], util * relet[rows], merchant_path, m,
                           working_share=np.atleast_2d(working)[rows],
                           contracted_share=split.contracted_share_path[rows],
                           contract_rate=contract_rate[rows],
@@ -659,7 +681,6 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     target = _vector(fac.target_dscr if fac.target_dscr is not None else lockup,
                      "target_dscr", n, 0, low_open=True)
     start = _whole(fac.amortization_start, "amortization_start", n, 1)
-    draws = None if fac.draws is None else _grid(fac.draws, "draws", n, n_t, 0)
     sched = _schedules(kinds, debt_amount, rate, tenor, m, n_t, start, draws,
                        cfads_tenor, target)
     sched, sweep = _with_sweep(sched, _vector(fac.cash_sweep, "cash_sweep", n, 0, 1),
@@ -753,6 +774,14 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     age = ages(n_t, m, age0)
     residual = _residuals(families, age, fac, n) * step_factor
     mv = collateral.market_value(gpus * unit_cost, residual)
+    units = _col(gpus)
+    if bought is not None:  # the GPUs the draws bought, each vintage on its own curve
+        mv = mv + _col(unit_cost) * _sum_vintages(bought, vintages, _vintage_residuals(
+            families, fac, n, age0, vintages, m)) * step_factor
+        units = installed
+        cost = _col(unit_cost) * installed
+        residual = np.divide(mv, cost, out=residual.copy(),
+                             where=(cost > 0) & (installed > _col(gpus)))
     bounds = {"install_haircut": 1.0, "sale_cost_rate": 1.0, "sigma_monthly": None,
               "y": None}
     haircut_kw = _opt(install_haircut=fac.install_haircut, sale_cost_rate=fac.sale_costs,
@@ -760,7 +789,7 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     haircut_kw = {k: _vector(v, k, n, 0, bounds[k]) for k, v in haircut_kw.items()}
     absorption = _vector(fac.market_absorption, "market_absorption", n, 0, low_open=True)
     months = _vector(fac.liquidation_months, "liquidation_months", n, 0, low_open=True)
-    liq = collateral.liquidation_value(mv, _col(gpus), _col(absorption), _col(months),
+    liq = collateral.liquidation_value(mv, units, _col(absorption), _col(months),
                                        **{k: _col(v) for k, v in haircut_kw.items()})
     exposure_open = sched.opening + sched.draw
     accrued = sched.interest
@@ -768,8 +797,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
                                 np.where(in_tenor, accrued, 0.0))
     ltv_liq = collateral.ltv(np.where(in_tenor, exposure_open, 0.0), liq.recovery,
                              np.where(in_tenor, accrued, 0.0))
-    lgd_path = collateral.lgd(mv, np.where(in_tenor, exposure_open, 0.0), gpus, absorption,
-                              months, np.where(in_tenor, accrued, 0.0),
+    lgd_path = collateral.lgd(mv, np.where(in_tenor, exposure_open, 0.0),
+                              gpus if bought is None else units, absorption, months,
+                              np.where(in_tenor, accrued, 0.0),
                               **{k: _col(v) for k, v in haircut_kw.items()})
     shortfall = coverage.first_collateral_shortfall(
         liq.recovery, np.where(in_tenor, exposure_open + accrued, 0.0))
@@ -809,6 +839,9 @@ def evaluate(fac: Facilities, periods_per_year: int, horizon: int | None = None)
     life_gap = np.where(has_wal, mismatch.gap_years, np.nan)
     metrics = {
         "debt": sched.debt,
+        "undrawn": undrawn,
+        "expected_draws": sched.draw.sum(axis=-1),
+        "gpus_bought": np.zeros(n) if bought is None else bought.sum(axis=-1),
         "tenor_years": tenor / m,
         "wal_years": wal,
         "economic_life_years": life,
@@ -1009,6 +1042,140 @@ def _today(fac: Facilities, families, age0, cost, outstanding, gpus, absorption,
     else:
         out["borrowing_base"] = out["required_prepayment"] = np.full(n, np.nan)
     return {k: np.array(v, dtype=float, ndmin=1) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- delayed draws
+
+
+def _draws(fac: Facilities, debt_amount, tenor, n: int, n_t: int):
+    r"""Delayed draws at the start of each period, USD ``(F, T)`` (None: none), and the
+    undrawn commitment today ``(F,)``.
+
+    .. math:: D_{f,t} = D^{given}_{f,t} + \frac{U_f}{k_f} 1[t \le k_f], \qquad
+              U_f = \max(C_f - B_f, 0)
+
+    with C the commitment (default the debt B), k the ``availability_periods``. The
+    undrawn amount is drawn in equal parts at the start of every period of the
+    availability period: our assumption, a lender's base case for a delayed-draw term loan
+    is full utilisation of the commitment over the availability period (drawn as the GPUs
+    are delivered). Regulators count undrawn commitments as exposure too, through a credit
+    conversion factor (docs/sources.md: 40% for commitments under Basel III, BCBS d424,
+    2017); full drawing is the prudent end of that range.
+    """
+    k = _whole(fac.availability_periods, "availability_periods", n, 0)
+    late = np.flatnonzero(k > tenor)
+    if late.size:
+        i = int(late[0])
+        raise GpuCreditError(
+            f"the availability period ({k[i]} periods) runs past the tenor ({tenor[i]} "
+            f"periods) (facility {i + 1}): the commitment cannot be drawn after maturity",
+            argument="availability_periods", value=int(k[i]))
+    commitment = _vector(fac.commitment if fac.commitment is not None else debt_amount,
+                         "commitment", n, 0)
+    undrawn = np.maximum(commitment - debt_amount, 0.0)
+    given = None if fac.draws is None else _grid(fac.draws, "draws", n, n_t, 0)
+    even = np.where(np.arange(1, n_t + 1) <= k[:, None], _col(undrawn / np.maximum(k, 1)),
+                    0.0)
+    total = even if given is None else given + even
+    return (total if total.any() else None), undrawn
+
+
+def _gpus_bought(draws, gpus, debt_amount, kinds, ids) -> np.ndarray | None:
+    r"""GPUs each draw buys, delivered new at the start of its period ``(F, T)``.
+
+    .. math:: n_{f,t} = D_{f,t} \, G_f / B_f
+
+    at today's debt per GPU ``B / G``: the draws finance GPUs at the same loan-to-cost as
+    the fleet already financed (and the same cost per GPU). None without draws.
+    """
+    if draws is None:
+        return None
+    drawing = draws.any(axis=-1)
+    bad = np.flatnonzero(drawing & ((debt_amount <= 0) | (gpus <= 0)
+                                    | (kinds == "sculpted")))
+    if bad.size:
+        i = int(bad[0])
+        why = ("a sculpted loan has no schedule for them" if kinds[i] == "sculpted" else
+               "they buy GPUs at the debt per GPU, and nothing is drawn or financed today")
+        raise GpuCreditError(f"facility {ids[i]} cannot model delayed draws: {why}",
+                             argument="draws", value=float(draws[i].sum()))
+    per_usd = np.divide(gpus, debt_amount, out=np.zeros_like(gpus), where=drawing)
+    return draws * _col(per_usd)
+
+
+def _vintages(bought, m: int):
+    """The vintages of GPUs the draws buy: the facilities that draw (D,), the periods
+    GPUs are bought in (0-based columns ``c``, (V,)), each vintage's age at the end of
+    every period ``(t - c + 1) / m`` (V, T) and whether it is delivered by then
+    (``t >= c``)."""
+    rows = np.flatnonzero(bought.any(axis=-1))
+    cols = np.flatnonzero(bought.any(axis=0))
+    lag = np.arange(bought.shape[1])[None, :] - cols[:, None]
+    return rows, cols, np.maximum(lag + 1, 0) / m, lag >= 0
+
+
+def _sum_vintages(bought, vintages, per_gpu) -> np.ndarray:
+    """``sum_v n_{f,c_v} x per_gpu[f, v, t]`` over the vintages delivered by t ``(F, T)``;
+    ``per_gpu`` is (D, V, T) for the facilities that draw (or broadcasts to it)."""
+    rows, cols, _, delivered = vintages
+    out = np.zeros(bought.shape)
+    out[rows] = np.einsum("fv,fvt->ft", bought[np.ix_(rows, cols)],
+                          np.where(delivered, per_gpu, 0.0))
+    return out
+
+
+def _grown_fleet(gpus, working, bought, vintages, attrition_rate):
+    r"""Installed GPUs and the working share of a fleet growing with its draws.
+
+    .. math:: I_t = G + \sum_{c \le t} n_c, \qquad
+              w_t = \Big(G \, S(a_0 + t/m) + \sum_{c \le t} n_c \, S(a_{c,t})\Big) / I_t
+
+    with S the attrition survival (:func:`gpucredit.curves.attrition`) and ``a_{c,t}`` the
+    age of vintage c. Facilities without draws keep their working share as it was.
+    """
+    rows, _, age, _ = vintages
+    installed = _col(gpus) + np.cumsum(bought, axis=-1)
+    survive = curves.attrition(np.broadcast_to(age.reshape(1, -1), (rows.size, age.size)),
+                               attrition_rate[rows]).reshape(rows.size, *age.shape)
+    alive = _col(gpus) * working + _sum_vintages(bought, vintages, survive)
+    share = np.divide(alive, installed, out=np.zeros_like(alive), where=installed > 0)
+    return installed, np.where(bought.any(axis=-1)[:, None], share, working)
+
+
+def _vintage_tax_depreciation(bought, vintages, unit_cost, m: int, schedule) -> np.ndarray:
+    """Tax depreciation of the GPUs the draws bought, each vintage from its delivery
+    (:func:`gpucredit.fleet.tax_depreciation`; None: MACRS 5-year)."""
+    age = vintages[2]
+    per_usd = fleet.tax_depreciation(1.0, np.maximum(age - 1.0 / m, 0.0), m,
+                                     fleet.MACRS_5_YEAR if schedule is None else schedule)
+    return _col(unit_cost) * _sum_vintages(bought, vintages, per_usd[None])
+
+
+def _vintage_residuals(families, fac: Facilities, n: int, age0, vintages, m: int):
+    """Residual value (share of cost) of every vintage the draws bought ``(D, V, T)``.
+
+    Each on its facility's curve at its own age (new at delivery), with attrition since
+    delivery and the generation steps of the facility's fleet moved to the vintage's
+    clock: a step at age ``s`` of a fleet ``a_0`` old today is at ``s - a_0 - c / m``
+    for a vintage delivered c periods from now (a successor at volume before it was bought
+    is in its price and ignored, as :func:`gpucredit.curves.generation_steps` does).
+    """
+    rows, cols, age, _ = vintages
+    n_v, n_t = age.shape
+    each = np.repeat(rows, n_v)  # one row per facility that draws and vintage
+    steps = None
+    if fac.step_ages is not None:
+        st = np.asarray(fac.step_ages, dtype=float)
+        st = np.broadcast_to(st if st.ndim == 2 else st.reshape(1, -1), (n, st.shape[-1]))
+        steps = st[each] - (age0[each] + np.tile(cols, rows.size) / m)[:, None]
+    sub = fac.replace(
+        generation_jump=_vector(fac.generation_jump, "generation_jump", n, 0, 1)[each],
+        attrition_rate=_vector(fac.attrition_rate, "attrition_rate", n, 0, 1)[each],
+        step_ages=steps,
+        curve_params={k: np.broadcast_to(np.asarray(v, dtype=float), (n,))[each]
+                      for k, v in fac.curve_params.items() if v is not None})
+    age_rows = np.broadcast_to(age, (rows.size, n_v, n_t)).reshape(each.size, n_t)
+    return _residuals(families[each], age_rows, sub, each.size).reshape(rows.size, n_v, n_t)
 
 
 def _schedules(kinds, amount, rate, tenor, m, n_t, start, draws, cfads_tenor, target):

@@ -581,6 +581,8 @@ def full_row(i: int) -> list[Any]:
         "generation_jump": 0.25,
         "commitment": commitment,
         "drawn_amount": None if i % 4 else commitment * 0.8,
+        # A delayed-draw term loan still drawing on some annuity rows without a sweep.
+        "availability_end_date": dt.date(2027, 12, 31) if i % 8 == 0 and i % 5 else None,
         "origination_date": dt.date(2024, 1 + i % 12, 1 + i % 28),
         "maturity_date": dt.date(2029 + i % 3, 1 + i % 12, 1 + i % 28),
         "rate_type": "floating" if floating else "fixed",

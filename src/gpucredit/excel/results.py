@@ -243,6 +243,8 @@ _ACRONYMS = {"dscr": "DSCR", "llcr": "LLCR", "plcr": "PLCR", "ltv": "LTV", "lgd"
 
 _LABELS = {
     "facility_id": "Facility ID",
+    "undrawn": "Undrawn commitment (today)", "expected_draws": "Expected draws",
+    "gpus_bought": "GPUs bought by the draws",
     "min_dscr": "Min DSCR", "avg_dscr": "Average DSCR", "llcr": "LLCR (now)",
     "plcr": "PLCR (now)", "min_llcr": "Min LLCR",
     "first_breach_lockup": "First lock-up breach (period)",
@@ -273,8 +275,9 @@ _PCT2_TOKENS = {"pd", "rate", "spread", "prob", "probability"}
 _PCT1_TOKENS = {"ltv", "lgd", "haircut", "pct", "share", "utilization", "deflation",
                 "residual", "headroom"}
 _USD_TOKENS = {"usd", "value", "amount", "debt", "cfads", "revenue", "opex", "capex", "tax",
-               "interest", "principal", "balance", "draw", "loss", "capacity", "service",
-               "commitment", "cost", "el", "var", "cvar", "exposure", "treasury", "cash"}
+               "interest", "principal", "balance", "draw", "draws", "undrawn", "loss",
+               "capacity", "service", "commitment", "cost", "el", "var", "cvar", "exposure",
+               "treasury", "cash"}
 _COUNT_TOKENS = {"gpus", "count", "facilities", "period", "periods", "tenor", "paths", "seed",
                  "rows", "breaching"}
 _BREACH_FORMAT = '0;-0;"–"'

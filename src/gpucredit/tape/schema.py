@@ -493,6 +493,19 @@ COLUMNS: tuple[Column, ...] = (
            blank="fully drawn (the commitment)", group="Loan",
            aliases=("drawn", "outstanding", "balance", "drawn balance"),
            ask="the amount drawn in USD"),
+    Column("availability_end_date", "Availability period end", "date",
+           "Last day the undrawn commitment (commitment - drawn amount) may be drawn. After "
+           "the valuation date, the undrawn amount is drawn in equal parts at the start of "
+           "each period until then, each draw buying GPUs at today's drawn amount per GPU "
+           "(the lender's base case for a delayed-draw term loan: full utilisation).",
+           example=dt.date(2027, 6, 30), group="Loan",
+           aliases=("draw period end", "draw end date", "availability end",
+                    "availability end date", "draw period end date", "commitment expiry"),
+           blank="no further draws: the undrawn commitment is not available",
+           ask="the last day of the availability (draw) period",
+           source="our assumption, a lender's base case for a delayed-draw term loan: the "
+                  "commitment is drawn in full; docs/sources.md: Basel III also counts "
+                  "undrawn commitments as exposure (a 40% credit conversion factor)"),
     Column("origination_date", "Origination (first draw) date", "date",
            "Date of the first draw; interest and amortisation run from it.",
            example=dt.date(2024, 5, 17), required=True, group="Loan",
@@ -967,6 +980,16 @@ RULES: tuple[Rule, ...] = (
          "The maturity date is after the origination date."),
     Rule("drawn_within_commitment", "error", ("drawn_amount", "commitment"),
          "The drawn amount is at most the commitment."),
+    Rule("availability_before_maturity", "error", ("availability_end_date", "maturity_date"),
+         "The availability period ends on or before the maturity date."),
+    Rule("draws_need_drawn_fleet", "error",
+         ("availability_end_date", "drawn_amount", "commitment"),
+         "Undrawn commitment still available after the valuation date needs an amount drawn "
+         "today: the draws buy GPUs at the drawn amount per GPU."),
+    Rule("draws_on_scheduled_loan", "error",
+         ("availability_end_date", "amortization", "cash_sweep"),
+         "Undrawn commitment still available after the valuation date is modelled on an "
+         "annuity, straight-line or bullet loan without a cash sweep."),
     Rule("fixed_needs_rate", "error", ("fixed_rate", "rate_type"),
          "A fixed-rate loan has a fixed rate."),
     Rule("floating_needs_spread", "error", ("spread", "rate_type"),

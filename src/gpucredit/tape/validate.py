@@ -649,6 +649,7 @@ def _check_rules(ck: _Checker, valuation_date: dt.date | None) -> None:
                    f"this cell is blank but {column(have).label}{ck.col_ref(have)} is given: "
                    f"the Merton model needs both, and is skipped for this facility",
                    "merton_inputs_pair")
+    _check_availability(ck, valuation_date)
     # matured before the valuation date
     if valuation_date is not None:
         vd = np.datetime64(valuation_date, "ns")
@@ -661,7 +662,47 @@ def _check_rules(ck: _Checker, valuation_date: dt.date | None) -> None:
                    "matured_before_valuation", ck.raw("maturity_date", p))
 
 
+def _check_availability(ck: _Checker, valuation_date: dt.date | None) -> None:
+    """Delayed draws: the availability period ends by maturity; undrawn commitment still
+    available after the valuation date needs a drawn amount (the draws buy GPUs at the
+    drawn amount per GPU) and a schedule the draws can join (not sculpted, no sweep)."""
+    v, given = ck.values, ck.given
+    end = v["availability_end_date"]
+    m = ck.ok("availability_end_date", "maturity_date") & given["availability_end_date"]
+    m &= end > v["maturity_date"]
+    for p in np.flatnonzero(m):
+        ck.add(ERROR, int(p), "availability_end_date",
+               f"{_show('availability_end_date', end[p])} is after the maturity date "
+               f"{_show('maturity_date', v['maturity_date'][p])}{ck.col_ref('maturity_date')}"
+               f": the commitment cannot be drawn after the loan is repaid",
+               "availability_before_maturity", ck.raw("availability_end_date", p))
+    if valuation_date is None:
+        return
+    live = ck.ok("availability_end_date", "commitment", "drawn_amount") & given[
+        "availability_end_date"] & ~m
+    live &= (end > np.datetime64(valuation_date, "ns")) & (
+        v["commitment"] > v["drawn_amount"] * (1 + 1e-12))
+    for p in np.flatnonzero(live & (v["drawn_amount"] <= 0)):
+        ck.add(ERROR, int(p), "drawn_amount",
+               f"nothing is drawn but {_show('commitment', v['commitment'][p])} is available "
+               f"until {_show('availability_end_date', end[p])}"
+               f"{ck.col_ref('availability_end_date')}: the draws buy GPUs at the drawn amount "
+               f"per GPU; enter the amount drawn today", "draws_need_drawn_fleet",
+               ck.raw("drawn_amount", p))
+    sweep = given["cash_sweep"] & (np.nan_to_num(v["cash_sweep"].astype(float)) > 0)
+    for p in np.flatnonzero(live & ((v["amortization"] == "sculpted") | sweep)):
+        what = ("is sculpted" if v["amortization"][p] == "sculpted"
+                else f"has a cash sweep of {_show('cash_sweep', v['cash_sweep'][p])}")
+        ck.add(ERROR, int(p), "availability_end_date",
+               f"undrawn commitment is available until {_show('availability_end_date', end[p])}"
+               f" but the loan {what}: delayed draws are modelled on an annuity, "
+               f"straight-line or bullet loan without a cash sweep; leave the availability "
+               f"end blank or change the repayment terms", "draws_on_scheduled_loan",
+               ck.raw("availability_end_date", p))
+
+
 IMPLEMENTED_RULES = frozenset({
+    "availability_before_maturity", "draws_need_drawn_fleet", "draws_on_scheduled_loan",
     "duplicate_id", "maturity_after_origination", "drawn_within_commitment",
     "fixed_needs_rate", "floating_needs_spread", "contract_needs_rate", "contract_needs_end",
     "contract_end_after_origination", "default_below_lockup", "spread_on_fixed",
