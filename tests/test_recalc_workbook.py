@@ -301,3 +301,82 @@ def test_gpu_errors_are_error_values_that_excel_functions_see(tmp_path):
     got = openpyxl.load_workbook(res.output, data_only=True).active
     assert [got[f"D{i}"].value for i in range(1, 6)] == ["none", True, True, 1, False]
     assert got["C2"].value == "#N/A" and res.error_cells == 0
+
+
+# ----------------------------------------------------------------- outputs under attack
+
+def test_an_output_that_is_not_a_file_is_never_replaced(tmp_path):
+    """A FIFO or a folder where the output should go is refused, and stays what it was
+    (as /dev/null would, were it named)."""
+    import os
+    import stat
+
+    src = small_book(tmp_path / "in.xlsx")
+    fifo = tmp_path / "f.xlsx"
+    os.mkfifo(fifo)
+    folder = tmp_path / "d.xlsx"
+    folder.mkdir()
+    for target, kind in ((fifo, "a named pipe (FIFO)"), (folder, "a folder")):
+        [res] = recalc_workbooks(src, target)
+        assert not res.ok and f"is {kind}, not a file" in res.error, res.error
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+
+
+def test_a_replaced_output_keeps_its_permissions(tmp_path):
+    import os
+
+    src = small_book(tmp_path / "in.xlsx")
+    out = tmp_path / "out.xlsx"
+    out.write_bytes(b"yesterday")
+    out.chmod(0o600)
+    [res] = recalc_workbooks(src, out)
+    assert res.ok and os.stat(out).st_mode & 0o777 == 0o600
+    assert out.read_bytes() != b"yesterday"
+
+
+def test_a_failed_write_is_worded_for_the_analyst_and_leaves_nothing(tmp_path, monkeypatch):
+    import gpucredit.excel.recalc as rw
+
+    src = small_book(tmp_path / "in.xlsx")
+    out = tmp_path / "out.xlsx"
+    out.write_bytes(b"yesterday")
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rw, "_write_zip", full)
+    [res] = recalc_workbooks(src, out)
+    assert res.error == f"could not write {out}: the disk is full; nothing written"
+    assert out.read_bytes() == b"yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.xlsx", "out.xlsx"]
+
+
+def test_a_strict_open_xml_workbook_is_refused_by_name(tmp_path):
+    src = small_book(tmp_path / "in.xlsx")
+    strict = tmp_path / "strict.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(strict, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                data = data.replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                                    b"http://purl.oclc.org/ooxml/spreadsheetml/main")
+            zout.writestr(info, data)
+    [res] = recalc_workbooks(strict, tmp_path / "out.xlsx")
+    assert "Strict Open XML" in res.error and "Save As > Excel Workbook" in res.error
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_the_command_names_every_cell_in_error_with_its_reason(tmp_path):
+    from click.testing import CliRunner
+
+    from gpucredit.cli import main
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "=GPU_RENT_PATH(2.4,0.3,100000000)"
+    wb.active["A2"] = "=GPU_DSCR(90,0)"
+    wb.save(tmp_path / "in.xlsx")
+    res = CliRunner().invoke(main, ["recalc-workbook", str(tmp_path / "in.xlsx"), "-o",
+                                    str(tmp_path / "out.xlsx")])
+    text = " ".join(res.output.split())
+    assert "Sheet!A1: #VALUE! (GPU_RENT_PATH asks for n_periods = 100,000,000" in text
+    assert "Sheet!A2: #VALUE! (debt service is zero)" in text

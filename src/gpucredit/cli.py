@@ -577,8 +577,23 @@ def recalc_workbook(inputs: tuple[Path, ...], output: Path, values_only: bool,
         for line in r.findings:
             err_console.print(Text.assemble(("  cut ", "yellow"), _shown(line)),
                               soft_wrap=True)
+        _print_cell_errors(r)
     sys.exit(EXIT_UNUSABLE if failed == len(results) else
              EXIT_REJECTED if failed or cut else EXIT_OK)
+
+
+_CELL_ERRORS_SHOWN = 10
+"""Cells with an error listed per workbook in the terminal (all are in the result)."""
+
+
+def _print_cell_errors(r) -> None:
+    """The cells that hold an error, each with its reason (a GPU_ call refused over its
+    budget, a bad argument ...), so that a #VALUE! is never left unexplained."""
+    for line in r.cell_errors[:_CELL_ERRORS_SHOWN]:
+        err_console.print(Text.assemble(("  error ", "yellow"), _shown(line)), soft_wrap=True)
+    more = r.error_cells - min(len(r.cell_errors), _CELL_ERRORS_SHOWN)
+    if more > 0:
+        err_console.print(f"  ... and {more:,} more cells with an error", soft_wrap=True)
 
 
 def _shown(text: str) -> str:

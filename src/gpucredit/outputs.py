@@ -57,7 +57,7 @@ try:  # POSIX: the lock that tells a live run's staging from an abandoned one
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["OutputError", "OutputPlan", "Target", "os_error_words"]
+__all__ = ["OutputError", "OutputPlan", "Target", "existing_kind", "os_error_words"]
 
 STAGING_SUFFIX = ".staging"
 STAGING_PREFIX = ".gpucredit-"
@@ -135,6 +135,20 @@ def _describe_kind(mode: int) -> str | None:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
+
+
+def existing_kind(path) -> str | None:
+    """What an existing ``path`` is when it is not a regular file ("a folder", "a device",
+    "a named pipe (FIFO)" ...), following symbolic links; None for a regular file or
+    nothing there.
+
+    >>> existing_kind("/dev/null"), existing_kind("/no/such/file")
+    ('a device', None)
+    """
+    try:
+        return _describe_kind(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def _existing_ancestor(folder: Path) -> Path:

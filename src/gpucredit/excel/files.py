@@ -2,14 +2,16 @@
 
 Each output is written to a temporary file beside its target and moved onto it with
 :func:`os.replace` (atomic on one file system) only when everything succeeded; a failure
-leaves neither a partial file nor a temporary one. Outputs get the permissions of a file
-the user saves (``0666`` less the umask), not the ``0600`` of a temporary file.
+leaves neither a partial file nor a temporary one. A new output gets the permissions of a
+file the user saves (``0666`` less the umask), not the ``0600`` of a temporary file; a
+replaced one keeps its own (a results file kept at ``0600`` stays ``0600``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +54,8 @@ class _Staging:
     def commit(self) -> None:
         mask = os.umask(0)
         os.umask(mask)
-        for tmp, _ in self._pending:
-            os.chmod(tmp, 0o666 & ~mask)
+        for tmp, target in self._pending:
+            _keep_mode(target, tmp, 0o666 & ~mask)
         for tmp, target in self._pending:
             os.replace(tmp, target)
         self._pending = []
@@ -62,6 +64,20 @@ class _Staging:
         for tmp in [t for t, _ in self._pending] + self._scratch:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def _keep_mode(target: Path, staged: Path, default: int) -> None:
+    """A replaced file keeps its permission bits (and, for root, its owner); a new one
+    gets ``default``."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        os.chmod(staged, default)
+        return
+    os.chmod(staged, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        with contextlib.suppress(OSError):
+            os.chown(staged, st.st_uid, st.st_gid)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,7 @@ from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import sandbox, sheet_parts
 from gpucredit.excel.templates import constant_inputs, reproduces, template_key
+from gpucredit.outputs import existing_kind, os_error_words
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
 
@@ -359,6 +360,7 @@ def recalc_workbook(source, target, *, values_only: bool = False,
     try:
         if target.exists() and target.resolve() == source.resolve():
             raise GpuCreditError("the output would overwrite the input; give another path")
+        _check_target(target)
         _check_archive(source)
         if computed is None:
             _preload()
@@ -368,7 +370,11 @@ def recalc_workbook(source, target, *, values_only: bool = False,
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
         result.cell_errors = counts["errors"][:MAX_LISTED_CELL_ERRORS]
-        _write_zip(source, target, parts)
+        try:
+            _write_zip(source, target, parts)
+        except OSError as exc:  # a read-only folder, a full disk, a file-size limit ...
+            raise GpuCreditError(f"could not write {target}: {os_error_words(exc)}; "
+                                 "nothing written") from None
     except GpuCreditError as exc:
         result.error = str(exc)
         return result
@@ -451,6 +457,11 @@ def _check_archive(path: Path) -> None:
         names = {i.filename for i in infos}
         if "xl/workbook.xml" not in names:
             raise GpuCreditError("not an Excel workbook (no xl/workbook.xml inside)")
+        head = zf.open("xl/workbook.xml").read(4096)
+        if b"purl.oclc.org/ooxml/spreadsheetml" in head:
+            raise GpuCreditError(
+                "saved as a Strict Open XML Spreadsheet, a variant this tool does not read: "
+                "in Excel choose File > Save As > Excel Workbook (*.xlsx) and try again")
 
 
 @contextlib.contextmanager
@@ -781,6 +792,19 @@ def _patched_parts(source: Path, values, values_only: bool,
                 text = zf.read(name).decode("utf-8")
                 parts[name] = re.sub(pattern, "", text).encode("utf-8")
     return parts, counts
+
+
+def _check_target(target: Path) -> None:
+    """Refuse an output that exists and is not a regular file (a folder, a device such as
+    /dev/null, a FIFO): replacing it would destroy something that is not a result."""
+    try:
+        kind = existing_kind(target)
+    except OSError:
+        return
+    if kind is not None:
+        raise GpuCreditError(f"the output {target} is {kind}, not a file: recalc-workbook "
+                             "writes only files and never replaces anything else",
+                             argument="out", value=str(target))
 
 
 def _write_zip(source: Path, target: Path, parts: dict[str, bytes | None]) -> None:
