@@ -713,3 +713,23 @@ def test_recalc_takes_monte_carlo_settings_from_the_assumptions(tmp_path, out_di
                   "--paths", "0")
     assert none.exit_code == 0, none.output + none.stderr
     assert "mc_pd" not in pd.read_csv(out_dir / "c" / "metrics.csv").columns
+
+
+def test_a_signal_while_the_libraries_load_ends_cleanly():
+    """Ctrl-C or SIGTERM in the second the command spends importing: a sentence and
+    exit 2, no traceback; once loaded, the handlers that were there are back."""
+    import subprocess
+
+    for sig in ("SIGINT", "SIGTERM"):
+        code = ("import os, signal, time, gpucredit._starting\n"
+                f"os.kill(os.getpid(), signal.{sig})\ntime.sleep(5)\n")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr == f"interrupted ({sig}) while starting: nothing written\n"
+    code = ("import signal, gpucredit.cli\n"
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+            "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from gpucredit import _starting  # first: Ctrl-C while the libraries load exits cleanly
+
 try:
     import click
     from rich.console import Console
@@ -652,6 +654,8 @@ def addin_lite(out_dir: Path, wheel_url: str | None):
 from gpucredit.market_cli import calibrate  # noqa: E402
 
 main.add_command(calibrate)
+
+_starting.loaded()  # the commands handle signals themselves from here
 
 
 if __name__ == "__main__":  # pragma: no cover
