@@ -104,7 +104,10 @@ class TestContributions:
         x = np.random.default_rng(3).exponential(size=777)
         h = portfolio.histogram(x, bins=25)
         assert h.paths.sum() == 777 and h.probability.sum() == pytest.approx(1.0)
-        assert h.exceedance.iloc[0] == pytest.approx(np.mean(x > 0))
+        # P(loss > x) at each bucket's upper edge: what is left above it
+        assert h.exceedance.iloc[0] == pytest.approx(np.mean(x > h.loss_to.iloc[0]))
+        assert h.exceedance.iloc[0] == pytest.approx(1 - h.probability.iloc[0])
+        assert h.exceedance.iloc[-1] == 0.0
 
     def test_errors(self):
         with pytest.raises(GpuCreditError, match="one row per facility"):

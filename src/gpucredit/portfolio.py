@@ -280,7 +280,8 @@ def histogram(total: np.ndarray, bins: int = 40) -> pd.DataFrame:
     """The loss distribution as a table: equal-width bins from 0 to the largest loss.
 
     Columns ``loss_from``, ``loss_to`` (USD), ``paths``, ``probability`` and
-    ``exceedance`` (probability that the loss exceeds ``loss_from``).
+    ``exceedance`` (probability that the loss exceeds ``loss_to``, the bucket's upper
+    edge: the chart's "P(loss > x)" at x = ``loss_to``).
 
     >>> histogram(np.array([0.0, 0.0, 1.0, 2.0]), bins=2)[["loss_to", "paths"]]
        loss_to  paths
@@ -292,7 +293,7 @@ def histogram(total: np.ndarray, bins: int = 40) -> pd.DataFrame:
     edges = np.linspace(0.0, top, bins + 1)
     counts, _ = np.histogram(total, bins=edges)
     n = max(total.size, 1)
-    exceed = np.array([(total > e).mean() for e in edges[:-1]])
+    exceed = np.array([(total > e).mean() for e in edges[1:]])
     return pd.DataFrame({"loss_from": edges[:-1], "loss_to": edges[1:], "paths": counts,
                          "probability": counts / n, "exceedance": exceed})
 

@@ -996,7 +996,7 @@ def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) 
     top = len(frame) + 6
     ws.append([_cell(ws, h, st.HEADER) for h in ("Loss bucket (USD m, up to)", "Loss from (USD)",
                                                 "Loss to (USD)", "Probability",
-                                                "P(loss > bucket)")])
+                                                "P(loss > loss to)")])
     for _, row in hist.iterrows():
         ws.append([_cell(ws, f"{row['loss_to'] / 1e6:,.0f}"),
                    _cell(ws, float(row["loss_from"]), None, st.USD),
