@@ -994,9 +994,9 @@ def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) 
         return
     ws.append([])
     top = len(frame) + 6
-    ws.append([_cell(ws, h, st.HEADER) for h in ("Loss bucket (USD m, up to)", "Loss from (USD)",
-                                                "Loss to (USD)", "Probability",
-                                                "P(loss > loss to)")])
+    ws.append([_cell(ws, h, st.HEADER) for h in ("x: bucket upper edge (USD m)",
+                                                "Loss from (USD)", "Loss to (USD)",
+                                                "Probability", "P(loss > x)")])
     for _, row in hist.iterrows():
         ws.append([_cell(ws, f"{row['loss_to'] / 1e6:,.0f}"),
                    _cell(ws, float(row["loss_from"]), None, st.USD),
