@@ -724,3 +724,14 @@ def test_no_availability_left_is_todays_result(end):
     pd.testing.assert_frame_equal(res.metrics[cols], plain.metrics[cols], check_exact=True)
     assert res.metrics.loc["DDTL", "undrawn"] == 5e6
     assert res.metrics.loc["DDTL", "expected_draws"] == 0.0
+
+
+def test_investment_grade_contracts_without_a_rating_are_taken_at_bbb_minus():
+    """ig_contracts TRUE and no counterparty rating: the customer is BBB-, the lowest
+    investment-grade notch; a rating given wins; FALSE leaves the default to the model."""
+    rows, a = typed_rows([one(facility_id="A", ig_contracts=True),
+                          one(facility_id="B", ig_contracts=True, counterparty_rating="AA-"),
+                          one(facility_id="C", ig_contracts=False)])
+    fac, errors = facilities_from_rows(rows, a, 4)
+    assert errors == []
+    assert list(fac.counterparty_rating) == ["BBB-", "AA-", None]

@@ -262,6 +262,8 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
                 if _date(row["origination_date"]) < valuation else 0
             io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
             rated = {k: _rating(row, k) for k in ("counterparty_rating", "backstop_rating")}
+            if rated["counterparty_rating"] is None and row.get("ig_contracts") is True:
+                rated["counterparty_rating"] = IG_FLOOR  # "investment grade", no rating
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
@@ -409,6 +411,12 @@ def _availability_periods(end, valuation: dt.date, m: int) -> int:
     if _blank(end) or _date(end) <= valuation:
         return 0
     return periods_between(valuation, end, m, whole=False)
+
+
+IG_FLOOR = "BBB-"
+"""The customer's rating when the tape says only that its contracts are investment grade
+(``ig_contracts`` TRUE, no ``counterparty_rating``): the lowest investment-grade notch,
+the prudent reading of "investment grade" (S&P's scale: BBB- and above)."""
 
 
 _GENERATION = {"Ampere": "ampere", "Hopper": "hopper", "Blackwell": "blackwell",

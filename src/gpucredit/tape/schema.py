@@ -582,11 +582,12 @@ COLUMNS: tuple[Column, ...] = (
            aliases=("contract end", "contract maturity"),
            blank="none (no contract)", ask="the contract's end date"),
     Column("ig_contracts", "Investment-grade contracts", "bool",
-           "Deprecated, read and ignored: give the customer's rating in the counterparty "
-           "rating column instead.",
+           "TRUE when the contract customers are investment grade and their rating is not "
+           "given: the customer is then taken at BBB-, the lowest investment-grade notch. "
+           "Ignored when the counterparty rating is given (give it: it is more precise).",
            example=None, group="Revenue",
            aliases=("ig contracts", "investment grade", "ig counterparty"),
-           blank="ignored",
+           blank="not known: the counterparty rating, else the Assumptions sheet's default",
            ask="TRUE if the contract counterparties are investment grade"),
     Column("counterparty_rating", "Counterparty rating", "str",
            "Rating of the contract customer on S&P's scale (e.g. AA-, BBB+, BB); its default "
