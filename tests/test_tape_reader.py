@@ -8,6 +8,7 @@ part-by-part writer in tests/hostile; expected values are the cells written.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -394,3 +395,64 @@ def test_a_bracket_that_is_not_a_unit_is_named(tmp_path, header, warned):
         assert f'the header "{header}" was read as' in said and warned in said
     else:
         assert "is not a unit" not in said
+
+
+# ---------------------------------------------------- a renamed or missing Tape sheet
+
+DEMO = Path(__file__).resolve().parents[1] / "workbooks" / "demo_tape.xlsx"
+
+
+def _renamed_demo(tmp_path, new_name: str) -> Path:
+    """The demo tape with its Tape sheet renamed as Excel would (workbook.xml only)."""
+    members = [(n, d.replace(b'<sheet name="Tape" ',
+                             f'<sheet name="{new_name}" '.encode()))
+               if n == "xl/workbook.xml" else (n, d) for n, d in H.package_members(DEMO)]
+    return H.rezip(tmp_path / "renamed.xlsx", members)
+
+
+@pytest.mark.parametrize("new_name", ["Loans", "Tape (2)"])
+def test_a_renamed_demo_tape_sheet_is_read_by_its_table(tmp_path, new_name):
+    from gpucredit.tape import report_to_frame, validate_file
+
+    expected, _ = validate_file(DEMO)
+    path = _renamed_demo(tmp_path, new_name)
+    digest = H.sha256(path)
+    report, good = validate_file(path)
+    assert H.sha256(path) == digest
+    assert report.sheet == new_name and report.exit_status == 0
+    assert report.accepted == expected.accepted and len(good) == 15
+    assert list(report_to_frame(report)["Message"]) == [
+        f"renamed.xlsx has no sheet called 'Tape': the tape was read from the sheet "
+        f"{new_name!r}, which holds the loan-tape table 'LoanTape'; rename that sheet 'Tape' "
+        f"if it is the tape"]
+    assert [i.severity for i in report.issues] == ["warning"]
+
+
+def test_a_renamed_sheet_without_a_table_is_read_by_its_header_row(tmp_path):
+    # The Instructions list each column by label and by name in one row, and a table of
+    # presets has a few tape-like headers: neither is a tape's header.
+    instructions = [["How to fill it in"], ["Section", "Column", "Name", "Type"]] + [
+        ["Loan", c.label, c.name, c.type] for c in COLUMNS]
+    presets = [["Model", "Architecture", "List price (USD)", "Curve family", "kW per GPU",
+                "Launch date", "Rent (USD/GPU-hour)", "Notes", "Source"], ["H100"] * 9]
+    path = H.write_xlsx(tmp_path / "t.xlsx", {
+        "Instructions": instructions, "Presets": presets,
+        "Loans": [["Loan tape, June"], []] + [list(r) for r in H.full_tape(3)]})
+    report, good, said = _issue13_report(path)
+    assert report.sheet == "Loans" and len(good) == 3 and report.exit_status == 0
+    assert said == (f"t.xlsx has no sheet called 'Tape': the tape was read from the sheet "
+                    f"'Loans', whose row 3 is headed with {len(COLUMNS)} loan-tape columns; "
+                    f"rename that sheet 'Tape' if it is the tape")
+
+
+def test_only_instructions_and_assumptions_is_a_clear_error(tmp_path):
+    wb = openpyxl.load_workbook(DEMO)
+    for name in ("Tape", "Sources", "Market"):
+        del wb[name]
+    wb.save(tmp_path / "t.xlsx")
+    report, good, said = _issue13_report(tmp_path / "t.xlsx")
+    assert report.exit_status == 2 and good.empty
+    assert said == ("t.xlsx has no sheet called 'Tape' and no sheet whose header names "
+                    "loan-tape columns (its sheets are 'Instructions', 'Assumptions'): was "
+                    "the Tape sheet renamed or deleted? Name the sheet holding the tape "
+                    "'Tape'.")

@@ -875,7 +875,7 @@ def validate_file(path: str | Path, strict: bool = False, *, sheet: str | int | 
     strict : bool
         Any row error stops the whole tape (no good rows).
     sheet : str or int, optional
-        Worksheet holding the tape (default ``Tape``, else the first visible sheet).
+        Worksheet holding the tape (default ``Tape``, else the sheet found to hold it).
     limits : TapeLimits, optional
         Bounds on the file (rows, columns, cells, sizes).
     valuation_date : datetime.date, optional
