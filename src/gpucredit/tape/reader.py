@@ -148,6 +148,9 @@ class TapeSource:
     issues : list of Issue
         Problems found while reading (duplicate headers, data without a header, encoding
         fallback ...); the validator adds them to its report.
+    uncalculated : dict
+        (spreadsheet row, frame column) -> cell reference of the tape cells holding a
+        formula saved without a value (read as blank): the validator reports each.
     """
 
     path: Path
@@ -164,6 +167,7 @@ class TapeSource:
     assumptions: dict[str, Any] = field(default_factory=dict)
     assumption_cells: dict[str, str] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    uncalculated: dict[tuple[int, str], str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -254,10 +258,17 @@ def _openpyxl_rows(path: Path, sheet: str, limits: TapeLimits) -> list[list[Any]
 
 
 def _sheet_rows(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits,
-                notes: list[Issue]) -> tuple[list[list[Any]], str, str | None]:
-    """All rows of a sheet from A1 (guarded), the engine used and the declared dimension."""
+                notes: list[Issue], formulas: list[str] | None = None
+                ) -> tuple[list[list[Any]], str, str | None]:
+    """All rows of a sheet from A1 (guarded), the engine used and the declared dimension.
+
+    Formula cells saved without a value read as blanks: their references are added to
+    ``formulas`` when given (the tape's sheet, whose cells are reported one by one), else
+    one error names them for the sheet."""
     scan = scan_sheet(info, sheet, limits)
-    if scan.uncalculated:
+    if formulas is not None:
+        formulas.extend(scan.uncalculated)
+    elif scan.uncalculated:
         first = ", ".join(scan.uncalculated[:5])
         more = f" and {len(scan.uncalculated) - 5:,} more" if len(scan.uncalculated) > 5 else ""
         notes.append(make_issue(
@@ -465,7 +476,8 @@ def _header_fields(cells) -> int:
     return len(fields) if 2 * len(fields) >= len(texts) else 0
 
 
-def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: list[Issue]):
+def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: list[Issue],
+               formulas: list[str]):
     """Why ``sh`` may hold the tape: ``(rank, reason, table, rows)``, or None.
 
     rank orders candidates: an Excel Table named as the template names it first, then a
@@ -475,13 +487,13 @@ def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: lis
     if named:
         t = named[0]
         return ((3, len(t.columns)), f"which holds the loan-tape table {t.name!r}", t,
-                _sheet_rows(info, sh, limits, notes))
+                _sheet_rows(info, sh, limits, notes, formulas))
     scored = [(_header_fields(t.columns), t) for t in tables if t.header_rows > 0]
     n, table = max(scored, key=lambda x: x[0], default=(0, None))
     if n >= _MIN_HEADER_FIELDS:
         return ((2, n), f"whose table {table.name!r} is headed with {n} loan-tape columns",
-                table, _sheet_rows(info, sh, limits, notes))
-    got = _sheet_rows(info, sh, limits, notes)
+                table, _sheet_rows(info, sh, limits, notes, formulas))
+    got = _sheet_rows(info, sh, limits, notes, formulas)
     best, at, seen = 0, 0, 0
     for i, row in enumerate(got[0]):
         if all(_is_blank(v) for v in row):
@@ -498,7 +510,8 @@ def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: lis
     return None
 
 
-def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource):
+def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource,
+                     formulas: list[str]):
     """No sheet is called Tape: the sheet holding the template's table, else the one whose
     header names most loan-tape columns (visible sheets first); never a sheet that only
     mentions column names, like the Instructions."""
@@ -508,15 +521,17 @@ def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource)
         best = None
         for sh in group:
             notes: list[Issue] = []
-            found = _tape_like(info, sh, limits, notes)
+            refs: list[str] = []
+            found = _tape_like(info, sh, limits, notes, refs)
             if found is not None and (best is None or found[0] > best[1][0]):
-                best = (sh, found, notes)
+                best = (sh, found, notes, refs)
                 if found[0][0] == 3:
                     break  # the template's own table: no need to read further sheets
         if best is not None:
-            sh, (_rank, why, table, got), notes = best
+            sh, (_rank, why, table, got), notes, refs = best
             source.sheet = sh.name
             source.issues.extend(notes)
+            formulas.extend(refs)
             source.issues.append(make_issue(
                 WARNING, f"{info.path.name} has no sheet called 'Tape': the tape was read "
                 f"from the sheet {sh.name!r}, {why}; rename that sheet 'Tape' if it is the "
@@ -534,23 +549,52 @@ def _read_workbook(check, sheet, limits: TapeLimits) -> tuple[pd.DataFrame, Tape
     info: WorkbookInfo = check.workbook
     source = TapeSource(info.path, info.kind, sheet=None, date1904=info.date1904)
     source.issues.extend(make_issue(WARNING, n, check="file") for n in check.notes)
+    formulas: list[str] = []
     if sheet is None and info.sheet("Tape") is None:
-        sh, (table, (rows, engine, declared)) = _find_tape_sheet(info, limits, source)
+        sh, (table, (rows, engine, declared)) = _find_tape_sheet(info, limits, source,
+                                                                 formulas)
     else:
         sh = _pick_sheet(info, sheet)
         source.sheet = sh.name
         table = _pick_table(sheet_tables(info, sh, limits))
-        rows, engine, declared = _sheet_rows(info, sh, limits, source.issues)
+        rows, engine, declared = _sheet_rows(info, sh, limits, source.issues, formulas)
     source.engine = engine
     source.declared_dimension = declared
     if table is not None:
         source.table = table.name
     df = _frame(rows, source, table=table)
     del rows
+    if formulas:
+        _place_formulas(formulas, df, source)
     values, cells, issues = read_assumptions(info, limits, exclude=sh.name)
     source.assumptions, source.assumption_cells = values, cells
     source.issues.extend(issues)
     return df, source
+
+
+def _place_formulas(refs: list[str], df: pd.DataFrame, source: TapeSource) -> None:
+    """Formula cells saved without a value, which read as blanks: those holding a tape
+    value go to :attr:`TapeSource.uncalculated` for the validator to name one by one; the
+    others (a header, an ignored column, a row read as blank) are named in one warning."""
+    letters = {cs.letter: key for key, cs in source.columns.items() if cs.field}
+    rows = set(df.index.tolist())
+    elsewhere = []
+    for ref in refs:
+        rc = parse_ref(ref)
+        key = letters.get(column_letter(rc[1])) if rc else None
+        if key is not None and rc[0] in rows:
+            source.uncalculated[(rc[0], key)] = ref
+        else:
+            elsewhere.append(ref)
+    if elsewhere:
+        first = ", ".join(elsewhere[:5])
+        more = f" and {len(elsewhere) - 5:,} more" if len(elsewhere) > 5 else ""
+        source.issues.append(make_issue(
+            WARNING, f"the sheet {source.sheet!r} has formula cells that were never "
+            f"calculated ({first}{more}), outside the tape's values: they were read as "
+            f"blank. The program that saved {source.name} (a script, openpyxl ...) does not "
+            "calculate formulas: open the file in Excel, let it calculate and save it",
+            sheet=source.sheet, check="file"))
 
 
 def _assumption_target(text: str) -> tuple[str, str] | None:

@@ -320,11 +320,17 @@ def _check_cells(ck: _Checker, assumptions: dict[str, Any]) -> None:
             bad = np.zeros(ck.n, dtype=bool)
             if res.problems:
                 bad[list(res.problems)] = True
-            ck.cell_blank[c.name] = res.blank
+            formula = _uncalculated(ck, c.name) & res.blank
+            bad |= formula
+            ck.cell_blank[c.name] = res.blank & ~formula
             if c.name == "facility_id":
                 ck.ids = np.where(bad | res.blank, None, values)
             for pos, problem in sorted(res.problems.items()):
                 ck.add(ERROR, pos, c.name, problem, res.checks[pos], ck.raw(c.name, pos))
+            for pos in np.flatnonzero(formula):
+                ck.add(ERROR, int(pos), c.name, "this cell holds a formula with no calculated "
+                       "value (the file was saved without calculating): open it in Excel and "
+                       "save it, or type the value", "formula")
             blank = res.blank & ~bad
             if c.required:
                 for pos in np.flatnonzero(blank):
@@ -340,6 +346,19 @@ def _check_cells(ck: _Checker, assumptions: dict[str, Any]) -> None:
         ck.values[c.name] = values
         ck.bad[c.name] = bad
         ck.given[c.name] = given
+
+
+def _uncalculated(ck: _Checker, name: str) -> np.ndarray:
+    """Cells of column ``name`` holding a formula saved without a value (which read as
+    blank): they are errors, never blanks taking a default."""
+    m = np.zeros(ck.n, dtype=bool)
+    refs = ck.source.uncalculated
+    if refs:
+        pos = {r: i for i, r in enumerate(ck.rows.tolist())}
+        for row, key in refs:
+            if key == name and row in pos:
+                m[pos[row]] = True
+    return m
 
 
 def _fill_blanks(ck: _Checker, c: Column, values: np.ndarray, blank: np.ndarray,
