@@ -8,8 +8,10 @@ part-by-part writer in tests/hostile; expected values are the cells written.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.table import Table
@@ -364,15 +366,33 @@ def test_strict_open_xml_says_so(tmp_path):
     assert "no worksheet" not in said
 
 
+_NO_VALUE = ("this cell holds a formula with no calculated value (the file was saved "
+             "without calculating): open it in Excel and save it, or type the value")
+
+
 def test_formula_cells_never_calculated_say_so(tmp_path):
-    rows = [list(r) for r in H.full_tape(2)]
-    rows[1][5] = H.Formula("B2*2")            # GPUs by a formula, saved without its value
-    rows[2][5] = H.Formula("B3*2", cached=8)  # calculated: fine
+    from gpucredit.tape.guards import column_letter
+
+    rows = [list(r) for r in H.full_tape(3)]
+    gpus = [c.name for c in COLUMNS].index("gpu_count")
+    letter = openpyxl.utils.get_column_letter(gpus + 1)
+    rows[1][gpus] = H.Formula("B2*2")            # GPUs by a formula, saved without its value
+    rows[2][gpus] = H.Formula("B3*2", cached=8)  # calculated: read as its value
+    rows[0].append(H.Formula("1+1"))             # a header never calculated
+    rows[1].append("x")
     path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
-    report, _good, said = _issue13_report(path)
-    assert report.exit_status == 2
-    assert "the sheet 'Tape' has formula cells that were never calculated (F2)" in said
-    assert "F3" not in said.split("never calculated")[1].split(")")[0]
+    report, good, said = _issue13_report(path)
+    assert report.exit_status == 1 and sorted(good.index) == [3, 4]
+    assert good.loc[3, "gpu_count"] == 8
+    row2 = [i for i in report.issues if i.row == 2]
+    assert [(i.severity, i.column, i.field, i.message) for i in row2] == [
+        ("error", letter, "gpu_count", f"Row 2, column {letter} (GPUs): {_NO_VALUE}"),
+        ("warning", column_letter(len(rows[0])), None, f"Row 2, column "
+         f"{column_letter(len(rows[0]))}: this column holds data but has no header: it was "
+         "ignored; give it a header if it belongs to the tape")]
+    assert (f"the sheet 'Tape' has formula cells that were never calculated "
+            f"({column_letter(len(rows[0]))}1), "
+            "outside the tape's values: they were read as blank") in said
 
 
 @pytest.mark.parametrize("header, warned", [
@@ -394,3 +414,116 @@ def test_a_bracket_that_is_not_a_unit_is_named(tmp_path, header, warned):
         assert f'the header "{header}" was read as' in said and warned in said
     else:
         assert "is not a unit" not in said
+
+
+# ---------------------------------------------------- a renamed or missing Tape sheet
+
+DEMO = Path(__file__).resolve().parents[1] / "workbooks" / "demo_tape.xlsx"
+
+
+def _renamed_demo(tmp_path, new_name: str) -> Path:
+    """The demo tape with its Tape sheet renamed as Excel would (workbook.xml only)."""
+    members = [(n, d.replace(b'<sheet name="Tape" ',
+                             f'<sheet name="{new_name}" '.encode()))
+               if n == "xl/workbook.xml" else (n, d) for n, d in H.package_members(DEMO)]
+    return H.rezip(tmp_path / "renamed.xlsx", members)
+
+
+@pytest.mark.parametrize("new_name", ["Loans", "Tape (2)"])
+def test_a_renamed_demo_tape_sheet_is_read_by_its_table(tmp_path, new_name):
+    from gpucredit.tape import report_to_frame, validate_file
+
+    expected, _ = validate_file(DEMO)
+    path = _renamed_demo(tmp_path, new_name)
+    digest = H.sha256(path)
+    report, good = validate_file(path)
+    assert H.sha256(path) == digest
+    assert report.sheet == new_name and report.exit_status == 0
+    assert report.accepted == expected.accepted and len(good) == 15
+    assert list(report_to_frame(report)["Message"]) == [
+        f"renamed.xlsx has no sheet called 'Tape': the tape was read from the sheet "
+        f"{new_name!r}, which holds the loan-tape table 'LoanTape'; rename that sheet 'Tape' "
+        f"if it is the tape"]
+    assert [i.severity for i in report.issues] == ["warning"]
+
+
+def test_a_renamed_sheet_without_a_table_is_read_by_its_header_row(tmp_path):
+    # The Instructions list each column by label and by name in one row, and a table of
+    # presets has a few tape-like headers: neither is a tape's header.
+    instructions = [["How to fill it in"], ["Section", "Column", "Name", "Type"]] + [
+        ["Loan", c.label, c.name, c.type] for c in COLUMNS]
+    presets = [["Model", "Architecture", "List price (USD)", "Curve family", "kW per GPU",
+                "Launch date", "Rent (USD/GPU-hour)", "Notes", "Source"], ["H100"] * 9]
+    path = H.write_xlsx(tmp_path / "t.xlsx", {
+        "Instructions": instructions, "Presets": presets,
+        "Loans": [["Loan tape, June"], []] + [list(r) for r in H.full_tape(3)]})
+    report, good, said = _issue13_report(path)
+    assert report.sheet == "Loans" and len(good) == 3 and report.exit_status == 0
+    assert said == (f"t.xlsx has no sheet called 'Tape': the tape was read from the sheet "
+                    f"'Loans', whose row 3 is headed with {len(COLUMNS)} loan-tape columns; "
+                    f"rename that sheet 'Tape' if it is the tape")
+
+
+def test_only_instructions_and_assumptions_is_a_clear_error(tmp_path):
+    wb = openpyxl.load_workbook(DEMO)
+    for name in ("Tape", "Sources", "Market"):
+        del wb[name]
+    wb.save(tmp_path / "t.xlsx")
+    report, good, said = _issue13_report(tmp_path / "t.xlsx")
+    assert report.exit_status == 2 and good.empty
+    assert said == ("t.xlsx has no sheet called 'Tape' and no sheet whose header names "
+                    "loan-tape columns (its sheets are 'Instructions', 'Assumptions'): was "
+                    "the Tape sheet renamed or deleted? Name the sheet holding the tape "
+                    "'Tape'.")
+
+
+def _openpyxl_formulas(tmp_path) -> Path:
+    """The demo tape saved by openpyxl with formulas it cannot calculate in two cells: the
+    drawn amount of row 3 (optional: its blank would take the commitment) and the GPUs of
+    row 4 (required)."""
+    wb = openpyxl.load_workbook(DEMO)
+    ws = wb["Tape"]
+    header = [c.value for c in ws[1]]
+    ws.cell(3, header.index("Drawn amount") + 1).value = "=4900000000"
+    ws.cell(4, header.index("GPUs") + 1).value = "=80000+2000"
+    ws.cell(5, header.index("Commitment") + 1).value = "=SUM(1,2)"
+    path = tmp_path / "formulas.xlsx"
+    wb.save(path)
+    return path
+
+
+def test_formulas_saved_by_openpyxl_without_values_are_errors_on_their_cells(tmp_path):
+    from gpucredit.tape import report_to_frame, validate_file
+
+    path = _openpyxl_formulas(tmp_path)
+    digest = H.sha256(path)
+    report, good = validate_file(path)
+    assert H.sha256(path) == digest
+    frame = report_to_frame(report)
+    assert list(zip(frame["Severity"], frame["Row"], frame["Column"], frame["Message"],
+                    strict=True)) == [
+        ("error", 3, "L", f"Row 3, column L (Drawn amount): {_NO_VALUE}"),
+        ("error", 4, "F", f"Row 4, column F (GPUs): {_NO_VALUE}"),
+        ("error", 5, "K", f"Row 5, column K (Commitment): {_NO_VALUE}"),
+    ]
+    assert report.exit_status == 1 and report.rejected_rows == [3, 4, 5]
+    assert len(good) == 12 and not {3, 4, 5} & set(good.index)
+
+
+def test_a_text_formula_calculated_to_nothing_is_a_blank(tmp_path):
+    # Excel saves a formula whose result is "" as t="str" with an empty value: calculated.
+    import re
+
+    rows = [list(r) for r in H.full_tape(2)]
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
+    members = []
+    for n, d in H.package_members(path):
+        if n == "xl/worksheets/sheet1.xml":  # D2, the Source: an optional text
+            d, hits = re.subn(rb'<c r="D2"[^>]*>.*?</c>',
+                              b'<c r="D2" t="str"><f>IF(1,"","x")</f><v></v></c>', d)
+            assert hits == 1
+        members.append((n, d))
+    H.rezip(path, members)
+    report, good, said = _issue13_report(path)
+    assert "formula" not in said and len(good) == 2 and report.exit_status == 0
+    assert pd.isna(good.loc[2, "source"]) and good.loc[3, "source"] == "illustrative"

@@ -636,3 +636,38 @@ def test_possible_date_text_with_a_time_is_still_read(tmp_path):
     _report, good, frame = _issue13_tape(tmp_path, {(3, "origination_date"): "2024-06-30 23:59"})
     assert not frame["Message"].str.contains("not a real date").any()
     assert len(good) == 4
+
+
+@pytest.mark.parametrize("fid, name", [
+    ("FAC\x1b-1", "U+001B escape"),
+    ("FAC\x07-1", "U+0007 bell"),
+    ("FAC-\x85001", "U+0085 control character"),
+])
+def test_a_control_character_in_a_csv_id_is_named(tmp_path, fid, name):
+    report, good = tape(tmp_path, {"facility_id": fid}, {})
+    assert messages(report, "warning") == [
+        f"Row 2, column A (facility_id): the facility id holds an invisible character "
+        f"({name}): retype it"]
+    hit = next(i for i in report.issues if i.severity == "warning")
+    assert (hit.sheet, hit.row, hit.column) == (None, 2, "A")
+    assert len(good) == 2
+
+
+@pytest.mark.parametrize("written, name", [
+    ("FAC_x001B_-1", "U+001B escape"),   # how an .xlsx stores ESC in text
+    ("FAC_x0007_-1", "U+0007 bell"),
+])
+def test_a_control_character_in_an_xlsx_id_is_named(tmp_path, written, name):
+    _report, good, frame = _issue13_tape(tmp_path, {(3, "facility_id"): written})
+    assert list(frame["Message"]) == [
+        f"Row 3, column A (Facility ID): the facility id holds an invisible character "
+        f"({name}): retype it"]
+    assert list(frame["Severity"]) == ["warning"] and len(good) == 4
+
+
+def test_an_id_differing_only_by_a_control_character_is_the_same_facility(tmp_path):
+    _report, good, frame = _issue13_tape(tmp_path, {(4, "facility_id"): "FAC-000001_x001B_"})
+    hits = frame[frame["Message"].str.contains("looks the same as", regex=False)]
+    assert sorted(hits["Row"]) == [2, 4], frame.to_string()
+    assert all("an invisible character (U+001B escape)" in m for m in hits["Message"])
+    assert len(good) == 2

@@ -845,9 +845,26 @@ _ERROR_CELL = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*?\st="e"[^>]*>\s*(?:<f[^>]*/>\s*|<f[^>]*>[^<]*</f>\s*)?'
     rb"<v>([^<]{1,32})</v>")
 _MAX_ERROR_CELLS = 10_000
-# A formula cell closed right after its formula: no <v>, never calculated.
+# A formula cell closed right after its formula, or after an empty value (``<v/>``, as
+# openpyxl writes a formula it cannot calculate): never calculated. An empty value of a
+# text formula (t="str") is a calculated "" and is left alone (see _uncalculated_refs).
 _UNCALCULATED_CELL = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)\s*</c>')
+    rb'<c(\s[^>]*)>\s*<f(?:[^>]*/>|[^>]*>[^<]*</f>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>')
+_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]{1,3}[0-9]{1,7})["']""")
+_TEXT_TYPE = re.compile(rb"""\st\s*=\s*["']str["']""")
+
+
+def _uncalculated_refs(buf: bytes, lo: int, hi: int) -> list[str]:
+    """References of the formula cells in ``buf[lo:hi]`` saved without a value."""
+    out = []
+    for m in _UNCALCULATED_CELL.finditer(buf, lo, hi):
+        attrs = m.group(1)
+        if m.group(2) and _TEXT_TYPE.search(attrs):
+            continue  # a text formula whose value is "": calculated
+        ref = _CELL_REF.search(attrs)
+        if ref:
+            out.append(ref.group(1).decode())
+    return out
 _DIMENSION = re.compile(rb"<(?:[\w.\-]+:)?dimension\s[^>]*?ref\s*=\s*[\"']([^\"']*)[\"']")
 
 
@@ -1008,8 +1025,7 @@ def scan_sheet(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits = DEFAUL
                 if _PREFIX_PROBE.search(buf, lo, hi) and _PREFIXED_TAG.search(buf, lo, hi):
                     fast = False
                 if buf.find(b"<f", lo, hi) >= 0 and len(uncalculated) < _MAX_ERROR_CELLS:
-                    uncalculated += [m.group(1).decode() for m in
-                                     _UNCALCULATED_CELL.finditer(buf, lo, hi)]
+                    uncalculated += _uncalculated_refs(buf, lo, hi)
                 if buf.find(b't="e"', lo, hi) >= 0 and len(errors) < _MAX_ERROR_CELLS:
                     for em in _ERROR_CELL.finditer(buf, lo, hi):
                         errors[em.group(1).decode()] = em.group(2).decode("utf-8", "replace")

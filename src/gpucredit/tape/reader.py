@@ -4,10 +4,14 @@
 
 * **Workbooks** with python-calamine (fast: about 12x openpyxl on this project's tapes),
   or with openpyxl's streaming reader when the guard found cells it cannot bound. The tape
-  is the Excel Table on the sheet called ``Tape`` (or on the sheet given, or the first
-  visible sheet); without a table, the header is the first row naming at least two schema
-  columns among the first 30 non-empty rows (else the first non-empty row), and the data
-  run to the last non-empty row. A table's totals row is left out.
+  is the Excel Table on the sheet called ``Tape`` (or on the sheet given). Without such a
+  sheet it is the sheet holding the template's table (``LoanTape``), else the sheet whose
+  header row names most loan-tape columns (at least three, and at least half the row's
+  cells: a sheet listing column names down a column is not a tape), with a warning naming
+  it; failing both, an error lists the sheets. Without a table, the header is the first
+  row naming at least two schema columns among the first 30 non-empty rows (else the first
+  non-empty row), and the data run to the last non-empty row. A table's totals row is
+  left out.
 * **CSV** with pandas' C parser: UTF-8 (with or without BOM), UTF-16 with BOM, else
   Windows-1252 with a warning; the delimiter is the most frequent of ``, ; tab |`` in the
   header line, or the one an Excel ``sep=`` first line names.
@@ -144,6 +148,9 @@ class TapeSource:
     issues : list of Issue
         Problems found while reading (duplicate headers, data without a header, encoding
         fallback ...); the validator adds them to its report.
+    uncalculated : dict
+        (spreadsheet row, frame column) -> cell reference of the tape cells holding a
+        formula saved without a value (read as blank): the validator reports each.
     """
 
     path: Path
@@ -160,6 +167,7 @@ class TapeSource:
     assumptions: dict[str, Any] = field(default_factory=dict)
     assumption_cells: dict[str, str] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    uncalculated: dict[tuple[int, str], str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -250,10 +258,17 @@ def _openpyxl_rows(path: Path, sheet: str, limits: TapeLimits) -> list[list[Any]
 
 
 def _sheet_rows(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits,
-                notes: list[Issue]) -> tuple[list[list[Any]], str, str | None]:
-    """All rows of a sheet from A1 (guarded), the engine used and the declared dimension."""
+                notes: list[Issue], formulas: list[str] | None = None
+                ) -> tuple[list[list[Any]], str, str | None]:
+    """All rows of a sheet from A1 (guarded), the engine used and the declared dimension.
+
+    Formula cells saved without a value read as blanks: their references are added to
+    ``formulas`` when given (the tape's sheet, whose cells are reported one by one), else
+    one error names them for the sheet."""
     scan = scan_sheet(info, sheet, limits)
-    if scan.uncalculated:
+    if formulas is not None:
+        formulas.extend(scan.uncalculated)
+    elif scan.uncalculated:
         first = ", ".join(scan.uncalculated[:5])
         more = f" and {len(scan.uncalculated) - 5:,} more" if len(scan.uncalculated) > 5 else ""
         notes.append(make_issue(
@@ -435,41 +450,94 @@ def _pick_sheet(info: WorkbookInfo, sheet: str | int | None) -> SheetInfo:
     return (visible or info.sheets)[0]
 
 
+_TAPE_TABLES = ("tape", "loantape")
+"""Names of the tape's Excel Table: the template's (``LoanTape``,
+:data:`gpucredit.excel.tape_template.TABLE_NAME`) and the plain one, case ignored."""
+_MIN_HEADER_FIELDS = 3
+
+
 def _pick_table(tables: list[TableInfo]) -> TableInfo | None:
     if not tables:
         return None
     for t in tables:
-        if t.name.strip().lower() == "tape":
+        if t.name.strip().lower() in _TAPE_TABLES:
             return t
     return max(tables, key=lambda t: sum(1 for c in t.columns if match_header(c)))
 
 
-def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: list[Issue]):
-    """The sheet's table and rows if its header names loan-tape columns, else None."""
-    table = _pick_table(sheet_tables(info, sh, limits))
-    if table is not None and sum(1 for c in table.columns if match_header(c)) >= 2:
-        return table, _sheet_rows(info, sh, limits, notes)
-    got = _sheet_rows(info, sh, limits, notes)
-    rows = got[0]
-    for row in rows[:_HEADER_SEARCH_ROWS]:
-        if sum(1 for v in row if isinstance(v, str) and match_header(v)) >= 2:
-            return table, got
+def _header_fields(cells) -> int:
+    """How many loan-tape columns a row of cells names as headers: distinct schema columns,
+    counted only when they are at least half of the row's non-blank cells. A row listing
+    one column by label and by name ("Facility ID", "facility_id", as the Instructions
+    sheet does) names one; a table of other data with a few tape-like headers names none.
+    """
+    texts = [v for v in cells if not _is_blank(v)]
+    fields = {match_header(v) for v in texts if isinstance(v, str)} - {None}
+    return len(fields) if 2 * len(fields) >= len(texts) else 0
+
+
+def _tape_like(info: WorkbookInfo, sh: SheetInfo, limits: TapeLimits, notes: list[Issue],
+               formulas: list[str]):
+    """Why ``sh`` may hold the tape: ``(rank, reason, table, rows)``, or None.
+
+    rank orders candidates: an Excel Table named as the template names it first, then a
+    table, then a plain header row, each by how many loan-tape columns it names."""
+    tables = sheet_tables(info, sh, limits)
+    named = [t for t in tables if t.name.strip().lower() in _TAPE_TABLES]
+    if named:
+        t = named[0]
+        return ((3, len(t.columns)), f"which holds the loan-tape table {t.name!r}", t,
+                _sheet_rows(info, sh, limits, notes, formulas))
+    scored = [(_header_fields(t.columns), t) for t in tables if t.header_rows > 0]
+    n, table = max(scored, key=lambda x: x[0], default=(0, None))
+    if n >= _MIN_HEADER_FIELDS:
+        return ((2, n), f"whose table {table.name!r} is headed with {n} loan-tape columns",
+                table, _sheet_rows(info, sh, limits, notes, formulas))
+    got = _sheet_rows(info, sh, limits, notes, formulas)
+    best, at, seen = 0, 0, 0
+    for i, row in enumerate(got[0]):
+        if all(_is_blank(v) for v in row):
+            continue
+        n = _header_fields(row)
+        if n > best:
+            best, at = n, i + 1
+        seen += 1
+        if seen >= _HEADER_SEARCH_ROWS:
+            break
+    if best >= _MIN_HEADER_FIELDS:
+        return ((1, best), f"whose row {at} is headed with {best} loan-tape columns",
+                _pick_table(tables), got)
     return None
 
 
-def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource):
-    """No sheet is called Tape: the first visible sheet whose header is a loan tape's."""
-    for sh in [s for s in info.sheets if s.state == "visible"] or info.sheets:
-        notes: list[Issue] = []
-        found = _tape_like(info, sh, limits, notes)
-        if found is not None:
+def _find_tape_sheet(info: WorkbookInfo, limits: TapeLimits, source: TapeSource,
+                     formulas: list[str]):
+    """No sheet is called Tape: the sheet holding the template's table, else the one whose
+    header names most loan-tape columns (visible sheets first); never a sheet that only
+    mentions column names, like the Instructions."""
+    visible = [s for s in info.sheets if s.state == "visible"]
+    hidden = [s for s in info.sheets if s.state != "visible"]
+    for group in (visible, hidden):
+        best = None
+        for sh in group:
+            notes: list[Issue] = []
+            refs: list[str] = []
+            found = _tape_like(info, sh, limits, notes, refs)
+            if found is not None and (best is None or found[0] > best[1][0]):
+                best = (sh, found, notes, refs)
+                if found[0][0] == 3:
+                    break  # the template's own table: no need to read further sheets
+        if best is not None:
+            sh, (_rank, why, table, got), notes, refs = best
             source.sheet = sh.name
             source.issues.extend(notes)
+            formulas.extend(refs)
             source.issues.append(make_issue(
                 WARNING, f"{info.path.name} has no sheet called 'Tape': the tape was read "
-                f"from the sheet {sh.name!r}, whose header names loan-tape columns",
+                f"from the sheet {sh.name!r}, {why}; rename that sheet 'Tape' if it is the "
+                "tape",
                 sheet=sh.name, check="file"))
-            return sh, found
+            return sh, (table, got)
     names = ", ".join(repr(s.name) for s in info.sheets)
     raise TapeError(f"{info.path.name} has no sheet called 'Tape' and no sheet whose header "
                     f"names loan-tape columns (its sheets are {names}): was the Tape sheet "
@@ -481,23 +549,52 @@ def _read_workbook(check, sheet, limits: TapeLimits) -> tuple[pd.DataFrame, Tape
     info: WorkbookInfo = check.workbook
     source = TapeSource(info.path, info.kind, sheet=None, date1904=info.date1904)
     source.issues.extend(make_issue(WARNING, n, check="file") for n in check.notes)
+    formulas: list[str] = []
     if sheet is None and info.sheet("Tape") is None:
-        sh, (table, (rows, engine, declared)) = _find_tape_sheet(info, limits, source)
+        sh, (table, (rows, engine, declared)) = _find_tape_sheet(info, limits, source,
+                                                                 formulas)
     else:
         sh = _pick_sheet(info, sheet)
         source.sheet = sh.name
         table = _pick_table(sheet_tables(info, sh, limits))
-        rows, engine, declared = _sheet_rows(info, sh, limits, source.issues)
+        rows, engine, declared = _sheet_rows(info, sh, limits, source.issues, formulas)
     source.engine = engine
     source.declared_dimension = declared
     if table is not None:
         source.table = table.name
     df = _frame(rows, source, table=table)
     del rows
+    if formulas:
+        _place_formulas(formulas, df, source)
     values, cells, issues = read_assumptions(info, limits, exclude=sh.name)
     source.assumptions, source.assumption_cells = values, cells
     source.issues.extend(issues)
     return df, source
+
+
+def _place_formulas(refs: list[str], df: pd.DataFrame, source: TapeSource) -> None:
+    """Formula cells saved without a value, which read as blanks: those holding a tape
+    value go to :attr:`TapeSource.uncalculated` for the validator to name one by one; the
+    others (a header, an ignored column, a row read as blank) are named in one warning."""
+    letters = {cs.letter: key for key, cs in source.columns.items() if cs.field}
+    rows = set(df.index.tolist())
+    elsewhere = []
+    for ref in refs:
+        rc = parse_ref(ref)
+        key = letters.get(column_letter(rc[1])) if rc else None
+        if key is not None and rc[0] in rows:
+            source.uncalculated[(rc[0], key)] = ref
+        else:
+            elsewhere.append(ref)
+    if elsewhere:
+        first = ", ".join(elsewhere[:5])
+        more = f" and {len(elsewhere) - 5:,} more" if len(elsewhere) > 5 else ""
+        source.issues.append(make_issue(
+            WARNING, f"the sheet {source.sheet!r} has formula cells that were never "
+            f"calculated ({first}{more}), outside the tape's values: they were read as "
+            f"blank. The program that saved {source.name} (a script, openpyxl ...) does not "
+            "calculate formulas: open the file in Excel, let it calculate and save it",
+            sheet=source.sheet, check="file"))
 
 
 def _assumption_target(text: str) -> tuple[str, str] | None:
@@ -747,7 +844,8 @@ def read_tape(path: str | Path, sheet: str | int | None = None, *,
         ``.xlsx``, ``.xlsm`` or ``.csv`` (the content decides, not the extension).
     sheet : str or int, optional
         Worksheet holding the tape (name, case ignored, or 0-based index). Default: the
-        sheet called ``Tape``, else the first visible sheet. Ignored for CSV.
+        sheet called ``Tape``, else the sheet holding the template's table or a tape's
+        header (with a warning naming it). Ignored for CSV.
     limits : TapeLimits, optional
         Bounds on rows, columns, cells and sizes (:class:`~gpucredit.tape.guards.TapeLimits`).
 

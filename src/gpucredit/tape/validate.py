@@ -320,11 +320,17 @@ def _check_cells(ck: _Checker, assumptions: dict[str, Any]) -> None:
             bad = np.zeros(ck.n, dtype=bool)
             if res.problems:
                 bad[list(res.problems)] = True
-            ck.cell_blank[c.name] = res.blank
+            formula = _uncalculated(ck, c.name) & res.blank
+            bad |= formula
+            ck.cell_blank[c.name] = res.blank & ~formula
             if c.name == "facility_id":
                 ck.ids = np.where(bad | res.blank, None, values)
             for pos, problem in sorted(res.problems.items()):
                 ck.add(ERROR, pos, c.name, problem, res.checks[pos], ck.raw(c.name, pos))
+            for pos in np.flatnonzero(formula):
+                ck.add(ERROR, int(pos), c.name, "this cell holds a formula with no calculated "
+                       "value (the file was saved without calculating): open it in Excel and "
+                       "save it, or type the value", "formula")
             blank = res.blank & ~bad
             if c.required:
                 for pos in np.flatnonzero(blank):
@@ -340,6 +346,19 @@ def _check_cells(ck: _Checker, assumptions: dict[str, Any]) -> None:
         ck.values[c.name] = values
         ck.bad[c.name] = bad
         ck.given[c.name] = given
+
+
+def _uncalculated(ck: _Checker, name: str) -> np.ndarray:
+    """Cells of column ``name`` holding a formula saved without a value (which read as
+    blank): they are errors, never blanks taking a default."""
+    m = np.zeros(ck.n, dtype=bool)
+    refs = ck.source.uncalculated
+    if refs:
+        pos = {r: i for i, r in enumerate(ck.rows.tolist())}
+        for row, key in refs:
+            if key == name and row in pos:
+                m[pos[row]] = True
+    return m
 
 
 def _fill_blanks(ck: _Checker, c: Column, values: np.ndarray, blank: np.ndarray,
@@ -366,8 +385,22 @@ EXCEL_ERRORS = frozenset({"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM
 """Excel's error values (Microsoft Support, "How to correct a #... error"), as cells show
 them and as readers return them."""
 
-_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e"
+_INVISIBLE = re.compile("[\u0000-\u001f\u007f-\u009f"
+                        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e"
                         "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]")
+"""Characters a cell can hold that show as nothing (or as a box) on screen: the C0 and C1
+control characters (ESC, BEL ..., which an .xlsx stores as ``_x001B_``), and the format
+characters that are invisible (zero-width spaces and joiners, soft hyphen, direction
+marks, the BOM). An id never needs one."""
+_CONTROL_NAMES = dict(enumerate((
+    "null", "start of heading", "start of text", "end of text", "end of transmission",
+    "enquiry", "acknowledge", "bell", "backspace", "tab", "line feed", "line tabulation",
+    "form feed", "carriage return", "shift out", "shift in", "data link escape",
+    "device control one", "device control two", "device control three",
+    "device control four", "negative acknowledge", "synchronous idle",
+    "end of transmission block", "cancel", "end of medium", "substitute", "escape",
+    "file separator", "group separator", "record separator", "unit separator")))
+_CONTROL_NAMES[0x7F] = "delete"
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
                                       "\ufe58\ufe63\uff0d", "-"))
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?![\d:])")
@@ -377,7 +410,8 @@ def id_key(value) -> str:
     """The form in which two facility ids are compared.
 
     Unicode NFKC normalisation (full-width and compatibility forms), invisible characters
-    removed (zero-width spaces and joiners, soft hyphens, direction marks, the BOM), every
+    removed (control characters such as ESC, zero-width spaces and joiners, soft hyphens,
+    direction marks, the BOM), every
     dash-like character read as ``-``, case folded, outer spaces stripped: ids an analyst
     cannot tell apart on screen compare equal (Unicode Standard Annex #15; Unicode
     Technical Standard #39, "Confusable detection").
@@ -390,8 +424,21 @@ def id_key(value) -> str:
 
 
 def _char_names(text: str, pattern: re.Pattern) -> list[str]:
-    return [f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed').lower()}"
-            for c in dict.fromkeys(pattern.findall(text))]
+    return [f"U+{ord(c):04X} {_char_name(c)}" for c in dict.fromkeys(pattern.findall(text))]
+
+
+def _char_name(c: str) -> str:
+    """A character's name in lower case; control characters (which have no Unicode name)
+    by their ISO 6429 name, e.g. ``escape``.
+
+    >>> _char_name("\x1b"), _char_name("\x85"), _char_name("\u200b")
+    ('escape', 'control character', 'zero width space')
+    """
+    name = unicodedata.name(c, "")
+    if name:
+        return name.lower()
+    return _CONTROL_NAMES.get(ord(c), "control character" if unicodedata.category(c) == "Cc"
+                              else "unnamed")
 
 
 def _difference(a: str, b: str) -> str:
@@ -847,7 +894,7 @@ def validate_file(path: str | Path, strict: bool = False, *, sheet: str | int | 
     strict : bool
         Any row error stops the whole tape (no good rows).
     sheet : str or int, optional
-        Worksheet holding the tape (default ``Tape``, else the first visible sheet).
+        Worksheet holding the tape (default ``Tape``, else the sheet found to hold it).
     limits : TapeLimits, optional
         Bounds on the file (rows, columns, cells, sizes).
     valuation_date : datetime.date, optional
