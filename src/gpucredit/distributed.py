@@ -6,7 +6,7 @@ scheduler at an address - and yields ``(chunk index, ChunkResult)`` pairs as chu
 finish. The chunk function is the local engine's own :func:`gpucredit.engine.run_chunk`,
 so the results are the local engine's: nothing is computed here.
 
-Dask is an optional extra (``pip install 'gpucredit[dask]'``): this module imports it only
+Dask is an optional extra (``pip install "gpucredit[dask]"``): this module imports it only
 when :func:`dask_mapper` is called, and nothing in the core, the tape layer, the engine or
 the command line imports this module unless the Dask engine is asked for.
 
@@ -180,7 +180,7 @@ def check_worker_versions(versions: dict[str, Any], expected: str) -> None:
     ...
     gpucredit.errors.GpuCreditError: 1 Dask worker(s) run another gpucredit than this
     machine (0.1.0): tcp://b:1 has 0.0.9. Install the same version on every worker:
-    pip install 'gpucredit[dask]==0.1.0'
+    pip install "gpucredit[dask]==0.1.0"
     """
     bad = {w: v for w, v in sorted(versions.items()) if str(v) != expected}
     if not bad:
