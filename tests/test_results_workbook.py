@@ -363,7 +363,7 @@ class TestLibreOffice:
             "Debt modelled": m["debt"].sum(),
             "Collateral at market value": 74e6,
             "Collateral at liquidation value": m["liquidation_value"].sum(),
-            "Expected loss (Monte Carlo)": 37500.75,
+            "Expected loss, undiscounted (Monte Carlo)": 37500.75,
             "Facilities breaching lock-up": 2,
             "Facilities breaching default": 1,
             "Facilities with liquidation LTV above 100%": 2,

@@ -877,8 +877,11 @@ def _summary(metrics: pd.DataFrame, n_worst: int):
         ("Debt of facilities breaching the default covenant (USD)", float(debt[breach].sum())),
         ("Lowest minimum DSCR", float(metrics["min_dscr"].min())),
     ]
+    if "mc_pv_expected_loss" in metrics:  # the Portfolio sheet's expected loss
+        items.append(("Expected loss, Monte Carlo, present value (USD)",
+                      float(metrics["mc_pv_expected_loss"].sum())))
     if "mc_expected_loss" in metrics:
-        items.append(("Expected loss, Monte Carlo (USD)",
+        items.append(("Expected loss, Monte Carlo, undiscounted (USD)",
                       float(metrics["mc_expected_loss"].sum())))
     totals = pd.DataFrame([i for i in items if i is not None], columns=["item", "value"])
     by_type = metrics.groupby("borrower_type").agg(

@@ -711,8 +711,10 @@ _TOTALS = (
     ("debt_capacity", "Sculpted debt capacity", "sum", "debt_capacity", None, ()),
     ("min_headroom_usd", "Headroom to lock-up, sum of minima", "sum", "min_headroom_usd",
      None, ()),
-    ("mc_expected_loss", "Expected loss (Monte Carlo)", "sum", "mc_expected_loss", None,
-     ("Expected loss, Monte Carlo (USD)",)),
+    ("mc_pv_expected_loss", "Expected loss, present value (Monte Carlo)", "sum",
+     "mc_pv_expected_loss", None, ("Expected loss, Monte Carlo, present value (USD)",)),
+    ("mc_expected_loss", "Expected loss, undiscounted (Monte Carlo)", "sum",
+     "mc_expected_loss", None, ("Expected loss, Monte Carlo, undiscounted (USD)",)),
     ("facilities_breaching_lockup", "Facilities breaching lock-up", "countif",
      "first_breach_lockup", ">0", ()),
     ("facilities_breaching_default", "Facilities breaching default", "countif",
@@ -732,7 +734,7 @@ _BY_TYPE_LABELS = {"facilities": "Facilities", "debt": "Debt modelled",
                    "market_value": "Market value", "liquidation_value": "Liquidation value",
                    "facilities_breaching_lockup": "Breaching lock-up",
                    "facilities_breaching_default": "Breaching default",
-                   "mc_expected_loss": "Expected loss (MC)"}
+                   "mc_expected_loss": "Expected loss (MC, undiscounted)"}
 
 
 def _norm(text) -> str:
@@ -878,7 +880,7 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
 
         present = set(metrics["rating"].dropna().astype(str))
         heading("Ratings")
-        header("Rating", "Facilities", "Debt modelled", "Expected loss (MC)")
+        header("Rating", "Facilities", "Debt modelled", "Expected loss (MC, undiscounted)")
         for notch in (n for n in NOTCHES if n in present):
             r = len(rows) + 1
             ratings = mlay.range("rating")
