@@ -758,14 +758,16 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             run_info: dict | None = None) -> RecalcResult:
     """Put the chunks' tables together, in tape order, and summarise the portfolio."""
     order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
-    metrics = pd.concat([r.metrics for r in results if not r.metrics.empty]) \
-        if any(not r.metrics.empty for r in results) else pd.DataFrame()
-    if not metrics.empty:
-        metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable")]
-        metrics = metrics[_column_order(metrics.columns)]
-    periods = _ordered(pd.concat([r.periods for r in results], ignore_index=True)
+    parts = [m for m in _take_tables(results, "metrics") if not m.empty]
+    metrics = pd.concat(parts) if parts else pd.DataFrame()
+    del parts
+    if not metrics.empty:  # tape order and the house column order, in one copy
+        metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable"),
+                               [metrics.columns.get_loc(c)
+                                for c in _column_order(metrics.columns)]]
+    periods = _ordered(pd.concat(_take_tables(results, "periods"), ignore_index=True)
                        if results else pd.DataFrame(), order)
-    grid = _ordered(pd.concat([r.scenarios for r in results], ignore_index=True)
+    grid = _ordered(pd.concat(_take_tables(results, "scenarios"), ignore_index=True)
                     if results else pd.DataFrame(), order)
     err_rows = [e for r in results for e in r.errors]
     err = pd.concat([errors if errors is not None else pd.DataFrame(),
@@ -785,6 +787,15 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
         assumptions=_used(assumptions, options), run_info=info,
         **_portfolio_tables(_take_losses(results), rows, metrics))
+
+
+def _take_tables(results: list[ChunkResult], name: str) -> list[pd.DataFrame]:
+    """The chunks' ``name`` tables, released from the chunks: once concatenated they are
+    held once, not twice (peak memory at the end of a large run)."""
+    parts = [getattr(r, name) for r in results]
+    for r in results:
+        setattr(r, name, pd.DataFrame())
+    return parts
 
 
 def _take_losses(results: list[ChunkResult]) -> list:
