@@ -416,6 +416,24 @@ def test_a_bracket_that_is_not_a_unit_is_named(tmp_path, header, warned):
         assert "is not a unit" not in said
 
 
+@pytest.mark.parametrize("header", ["Drawn amount [USD m]", "Commitment (USD mn)",
+                                    "Cost per GPU ('000)", "Commitment (USD bn)"])
+def test_a_scaled_amount_column_is_refused_not_read_a_million_times_too_small(tmp_path,
+                                                                               header):
+    """An amount column whose header scales it (thousands, millions, billions) would be
+    read as whole dollars: the tape stops with the column named; "[m]" elsewhere (not an
+    amount) is not taken for millions."""
+    rows = [list(r) for r in H.full_tape(2, labels=True)]
+    target = {"Drawn a": "drawn_amount", "Commitm": "commitment",
+              "Cost pe": "gpu_unit_cost"}[header[:7]]
+    rows[0][[c.name for c in COLUMNS].index(target)] = header
+    path = H.write_xlsx(tmp_path / "t.xlsx", {"Tape": rows})
+    report, good, said = _issue13_report(path)
+    assert good.empty and report.exit_status == 2
+    assert f'the header "{header}" says its amounts are scaled' in said
+    assert "give them in full (USD 4.9bn as 4900000000)" in said
+
+
 # ---------------------------------------------------- a renamed or missing Tape sheet
 
 DEMO = Path(__file__).resolve().parents[1] / "workbooks" / "demo_tape.xlsx"

@@ -79,6 +79,23 @@ _UNIT_WORDS = frozenset(
     "$/gpu-hour usd/gpu-hr $/gpu-hr".split())
 
 
+_SCALE_WORDS = frozenset(
+    "k m mm mn mln bn b000 '000 000 000s thousand thousands million millions billion "
+    "billions".split())
+"""Words in a header's bracket that scale its amounts ("Drawn amount [USD m]")."""
+
+
+def _scaled(header: str) -> str | None:
+    """The trailing bracket of ``header`` when it scales the amounts (thousands, millions,
+    billions), else None: gpucredit reads amounts as written, so such a column would be
+    read a thousand or a million times too small."""
+    m = _TRAILING_BRACKET.search(header)
+    if m is None:
+        return None
+    words = [w for w in re.split(r"[\s,/]+", m.group(1).strip().lower()) if w]
+    return m.group(0).strip() if any(w in _SCALE_WORDS for w in words) else None
+
+
 def _not_a_unit(header: str, fld: str) -> str | None:
     """The trailing bracket of ``header`` when it is not a unit, else None.
 
@@ -818,8 +835,15 @@ def _assemble(header_names: list[str], sub: np.ndarray, row_numbers: np.ndarray,
         if fld is not None:
             key = fld
             seen_fields[fld] = letter
-            odd = _not_a_unit(name, fld)
-            if odd:
+            amount = "USD" in (column(fld).unit or "")  # "[m]" may be months elsewhere
+            scaled, odd = _scaled(name) if amount else None, _not_a_unit(name, fld)
+            if scaled:
+                source.issues.append(make_issue(
+                    ERROR, f'the header "{name}" says its amounts are scaled ("{scaled}"); '
+                    "gpucredit reads amounts as written, in whole units: give them in full "
+                    f'(USD 4.9bn as 4900000000) and drop "{scaled}" from the header',
+                    sheet=sheet, column=letter, header=name, field=fld, check="header"))
+            elif odd:
                 source.issues.append(make_issue(
                     WARNING, f'the header "{name}" was read as {column(fld).label}: '
                     f'"{odd}" is not a unit; if this column holds something else, rename it',

@@ -1133,10 +1133,15 @@ holdings and market pricing. gpucredit reads it from an Excel workbook (`.xlsx`,
 * Start from the template (`gpucredit template tape -o tape.xlsx`): the tape is an Excel
   Table on the **Tape** sheet; market data sit on the **Assumptions** sheet as named cells.
   A plain range works too: the header is the first row that names at least two columns
-  (usually the first non-empty row) of the sheet called `Tape`, or of the first sheet.
+  (usually the first non-empty row) of the sheet called `Tape`. With no such sheet (it was
+  renamed), the tape is read from the sheet holding the template's table, else from the
+  sheet whose header row names the most tape columns, and a warning says which.
 * Headers are matched ignoring case, spaces, underscores and a unit in brackets: `Facility
   ID`, `facility_id` and `FACILITY ID (text)` are the same column. The labels, names and
   aliases below are all accepted. Columns the schema does not know are reported and ignored.
+  Amounts are read as written, in whole dollars: a header that scales them (`Drawn amount
+  [USD m]`, `(USD '000)`) stops the tape with the column named, never read a million times
+  too small.
 * **Percentages** are decimals, as in a cell formatted as a percentage: 8% is entered as
   `8%` or `0.08` (text such as `8%` or `800bp` is understood too). A bare `8` means 800%
   and is refused, never divided by 100 behind your back. The loan spread and floor are
