@@ -615,3 +615,15 @@ def test_passes_open_xml_schema_validation(written):
     """The rows streamed into the package are valid SpreadsheetML (Open XML SDK)."""
     _, path, _ = written
     assert lo.open_xml_findings(path) == []
+
+
+def test_a_rating_beside_a_liquidation_ltv_above_100_is_explained():
+    from gpucredit.excel.results import _collateral_note
+
+    metrics = pd.DataFrame({"max_ltv_liquidation": [1.6, 0.7, np.nan],
+                            "rating_bucket": ["AA+", "BB", "A"]})
+    [note] = _collateral_note(metrics)
+    assert note.startswith("Liquidation LTV: 1 of 3 facilities owe more than their GPUs")
+    assert "Credit sheet" in note
+    assert _collateral_note(metrics.assign(max_ltv_liquidation=0.5)) == []
+    assert _collateral_note(metrics.drop(columns="rating_bucket")) == []

@@ -941,6 +941,22 @@ def _credit_sheet(book: _Book, metrics: pd.DataFrame) -> None:
     _flag(ws, layout, "mispricing_bp", "AND(ISNUMBER({x}),{x}<0)", _AMBER)
 
 
+def _collateral_note(metrics: pd.DataFrame) -> list[str]:
+    """What a liquidation LTV above 100% beside a good rating means, said on the Summary
+    when the tape has such facilities (a credit committee asks)."""
+    need = {"max_ltv_liquidation", "rating_bucket"}
+    if not need <= set(metrics):
+        return []
+    under = pd.to_numeric(metrics["max_ltv_liquidation"], errors="coerce") > 1
+    if not under.any():
+        return []
+    return [f"Liquidation LTV: {int(under.sum())} of {len(metrics)} facilities owe more than "
+            "their GPUs would fetch in a forced sale at some point of their life. A rating "
+            "does not rest on that sale alone: contracted revenue (the customer's and the "
+            "backstop's credit), reserves and refinancing count too; each facility's reason "
+            "is on the Credit sheet."]
+
+
 _MEASURE_LABELS = {"expected_loss": "Expected loss", "n_paths": "Paths"}
 
 
@@ -1342,6 +1358,7 @@ def write_results(result: RecalcResult, path, *,
         _errors_sheet(book, result)
         _assumptions_sheet(book, result)
 
+        notes += _collateral_note(metrics)
         rows, formats, heights = _summary_rows(summary, result, metrics, mlay, notes)
         for r, height in heights.items():
             summary.row_dimensions[r].height = height
