@@ -860,3 +860,6 @@ def test_a_forward_curve_path_tilts_as_a_trend_path_would():
     assert out.merchant_rent_path[0] == pytest.approx(0.8 * 2.4 * 0.65 ** (np.arange(w) / m))
     assert np.isnan(out.merchant_rent_path[1]).all()
     assert Scenario("u", utilization_add=0.05).apply(fac, m).merchant_rent_path is path
+    # a rent multiple of 0 (no merchant market at all) is a multiple, not "no shock"
+    gone = Scenario("z", merchant_rent_mult=0.0).apply(fac, m)
+    assert (gone.merchant_rent_path[0] == 0.0).all() and gone.merchant_rent.tolist() == [0, 0]

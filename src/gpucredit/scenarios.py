@@ -367,7 +367,8 @@ class Scenario:
         if fac.merchant_rent_path is not None and ("rent_deflation" in ch
                                                    or "merchant_rent" in ch):
             ch["merchant_rent_path"] = _shocked_path(
-                fac, ch.get("rent_deflation"), self.merchant_rent_mult or 1.0, m)
+                fac, ch.get("rent_deflation"),
+                1.0 if self.merchant_rent_mult is None else self.merchant_rent_mult, m)
         return fac.replace(**ch)
 
     def stress_market(self, market: montecarlo.MarketModel) -> montecarlo.MarketModel:
