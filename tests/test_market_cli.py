@@ -127,21 +127,22 @@ def _history_csv(path):
 
 
 def test_market_file_feeds_the_fitted_parameters_and_no_jump(tmp_path):
-    from gpucredit.market_cli import market_model_from
+    from gpucredit.market_cli import market_from
 
     path = _history_csv(tmp_path / "history.csv")
     data = read_market(path)
     fit = calibrate_market(data.rents, data.btc, short="skip")
     expected = {k: v for k, v in fit.market_model_kwargs().items() if k != "jump_size"}
-    kwargs, text = market_model_from(path)
+    kwargs, forwards, text = market_from(path)
     assert kwargs == expected and {"btc_vol", "rent_sigma", "rho"} <= set(kwargs)
     assert text.startswith("fitted from history.csv: ") and "jump_size" not in kwargs
+    assert forwards is None  # a history with no forward rows sets no rent paths
     # the JSON 'calibrate --json' writes gives the same
     js = tmp_path / "p.json"
     res = CliRunner().invoke(calibrate, [str(path), "-o", str(tmp_path / "f.xlsx"),
                                          "--json", str(js)])
     assert res.exit_code == 0, res.output
-    assert market_model_from(js)[0] == expected
+    assert market_from(js)[0] == expected
 
 
 def test_recalc_with_a_market_file_runs_the_fitted_market(tmp_path):

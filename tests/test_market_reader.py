@@ -148,14 +148,11 @@ def test_every_column_matches_its_own_label():
 def test_market_template_round_trips_the_bundled_data(tmp_path):
     import pandas as pd
 
-    from gpucredit.excel.market_template import write_market_template
+    from gpucredit.excel.market_template import bundled_market_rows, write_market_template
     from gpucredit.market_cli import demo_market_path
 
     csv = read_market(demo_market_path())
-    raw = pd.read_csv(demo_market_path())
-    raw.columns = [c.name for c in COLUMNS]
-    raw["date"] = pd.to_datetime(raw["date"])
-    p = write_market_template(tmp_path / "market.xlsx", raw)
+    p = write_market_template(tmp_path / "market.xlsx", bundled_market_rows())
     book = read_market(p)
     assert book.sheet == "Market" and book.counts() == csv.counts()
     pd.testing.assert_frame_equal(book.rents.drop(columns="row"),

@@ -33,6 +33,7 @@ from gpucredit.errors import GpuCreditError
 __all__ = [
     "CHANNELS",
     "fair_spread",
+    "pd_text",
     "pd_upper_bound",
     "reason",
     "spread_implied_pd",
@@ -170,7 +171,12 @@ def _pct(x: float) -> str:
     return f"{x:.0%}" if abs(x) >= 0.1 else f"{x:.1%}"
 
 
-def _annual(x: float) -> str:
+def pd_text(x: float) -> str:
+    """An annual PD as the verdict words it: two decimals of a percent, three below 0.01%.
+
+    >>> pd_text(0.0009), pd_text(0.00004)
+    ('0.09%', '0.004%')
+    """
     return f"{x:.2%}" if x >= 0.0001 else f"{x:.3%}"
 
 
@@ -192,7 +198,7 @@ def reason(row: pd.Series) -> str:
     dscr_txt = f"min DSCR {dscr:.2f}x" if np.isfinite(dscr) else "no scheduled debt service"
     if k < MIN_DEFAULTS:
         seen = "no default" if k == 0 else f"{k} default{'s' if k > 1 else ''}"
-        return (f"{seen} in {n:,} paths: PD < {_annual(row['pd_annual_bound'])}/yr at "
+        return (f"{seen} in {n:,} paths: PD < {pd_text(row['pd_annual_bound'])}/yr at "
                 f"95%; {dscr_txt}")
     shares = {c: float(row.get(col, 0.0) or 0.0) for c, col in CHANNELS.items()}
     channel = max(shares, key=shares.get)

@@ -396,8 +396,8 @@ def _forward_rents(forwards: pd.DataFrame, valuation: dt.date, m: int, models: l
             continue
         _, tenors, level = curve
         rows = np.flatnonzero(np.asarray(models) == name)
-        front = rents.forward_path(tenors, level, 1, m)[0]
-        basis = np.where(rent_given[rows], np.log(rent[rows] / front), 0.0)
+        # the curve's rent today is its first point (forward_path is flat before it)
+        basis = np.where(rent_given[rows], np.log(rent[rows] / level[0]), 0.0)
         path[rows] = rents.forward_path(tenors, np.broadcast_to(level, (rows.size, level.size)),
                                         width, m, arrays["rent_deflation"][rows], basis)
         rent[rows] = path[rows, 0]
@@ -919,7 +919,7 @@ def _pd_shown(rows: pd.DataFrame) -> pd.DataFrame:
         return rows
     on_bound = (rows["mc_n_defaults"] < credit.MIN_DEFAULTS) & rows["pd_annual_bound"].notna()
     shown = rows["pd_annual"].astype(object)
-    shown[on_bound] = [f"< {b:.2%}" for b in rows.loc[on_bound, "pd_annual_bound"]]
+    shown[on_bound] = [f"< {credit.pd_text(b)}" for b in rows.loc[on_bound, "pd_annual_bound"]]
     return rows.assign(pd_annual=shown)
 
 

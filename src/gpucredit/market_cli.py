@@ -33,7 +33,7 @@ from gpucredit.montecarlo import MarketModel
 from gpucredit.residual_bands import fit_bands, used_price_points
 from gpucredit.tape.market_reader import read_market
 
-__all__ = ["DEMO_MARKET", "calibrate", "market_model_from"]
+__all__ = ["DEMO_MARKET", "calibrate", "market_from"]
 
 EXIT_UNUSABLE = 2
 
@@ -71,13 +71,6 @@ def _print(tables, fit, console: Console) -> None:
                       f"{f.deflation:.1%} +/- {f.deflation_se:.1%} a year")
     for note in fit.notes:
         console.print(Text(f"note: {note}", style="dim"))
-
-
-def market_model_from(path: Path, sheet: str | None = None) -> tuple[dict, str]:
-    """The Monte Carlo's market fields a market file supports, and what was taken
-    (:func:`market_from` without the forward curves)."""
-    kwargs, _, text = market_from(path, sheet)
-    return kwargs, text
 
 
 def market_from(path: Path, sheet: str | None = None

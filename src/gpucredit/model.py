@@ -477,11 +477,13 @@ def _merchant_path(fac: Facilities, n: int, n_t: int, m: int) -> np.ndarray:
         raise GpuCreditError(f"merchant_rent_path must be a table of {n} rows (one per "
                              f"facility) and at least one period, got shape {given.shape}",
                              argument="merchant_rent_path", value=given.shape)
-    rows = np.isfinite(given).all(axis=1)
-    if (np.isfinite(given).any(axis=1) & ~rows).any():
+    finite = np.isfinite(given)
+    rows = finite.all(axis=1)
+    partial = np.flatnonzero(finite.any(axis=1) & ~rows)
+    if partial.size:
         raise GpuCreditError("merchant_rent_path: a facility's row must be all numbers or "
                              "all blank (NaN: the trend)", argument="merchant_rent_path",
-                             value=int(np.flatnonzero(~rows & np.isfinite(given).any(axis=1))[0]))
+                             value=int(partial[0]))
     check_range(given[rows], "merchant_rent_path", 0, low_open=True)
     w = min(given.shape[1], n_t)
     beyond = given[:, w - 1:w] * rents.trend_path(1.0, deflation, n_t - w + 1, m)[:, 1:]

@@ -57,7 +57,8 @@ try:  # POSIX: the lock that tells a live run's staging from an abandoned one
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["OutputError", "OutputPlan", "Target", "existing_kind", "os_error_words"]
+__all__ = ["OutputError", "OutputPlan", "Target", "copy_mode", "existing_kind",
+           "os_error_words"]
 
 STAGING_SUFFIX = ".staging"
 STAGING_PREFIX = ".gpucredit-"
@@ -342,7 +343,7 @@ class OutputPlan:
         done: list[tuple[Target, Path | None]] = []
         try:
             for t, p in staged:
-                _copy_mode(t.real, p, 0o666 & ~mask)
+                copy_mode(t.real, p, 0o666 & ~mask)
             for t, _ in staged:
                 made += _make_folders(t.real.parent)
             for i, (t, p) in enumerate(staged):
@@ -390,7 +391,9 @@ class OutputPlan:
         return text + ("; as before: " + ", ".join(kept) if kept else "")
 
 
-def _copy_mode(target: Path, staged: Path, default: int) -> None:
+def copy_mode(target: Path, staged: Path, default: int) -> None:
+    """Give ``staged`` the permission bits of the ``target`` it replaces (and, for root,
+    its owner), or ``default`` when there is no target yet."""
     try:
         st = os.stat(target)
     except FileNotFoundError:

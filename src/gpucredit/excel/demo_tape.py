@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpucredit.excel.market_template import bundled_market_rows
 from gpucredit.excel.tape_template import (
     PUBLIC_SOURCES,
     save_workbook,
@@ -318,19 +319,6 @@ def _deal_rows() -> list[tuple]:
     return out
 
 
-def _market_rows() -> pd.DataFrame:
-    """The bundled market data set (published points with their sources), for the demo
-    tape's Market sheet."""
-    from importlib import resources
-
-    from gpucredit.tape.market_schema import COLUMNS
-
-    raw = pd.read_csv(resources.files("gpucredit") / "data" / "market_demo.csv")
-    raw.columns = [c.name for c in COLUMNS]
-    raw["date"] = pd.to_datetime(raw["date"])
-    return raw
-
-
 def build_demo_tape(path) -> Path:
     """Write the demo tape: the template filled with :data:`DEMO_FACILITIES`.
 
@@ -353,7 +341,7 @@ def build_demo_tape(path) -> Path:
     ('NWC-DDTL1', 'Northwind Compute')
     """
     wb = tape_workbook(demo_frame(), assumptions=DEMO_ASSUMPTIONS, deal_rows=_deal_rows(),
-                       market=_market_rows())
+                       market=bundled_market_rows())
     return save_workbook(wb, path)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.outputs import copy_mode
 
 __all__ = ["staged_files"]
 
@@ -55,7 +55,7 @@ class _Staging:
         mask = os.umask(0)
         os.umask(mask)
         for tmp, target in self._pending:
-            _keep_mode(target, tmp, 0o666 & ~mask)
+            copy_mode(target, tmp, 0o666 & ~mask)
         for tmp, target in self._pending:
             os.replace(tmp, target)
         self._pending = []
@@ -64,20 +64,6 @@ class _Staging:
         for tmp in [t for t, _ in self._pending] + self._scratch:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-
-
-def _keep_mode(target: Path, staged: Path, default: int) -> None:
-    """A replaced file keeps its permission bits (and, for root, its owner); a new one
-    gets ``default``."""
-    try:
-        st = os.stat(target)
-    except OSError:
-        os.chmod(staged, default)
-        return
-    os.chmod(staged, stat.S_IMODE(st.st_mode))
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        with contextlib.suppress(OSError):
-            os.chown(staged, st.st_uid, st.st_gid)
 
 
 @contextlib.contextmanager

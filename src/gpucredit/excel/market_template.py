@@ -14,14 +14,13 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from gpucredit.excel import styles as st
 from gpucredit.excel.files import staged_files
 from gpucredit.tape.market_schema import COLUMNS, SERIES, SERIES_UNITS, column
 
-__all__ = ["add_market_sheet", "write_market_template"]
+__all__ = ["add_market_sheet", "bundled_market_rows", "write_market_template"]
 
 _HEADER_ROW = 4
 _WIDTHS = {"series": 12, "date": 12, "gpu_model": 11, "value": 12, "kind": 10,
@@ -72,18 +71,19 @@ def add_market_sheet(wb, rows: pd.DataFrame | None = None, *, blank_rows=200):
         table.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True)
         ws.add_table(table)
     ws.freeze_panes = f"A{_HEADER_ROW + 1}"
-    _print_setup(ws)
+    st.print_setup(ws, landscape=True, title_rows=f"{_HEADER_ROW}:{_HEADER_ROW}")
     return ws
 
 
-def _print_setup(ws) -> None:
-    """Landscape, one page wide, the header row repeated on every page."""
-    ws.page_setup.orientation = "landscape"
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
+def bundled_market_rows() -> pd.DataFrame:
+    """The bundled market data set (``gpucredit/data/market_demo.csv``: published points,
+    each with its source) as rows for :func:`add_market_sheet`."""
+    from importlib import resources
+
+    raw = pd.read_csv(resources.files("gpucredit") / "data" / "market_demo.csv")
+    raw.columns = [c.name for c in COLUMNS]
+    raw["date"] = pd.to_datetime(raw["date"])
+    return raw
 
 
 def _lists(ws, last: int) -> None:

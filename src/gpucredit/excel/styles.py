@@ -40,6 +40,7 @@ from pathlib import Path
 
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 
 __all__ = [
     "CALC",
@@ -199,6 +200,19 @@ _FONT_ORDER = ("b", "i", "strike", "condense", "extend", "outline", "shadow", "u
                "vertAlign", "sz", "color", "name", "family", "charset", "scheme")
 _FONT = re.compile(r"<font>(?P<body>.*?)</font>", re.S)
 _CHILD = re.compile(r"<(?P<tag>\w+)\b[^>]*/>")
+
+
+def print_setup(ws, *, landscape: bool, fit_height: int = 0,
+                title_rows: str | None = None) -> None:
+    """Print a sheet one page wide (``fit_height`` pages tall, 0: as many as needed),
+    with narrow side margins and ``title_rows`` (e.g. ``"4:4"``) repeated on every page."""
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = fit_height
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    if title_rows:
+        ws.print_title_rows = title_rows
 
 
 def _ordered_fonts(xml: str) -> str:

@@ -274,6 +274,12 @@ def _openpyxl_rows(path: Path, sheet: str, limits: TapeLimits) -> list[list[Any]
     return rows
 
 
+def _some(refs: list[str], shown: int = 5) -> str:
+    """The first few cell references and how many more: "B3, C4 and 12 more"."""
+    more = f" and {len(refs) - shown:,} more" if len(refs) > shown else ""
+    return ", ".join(refs[:shown]) + more
+
+
 def _sheet_rows(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits,
                 notes: list[Issue], formulas: list[str] | None = None
                 ) -> tuple[list[list[Any]], str, str | None]:
@@ -286,13 +292,11 @@ def _sheet_rows(info: WorkbookInfo, sheet: SheetInfo, limits: TapeLimits,
     if formulas is not None:
         formulas.extend(scan.uncalculated)
     elif scan.uncalculated:
-        first = ", ".join(scan.uncalculated[:5])
-        more = f" and {len(scan.uncalculated) - 5:,} more" if len(scan.uncalculated) > 5 else ""
         notes.append(make_issue(
             ERROR, f"the sheet {sheet.name!r} has formula cells that were never calculated "
-            f"({first}{more}): the program that saved {info.path.name} (a script, openpyxl "
-            "...) does not calculate formulas, so they hold no value. Open the file in Excel "
-            "or LibreOffice, let it calculate, save it and try again",
+            f"({_some(scan.uncalculated)}): the program that saved {info.path.name} (a "
+            "script, openpyxl ...) does not calculate formulas, so they hold no value. Open "
+            "the file in Excel or LibreOffice, let it calculate, save it and try again",
             sheet=sheet.name, check="file"))
     if scan.cells == 0 and scan.fast:
         return [], "calamine", scan.declared
@@ -604,11 +608,9 @@ def _place_formulas(refs: list[str], df: pd.DataFrame, source: TapeSource) -> No
         else:
             elsewhere.append(ref)
     if elsewhere:
-        first = ", ".join(elsewhere[:5])
-        more = f" and {len(elsewhere) - 5:,} more" if len(elsewhere) > 5 else ""
         source.issues.append(make_issue(
             WARNING, f"the sheet {source.sheet!r} has formula cells that were never "
-            f"calculated ({first}{more}), outside the tape's values: they were read as "
+            f"calculated ({_some(elsewhere)}), outside the tape's values: they were read as "
             f"blank. The program that saved {source.name} (a script, openpyxl ...) does not "
             "calculate formulas: open the file in Excel, let it calculate and save it",
             sheet=source.sheet, check="file"))
