@@ -1,9 +1,11 @@
 """The add-in files: ``gpucredit addin windows`` and ``gpucredit addin lite``.
 
 The Windows add-in is inspected as a security reviewer would, with ``olevba`` (oletools):
-the VBA it holds must declare the DLL of the xlwings installed here, read the config
+the VBA it holds must declare the DLL of the xlwings installed here, be the project
+``gpucredit`` with the ``GPU_`` wrappers in place of xlwings' sample macro, read the config
 sheet named for its ``PROJECT_NAME``, and fall through to the user's config file for
-every key the sheet does not set. The config sheet must set only ``UDF Modules``.
+every key the sheet does not set or leaves blank. The config sheet must set only
+``UDF Modules``. LibreOffice's VBA import, a second reader, must see the same project.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import olefile
 import pytest
 from defusedxml import ElementTree
 from oletools.olevba import VBA_Parser
 
 import gpucredit
+from gpucredit import udfs
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import addin
 
@@ -78,22 +83,74 @@ def test_the_config_sheet_sets_only_the_udf_module(written, vba):
     assert rows == [("UDF Modules", "gpucredit.udfs")]
 
 
-def test_keys_the_sheet_leaves_out_come_from_the_users_config_file(vba):
-    """The VBA's GetConfig: sheet only if it has the key, then the workbook's folder,
-    then %USERPROFILE%\\.<project>\\<project>.conf. So INTERPRETER_WIN, CONDA PATH,
-    CONDA ENV and PYTHONPATH, absent from the sheet, are read from the user's file."""
-    code = vba["xlwings.bas"]
+def _get_config(code: str) -> str:
     body = code[code.index("Function GetConfig(configKey"):]
-    body = body[:body.index("End Function")]
-    sheet = body.index("GetConfigFromSheet(ThisWorkbook).Exists(configKey) = True")
+    return body[:body.index("End Function")]
+
+
+def test_keys_the_sheet_leaves_out_or_blank_come_from_the_users_config_file(vba):
+    """The VBA's GetConfig: the sheet only if it has the key with a value, then the
+    workbook's folder, then %USERPROFILE%\\.gpucredit\\gpucredit.conf. So INTERPRETER_WIN,
+    CONDA PATH, CONDA ENV and PYTHONPATH, absent from the sheet or blank on it, are read
+    from the user's file."""
+    code = vba["xlwings.bas"]
+    body = _get_config(code)
+    assert "GetConfigFromSheet(ActiveWorkbook).Exists" not in body  # xlwings' lookup, gone
+    active = body.index("If SheetHasValue(ActiveWorkbook, configKey) Then")
+    addin_sheet = body.index("If SheetHasValue(ThisWorkbook, configKey) Then")
     directory = body.index("GetConfigFromFile(GetDirectoryConfigFilePath(), configKey")
     user = body.index("GetConfigFromFile(GetConfigFilePath(), configKey")
-    assert sheet < directory < user
+    assert active < addin_sheet < directory < user
+    helper = code[code.index("Function SheetHasValue(wb As Workbook, configKey As String)"):]
+    helper = helper[:helper.index("End Function")]
+    assert 'SheetHasValue = (CStr(d.Item(configKey)) <> "")' in helper  # blank: False
+    assert "If d.Exists(configKey) = True Then" in helper  # absent: False (the default)
     # the sheet reader adds a key for every row it holds, and only those rows
     reader = code[code.index("Function GetConfigFromSheet"):]
     assert "d.Add UCase(cell.Value), cell.Offset(0, 1).Value" in reader
+    assert 'GetConfigFilePath = Environ("USERPROFILE") & "\\." & PROJECT_NAME' in code
     for key in ("INTERPRETER_WIN", "CONDA PATH", "CONDA ENV", "PYTHONPATH"):
         assert f'GetConfig("{key}"' in code, key
+
+
+def test_the_project_is_gpucredit_with_the_functions_and_no_sample_macro(written, vba):
+    with zipfile.ZipFile(written.path) as zf, \
+            olefile.OleFileIO(zf.read("xl/vbaProject.bin")) as ole:
+        project = ole.openstream("PROJECT").read().decode("cp1252").splitlines()
+        version = ole.openstream("VBA/_VBA_PROJECT").read()
+    assert 'Name="gpucredit"' in project and "Module=xlwings_udfs" in project
+    assert not any("Module1" in line for line in project)
+    assert version[2:4] == b"\xff\xff"  # no compiled cache: Excel compiles the source
+    assert sorted(vba) == ["Dictionary.cls", "Sheet2.cls", "ThisWorkbook.cls", "xlwings.bas",
+                           "xlwings_udfs.bas"]
+    assert "SampleCall" not in "".join(vba.values())
+    assert 'PROJECT_NAME As String = "gpucredit"' in vba["xlwings.bas"]
+    declared = re.findall(r"^Function (GPU_\w+)\(", vba["xlwings_udfs.bas"], re.M)
+    assert declared == udfs.udf_names()
+    assert vba["xlwings_udfs.bas"].replace("\r\n", "\n").rstrip("\n") == \
+        addin.UDF_WRAPPERS.read_text().rstrip("\n")
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_imports_the_same_project(written, tmp_path):
+    """LibreOffice's own VBA import (a second reader of the file) keeps each module's source
+    as Basic: the library is named for the project and holds the wrappers."""
+    if shutil.which("soffice") is None:
+        pytest.fail("LibreOffice (soffice) is needed: apt-get install libreoffice-calc-nogui")
+    book = tmp_path / "addin.xlsm"
+    book.write_bytes(written.path.read_bytes())
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path}/profile",
+                    "--headless", "--infilter=Calc MS Excel 2007 VBA XML", "--convert-to",
+                    "ods", "--outdir", str(tmp_path), str(book)],
+                   capture_output=True, timeout=180, check=True)
+    with zipfile.ZipFile(tmp_path / "addin.ods") as zf:
+        basic = {n for n in zf.namelist() if n.startswith("Basic/gpucredit/")}
+        wrappers = zf.read("Basic/gpucredit/xlwings_udfs.xml").decode("utf-8")
+        main = zf.read("Basic/gpucredit/xlwings.xml").decode("utf-8")
+    assert {"Basic/gpucredit/xlwings_udfs.xml", "Basic/gpucredit/xlwings.xml"} <= basic
+    assert not any("Module1" in n for n in basic)
+    assert all(f"Function {name}(" in wrappers for name in udfs.udf_names())
+    assert "PROJECT_NAME As String = &quot;gpucredit&quot;" in main
 
 
 def test_the_shipped_addin_is_what_the_command_writes(written):
@@ -105,7 +162,7 @@ def test_the_xlwings_extra_is_pinned_to_the_shipped_dll():
     shipped = re.search(r'Lib "xlwings64-([\d.]+)\.dll"', vba_modules(SHIPPED)["xlwings.bas"])[1]
     extra = [r.split(";")[0].strip() for r in importlib.metadata.requires("gpucredit")
              if re.search(r"extra == [\"']xlwings[\"']", r)]
-    assert extra == [f"xlwings=={shipped}"]
+    assert [r for r in extra if r.startswith("xlwings")] == [f"xlwings=={shipped}"]
 
 
 # ----------------------------------------------------------------------------- xlwings Lite

@@ -31,7 +31,7 @@ from scipy.stats import norm
 from gpucredit import udfs
 
 HERE = Path(__file__).resolve().parent
-GOLDEN_VBA = HERE / "excel_runtime" / "golden" / "xlwings_udfs.bas"
+GOLDEN_VBA = HERE.parent / "src" / "gpucredit" / "excel" / "xlwings_udfs.bas"  # in the add-in
 
 
 def _harness():
@@ -116,7 +116,7 @@ def test_generated_vba_matches_golden_file(rt):
         GOLDEN_VBA.write_text(vba, newline="")
     assert vba == GOLDEN_VBA.read_text(), (
         "the VBA wrappers changed: check the diff, then regenerate with "
-        "GPUCREDIT_REGEN_GOLDEN=1 and copy it to addin/gpucredit_udfs.bas")
+        "GPUCREDIT_REGEN_GOLDEN=1, then rewrite the add-in: gpucredit addin windows -o addin")
 
 
 def test_vba_declares_each_function_with_its_optional_arguments(rt):
@@ -131,13 +131,6 @@ def test_vba_declares_each_function_with_its_optional_arguments(rt):
         assert f'XLPy.CallUDF("gpucredit.udfs", "{name}", ' in vba
     # an add-in calls back with ActiveWorkbook (its own ThisWorkbook is the add-in)
     assert "ActiveWorkbook, Application.Caller" in vba
-
-
-def test_shipped_vba_module_is_the_golden_file():
-    # addin/gpucredit_udfs.bas is the same module with Windows line ends (VBE imports it)
-    shipped = (HERE.parent / "addin" / "gpucredit_udfs.bas").read_bytes()
-    assert b"\r\n" in shipped
-    assert shipped.replace(b"\r\n", b"\n") == GOLDEN_VBA.read_bytes()
 
 
 # ----------------------------------------------------------------------------- conversion

@@ -7,12 +7,16 @@ Windows (classic xlwings)
     The add-in is xlwings' own custom add-in as the installed xlwings writes it
     (``xlwings quickstart NAME --addin``), so its VBA declares the DLL of that very
     xlwings (``xlwings64-<version>.dll``): install the add-in and xlwings from the same
-    environment and they match. Its config sheet is switched on and holds one setting,
-    ``UDF Modules = gpucredit.udfs``. Every other key is left out on purpose: the add-in's
-    VBA (``GetConfig``) reads a key from the sheet whenever the sheet has a row for it,
-    even a blank one, and only otherwise from the config file beside the workbook or the
-    user's, so a blank ``Interpreter_Win`` row would hide the interpreter, Conda path
-    and environment and ``PYTHONPATH`` a venv or Conda user set there.
+    environment and they match. Its VBA project is then edited
+    (:mod:`gpucredit.excel.vba_project`): named ``gpucredit`` with ``PROJECT_NAME =
+    "gpucredit"`` (so its config is ``gpucredit.conf`` and the user's file
+    ``%USERPROFILE%\\.gpucredit\\gpucredit.conf``, not the ``myaddin`` every quickstart
+    add-in shares), xlwings' ``SampleCall`` module replaced by the ``GPU_`` wrappers
+    (:data:`UDF_WRAPPERS`, the module xlwings' "Import Functions" writes), and a blank
+    value on a config sheet passed over so the config files are read for it
+    (:data:`SHEET_LOOKUP`). Its config sheet is switched on and holds one setting,
+    ``UDF Modules = gpucredit.udfs``; the interpreter, Conda path and environment and
+    ``PYTHONPATH`` come from the config file beside the workbook or the user's.
 
 Lite (xlwings Lite: Windows, macOS, the web)
     ``main.py`` imports the ``GPU_`` functions from the installed wheel; ``requirements.txt``
@@ -34,14 +38,31 @@ from pathlib import Path
 from gpucredit import __version__
 from gpucredit.errors import GpuCreditError
 
-__all__ = ["ADDIN_NAME", "CONF_SHEET", "UDF_MODULES", "WindowsAddin", "lite_main",
-           "lite_requirements", "write_lite", "write_windows"]
+__all__ = ["ADDIN_NAME", "CONF_SHEET", "PROJECT", "UDF_MODULES", "UDF_WRAPPERS",
+           "WindowsAddin", "lite_main", "lite_requirements", "write_lite", "write_windows"]
 
 ADDIN_NAME = "gpucredit.xlam"
 UDF_MODULES = "gpucredit.udfs"
-CONF_SHEET = "myaddin.conf"
-"""The config sheet's name: ``<PROJECT_NAME>.conf``, and xlwings' custom add-in VBA
-declares ``PROJECT_NAME = "myaddin"`` (the leading underscore xlwings ships disables it)."""
+PROJECT = "gpucredit"
+"""The VBA project's name and its ``PROJECT_NAME`` constant (xlwings ships ``myaddin``)."""
+CONF_SHEET = f"{PROJECT}.conf"
+"""The config sheet's name: ``<PROJECT_NAME>.conf`` (xlwings ships it as ``_myaddin.conf``,
+the leading underscore switching it off)."""
+UDF_WRAPPERS = Path(__file__).with_name("xlwings_udfs.bas")
+"""The ``GPU_`` VBA wrappers, as xlwings' own generator writes them for
+``gpucredit.udfs`` (tests/test_udfs_classic.py regenerates and compares)."""
+SHEET_LOOKUP = ("If GetConfigFromSheet({wb}).Exists(configKey) = True Then",
+                "If SheetHasValue({wb}, configKey) Then")
+"""``GetConfig``'s two sheet lookups (add-in and active workbook), before and after: a key
+whose cell is blank falls through to the config files instead of hiding them."""
+SHEET_HAS_VALUE = """
+Function SheetHasValue(wb As Workbook, configKey As String) As Boolean
+    ' gpucredit: a key whose cell is blank falls through to the config files
+    Dim d As Object
+    Set d = GetConfigFromSheet(wb)
+    If d.Exists(configKey) = True Then SheetHasValue = (CStr(d.Item(configKey)) <> "")
+End Function
+"""
 CONFIG_ROWS = (("UDF Modules", UDF_MODULES),)
 """The only rows of the config sheet (module docstring: why nothing else)."""
 
@@ -107,13 +128,44 @@ def _config_sheet_xml(xml: str) -> str:
                   f'<dimension ref="A1:B{len(CONFIG_ROWS)}"/>', xml, count=1)
 
 
+def _xlwings_module(source: str) -> str:
+    """xlwings' main VBA module with gpucredit's project name and sheet lookups."""
+    edits = [('PROJECT_NAME As String = "myaddin"', f'PROJECT_NAME As String = "{PROJECT}"')]
+    edits += [(SHEET_LOOKUP[0].format(wb=wb), SHEET_LOOKUP[1].format(wb=wb))
+              for wb in ("ActiveWorkbook", "ThisWorkbook")]
+    edits.append(("End Function\n#End If\n\nFunction GetConfig(",
+                  "End Function\n" + SHEET_HAS_VALUE + "#End If\n\nFunction GetConfig("))
+    source = source.replace("\r\n", "\n")
+    for old, new in edits:
+        if source.count(old) != 1:
+            raise GpuCreditError("this xlwings add-in's VBA is laid out differently from the "
+                                 f"one gpucredit edits (looked for {old[:40]!r})")
+        source = source.replace(old, new)
+    return source
+
+
+def _vba(data: bytes) -> bytes:
+    """The add-in's VBA project, named for gpucredit, holding the GPU_ wrappers."""
+    from gpucredit.excel.vba_project import VbaProject
+
+    project = VbaProject(data)
+    if "Module1" not in project.modules():
+        raise GpuCreditError("this xlwings add-in has no Module1 (its sample macro) to "
+                             "replace with the GPU_ functions")
+    project.set_source("xlwings", _xlwings_module(project.source("xlwings")))
+    project.set_source("Module1", UDF_WRAPPERS.read_text(encoding="utf-8"), "xlwings_udfs")
+    project.rename(PROJECT)
+    return project.to_bytes()
+
+
 def _configure(src: Path, out: Path) -> None:
     with zipfile.ZipFile(src) as zin:
-        sheet = _sheet_part(zin, "_" + CONF_SHEET)
+        sheet = _sheet_part(zin, "_myaddin.conf")
         book = zin.read("xl/workbook.xml").decode("utf-8").replace(
-            f'name="_{CONF_SHEET}"', f'name="{CONF_SHEET}"')
+            'name="_myaddin.conf"', f'name="{CONF_SHEET}"')
         changed = {"xl/workbook.xml": book.encode("utf-8"),
-                   sheet: _config_sheet_xml(zin.read(sheet).decode("utf-8")).encode("utf-8")}
+                   sheet: _config_sheet_xml(zin.read(sheet).decode("utf-8")).encode("utf-8"),
+                   "xl/vbaProject.bin": _vba(zin.read("xl/vbaProject.bin"))}
         _atomic_zip(out, [(info, changed.get(info.filename) or zin.read(info.filename))
                           for info in zin.infolist()])
 
