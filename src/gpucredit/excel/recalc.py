@@ -54,6 +54,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from gpucredit.errors import GpuCreditError
+from gpucredit.excel import spill
 from gpucredit.excel.bounded import MAX_MEMORY_BYTES, MAX_SECONDS, run_bounded
 from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.charts import refresh_chart_caches
@@ -430,8 +431,8 @@ def _computed_parts(source: Path, values_only: bool, cache: dict | None = None):
     """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
     the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
     register_gpu_functions()
-    values, findings = _compute(source, cache)
-    parts, counts = _patched_parts(source, values, values_only, findings)
+    values, findings, spills = _compute(source, cache)
+    parts, counts = _patched_parts(source, values, values_only, findings, spills)
     return parts, counts, findings
 
 
@@ -486,17 +487,36 @@ def _quiet_progress():
 
 def _compute(path: Path, cache: dict | None = None):
     """Every computed range of the workbook's sandboxed copy (see
-    :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; and the
-    sandbox's findings. With a ``cache`` (a dict), a model compiled for a workbook of
-    the same shape is reused (:mod:`gpucredit.excel.templates`)."""
+    :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; the
+    sandbox's findings; and the dynamic arrays' spills (:func:`_respill`). With a
+    ``cache`` (a dict), a model compiled for a workbook of the same shape is reused
+    (:mod:`gpucredit.excel.templates`)."""
     key = template_key(path) if cache is not None else None
     with zipfile.ZipFile(path) as zf:
         cut = sandbox(zf)
+        anchors = spill.dynamic_anchors(zf)
+        parts = sheet_parts(zf)
+        originals = {s: zf.read(parts[s]).decode("utf-8") for s in anchors}
+        taken = {s: spill.occupied(originals[s], a) for s, a in anchors.items()}
+        alias = {real.upper(): a for a, real in cut.aliases.items()}
+        spills: dict[str, dict] = {}
         with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
             copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
-            _write_copy(zf, copy, cut.parts)
-            with _quiet_progress():
-                model, solution = _solve(copy, cache, key)
+            for _ in range(spill.PASSES):
+                _BLOCKED.clear()
+                _BLOCKED.update((alias[s], a.cell) for s, found in spills.items()
+                                for a, _, blocker in found.values() if blocker)
+                _write_copy(zf, copy, cut.parts)
+                with _quiet_progress():
+                    model, solution = _solve(copy, cache, key)
+                changed = _respill(anchors, taken, alias, spills)
+                if not changed:
+                    break
+                cache = key = None  # another shape: compiled afresh
+                for sheet, refs in changed.items():
+                    xml = (cut.parts.get(parts[sheet]) or zf.read(parts[sheet])).decode("utf-8")
+                    empty = spill.vacated(spills[sheet.upper()].values())
+                    cut.parts[parts[sheet]] = spill.with_refs(xml, refs, empty).encode("utf-8")
     findings = cut.findings + [f"{cut.aliases[s]}!{ref}: a formula this tool cannot read "
                                f"({why}); shown as #NAME?" for s, ref, why in model.unread]
     key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
@@ -507,12 +527,62 @@ def _compute(path: Path, cache: dict | None = None):
             continue
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
         values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
-    return values, findings
+    return values, findings, spills
+
+
+_SHAPES: dict[tuple[str, str], tuple[int, int]] = {}
+"""(alias sheet, cell) -> the shape of the last result of an array formula there, before
+the engine fitted it into the formula's range (see :class:`_Shaped`)."""
+_BLOCKED: set[tuple[str, str]] = set()
+"""(alias sheet, cell) of the dynamic arrays whose spill is blocked: they give
+``#SPILL!``, and so do the cells that read them."""
+
+
+def _respill(anchors, taken, alias, spills) -> dict[str, dict[tuple[int, int], str]]:
+    """After a computation: each dynamic array's spill for its result's own size, recorded
+    in ``spills`` (sheet in capitals -> (row, col) -> (anchor, area, blocker or None));
+    returns the formula ranges that must change (sheet -> (row, col) -> ref)."""
+    changed: dict[str, dict] = {}
+    for sheet, found in anchors.items():
+        mine = spills.setdefault(sheet.upper(), {})
+        for a in found:
+            shape = _SHAPES.get((alias[sheet.upper()], a.cell))
+            if shape is None:
+                continue
+            before = spill.covered(*mine[(a.row, a.col)]) if (a.row, a.col) in mine else a.area
+            mine[(a.row, a.col)] = (a, *spill.fit(a, shape, taken[sheet]))
+            if spill.covered(*mine[(a.row, a.col)]) != before:
+                changed.setdefault(sheet, {})[(a.row, a.col)] = spill.ref_of(
+                    spill.covered(*mine[(a.row, a.col)]))
+    return changed
+
+
+class _Shaped:
+    """A compiled array formula that notes the shape of its result in :data:`_SHAPES`."""
+
+    def __init__(self, inner, key):
+        self._inner, self._key = inner, key
+
+    def __getattr__(self, name):
+        if name in ("_inner", "_key"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __call__(self, *args, **kwargs):
+        out = self._inner(*args, **kwargs)
+        value = np.asarray(getattr(out, "value", out), dtype=object)
+        _SHAPES[self._key] = value.shape if value.ndim == 2 else (1, 1)
+        if self._key in _BLOCKED:
+            from formulas.tokens.operand import XlError
+
+            return XlError("#SPILL!")
+        return out
 
 
 def _solve(copy: Path, cache: dict | None, key: str | None):
     """(model, solution) for the compute copy: a cached model computed with this
     workbook's constants, or a model compiled now (and cached if it passes the check)."""
+    _SHAPES.clear()
     if cache is not None and key in cache:
         model = cache[key]
         return model, model.calculate(inputs=constant_inputs(copy))
@@ -536,12 +606,17 @@ def _model_class():
 
         def compile_cell(self, cell, context, references, formula_references):
             try:
-                return super().compile_cell(cell, context, references, formula_references)
+                compiled = super().compile_cell(cell, context, references,
+                                                formula_references)
             except FormulaError as exc:
                 self.unread.append((context["sheet"], cell.coordinate,
                                     type(exc).__name__))
                 crd = formula_references.get(cell.coordinate, cell.coordinate)
                 return self._compile_cell(crd, "=#NAME?", context, True, references)
+            if cell.data_type == "f" and not isinstance(cell.value, str) and compiled.func:
+                key = (context["sheet"].upper(), cell.coordinate.upper())
+                compiled.func.func = _Shaped(compiled.func.func, key)
+            return compiled
 
     return Model
 
@@ -656,7 +731,9 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
         rows[r] = (attrs, cells)
 
     sheet_key = sheet.upper()
-    spill: dict[tuple[int, int], object] = {}
+    dynamic = counts["spill"].get(sheet_key, {})
+    vacated = spill.vacated(dynamic.values())
+    spilled: dict[tuple[int, int], object] = {}
     new_rows: dict[int, tuple[dict, list[tuple[int, str]]]] = {}
     bounds = [math.inf, math.inf, 0, 0]  # min row, min col, max row, max col
 
@@ -672,25 +749,30 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
             body = m["body"] or ""
             f = _F.search(body)
             if f is None:
-                patched.append((c, text))
+                patched.append((c, _cell_xml(_attrs(m["attrs"]), "", None)
+                                if (r, c) in vacated else text))
                 continue
-            fattrs = _attrs(f.group(0)[2:f.group(0).index(">")])
+            f_text = f.group(0)
+            fattrs = _attrs(f_text[2:f_text.index(">")])
+            if (r, c) in dynamic:
+                fattrs["ref"] = spill.ref_of(spill.covered(*dynamic[(r, c)]))
+                f_text = re.sub(r'\bref="[^"]*"', f'ref="{fattrs["ref"]}"', f_text, count=1)
             ref = f"{_col_letters(c)}{r}"
             counts["formulas"] += 1
-            if "GPU_" in f.group(0).upper():
+            if "GPU_" in f_text.upper():
                 counts["gpu"] += 1
-            if fattrs.get("t") == "array" and ":" in fattrs.get("ref", ""):
-                grid = values.get((sheet_key, fattrs["ref"].upper().replace("$", "")))
-                first, last = fattrs["ref"].upper().replace("$", "").split(":")
-                (r0, c0), (r1, c1) = _split_ref(first), _split_ref(last)
+            if fattrs.get("t") == "array" and fattrs.get("ref"):
+                r0, c0, r1, c1 = spill.area_of(fattrs["ref"])
+                grid = values.get((sheet_key, spill.ref_of((r0, c0, r1, c1))))
                 for i in range(r1 - r0 + 1):
                     for j in range(c1 - c0 + 1):
                         v = _pick(grid, i, j)
                         counts["cells"][(sheet_key, r0 + i, c0 + j)] = v
                         if (i, j) != (0, 0):
-                            spill[(r0 + i, c0 + j)] = v
+                            spilled[(r0 + i, c0 + j)] = v
                         grow(r0 + i, c0 + j)
-                value = _pick(grid, 0, 0)
+                value = _blocked(*dynamic[(r, c)]) if dynamic.get((r, c), (0, 0, None))[2] \
+                    else _pick(grid, 0, 0)
             else:
                 value = _pick(values.get((sheet_key, ref)), 0, 0)
                 counts["cells"][(sheet_key, r, c)] = value
@@ -698,11 +780,11 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
             if err:
                 reason = counts["why"].get(f"{sheet}!{ref}".upper(), err)
                 counts["errors"].append(f"{sheet}!{ref}: {reason}")
-            formula = "" if counts["values_only"] else f.group(0)
+            formula = "" if counts["values_only"] else f_text
             patched.append((c, _cell_xml(_attrs(m["attrs"]), formula, value)))
         new_rows[r] = (attrs, patched)
 
-    for (r, c), v in spill.items():
+    for (r, c), v in spilled.items():
         attrs, cells = new_rows.setdefault(r, ({"r": str(r)}, []))
         kept = []
         placed = False
@@ -736,6 +818,16 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
     return xml
 
 
+def _blocked(anchor, area, blocker):
+    """Excel's ``#SPILL!``, with the reason the run's report gives."""
+    from formulas.tokens.operand import XlError
+
+    err = XlError("#SPILL!")
+    err.reason = (f"the result needs {spill.ref_of(area)} and {blocker} is not empty: "
+                  "clear it and recalculate")
+    return err
+
+
 def _pick(grid, i: int, j: int):
     if grid is None:
         return None
@@ -756,11 +848,11 @@ def _cell_xml(attrs: dict[str, str], formula: str, value) -> str:
     return f"<c{_attr_text(attrs)}>{formula}{v}</c>"
 
 
-def _patched_parts(source: Path, values, values_only: bool,
-                   findings: list[str]) -> tuple[dict[str, bytes | None], dict]:
+def _patched_parts(source: Path, values, values_only: bool, findings: list[str],
+                   spills: dict | None = None) -> tuple[dict[str, bytes | None], dict]:
     why = {f.split(": ", 1)[0].upper(): f.split(": ", 1)[1] for f in findings}
     counts = {"formulas": 0, "gpu": 0, "errors": [], "values_only": values_only, "why": why,
-              "cells": {}}
+              "cells": {}, "spill": spills or {}}
     parts = {}
     with zipfile.ZipFile(source) as zf:
         for sheet, part in sheet_parts(zf).items():
