@@ -199,6 +199,18 @@ def test_a_folder_in_and_a_folder_out(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.xlsx", "b.xlsx"]
 
 
+def test_an_output_named_like_another_kind_of_file_is_refused(tmp_path):
+    """``-o results.csv`` was taken for a folder and created as one."""
+    src = small_book(tmp_path / "in.xlsx")
+    for name in ("results.csv", "results.xls", "results.ods"):
+        with pytest.raises(GpuCreditError, match=r"names a \.\w+ file.*\.xlsx or \.xlsm"):
+            recalc_workbooks([src], tmp_path / name)
+        assert not (tmp_path / name).exists()
+    (tmp_path / "v1.csv").mkdir()  # an existing folder of that name is a folder
+    [res] = recalc_workbooks([src], tmp_path / "v1.csv")
+    assert res.ok and res.output == tmp_path / "v1.csv" / "in.xlsx"
+
+
 def test_a_broken_file_fails_alone_and_leaves_nothing(tmp_path):
     good = small_book(tmp_path / "good.xlsx")
     broken = tmp_path / "broken.xlsx"

@@ -67,6 +67,9 @@ __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 """Files a folder input contributes (Excel's lock files ``~$...`` are skipped)."""
+OTHER_FILE_SUFFIXES = (".csv", ".xls", ".xlsb", ".xltx", ".xltm", ".xlam", ".ods", ".txt",
+                       ".json", ".pdf", ".parquet", ".zip")
+"""An output named like one of these is a file of another kind, not a folder: refused."""
 MAX_UNCOMPRESSED_BYTES = 200_000_000
 """Refuse a workbook whose parts unpack to more than this (a zip bomb guard)."""
 MAX_COMPRESSION_RATIO = 200
@@ -305,6 +308,11 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False,
                 "give a folder", argument="out", value=str(out))
         targets = [out]
     else:
+        if out.suffix.lower() in OTHER_FILE_SUFFIXES and not out.is_dir():
+            raise GpuCreditError(
+                f"the output {out} names a {out.suffix} file, and recalc-workbook writes "
+                "workbooks: give a .xlsx or .xlsm name (one input) or a folder",
+                argument="out", value=str(out))
         if out.exists() and not out.is_dir():
             raise GpuCreditError(f"output {out} exists and is not a folder", argument="out",
                                  value=str(out))
