@@ -14,6 +14,7 @@ import pytest
 from tests import native_model
 
 from gpucredit.excel import recalc
+from gpucredit.excel.model_template import build_model_workbook
 from gpucredit.excel.templates import template_key
 
 
@@ -75,3 +76,37 @@ def test_a_batch_compiles_once_and_matches_one_by_one(tmp_path, monkeypatch):
     assert len(compiled) == 4
     first, second = values(batch[0].output), values(batch[1].output)
     assert first != second  # the inputs did reach the cached model
+
+
+def test_deal_models_share_one_compile(tmp_path, monkeypatch):
+    """The deal model - GPU_ array formulas (their other cells hold cached results), a
+    date input, empty text cells - is the batch's usual template: its copies must reuse
+    one compiled model (the self-check once refused it on those three), and match each
+    copy computed alone."""
+    base = build_model_workbook(tmp_path / "base.xlsx")
+    (tmp_path / "in").mkdir()
+    for k, utilization in enumerate((0.7, 0.85, 0.95)):
+        wb = openpyxl.load_workbook(base)
+        sheet, cell = next(iter(wb.defined_names["utilization"].destinations))
+        wb[sheet][cell.replace("$", "")] = utilization
+        wb.save(tmp_path / "in" / f"deal{k}.xlsx")
+    compiled = []
+    real = recalc._model_class()
+
+    class Counting(real):
+        def finish(self, *args, **kwargs):
+            compiled.append(1)
+            return super().finish(*args, **kwargs)
+
+    monkeypatch.setattr(recalc, "run_bounded", lambda fn, *a, **k: fn(*a))
+    monkeypatch.setattr(recalc, "_model_class", lambda: Counting)
+    batch = recalc.recalc_workbooks(tmp_path / "in", tmp_path / "batch")
+    assert [r.ok for r in batch] == [True] * 3 and len(compiled) == 1
+    outputs = []
+    for r in batch:
+        [alone] = recalc.recalc_workbooks([r.source], tmp_path / f"alone_{r.source.name}")
+        ours, theirs = values(r.output), values(alone.output)
+        assert ours == [pytest.approx(y, rel=1e-12) if isinstance(y, float) else y
+                        for y in theirs]
+        outputs.append(ours)
+    assert outputs[0] != outputs[2]  # the utilization reached the cached model

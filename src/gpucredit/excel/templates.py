@@ -15,6 +15,7 @@ same types, same values). Otherwise every workbook is compiled on its own, as be
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import zipfile
@@ -56,28 +57,59 @@ def constant_inputs(copy: Path) -> dict[str, object]:
     the way the ``formulas`` engine names its cells, valued the way it reads them (a
     float rounded to 15 digits, as its ``ExcelModel.compile_cell`` does)."""
     import openpyxl
+    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.utils.datetime import to_excel
 
     wb = openpyxl.load_workbook(copy, read_only=True, data_only=False)
     try:
         out = {}
         for ws in wb.worksheets:
+            found, arrays = {}, []
             for row in ws.iter_rows():
                 for cell in row:
+                    if cell.data_type == "f" and hasattr(cell.value, "ref"):
+                        arrays.append(range_boundaries(cell.value.ref))
                     if cell.value is None or cell.data_type == "f":
                         continue
                     v = cell.value
+                    if isinstance(v, (dt.date, dt.time, dt.timedelta)):
+                        v = to_excel(v)  # a date-formatted number: the engine's serial
                     if cell.data_type == "n" and isinstance(v, float):
                         v = round(v, 15)
-                    out[f"'[book.xlsx]{ws.title.upper()}'!{cell.coordinate}"] = v
+                    found[(cell.row, cell.column, cell.coordinate)] = v
+            for (r, c, coordinate), v in found.items():
+                # an array formula's other cells hold its last results: the engine
+                # computes them, they are not inputs
+                if not any(c0 <= c <= c1 and r0 <= r <= r1 for c0, r0, c1, r1 in arrays):
+                    out[f"'[book.xlsx]{ws.title.upper()}'!{coordinate}"] = v
         return out
     finally:
         wb.close()
 
 
 def reproduces(model, inputs: dict[str, object]) -> bool:
-    """Whether ``inputs`` are exactly the constants ``model`` was compiled with."""
+    """Whether ``inputs`` are exactly the constants ``model`` was compiled with (a cell
+    the engine holds as empty text may be absent: openpyxl reads an empty text cell as
+    nothing; numbers compare by value, 46203 and 46203.0 alike, never a bool as a number)."""
     held = {k: d["value"] for k, d in model.dsp.default_values.items()
             if isinstance(k, str) and _NODE.match(k)}
-    if set(held) != set(inputs):
+    if set(inputs) - set(held) or not all(map(_empty, (held[k] for k in set(held) - set(inputs)))):
         return False
-    return all(type(held[k]) is type(v) and held[k] == v for k, v in inputs.items())
+    return all(_same(held[k], v) for k, v in inputs.items())
+
+
+def _empty(value) -> bool:
+    """An empty text cell as the engine holds it ("" or an array of its EMPTY)."""
+    import numpy as np
+    import schedula as sh
+
+    return all(x is sh.EMPTY or (isinstance(x, str) and x == "")
+               for x in np.asarray(value, dtype=object).ravel())
+
+
+def _same(held, read) -> bool:
+    numbers = (int, float)
+    if (isinstance(held, numbers) and isinstance(read, numbers)
+            and not isinstance(held, bool) and not isinstance(read, bool)):
+        return float(held) == float(read)
+    return type(held) is type(read) and held == read
