@@ -14,9 +14,15 @@ is computed here. The same module serves
 Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
 
 * Every name starts with ``GPU_``; every argument has help text.
-* Rates are **per period** (``GPU_DSCR`` and friends pass ``periods_per_year=1`` to the
-  core, so a per-period rate is used as it is). Merton's rate is the continuously
-  compounded annual risk-free rate, as in the model.
+* Rates are **per period** and come **first**, as in Excel's ``PMT`` and ``NPV``
+  (``GPU_LLCR(rate, cfads, opening_balance)``, ``GPU_DEBT_SCHEDULE(rate, n_periods,
+  amount)``); the functions pass ``periods_per_year=1`` to the core, so the rate is used
+  as it is. A rate outside :data:`RATE_RANGE` is refused with the new order in the
+  message, so that a call written in the earlier, rate-last order fails instead of
+  computing a wrong number. Merton's rate is the continuously compounded annual
+  risk-free rate and keeps its Black-Scholes place (after the market inputs, as in
+  ``BS(S, sigma, K, r, T)``): it is not a cash-flow discount rate, and the order was
+  never PMT's.
 * A single value in gives a single value out. A range gives an array that spills. A
   period series may be a column or a row (one facility) or a block with facilities in
   rows and periods in columns; results follow the orientation of the input. Series made
@@ -489,6 +495,40 @@ def _param_or_path(raw, name: str, like: np.ndarray):
     return flat
 
 
+RATE_RANGE = (-0.1, 1.0)
+"""Per-period rates a cash-flow function accepts: from -10% to +100% a period.
+
+The rate-first functions (``GPU_DEBT_CAPACITY(rate, cfads, target_dscr)`` ...) took the
+rate last before release 11, so an old call lands a cash-flow or loan amount in ``rate``.
+Any rate outside this range is refused, naming the new order, instead of computing a
+wrong number: no loan pays more than 100% a period, and below -10% a period discounting
+stops making sense. (An old call whose cash flows all lie inside the range - one cell
+in USD millions - still fails on the shapes of the other arguments; docs/excel.md.)
+"""
+
+
+def _rate(raw, like: np.ndarray | None, call: str):
+    """A rate per period, the first argument as in ``PMT``; one value or a path.
+
+    ``like`` is the cash-flow series a path must match (None: one value only). Every
+    error names the rate-first order (``call``, e.g. ``"GPU_LLCR(rate, cfads,
+    opening_balance)"``): the likely cause is a call written in the old order.
+    """
+    hint = f"rate comes first, as in PMT: {call}"
+    try:
+        values = _numbers(raw, "rate").reshape(-1)
+        low, high = RATE_RANGE
+        bad = values[(values < low) | (values > high)]  # checked first: the telling error
+        if bad.size:
+            raise GpuCreditError(f"rate must be a rate per period from {low:g} to {high:g} "
+                                 f"(0.11/12 for 11% a year paid monthly), got "
+                                 f"{bad[0]:,.6g}", argument="rate", value=float(bad[0]))
+        return (_param_or_path(raw, "rate", like) if like is not None
+                else _scalar(raw, "rate"))
+    except GpuCreditError as exc:
+        raise GpuCreditError(f"{exc}; {hint}", argument="rate") from None
+
+
 def _core_default(fn: Callable, name: str):
     return inspect.signature(fn).parameters[name].default
 
@@ -682,32 +722,36 @@ def GPU_DSCR(cfads, debt_service):
     return _like(coverage.dscr(cf, ds), orient)
 
 
+_RATE_DOC = ("Debt rate PER PERIOD (0.11/12 for 11% a year paid monthly), first as in PMT: "
+             "one value or a path like the cash flows.")
+
+
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period over the tenor: " + _SERIES_DOC)
-@_arg("rate", "Debt rate PER PERIOD (e.g. 0.01 a month): one value or a path like cfads.")
 @_arg("target_dscr", "Target DSCR, e.g. 1.30.")
 @_udf()
-def GPU_DEBT_CAPACITY(cfads, rate, target_dscr):
+def GPU_DEBT_CAPACITY(rate, cfads, target_dscr):
     """Debt a sculpted repayment supports: PV at the debt rate of CFADS / target DSCR."""
     cf, orient = _series(cfads, "cfads")
-    r = _param_or_path(rate, "rate", cf)
+    r = _rate(rate, cf, "GPU_DEBT_CAPACITY(rate, cfads, target_dscr)")
     target = _scalar(target_dscr, "target_dscr")
     return _per_facility(debt.debt_capacity(cf, r, target, 1), orient)
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period over the tenor: one column or row (one facility); empty "
                "cells count as 0.")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like cfads.")
 @_arg("target_dscr", "Target DSCR, e.g. 1.30.")
 @_udf()
-def GPU_SCULPT(cfads, rate, target_dscr):
+def GPU_SCULPT(rate, cfads, target_dscr):
     """Sculpted debt schedule (debt service = CFADS / target DSCR) as a table with headers."""
     cf, orient = _series(cfads, "cfads")
     if orient == "block":
         raise GpuCreditError("cfads must be one column or one row (one facility) for a "
                              "schedule table")
-    r = _param_or_path(rate, "rate", cf)
+    r = _rate(rate, cf, "GPU_SCULPT(rate, cfads, target_dscr)")
     target = _scalar(target_dscr, "target_dscr")
     return _frame_table(debt.sculpt(cf, r, target, 1).to_frame())
 
@@ -732,29 +776,30 @@ def _opening_path(raw, cf: np.ndarray, name: str) -> np.ndarray:
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period to loan maturity: " + _SERIES_DOC)
 @_arg("opening_balance", "Debt outstanding at the start of period 1 (one value), or the "
                          "opening balance of every period shaped like cfads.")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like cfads.")
 @_udf(nan="opening balance is zero")
-def GPU_LLCR(cfads, opening_balance, rate):
+def GPU_LLCR(rate, cfads, opening_balance):
     """Loan life coverage ratio at the first period: PV of CFADS to maturity / opening debt."""
     cf, orient = _series(cfads, "cfads")
+    r = _rate(rate, cf, "GPU_LLCR(rate, cfads, opening_balance)")
     bal = _opening_path(opening_balance, cf, "opening_balance")
-    r = _param_or_path(rate, "rate", cf)
     return _per_facility(np.asarray(coverage.llcr(cf, bal, r, 1))[..., 0], orient)
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads_to_end_of_life", "CFADS per period to the end of the asset's life: "
                               + _SERIES_DOC)
 @_arg("opening_balance", "Debt outstanding at the start of period 1 (one value), or the "
                          "loan's opening balances per period (may stop at loan maturity).")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like the cash flows.")
 @_udf(nan="opening balance is zero")
-def GPU_PLCR(cfads_to_end_of_life, opening_balance, rate):
+def GPU_PLCR(rate, cfads_to_end_of_life, opening_balance):
     """Project life coverage ratio at the first period: PV of CFADS to end of life / debt."""
     cf, orient = _series(cfads_to_end_of_life, "cfads_to_end_of_life")
+    r = _rate(rate, cf, "GPU_PLCR(rate, cfads_to_end_of_life, opening_balance)")
     bal = np.nan_to_num(_numbers(opening_balance, "opening_balance"), nan=0.0)
     if orient != "block":
         bal = bal.reshape(-1)
@@ -764,18 +809,17 @@ def GPU_PLCR(cfads_to_end_of_life, opening_balance, rate):
         raise GpuCreditError(f"opening_balance must be one value, one per facility or one "
                              f"row per facility, got {bal.shape[0]} rows for "
                              f"{cf.shape[0]} facilities", argument="opening_balance")
-    r = _param_or_path(rate, "rate", cf)
     return _per_facility(np.asarray(coverage.plcr(cf, bal, r, 1))[..., 0], orient)
 
 
 @_func()
 @_arg("principal", "Principal repaid at the end of each period: " + _SERIES_DOC)
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12. Default 1 (each period a year).")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_udf(nan="no principal is repaid")
 def GPU_WAL(principal, periods_per_year=None):
     """Weighted average life of a repayment profile, in years."""
     p, orient = _series(principal, "principal")
-    m = _whole(periods_per_year, "periods_per_year", 1, zero_is_empty=True)
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     return _per_facility(debt.wal(p, m), orient)
 
 
@@ -783,9 +827,10 @@ _KINDS = ", ".join(debt.KINDS)
 
 
 @_func()
-@_arg("amount", "Loan amount drawn at closing (USD).")
-@_arg("rate", "Interest rate PER PERIOD, e.g. 0.0075 a month.")
+@_arg("rate", "Interest rate PER PERIOD (0.11/12 for 11% a year paid monthly), first as in "
+              "PMT.")
 @_arg("n_periods", "Tenor in periods (a whole number).")
+@_arg("amount", "Loan amount drawn at closing (USD), the present value of PMT.")
 @_arg("kind", f"Repayment profile: {_KINDS}."
               + _dflt(debt.schedule, "kind"))
 @_arg("amortization_start", "First period with scheduled principal (earlier periods are "
@@ -793,12 +838,12 @@ _KINDS = ", ".join(debt.KINDS)
 @_arg("principal", "Only for kind custom: repayment weights per period (a row or column).")
 @_choices(kind=Literal[tuple(debt.KINDS)])
 @_udf()
-def GPU_DEBT_SCHEDULE(amount, rate, n_periods, kind=None, amortization_start=None,
+def GPU_DEBT_SCHEDULE(rate, n_periods, amount, kind=None, amortization_start=None,
                       principal=None):
     """Loan schedule (opening balance, draw, interest, principal, debt service, closing)."""
-    a = _scalar(amount, "amount")
-    r = _scalar(rate, "rate")
+    r = _rate(rate, None, "GPU_DEBT_SCHEDULE(rate, n_periods, amount, [kind], ...)")
     n = _count(n_periods, "n_periods", "periods")
+    a = _scalar(amount, "amount")
     k = _text(kind, "kind", _core_default(debt.schedule, "kind"))
     start = _count(amortization_start, "amortization_start", "periods",
                    _core_default(debt.schedule, "amortization_start"), zero_is_empty=True)
@@ -980,7 +1025,8 @@ _MERTON_KEYS = ("asset_value", "asset_vol", "distance_to_default", "pd", "debt_v
 @_arg("equity", "Market value of equity (USD).")
 @_arg("equity_vol", "Annual equity volatility (decimal).")
 @_arg("debt", "Face value of debt due at the horizon (USD), or the KMV default point.")
-@_arg("rate", "Risk-free rate, continuously compounded, a year (decimal).")
+@_arg("rate", "Risk-free rate, continuously compounded, a year (decimal, e.g. 0.04); in its "
+              "Black-Scholes place, after the debt.")
 @_arg("years", "Horizon in years.")
 @_arg("field", _FIELD_DOC.format("pd, distance_to_default, spread"))
 @_arg("headers", _HEADERS_DOC)
@@ -995,6 +1041,11 @@ def GPU_MERTON(equity, equity_vol, debt, rate, years, field=None, headers=None):
         if np.isnan(arr).any():
             raise GpuCreditError(f"{name} is empty: give a value", argument=name)
         values[name] = arr
+    if (np.abs(values["rate"]) > 1).any():  # a debt or a horizon in the rate's place
+        raise GpuCreditError(f"rate must be an annual risk-free rate (e.g. 0.04), got "
+                             f"{values['rate'][np.abs(values['rate']) > 1][0]:,.6g}: the "
+                             "order is GPU_MERTON(equity, equity_vol, debt, rate, years)",
+                             argument="rate")
     try:
         n = int(np.broadcast_shapes(*(v.shape for v in values.values()))[0])
     except ValueError:
@@ -1315,8 +1366,8 @@ _MARKET = {f.name: f.default for f in dataclasses.fields(montecarlo.MarketModel)
                             "Default 1.")
 @_arg("n_paths", "Simulated paths." + _dflt(montecarlo.simulate, "n_paths"))
 @_arg("seed", "Random seed (same seed, same result)." + _dflt(montecarlo.simulate, "seed"))
-@_arg("periods_per_year", "Periods a year of the series."
-                          + _dflt(montecarlo.simulate, "periods_per_year"))
+@_arg("periods_per_year", f"Periods a year of the series: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
 @_arg("rho", f"Correlation of BTC and GPU-rent shocks. Default {_MARKET['rho']:g}.")
 @_arg("btc_vol", f"Annual BTC volatility. Default {_MARKET['btc_vol']:g}.")
 @_arg("rent_sigma", f"Annual volatility of the rent cycle. Default {_MARKET['rent_sigma']:g}.")
@@ -1356,8 +1407,8 @@ def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstandin
         kw["n_paths"] = _count(n_paths, "n_paths", "paths")
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
-    if not _omitted(periods_per_year, zero_is_empty=True):
-        kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year")
+    kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
+                                    zero_is_empty=True)
     _check_work(kw.get("n_paths", _core_default(montecarlo.simulate, "n_paths")), rev.size)
     row = montecarlo.simulate(exposure, model, **kw).iloc[0]
     return _pick({k: row[k] for k in row.index if k in _MC_LABELS}, field, headers,
