@@ -32,12 +32,14 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   be left out, defaults to :data:`PERIODS_PER_YEAR`. Enumerated arguments carry
   ``typing.Literal`` dropdowns in Office.js (:func:`_choices`).
 * Empty cells: an omitted optional argument and one pointing at an empty cell are the
-  same to xlwings in both runtimes (``None``: COM's missing marker or an empty Range,
-  Office.js ``null``) and take the core's default. 0 is 0, except where 0 is not a valid
-  value (a confidence level, a DSCR threshold, periods a year, paths, a text argument),
-  where it also means the default. In a cash-flow series an empty cell counts as 0 (as
-  Excel's SUM treats it); in element-by-element functions an empty input gives a missing
-  output.
+  same to xlwings (``None``: COM's missing marker or an empty Range, Office.js ``null``)
+  and take the core's default. Excel desktop's Office.js may send 0 for an empty cell
+  (OfficeDev/office-js #4702, #5262), so 0 also means the default wherever 0 is not a
+  valid value (periods a year, PUE, a confidence level, a DSCR threshold, paths, a text
+  or header flag); where 0 is a value and the default is not 0, those builds read an
+  empty cell as 0 (:data:`ZERO_IS_A_VALUE`). In a cash-flow series an empty cell counts
+  as 0 (as Excel's SUM treats it); in element-by-element functions an empty input gives
+  a missing output.
 * Facilities as objects: ``GPU_FACILITY`` returns a handle (:mod:`gpucredit.excel.handles`)
   named by a hash of its inputs; the ``GPU_FACILITY_*`` functions and ``GPU_PORTFOLIO``
   read the core's evaluation through it.
@@ -412,9 +414,14 @@ def _text(raw, name: str, default=_Empty) -> str:
     return v.strip()
 
 
-def _flag(raw, name: str, default=_Empty) -> bool:
-    """TRUE/FALSE (also 1/0 and the text TRUE/FALSE)."""
-    if _omitted(raw):
+def _flag(raw, name: str, default=_Empty, *, zero_is_empty: bool = False) -> bool:
+    """TRUE/FALSE (also 1/0 and the text TRUE/FALSE).
+
+    ``zero_is_empty``: a number 0 is an empty cell (for a flag whose default is TRUE, so
+    that an Office.js build sending 0 for an empty cell still gets the default); FALSE
+    itself still arrives as FALSE in both runtimes.
+    """
+    if _omitted(raw, zero_is_empty):
         if default is _Empty:
             raise GpuCreditError(f"{name} is empty: give TRUE or FALSE", argument=name)
         return default
@@ -608,14 +615,37 @@ def _label_table(items: Mapping[str, object], first: str = "Measure",
 
 
 PERIODS_PER_YEAR = 12
-"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
+"""Periods a year wherever a function lets it be left out (one default for every function)."""
+
+ZERO_IS_A_VALUE: dict[str, tuple[str, ...]] = {
+    "GPU_CFADS": ("price_per_kwh", "colocation_per_kw_month"),
+    "GPU_HAIRCUT": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
+    "GPU_HASHPRICE": ("subsidy", "fees_per_block"),
+    "GPU_LIQUIDATION_VALUE": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
+    "GPU_MONTE_CARLO": ("liquidation_factor", "rho", "btc_vol", "rent_sigma"),
+    "GPU_RESIDUAL_VALUE": ("param_1", "param_2", "jump"),
+}
+"""Optional arguments where 0 is a meaningful value and the default is not 0.
+
+An empty cell and an omitted argument take the default in both runtimes, except in
+Office.js builds that send 0 for an empty cell (OfficeDev/office-js #4702: Excel desktop
+sends 0 where Excel on the web sends null; #5262: an optional range argument): there a
+cell left empty for one of these arguments reads 0 - no power bill, no installation
+discount, nothing recovered - and nothing in the value tells it from a typed 0. Leave the
+argument out of the formula (an omitted argument is the default everywhere) or type the
+value. Every other optional argument reads 0 as its default (0 is not valid there:
+periods a year, PUE, a text, a header flag ...) or has the default 0, so the builds agree
+(tests/test_udfs_runtimes.py checks both directions; docs/excel.md lists these).
+"""
 
 _FIELD_DOC = "One row to return, by its key (e.g. {}); empty: the whole table."
-_HEADERS_DOC = "TRUE: a header row on top of the table; FALSE: values only. Default TRUE."
+_HEADERS_DOC = ("TRUE: a header row on top of the table; FALSE: values only. Default TRUE "
+                "(0 counts as empty).")
 
 
 def _headers(raw) -> bool:
-    return _flag(raw, "headers", True)
+    """``headers``: FALSE drops the header row; empty or 0 keeps it (:data:`ZERO_IS_A_VALUE`)."""
+    return _flag(raw, "headers", True, zero_is_empty=True)
 
 
 def _maybe_header(table: list[list], keep: bool) -> list[list]:
@@ -848,8 +878,9 @@ def GPU_DEBT_SCHEDULE(rate, n_periods, amount, kind=None, amortization_start=Non
     start = _count(amortization_start, "amortization_start", "periods",
                    _core_default(debt.schedule, "amortization_start"), zero_is_empty=True)
     extra = {}
-    if not _omitted(principal):
-        extra["principal"], _ = _series(principal, "principal")
+    weights, _ = _series(principal, "principal") if not _omitted(principal) else (None, "")
+    if weights is not None and np.any(weights != 0):  # all 0: repays nothing, so none given
+        extra["principal"] = weights
     sched = debt.schedule(a, r, n, 1, k, amortization_start=start, **extra)
     return _frame_table(sched.to_frame())
 
@@ -1093,7 +1124,7 @@ def GPU_RESIDUAL_VALUE(age, family=None, param_1=None, param_2=None, param_3=Non
     names = curves.family_parameters(fam)
     params = {}
     for i, raw in enumerate((param_1, param_2, param_3)):
-        if _omitted(raw):
+        if _omitted(raw, zero_is_empty=i >= len(names)):  # 0 for a parameter it lacks: empty
             continue
         if i >= len(names):
             raise GpuCreditError(f"the {fam} curve has {len(names)} parameters "
@@ -1217,7 +1248,7 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None, field=None, headers=None):
 @_arg("annual_deflation", "Annual rate at which the market rent falls (0.30 = 30% a year).")
 @_arg("n_periods", "Number of periods.")
 @_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
-@_arg("contract_rate", "Contract rate (USD per GPU-hour); empty: no contract.")
+@_arg("contract_rate", "Contract rate (USD per GPU-hour); empty or 0: no contract.")
 @_arg("contract_periods", "Periods the contract runs from now (0: no contract).")
 @_arg("contracted_share", "Share of GPU-hours under contract while it runs."
                           + _dflt(rents_mod.contracted_merchant, "contracted_share"))
@@ -1230,7 +1261,7 @@ def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year=None, con
     n = _count(n_periods, "n_periods", "periods")
     m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     path = rents_mod.trend_path(r0, d, n, m)
-    if not _omitted(contract_rate):
+    if not _omitted(contract_rate, zero_is_empty=True):  # a contract at 0 USD is none
         kw = {}
         if not _omitted(contracted_share):
             kw["contracted_share"] = _scalar(contracted_share, "contracted_share")
@@ -1321,7 +1352,7 @@ def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year=None, contracte
                                       other_opex_per_gpu_year,
                                       maintenance_capex_per_gpu_year, tax_rate), strict=True))
     for name, raw in given.items():
-        if not _omitted(raw):
+        if not _omitted(raw, zero_is_empty=name in ("kw_per_gpu", "pue")):  # 0 kW, PUE 0: none
             kw[name] = _param_or_path(raw, name, rent)
     flows = fleet.cfads(_scalar(gpus, "gpus"), _param_or_path(utilization, "utilization", rent),
                         rent, _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
@@ -1618,7 +1649,7 @@ def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> 
 
 @_func()
 @_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
-@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_udf()
 def GPU_FACILITY_SCHEDULE(handle, headers=None):
     """The facility's period table: dates, CFADS, debt schedule, DSCR, LLCR, collateral, LTV."""
@@ -1652,7 +1683,7 @@ MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
 @_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
 @_arg("field", "One metric to return (e.g. min_dscr, llcr, breakeven_rent, max_ltv_market); "
                "empty: every metric as a table.")
-@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_choices(field=MetricField)
 @_udf()
 def GPU_FACILITY_METRICS(handle, field=None, headers=None):
@@ -1672,7 +1703,7 @@ McField = Literal[_MC_FIELDS]  # type: ignore[valid-type]
 @_arg("seed", "Random seed (same seed, same result)." + _dflt(model.simulate, "seed"))
 @_arg("field", "One result to return (pd, lgd, expected_loss, cvar_99 ...); empty: the "
                "whole table.")
-@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_choices(field=McField)
 @_udf()
 def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
@@ -1692,7 +1723,7 @@ def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
 @_arg("handles", "Facility handles: a range of GPU_FACILITY cells (empty cells skipped).")
 @_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,llcr,max_ltv_market). "
                  "Default: debt, min_dscr, avg_dscr, llcr, breakeven_rent, max_ltv_market.")
-@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_udf()
 def GPU_PORTFOLIO(handles, metrics=None, headers=None):
     """One row per facility handle with its metrics, for a portfolio on one sheet."""
