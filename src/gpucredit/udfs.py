@@ -1650,22 +1650,31 @@ def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> 
 @_func()
 @_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
 @_arg("headers", _HEADERS_DOC)
+@_arg("periods", "Periods the table fills: rows after the tenor are empty cells up to this "
+                 "many (a fixed range in a model whose tenor can change). Default: the "
+                 "tenor.")
 @_udf()
-def GPU_FACILITY_SCHEDULE(handle, headers=None):
+def GPU_FACILITY_SCHEDULE(handle, headers=None, periods=None):
     """The facility's period table: dates, CFADS, debt schedule, DSCR, LLCR, collateral, LTV."""
     f = _facility(handle)
     frame = f.evaluation.periods_frame()
+    fill = _count(periods, "periods", "periods", len(frame), zero_is_empty=True)
+    if fill < len(frame):
+        raise GpuCreditError(f"periods is {fill} but the facility runs {len(frame)} periods "
+                             "(its tenor): give at least the tenor", argument="periods",
+                             value=fill)
     table = frame[list(_SCHEDULE_COLUMNS)].rename(columns=_SCHEDULE_COLUMNS)
     if f.start is not None:
         table.insert(1, "Period end", _period_ends(f.start, frame["period"].to_numpy(),
                                                   f.periods_per_year))
     else:
         table.insert(1, "Year", frame["year"].to_numpy())
-    rows = _table(list(table.columns), table.to_numpy(dtype=object).tolist())
-    return _maybe_header(rows, _headers(headers))
+    body = table.to_numpy(dtype=object).tolist()
+    body += [[""] * len(table.columns)] * (fill - len(body))  # empty, not missing (#N/A)
+    return _maybe_header(_table(list(table.columns), body), _headers(headers))
 
 
-_METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
+METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
                   "life_gap_years", "min_dscr", "avg_dscr", "llcr", "plcr", "min_llcr",
                   "first_breach_lockup", "first_breach_default", "min_headroom_pct",
                   "min_headroom_usd", "breakeven_rent", "breakeven_rent_lockup",
@@ -1676,7 +1685,7 @@ _METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wa
                   "balloon", "refinancing_ltv_market", "refinancing_ltv_liquidation",
                   "lgd_now", "lgd_at_breach", "min_dscr_combined", "dscr_lockup",
                   "dscr_default")
-MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
+MetricField = Literal[METRIC_FIELDS]  # type: ignore[valid-type]
 
 
 @_func()
@@ -1689,7 +1698,7 @@ MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
 def GPU_FACILITY_METRICS(handle, field=None, headers=None):
     """The facility's credit metrics (min DSCR, LLCR, PLCR, breakevens, LTV ...), or one."""
     row = _facility(handle).evaluation.metrics.iloc[0]
-    return _pick({k: row[k] for k in _METRIC_FIELDS if k in row.index}, field, headers,
+    return _pick({k: row[k] for k in METRIC_FIELDS if k in row.index}, field, headers,
                  "Metric")
 
 
@@ -1735,10 +1744,10 @@ def GPU_PORTFOLIO(handles, metrics=None, headers=None):
         chosen = ["debt", "min_dscr", "avg_dscr", "llcr", "breakeven_rent", "max_ltv_market"]
     else:
         chosen = [c.strip().lower() for c in _text(metrics, "metrics").split(",") if c.strip()]
-        unknown = [c for c in chosen if c not in _METRIC_FIELDS]
+        unknown = [c for c in chosen if c not in METRIC_FIELDS]
         if unknown:
             raise GpuCreditError(f"unknown metric {unknown[0]!r}; metrics are "
-                                 + ", ".join(_METRIC_FIELDS), argument="metrics",
+                                 + ", ".join(METRIC_FIELDS), argument="metrics",
                                  value=unknown[0])
     rows = []
     for k, h in enumerate(cells):

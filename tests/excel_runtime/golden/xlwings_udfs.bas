@@ -132,13 +132,13 @@ failed:
     GPU_FACILITY_METRICS = Err.Description
 End Function
 
-Function GPU_FACILITY_SCHEDULE(handle, Optional headers)
+Function GPU_FACILITY_SCHEDULE(handle, Optional headers, Optional periods)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers), ActiveWorkbook, Application.Caller)
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers, periods), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers))
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers, periods))
         Exit Function
     #End If
 failed:
