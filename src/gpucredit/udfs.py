@@ -620,7 +620,7 @@ PERIODS_PER_YEAR = 12
 ZERO_IS_A_VALUE: dict[str, tuple[str, ...]] = {
     "GPU_CFADS": ("price_per_kwh", "colocation_per_kw_month"),
     "GPU_HAIRCUT": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
-    "GPU_HASHPRICE": ("subsidy", "fees_per_block"),
+    "GPU_HASHPRICE": ("subsidy",),
     "GPU_LIQUIDATION_VALUE": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
     "GPU_MONTE_CARLO": ("liquidation_factor", "rho", "btc_vol", "rent_sigma"),
     "GPU_RESIDUAL_VALUE": ("param_1", "param_2", "jump"),
