@@ -1,7 +1,8 @@
 """The deal-model workbook: its conventions, its validity, and two engines that agree.
 
-* Layout and conventions: inputs styled and named, GPU_ rows as array formulas across
-  time, native checks beside them, no structured references, three charts.
+* Layout and conventions: inputs styled and named, the facility defined once
+  (GPU_FACILITY) and its period table one array formula across time, native checks
+  below it, periods that follow the tenor, no structured references, three charts.
 * Open XML validity: ``npx @ooxml-tools/validate`` finds nothing beyond openpyxl's one
   known default-font finding (none at all after :func:`styles.fix_font_order`).
 * Two ways to compute it: LibreOffice (a real spreadsheet engine, which cannot see the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,13 +29,14 @@ from openpyxl.worksheet.formula import ArrayFormula
 from tests import libreoffice as lo
 
 from gpucredit import collateral as coll
-from gpucredit import coverage, curves, debt, fleet, pricing, rents
+from gpucredit import coverage, curves, debt, fleet, pricing, rents, udfs
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
-from gpucredit.excel.model_template import INPUTS, build_model_workbook
+from gpucredit.excel.model_template import INPUTS, SCHEDULE_ROWS, build_model_workbook
 from gpucredit.excel.recalc import recalc_workbooks
 
-N = 20  # periods in the default model
+N = 20  # periods of the default loan (five years of quarters)
+COLUMNS = 28  # period columns of the default model (seven years of quarters)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +74,14 @@ def _row_by_label(ws, label):
     raise KeyError(label)
 
 
-def _row_values(ws_values, row):
-    return [ws_values.cell(row, 3 + j).value for j in range(N)]
+def _row_values(ws_values, row, n=N):
+    return [ws_values.cell(row, 3 + j).value for j in range(n)]
+
+
+def _outputs(ws_values, column):
+    """Outputs sheet: metric label -> the value in ``column`` (2: GPU_, 3: native)."""
+    return {ws_values.cell(r, 1).value: ws_values.cell(r, column).value
+            for r in range(5, ws_values.max_row + 1) if ws_values.cell(r, 1).value}
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +112,12 @@ def core(inputs):
                                  x["months_to_sell"], install_haircut=x["install_haircut"],
                                  sale_cost_rate=x["sale_cost_rate"])
     dscr = coverage.dscr(flows.cfads, sched.debt_service)
+    owed = {"accrued_interest": sched.interest}  # the core's LTV: debt and the period's interest
     return {
         "rent": rent, "flows": flows, "sched": sched, "dscr": dscr,
         "residual": residual, "market": market, "liq": liq,
-        "ltv": coll.ltv(sched.opening, market), "ltv_liq": coll.ltv(sched.opening, liq.recovery),
+        "ltv": coll.ltv(sched.opening, market, **owed),
+        "ltv_liq": coll.ltv(sched.opening, liq.recovery, **owed),
         "llcr": coverage.llcr(flows.cfads, sched.opening, x["annual_rate"], m)[0],
         "capacity": debt.debt_capacity(flows.cfads, x["annual_rate"], x["target_dscr"], m),
         "wal": debt.wal(sched.principal, m),
@@ -131,27 +142,41 @@ def test_three_sheets_and_every_input_named_and_styled(wb):
             assert cell.fill.fgColor.rgb == "00" + st.LIGHT_YELLOW
 
 
-def test_calcs_time_runs_left_to_right_with_gpu_rows_and_native_checks(wb):
+def test_calcs_time_runs_left_to_right_with_the_schedule_and_native_checks(wb):
     ws = wb["Calcs"]
-    assert [ws.cell(4, 3 + j).value for j in range(2)] == ["=N(B4)+1", "=N(C4)+1"]
-    gpu_rows = check_rows = 0
-    for row in ws.iter_rows(min_row=5, min_col=3, max_col=2 + N):
-        first = row[0].value
-        if isinstance(first, ArrayFormula):
-            # one array formula spanning the whole time line
-            assert "GPU_" in first.text
-            assert first.ref.endswith(f"{get_column_letter(2 + N)}{row[0].row}")
-            gpu_rows += 1
-        elif isinstance(first, str) and first.startswith("="):
-            assert "GPU_" not in first
-            check_rows += row[0].style == st.CHECK
-            # one formula per row: from period 2 on, every column holds the same formula
-            origin = row[1]
-            for cell in row[2:]:
-                moved = Translator(origin.value, origin=origin.coordinate).translate_formula(
-                    cell.coordinate)
-                assert cell.value == moved, cell.coordinate
-    assert gpu_rows >= 12 and check_rows >= 10
+    arrays = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, ArrayFormula)]
+    [schedule] = arrays  # the facility's whole period table: one array formula
+    assert schedule.text == f"=TRANSPOSE(GPU_FACILITY_SCHEDULE(facility,FALSE,{COLUMNS}))"
+    top = _row_by_label(ws, SCHEDULE_ROWS[0][1])
+    last = get_column_letter(2 + COLUMNS)
+    assert schedule.ref == f"C{top}:{last}{top + len(SCHEDULE_ROWS) - 1}"
+    checks = [r for r in range(1, ws.max_row + 1) if ws.cell(r, 3).style == st.CHECK]
+    assert len(checks) >= 15
+    for r in checks:
+        assert "GPU_" not in ws.cell(r, 3).value  # native: independent of the add-in
+
+
+def test_the_facility_is_defined_once_and_read_through_its_handle(wb):
+    formulas = [c.value.text if isinstance(c.value, ArrayFormula) else c.value
+                for ws in wb.worksheets for row in ws.iter_rows() for c in row
+                if isinstance(c.value, (str, ArrayFormula))]
+    gpu = [f for f in formulas if f.startswith("=") and "GPU_" in f]
+    assert sum("GPU_FACILITY(" in f for f in gpu) == 1
+    assert not any("GPU_CFADS" in f for f in gpu)
+    for f in gpu:
+        if "GPU_FACILITY_" in f:
+            assert re.search(r"GPU_FACILITY_\w+\(facility[,)]", f), f
+    sheet, [handle] = _cells(wb, "facility")
+    assert wb[sheet][handle].value == "=GPU_FACILITY(facility_fields,periods_per_year,start_date)"
+
+
+def test_schedule_labels_are_the_functions_columns():
+    handle = udfs.GPU_FACILITY([["gpus", 10.0], ["gpu_unit_cost", 1.0], ["merchant_rent", 2.0],
+                                ["utilization", 0.8], ["debt", 5.0], ["annual_rate", 0.1],
+                                ["tenor", 4.0]], 4, [[dt.date(2026, 6, 30)]])
+    header = udfs.GPU_FACILITY_SCHEDULE(handle)[0]
+    assert [label.removesuffix(" (the schedule's own)") for _, label, _, _ in SCHEDULE_ROWS] \
+        == header
 
 
 def test_only_plain_ranges_and_defined_names(wb):
@@ -175,8 +200,10 @@ def test_outputs_have_three_line_charts(wb):
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(GpuCreditError, match="n_periods must be a whole number"):
-        build_model_workbook(tmp_path / "m.xlsx", n_periods=1)
+    with pytest.raises(GpuCreditError, match="columns must be a whole number"):
+        build_model_workbook(tmp_path / "m.xlsx", columns=1)
+    with pytest.raises(GpuCreditError, match=r"= 20 periods does not fit in 12 columns"):
+        build_model_workbook(tmp_path / "m.xlsx", columns=12)
     with pytest.raises(GpuCreditError, match=r"\.xlsx workbook"):
         build_model_workbook(tmp_path / "m.xls")
 
@@ -245,16 +272,15 @@ def _close(got, expected, rtol=1e-9):
 def test_native_checks_computed_by_libreoffice_match_the_core(wb, by_libreoffice, core):
     v = by_libreoffice
     calcs = v["Calcs"]
-    _close(_row_values(calcs, _row_by_label(wb["Calcs"], "  check: rent0 x (1 - deflation)^"
-                                            "((t-1)/m)")), core["rent"])
-    _close(_values(wb, v, "cfads_chk"), core["flows"].cfads)
-    _close(_values(wb, v, "mhours_chk"), core["flows"].merchant_gpu_hours)
-    _close(_values(wb, v, "ds_chk"), core["sched"].debt_service)
-    _close(_values(wb, v, "principal_chk"), core["sched"].principal)
-    _close(_values(wb, v, "dscr_chk"), core["dscr"])
-    _close(_values(wb, v, "ltv_chk"), core["ltv"])
-    out = v["Outputs"]
-    native = {out.cell(r, 1).value: out.cell(r, 3).value for r in range(5, 16)}
+    _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Market rent: rent0 x (1 - deflation)"
+                                            "^((t-1)/m)")), core["rent"])
+    _close(_values(wb, v, "cfads_chk")[:N], core["flows"].cfads)
+    _close(_values(wb, v, "mhours_chk")[:N], core["flows"].merchant_gpu_hours)
+    _close(_values(wb, v, "ds_chk")[:N], core["sched"].debt_service)
+    _close(_values(wb, v, "principal_chk")[:N], core["sched"].principal)
+    _close(_values(wb, v, "dscr_chk")[:N], core["dscr"])
+    _close(_values(wb, v, "ltv_chk")[:N], core["ltv"])
+    native = _outputs(v["Outputs"], 3)
     _close(native["LLCR at period 1"], core["llcr"])
     _close(native["Debt capacity at the sizing DSCR"], core["capacity"])
     _close(native["Weighted average life"], core["wal"])
@@ -263,31 +289,53 @@ def test_native_checks_computed_by_libreoffice_match_the_core(wb, by_libreoffice
     _close(native["Hazard rate implied by the quoted spread"], core["hazard"])
     # LibreOffice cannot see the add-in: the GPU_ cells are #NAME? there
     assert _values(wb, v, "dscr")[0] == "#NAME?"
+    # after the tenor every native row is empty
+    assert set(_row_values(calcs, _row_by_label(wb["Calcs"], "Period"), COLUMNS)[N:]) <= {None, ""}
 
 
 def test_gpu_cells_computed_by_recalc_match_the_core(wb, by_recalc, core):
     v = by_recalc
     calcs = v["Calcs"]
-    _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Market rent")), core["rent"])
     _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Revenue")), core["flows"].revenue)
-    _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Power")), core["flows"].power)
-    _close(_values(wb, v, "cfads"), core["flows"].cfads)
-    _close(_values(wb, v, "debt_service"), core["sched"].debt_service)
-    _close(_values(wb, v, "principal"), core["sched"].principal)
-    _close(_values(wb, v, "dscr"), core["dscr"])
-    _close(_values(wb, v, "residual"), core["residual"])
+    _close(_values(wb, v, "cfads")[:N], core["flows"].cfads)
+    _close(_values(wb, v, "debt_service")[:N], core["sched"].debt_service)
+    _close(_values(wb, v, "principal")[:N], core["sched"].principal)
+    _close(_values(wb, v, "dscr")[:N], core["dscr"])
+    _close(_values(wb, v, "residual")[:N], core["residual"])
     _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Liquidation value")),
            core["liq"].recovery)
-    _close(_values(wb, v, "ltv"), core["ltv"])
-    _close(_values(wb, v, "ltv_liq"), core["ltv_liq"])
-    out = v["Outputs"]
-    gpu = {out.cell(r, 1).value: out.cell(r, 2).value for r in range(5, 16)}
+    _close(_values(wb, v, "ltv")[:N], core["ltv"])
+    _close(_values(wb, v, "ltv_liq")[:N], core["ltv_liq"])
+    # the schedule fills its fixed range with empty cells after the tenor, never #N/A
+    assert set(_values(wb, v, "dscr")[N:]) <= {None, ""}
+    gpu = _outputs(v["Outputs"], 2)
+    _close(gpu["Minimum DSCR"], np.nanmin(core["dscr"]))
     _close(gpu["LLCR at period 1"], core["llcr"])
     _close(gpu["Debt capacity at the sizing DSCR"], core["capacity"])
     _close(gpu["Weighted average life"], core["wal"])
     _close(gpu["Breakeven market rent (min DSCR 1.00x)"], core["breakeven"])
+    _close(gpu["Maximum LTV on market value"], np.max(core["ltv"]))
     _close(gpu["Hazard rate implied by the quoted spread"], core["hazard"])
-    assert out.cell(17, 2).value == "OK"
+    assert gpu["GPU_ functions agree with the native checks"] == "OK"
+
+
+def test_a_shorter_tenor_empties_the_columns_after_it(model_path, tmp_path):
+    wb = openpyxl.load_workbook(model_path)
+    sheet, [cell] = _cells(wb, "tenor_years")
+    wb[sheet][cell].value = 3  # 12 quarters
+    wb.save(tmp_path / "short.xlsx")
+    [res] = recalc_workbooks([tmp_path / "short.xlsx"], tmp_path / "out.xlsx")
+    assert res.ok and res.error_cells == 0, res
+    v = openpyxl.load_workbook(res.output, data_only=True)
+    periods = _values(wb, v, "period")
+    assert periods[:12] == list(range(1, 13)) and set(periods[12:]) <= {None, ""}
+    for name in ("dscr", "debt_service", "dscr_chk", "ds_chk", "period_end"):
+        values = _values(wb, v, name)
+        assert None not in values[:12] and "" not in values[:12], name
+        assert set(values[12:]) <= {None, ""}, name
+    assert _values(wb, v, "principal_chk")[11] == pytest.approx(
+        _values(wb, v, "principal")[11], rel=1e-9)  # repaid at the new maturity
+    assert _outputs(v["Outputs"], 2)["GPU_ functions agree with the native checks"] == "OK"
 
 
 @pytest.mark.libreoffice
@@ -334,7 +382,7 @@ def test_every_input_has_data_validation(wb):
     assert "H100" in lists["gpu_model"] and "annuity" in lists["amortization"]
 
 
-def test_periods_follow_the_tenor(wb):
+def test_periods_follow_the_tenor_up_to_the_columns_there_are(wb):
     ws = wb["Inputs"]
     n_cell = _cells(wb, "n_periods")[1][0]
     assert ws[n_cell].value == "=tenor_years*periods_per_year"
@@ -343,9 +391,13 @@ def test_periods_follow_the_tenor(wb):
     ppy = rules[_cells(wb, "periods_per_year")[1][0]]
     tenor = rules[_cells(wb, "tenor_years")[1][0]]
     assert ppy.type == tenor.type == "custom"
-    assert f"tenor_years={N}" in ppy.formula1 and f"periods_per_year={N}" in tenor.formula1
-    with pytest.raises(GpuCreditError, match=r"tenor \(5 years\) x periods a year \(4\)"):
-        build_model_workbook(Path("unused.xlsx"), n_periods=24)
+    assert f"tenor_years<={COLUMNS}" in ppy.formula1
+    assert f"periods_per_year<={COLUMNS}" in tenor.formula1
+    assert f"at most {COLUMNS}" in tenor.prompt
+    # the limit is stated on both sheets
+    assert f"tenor x periods a year may be at most {COLUMNS}" in ws["A3"].value
+    assert f"tenor x periods a year may be at most {COLUMNS}" in wb["Calcs"]["A3"].value
+    assert len(_cells(wb, "period")[1]) == COLUMNS
 
 
 def test_another_grid_is_a_new_model(tmp_path):
@@ -354,7 +406,7 @@ def test_another_grid_is_a_new_model(tmp_path):
     inputs = monthly["Inputs"]
     assert inputs[_cells(monthly, "periods_per_year")[1][0]].value == 12
     assert inputs[_cells(monthly, "tenor_years")[1][0]].value == 4
-    assert len(_cells(monthly, "period")[1]) == 48
+    assert len(_cells(monthly, "period")[1]) == 84  # seven years of months
     with pytest.raises(GpuCreditError, match="periods_per_year must be 1, 2, 4 or 12"):
         build_model_workbook(tmp_path / "x.xlsx", periods_per_year=3)
 
@@ -367,12 +419,12 @@ def test_one_formula_per_row(wb):
         first = ws.cell(r, 3).value
         if not (isinstance(first, str) and first.startswith("=")):
             continue
-        for j in range(1, N):
+        for j in range(1, COLUMNS):
             cell = ws.cell(r, 3 + j)
             moved = Translator(first, origin="C" + str(r)).translate_formula(cell.coordinate)
             assert cell.value == moved, (r, cell.coordinate, cell.value, moved)
         rows += 1
-    assert rows > 20
+    assert rows >= 20
 
 
 def test_a_row_of_period_end_dates(wb, by_recalc):
@@ -380,13 +432,19 @@ def test_a_row_of_period_end_dates(wb, by_recalc):
     assert [d.date() for d in got[:5]] == [
         dt.date(*t) for t in
         ((2026, 9, 30), (2026, 12, 31), (2027, 3, 31), (2027, 6, 30), (2027, 9, 30))]
-    assert got[-1].date() == dt.date(2031, 6, 30)  # five years on
+    assert got[N - 1].date() == dt.date(2031, 6, 30)  # five years on
+    assert set(got[N:]) <= {None, ""}  # then the tenor ends
 
 
 def test_print_setup(wb):
     for name in wb.sheetnames:
         ws = wb[name]
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.orientation == "landscape"
+        assert int(ws.page_setup.paperSize) == int(ws.PAPERSIZE_A4)
         assert ws.sheet_properties.pageSetUpPr.fitToPage
         assert ws.oddFooter.right.text == "Page &P of &N"
-    assert wb["Calcs"].print_title_cols == "$A:$B"  # labels and units on every page
+    assert wb["Inputs"].page_setup.fitToWidth == wb["Outputs"].page_setup.fitToWidth == 1
+    calcs = wb["Calcs"]  # one page tall, as many wide as the periods need
+    assert calcs.page_setup.fitToHeight == 1 and calcs.page_setup.fitToWidth == 0
+    assert calcs.print_title_cols == "$A:$B"  # labels and units on every page
+    assert calcs.print_title_rows == "$4:$5"  # the period and date rows too

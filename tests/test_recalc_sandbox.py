@@ -218,7 +218,7 @@ def test_one_cell_cannot_take_the_machine(tmp_path):
     ws["A3"] = "=A2&A2"
     ws["A4"] = '=SUBSTITUTE(A2,"a",REPT("y",1000))'
     ws["A5"] = "=LEN(A2)"
-    ws["B1"] = f"=GPU_DEBT_SCHEDULE(100,0.01,{MAX_PERIODS * 10_000})"
+    ws["B1"] = f"=GPU_DEBT_SCHEDULE(0.01,{MAX_PERIODS * 10_000},100)"
     ws["B2"] = "=GPU_RENT_PATH(2,0.2,100000000,12)"
     ws["C1"], ws["C2"], ws["C3"], ws["C4"], ws["C5"] = 100.0, 40.0, 50.0, 500.0, 900.0
     ws["B3"] = f"=GPU_MONTE_CARLO(C1,C2,C3,C4,C5,,{MAX_PATHS * 100},1,12)"

@@ -167,7 +167,7 @@ def test_array_ranges_are_fitted_like_excel(tmp_path):
     ws["B1"] = ArrayFormula("B1:B2", "=GPU_DSCR(A1:A3,G1:G3)")
     ws["C1"] = ArrayFormula("C1:C4", "=GPU_DSCR(A1:A3,G1:G3)")
     # a table (header + 3 rows x 7 columns) in a 2 x 3 range keeps its top-left corner
-    ws["D1"] = ArrayFormula("D1:F2", "=GPU_DEBT_SCHEDULE(300,0,3)")
+    ws["D1"] = ArrayFormula("D1:F2", "=GPU_DEBT_SCHEDULE(0,3,300)")
     wb.save(tmp_path / "in.xlsx")
     [res] = recalc_workbooks([tmp_path / "in.xlsx"], tmp_path / "out.xlsx")
     out = openpyxl.load_workbook(res.output, data_only=True).active

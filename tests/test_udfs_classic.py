@@ -187,16 +187,17 @@ def test_error_and_text_cells_give_messages_not_tracebacks(rt):
 
 def test_omitted_optional_argument_takes_the_default(rt):
     principal = [[0.0], [50.0], [50.0]]
-    # WAL by hand with one period a year: (2 x 50 + 3 x 50) / 100 = 2.5 years
-    assert rt.call("GPU_WAL", rng(principal), MISSING) == [[2.5]]
+    # WAL by hand: (2 x 50 + 3 x 50) / 100 = 2.5 periods; the default period is a month
+    monthly = [[pytest.approx(2.5 / 12, rel=1e-12)]]
+    assert rt.call("GPU_WAL", rng(principal), MISSING) == monthly
     # quarterly: 2.5 periods / 4
     assert rt.call("GPU_WAL", rng(principal), rng(4.0)) == [[0.625]]
     # an empty cell passed for the optional argument is the default too
-    assert rt.call("GPU_WAL", rng(principal), rng(None)) == [[2.5]]
+    assert rt.call("GPU_WAL", rng(principal), rng(None)) == monthly
 
 
 def test_annuity_schedule_against_numpy_financial(rt):
-    got = rt.call("GPU_DEBT_SCHEDULE", rng(1_000_000.0), rng(0.01), rng(12.0), MISSING,
+    got = rt.call("GPU_DEBT_SCHEDULE", rng(0.01), rng(12.0), rng(1_000_000.0), MISSING,
                   MISSING, MISSING)
     header, *rows = got
     assert header == ["Period", "Opening balance", "Draw", "Interest", "Principal",
@@ -213,15 +214,15 @@ def test_annuity_schedule_against_numpy_financial(rt):
 def test_llcr_and_debt_capacity_against_npv(rt):
     cfads = [125.0, 137.5, 150.0]
     pv = npf.npv(0.10, [0.0, *cfads])  # flows at the end of periods 1..3
-    got = rt.call("GPU_LLCR", rng([[c] for c in cfads]), rng(250.0), rng(0.10))
+    got = rt.call("GPU_LLCR", rng(0.10), rng([[c] for c in cfads]), rng(250.0))
     assert got[0][0] == pytest.approx(pv / 250.0, rel=1e-12)
-    got = rt.call("GPU_DEBT_CAPACITY", rng([[c] for c in cfads]), rng(0.10), rng(1.25))
+    got = rt.call("GPU_DEBT_CAPACITY", rng(0.10), rng([[c] for c in cfads]), rng(1.25))
     assert got[0][0] == pytest.approx(pv / 1.25, rel=1e-12)
 
 
 def test_sculpted_table_has_every_dscr_at_target(rt):
     cfads = [[125.0], [137.5], [150.0]]
-    header, *rows = rt.call("GPU_SCULPT", rng(cfads), rng(0.10), rng(1.25))
+    header, *rows = rt.call("GPU_SCULPT", rng(0.10), rng(cfads), rng(1.25))
     ds = [r[header.index("Debt service")] for r in rows]
     np.testing.assert_allclose(np.array([c[0] for c in cfads]) / ds, 1.25, rtol=1e-12)
 
@@ -312,7 +313,7 @@ def test_results_never_hold_nan_or_inf(rt):
     calls = [
         ("GPU_DSCR", rng([[1.0], [0.0]]), rng([[0.0], [0.0]])),
         ("GPU_LTV", rng([[100.0], [100.0]]), rng([[0.0], [50.0]]), MISSING),
-        ("GPU_LLCR", rng([[10.0], [10.0]]), rng(0.0), rng(0.1)),
+        ("GPU_LLCR", rng(0.1), rng([[10.0], [10.0]]), rng(0.0)),
         ("GPU_WAL", rng([[0.0], [0.0]]), MISSING),
     ]
     for name, *args in calls:
@@ -352,7 +353,7 @@ def test_rent_path_by_hand(rt):
 
 def test_plcr_counts_cash_flows_after_the_loan(rt):
     cf = [110.0, 110.0, 110.0]
-    got = rt.call("GPU_PLCR", rng([cf]), rng(100.0), rng(0.1))
+    got = rt.call("GPU_PLCR", rng(0.1), rng([cf]), rng(100.0))
     assert got[0][0] == pytest.approx(npf.npv(0.1, [0.0, *cf]) / 100.0, rel=1e-12)
 
 
@@ -448,3 +449,38 @@ def test_excel_docs_list_every_function_and_argument(meta):
         assert f"### `{name}({sig})`" in text, name
         for a in info["args"]:
             assert f"- `{a['name']}`" in text and a["doc"] in text, (name, a["name"])
+
+
+def _text(got):
+    return got[0][0] if isinstance(got, list) else got
+
+
+def test_a_call_in_the_old_rate_last_order_fails_naming_the_new_order(rt):
+    cf = rng([[125.0], [137.5], [150.0]])
+    old_calls = {  # before release 11 the rate came after the cash flows
+        "GPU_LLCR": (cf, rng(250.0), rng(0.1)),
+        "GPU_PLCR": (cf, rng(250.0), rng(0.1)),
+        "GPU_DEBT_CAPACITY": (cf, rng(0.1), rng(1.25)),
+        "GPU_SCULPT": (cf, rng(0.1), rng(1.25)),
+        "GPU_DEBT_SCHEDULE": (rng(1.0e6), rng(0.01), rng(12.0), MISSING, MISSING, MISSING),
+    }
+    for name, args in old_calls.items():
+        text = _text(rt.call(name, *args))
+        assert text.startswith("#GPU! rate must be a rate per period from -0.1 to 1"), text
+        assert f"rate comes first, as in PMT: {name}(rate, " in text, text
+    # cash flows in USD millions pass the range check but not the shapes: still refused
+    text = _text(rt.call("GPU_LLCR", rng([[0.5], [0.6]]), rng(2.0), rng(0.1)))
+    assert text.startswith("#GPU! rate must be one value or one value per period"), text
+    assert "GPU_LLCR(rate, cfads, opening_balance)" in text
+    # the new order computes; a negative rate inside the range is a rate
+    assert _text(rt.call("GPU_LLCR", rng(-0.01), cf, rng(250.0))) == pytest.approx(
+        npf.npv(-0.01, [0.0, 125.0, 137.5, 150.0]) / 250.0, rel=1e-12)
+
+
+def test_merton_keeps_its_black_scholes_order_and_refuses_a_rate_above_100_percent(rt):
+    ok = rt.call("GPU_MERTON", rng(3.0), rng(0.8), rng(10.0), rng(0.05), rng(1.0),
+                 rng("pd"), MISSING)
+    assert 0 < _text(ok) < 1
+    bad = _text(rt.call("GPU_MERTON", rng(3.0), rng(0.8), rng(0.05), rng(10.0), rng(1.0),
+                        rng("pd"), MISSING))
+    assert bad.startswith("#GPU! rate must be an annual risk-free rate (e.g. 0.04), got 10")

@@ -193,3 +193,12 @@ def test_facility_cache_is_bounded():
     for k in range(handles.CAPACITY + 5):
         udfs._FACILITIES.put("gpu.test", k, k)
     assert len(udfs._FACILITIES) == handles.CAPACITY
+
+
+def test_schedule_fills_a_fixed_range_with_empty_cells_after_the_tenor(xl):
+    a = _handle(xl("GPU_FACILITY", FAC, None, [[serial(START)]]))
+    rows = xl("GPU_FACILITY_SCHEDULE", [[a]], [[False]], [[60]])
+    assert len(rows) == 60 and rows[:48] == xl("GPU_FACILITY_SCHEDULE", [[a]], [[False]])
+    assert all(v in ("", None) for r in rows[48:] for v in r)  # empty, not #N/A
+    short = _error_text(xl("GPU_FACILITY_SCHEDULE", [[a]], None, [[12]]))
+    assert "periods is 12 but the facility runs 48 periods" in short

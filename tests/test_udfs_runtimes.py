@@ -10,7 +10,10 @@ what Excel would show. What each runtime sends (tests/excel_runtime/harness.py):
 * an empty cell: a Range whose value is ``None`` (classic); JavaScript ``null``, Pyodide's
   ``JsNull`` in xlwings Lite, which xlwings reads as ``None`` so that "empty Excel cells
   trigger optional-argument defaults" (``xlwings.pro.udfs_officejs.js_to_none``);
-* zero: ``0.0`` (classic) and ``0`` (Office.js).
+* zero: ``0.0`` (classic) and ``0`` (Office.js);
+* an empty cell as Excel desktop's Office.js sends it for an optional argument, ``0``
+  (OfficeDev/office-js #4702, #5262), which must mean what classic's empty cell means
+  except for the arguments of ``udfs.ZERO_IS_A_VALUE``, where 0 is read as 0.
 
 The runtimes show results differently, so answers are compared after a small
 normalisation: an error is ``("error", message)`` (classic ``#GPU! message`` text,
@@ -136,6 +139,39 @@ def test_omitted_empty_and_zero_mean_the_same_in_both_runtimes(runtimes, name):
     assert zero["officejs"] == zero["classic"], name
     assert not (isinstance(omitted["classic"], tuple) and omitted["classic"][0] == "error"), \
         (name, omitted["classic"])  # the samples are valid: defaults give an answer
+
+
+EMPTY_AS_ZERO = {"officejs": [[0]], "classic": h.rng([[None]])}
+"""An empty cell as Excel desktop's Office.js sends it (OfficeDev/office-js #4702, #5262),
+beside the same empty cell through classic xlwings."""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_build_that_sends_0_for_an_empty_cell_differs_only_where_0_is_a_value(runtimes,
+                                                                                  name):
+    params = list(inspect.signature(getattr(udfs, name)).parameters)
+    zero_is_a_value = udfs.ZERO_IS_A_VALUE.get(name, ())
+    assert set(zero_is_a_value) <= set(params), name
+    for i in range(len(samples.REQUIRED[name]), len(params)):  # one optional at a time
+        got = {}
+        for kind, rt in runtimes.items():
+            args = _runtime_args(kind, rt, name, OMITTED)
+            args[i] = EMPTY_AS_ZERO[kind]
+            got[kind] = canon(rt.call(name, *args))
+        if params[i] in zero_is_a_value:  # documented: 0 is read as 0, not as empty
+            args = _runtime_args("classic", runtimes["classic"], name, OMITTED)
+            args[i] = ZERO["classic"]
+            assert got["officejs"] == canon(runtimes["classic"].call(name, *args)), \
+                (name, params[i])
+        else:
+            assert got["officejs"] == got["classic"], (name, params[i])
+
+
+def test_docs_list_every_argument_where_0_is_a_value():
+    text = (HERE.parent / "docs" / "excel.md").read_text()
+    for name, args in udfs.ZERO_IS_A_VALUE.items():
+        line = f"- `{name}`: " + ", ".join(f"`{a}`" for a in args)
+        assert line in text, line
 
 
 def _finite(value) -> bool:

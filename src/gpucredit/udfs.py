@@ -14,9 +14,15 @@ is computed here. The same module serves
 Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
 
 * Every name starts with ``GPU_``; every argument has help text.
-* Rates are **per period** (``GPU_DSCR`` and friends pass ``periods_per_year=1`` to the
-  core, so a per-period rate is used as it is). Merton's rate is the continuously
-  compounded annual risk-free rate, as in the model.
+* Rates are **per period** and come **first**, as in Excel's ``PMT`` and ``NPV``
+  (``GPU_LLCR(rate, cfads, opening_balance)``, ``GPU_DEBT_SCHEDULE(rate, n_periods,
+  amount)``); the functions pass ``periods_per_year=1`` to the core, so the rate is used
+  as it is. A rate outside :data:`RATE_RANGE` is refused with the new order in the
+  message, so that a call written in the earlier, rate-last order fails instead of
+  computing a wrong number. Merton's rate is the continuously compounded annual
+  risk-free rate and keeps its Black-Scholes place (after the market inputs, as in
+  ``BS(S, sigma, K, r, T)``): it is not a cash-flow discount rate, and the order was
+  never PMT's.
 * A single value in gives a single value out. A range gives an array that spills. A
   period series may be a column or a row (one facility) or a block with facilities in
   rows and periods in columns; results follow the orientation of the input. Series made
@@ -26,12 +32,14 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   be left out, defaults to :data:`PERIODS_PER_YEAR`. Enumerated arguments carry
   ``typing.Literal`` dropdowns in Office.js (:func:`_choices`).
 * Empty cells: an omitted optional argument and one pointing at an empty cell are the
-  same to xlwings in both runtimes (``None``: COM's missing marker or an empty Range,
-  Office.js ``null``) and take the core's default. 0 is 0, except where 0 is not a valid
-  value (a confidence level, a DSCR threshold, periods a year, paths, a text argument),
-  where it also means the default. In a cash-flow series an empty cell counts as 0 (as
-  Excel's SUM treats it); in element-by-element functions an empty input gives a missing
-  output.
+  same to xlwings (``None``: COM's missing marker or an empty Range, Office.js ``null``)
+  and take the core's default. Excel desktop's Office.js may send 0 for an empty cell
+  (OfficeDev/office-js #4702, #5262), so 0 also means the default wherever 0 is not a
+  valid value (periods a year, PUE, a confidence level, a DSCR threshold, paths, a text
+  or header flag); where 0 is a value and the default is not 0, those builds read an
+  empty cell as 0 (:data:`ZERO_IS_A_VALUE`). In a cash-flow series an empty cell counts
+  as 0 (as Excel's SUM treats it); in element-by-element functions an empty input gives
+  a missing output.
 * Facilities as objects: ``GPU_FACILITY`` returns a handle (:mod:`gpucredit.excel.handles`)
   named by a hash of its inputs; the ``GPU_FACILITY_*`` functions and ``GPU_PORTFOLIO``
   read the core's evaluation through it.
@@ -406,9 +414,14 @@ def _text(raw, name: str, default=_Empty) -> str:
     return v.strip()
 
 
-def _flag(raw, name: str, default=_Empty) -> bool:
-    """TRUE/FALSE (also 1/0 and the text TRUE/FALSE)."""
-    if _omitted(raw):
+def _flag(raw, name: str, default=_Empty, *, zero_is_empty: bool = False) -> bool:
+    """TRUE/FALSE (also 1/0 and the text TRUE/FALSE).
+
+    ``zero_is_empty``: a number 0 is an empty cell (for a flag whose default is TRUE, so
+    that an Office.js build sending 0 for an empty cell still gets the default); FALSE
+    itself still arrives as FALSE in both runtimes.
+    """
+    if _omitted(raw, zero_is_empty):
         if default is _Empty:
             raise GpuCreditError(f"{name} is empty: give TRUE or FALSE", argument=name)
         return default
@@ -487,6 +500,40 @@ def _param_or_path(raw, name: str, like: np.ndarray):
                              f"shaped like the cash flows), got {arr.shape[0]} x "
                              f"{arr.shape[1]} cells", argument=name, value=arr.shape)
     return flat
+
+
+RATE_RANGE = (-0.1, 1.0)
+"""Per-period rates a cash-flow function accepts: from -10% to +100% a period.
+
+The rate-first functions (``GPU_DEBT_CAPACITY(rate, cfads, target_dscr)`` ...) took the
+rate last before release 11, so an old call lands a cash-flow or loan amount in ``rate``.
+Any rate outside this range is refused, naming the new order, instead of computing a
+wrong number: no loan pays more than 100% a period, and below -10% a period discounting
+stops making sense. (An old call whose cash flows all lie inside the range - one cell
+in USD millions - still fails on the shapes of the other arguments; docs/excel.md.)
+"""
+
+
+def _rate(raw, like: np.ndarray | None, call: str):
+    """A rate per period, the first argument as in ``PMT``; one value or a path.
+
+    ``like`` is the cash-flow series a path must match (None: one value only). Every
+    error names the rate-first order (``call``, e.g. ``"GPU_LLCR(rate, cfads,
+    opening_balance)"``): the likely cause is a call written in the old order.
+    """
+    hint = f"rate comes first, as in PMT: {call}"
+    try:
+        values = _numbers(raw, "rate").reshape(-1)
+        low, high = RATE_RANGE
+        bad = values[(values < low) | (values > high)]  # checked first: the telling error
+        if bad.size:
+            raise GpuCreditError(f"rate must be a rate per period from {low:g} to {high:g} "
+                                 f"(0.11/12 for 11% a year paid monthly), got "
+                                 f"{bad[0]:,.6g}", argument="rate", value=float(bad[0]))
+        return (_param_or_path(raw, "rate", like) if like is not None
+                else _scalar(raw, "rate"))
+    except GpuCreditError as exc:
+        raise GpuCreditError(f"{exc}; {hint}", argument="rate") from None
 
 
 def _core_default(fn: Callable, name: str):
@@ -568,14 +615,37 @@ def _label_table(items: Mapping[str, object], first: str = "Measure",
 
 
 PERIODS_PER_YEAR = 12
-"""Periods a year wherever a function lets it be left out (monthly, as the deal model)."""
+"""Periods a year wherever a function lets it be left out (one default for every function)."""
+
+ZERO_IS_A_VALUE: dict[str, tuple[str, ...]] = {
+    "GPU_CFADS": ("price_per_kwh", "colocation_per_kw_month"),
+    "GPU_HAIRCUT": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
+    "GPU_HASHPRICE": ("subsidy",),
+    "GPU_LIQUIDATION_VALUE": ("install_haircut", "sale_cost_rate", "sigma_monthly"),
+    "GPU_MONTE_CARLO": ("liquidation_factor", "rho", "btc_vol", "rent_sigma"),
+    "GPU_RESIDUAL_VALUE": ("param_1", "param_2", "jump"),
+}
+"""Optional arguments where 0 is a meaningful value and the default is not 0.
+
+An empty cell and an omitted argument take the default in both runtimes, except in
+Office.js builds that send 0 for an empty cell (OfficeDev/office-js #4702: Excel desktop
+sends 0 where Excel on the web sends null; #5262: an optional range argument): there a
+cell left empty for one of these arguments reads 0 - no power bill, no installation
+discount, nothing recovered - and nothing in the value tells it from a typed 0. Leave the
+argument out of the formula (an omitted argument is the default everywhere) or type the
+value. Every other optional argument reads 0 as its default (0 is not valid there:
+periods a year, PUE, a text, a header flag ...) or has the default 0, so the builds agree
+(tests/test_udfs_runtimes.py checks both directions; docs/excel.md lists these).
+"""
 
 _FIELD_DOC = "One row to return, by its key (e.g. {}); empty: the whole table."
-_HEADERS_DOC = "TRUE: a header row on top of the table; FALSE: values only. Default TRUE."
+_HEADERS_DOC = ("TRUE: a header row on top of the table; FALSE: values only. Default TRUE "
+                "(0 counts as empty).")
 
 
 def _headers(raw) -> bool:
-    return _flag(raw, "headers", True)
+    """``headers``: FALSE drops the header row; empty or 0 keeps it (:data:`ZERO_IS_A_VALUE`)."""
+    return _flag(raw, "headers", True, zero_is_empty=True)
 
 
 def _maybe_header(table: list[list], keep: bool) -> list[list]:
@@ -682,32 +752,36 @@ def GPU_DSCR(cfads, debt_service):
     return _like(coverage.dscr(cf, ds), orient)
 
 
+_RATE_DOC = ("Debt rate PER PERIOD (0.11/12 for 11% a year paid monthly), first as in PMT: "
+             "one value or a path like the cash flows.")
+
+
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period over the tenor: " + _SERIES_DOC)
-@_arg("rate", "Debt rate PER PERIOD (e.g. 0.01 a month): one value or a path like cfads.")
 @_arg("target_dscr", "Target DSCR, e.g. 1.30.")
 @_udf()
-def GPU_DEBT_CAPACITY(cfads, rate, target_dscr):
+def GPU_DEBT_CAPACITY(rate, cfads, target_dscr):
     """Debt a sculpted repayment supports: PV at the debt rate of CFADS / target DSCR."""
     cf, orient = _series(cfads, "cfads")
-    r = _param_or_path(rate, "rate", cf)
+    r = _rate(rate, cf, "GPU_DEBT_CAPACITY(rate, cfads, target_dscr)")
     target = _scalar(target_dscr, "target_dscr")
     return _per_facility(debt.debt_capacity(cf, r, target, 1), orient)
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period over the tenor: one column or row (one facility); empty "
                "cells count as 0.")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like cfads.")
 @_arg("target_dscr", "Target DSCR, e.g. 1.30.")
 @_udf()
-def GPU_SCULPT(cfads, rate, target_dscr):
+def GPU_SCULPT(rate, cfads, target_dscr):
     """Sculpted debt schedule (debt service = CFADS / target DSCR) as a table with headers."""
     cf, orient = _series(cfads, "cfads")
     if orient == "block":
         raise GpuCreditError("cfads must be one column or one row (one facility) for a "
                              "schedule table")
-    r = _param_or_path(rate, "rate", cf)
+    r = _rate(rate, cf, "GPU_SCULPT(rate, cfads, target_dscr)")
     target = _scalar(target_dscr, "target_dscr")
     return _frame_table(debt.sculpt(cf, r, target, 1).to_frame())
 
@@ -732,29 +806,30 @@ def _opening_path(raw, cf: np.ndarray, name: str) -> np.ndarray:
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads", "CFADS per period to loan maturity: " + _SERIES_DOC)
 @_arg("opening_balance", "Debt outstanding at the start of period 1 (one value), or the "
                          "opening balance of every period shaped like cfads.")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like cfads.")
 @_udf(nan="opening balance is zero")
-def GPU_LLCR(cfads, opening_balance, rate):
+def GPU_LLCR(rate, cfads, opening_balance):
     """Loan life coverage ratio at the first period: PV of CFADS to maturity / opening debt."""
     cf, orient = _series(cfads, "cfads")
+    r = _rate(rate, cf, "GPU_LLCR(rate, cfads, opening_balance)")
     bal = _opening_path(opening_balance, cf, "opening_balance")
-    r = _param_or_path(rate, "rate", cf)
     return _per_facility(np.asarray(coverage.llcr(cf, bal, r, 1))[..., 0], orient)
 
 
 @_func()
+@_arg("rate", _RATE_DOC)
 @_arg("cfads_to_end_of_life", "CFADS per period to the end of the asset's life: "
                               + _SERIES_DOC)
 @_arg("opening_balance", "Debt outstanding at the start of period 1 (one value), or the "
                          "loan's opening balances per period (may stop at loan maturity).")
-@_arg("rate", "Debt rate PER PERIOD: one value or a path like the cash flows.")
 @_udf(nan="opening balance is zero")
-def GPU_PLCR(cfads_to_end_of_life, opening_balance, rate):
+def GPU_PLCR(rate, cfads_to_end_of_life, opening_balance):
     """Project life coverage ratio at the first period: PV of CFADS to end of life / debt."""
     cf, orient = _series(cfads_to_end_of_life, "cfads_to_end_of_life")
+    r = _rate(rate, cf, "GPU_PLCR(rate, cfads_to_end_of_life, opening_balance)")
     bal = np.nan_to_num(_numbers(opening_balance, "opening_balance"), nan=0.0)
     if orient != "block":
         bal = bal.reshape(-1)
@@ -764,18 +839,17 @@ def GPU_PLCR(cfads_to_end_of_life, opening_balance, rate):
         raise GpuCreditError(f"opening_balance must be one value, one per facility or one "
                              f"row per facility, got {bal.shape[0]} rows for "
                              f"{cf.shape[0]} facilities", argument="opening_balance")
-    r = _param_or_path(rate, "rate", cf)
     return _per_facility(np.asarray(coverage.plcr(cf, bal, r, 1))[..., 0], orient)
 
 
 @_func()
 @_arg("principal", "Principal repaid at the end of each period: " + _SERIES_DOC)
-@_arg("periods_per_year", "Periods a year: 1, 2, 4 or 12. Default 1 (each period a year).")
+@_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
 @_udf(nan="no principal is repaid")
 def GPU_WAL(principal, periods_per_year=None):
     """Weighted average life of a repayment profile, in years."""
     p, orient = _series(principal, "principal")
-    m = _whole(periods_per_year, "periods_per_year", 1, zero_is_empty=True)
+    m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     return _per_facility(debt.wal(p, m), orient)
 
 
@@ -783,9 +857,10 @@ _KINDS = ", ".join(debt.KINDS)
 
 
 @_func()
-@_arg("amount", "Loan amount drawn at closing (USD).")
-@_arg("rate", "Interest rate PER PERIOD, e.g. 0.0075 a month.")
+@_arg("rate", "Interest rate PER PERIOD (0.11/12 for 11% a year paid monthly), first as in "
+              "PMT.")
 @_arg("n_periods", "Tenor in periods (a whole number).")
+@_arg("amount", "Loan amount drawn at closing (USD), the present value of PMT.")
 @_arg("kind", f"Repayment profile: {_KINDS}."
               + _dflt(debt.schedule, "kind"))
 @_arg("amortization_start", "First period with scheduled principal (earlier periods are "
@@ -793,18 +868,19 @@ _KINDS = ", ".join(debt.KINDS)
 @_arg("principal", "Only for kind custom: repayment weights per period (a row or column).")
 @_choices(kind=Literal[tuple(debt.KINDS)])
 @_udf()
-def GPU_DEBT_SCHEDULE(amount, rate, n_periods, kind=None, amortization_start=None,
+def GPU_DEBT_SCHEDULE(rate, n_periods, amount, kind=None, amortization_start=None,
                       principal=None):
     """Loan schedule (opening balance, draw, interest, principal, debt service, closing)."""
-    a = _scalar(amount, "amount")
-    r = _scalar(rate, "rate")
+    r = _rate(rate, None, "GPU_DEBT_SCHEDULE(rate, n_periods, amount, [kind], ...)")
     n = _count(n_periods, "n_periods", "periods")
+    a = _scalar(amount, "amount")
     k = _text(kind, "kind", _core_default(debt.schedule, "kind"))
     start = _count(amortization_start, "amortization_start", "periods",
                    _core_default(debt.schedule, "amortization_start"), zero_is_empty=True)
     extra = {}
-    if not _omitted(principal):
-        extra["principal"], _ = _series(principal, "principal")
+    weights, _ = _series(principal, "principal") if not _omitted(principal) else (None, "")
+    if weights is not None and np.any(weights != 0):  # all 0: repays nothing, so none given
+        extra["principal"] = weights
     sched = debt.schedule(a, r, n, 1, k, amortization_start=start, **extra)
     return _frame_table(sched.to_frame())
 
@@ -980,7 +1056,8 @@ _MERTON_KEYS = ("asset_value", "asset_vol", "distance_to_default", "pd", "debt_v
 @_arg("equity", "Market value of equity (USD).")
 @_arg("equity_vol", "Annual equity volatility (decimal).")
 @_arg("debt", "Face value of debt due at the horizon (USD), or the KMV default point.")
-@_arg("rate", "Risk-free rate, continuously compounded, a year (decimal).")
+@_arg("rate", "Risk-free rate, continuously compounded, a year (decimal, e.g. 0.04); in its "
+              "Black-Scholes place, after the debt.")
 @_arg("years", "Horizon in years.")
 @_arg("field", _FIELD_DOC.format("pd, distance_to_default, spread"))
 @_arg("headers", _HEADERS_DOC)
@@ -995,6 +1072,11 @@ def GPU_MERTON(equity, equity_vol, debt, rate, years, field=None, headers=None):
         if np.isnan(arr).any():
             raise GpuCreditError(f"{name} is empty: give a value", argument=name)
         values[name] = arr
+    if (np.abs(values["rate"]) > 1).any():  # a debt or a horizon in the rate's place
+        raise GpuCreditError(f"rate must be an annual risk-free rate (e.g. 0.04), got "
+                             f"{values['rate'][np.abs(values['rate']) > 1][0]:,.6g}: the "
+                             "order is GPU_MERTON(equity, equity_vol, debt, rate, years)",
+                             argument="rate")
     try:
         n = int(np.broadcast_shapes(*(v.shape for v in values.values()))[0])
     except ValueError:
@@ -1042,7 +1124,7 @@ def GPU_RESIDUAL_VALUE(age, family=None, param_1=None, param_2=None, param_3=Non
     names = curves.family_parameters(fam)
     params = {}
     for i, raw in enumerate((param_1, param_2, param_3)):
-        if _omitted(raw):
+        if _omitted(raw, zero_is_empty=i >= len(names)):  # 0 for a parameter it lacks: empty
             continue
         if i >= len(names):
             raise GpuCreditError(f"the {fam} curve has {len(names)} parameters "
@@ -1166,7 +1248,7 @@ def GPU_FIT_RENT_TREND(dates, rents, use_years=None, field=None, headers=None):
 @_arg("annual_deflation", "Annual rate at which the market rent falls (0.30 = 30% a year).")
 @_arg("n_periods", "Number of periods.")
 @_arg("periods_per_year", f"Periods a year: 1, 2, 4 or 12. Default {PERIODS_PER_YEAR}.")
-@_arg("contract_rate", "Contract rate (USD per GPU-hour); empty: no contract.")
+@_arg("contract_rate", "Contract rate (USD per GPU-hour); empty or 0: no contract.")
 @_arg("contract_periods", "Periods the contract runs from now (0: no contract).")
 @_arg("contracted_share", "Share of GPU-hours under contract while it runs."
                           + _dflt(rents_mod.contracted_merchant, "contracted_share"))
@@ -1179,7 +1261,7 @@ def GPU_RENT_PATH(rent0, annual_deflation, n_periods, periods_per_year=None, con
     n = _count(n_periods, "n_periods", "periods")
     m = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR, zero_is_empty=True)
     path = rents_mod.trend_path(r0, d, n, m)
-    if not _omitted(contract_rate):
+    if not _omitted(contract_rate, zero_is_empty=True):  # a contract at 0 USD is none
         kw = {}
         if not _omitted(contracted_share):
             kw["contracted_share"] = _scalar(contracted_share, "contracted_share")
@@ -1270,7 +1352,7 @@ def GPU_CFADS(gpus, utilization, merchant_rent, periods_per_year=None, contracte
                                       other_opex_per_gpu_year,
                                       maintenance_capex_per_gpu_year, tax_rate), strict=True))
     for name, raw in given.items():
-        if not _omitted(raw):
+        if not _omitted(raw, zero_is_empty=name in ("kw_per_gpu", "pue")):  # 0 kW, PUE 0: none
             kw[name] = _param_or_path(raw, name, rent)
     flows = fleet.cfads(_scalar(gpus, "gpus"), _param_or_path(utilization, "utilization", rent),
                         rent, _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
@@ -1315,8 +1397,8 @@ _MARKET = {f.name: f.default for f in dataclasses.fields(montecarlo.MarketModel)
                             "Default 1.")
 @_arg("n_paths", "Simulated paths." + _dflt(montecarlo.simulate, "n_paths"))
 @_arg("seed", "Random seed (same seed, same result)." + _dflt(montecarlo.simulate, "seed"))
-@_arg("periods_per_year", "Periods a year of the series."
-                          + _dflt(montecarlo.simulate, "periods_per_year"))
+@_arg("periods_per_year", f"Periods a year of the series: 1, 2, 4 or 12. Default "
+                          f"{PERIODS_PER_YEAR}.")
 @_arg("rho", f"Correlation of BTC and GPU-rent shocks. Default {_MARKET['rho']:g}.")
 @_arg("btc_vol", f"Annual BTC volatility. Default {_MARKET['btc_vol']:g}.")
 @_arg("rent_sigma", f"Annual volatility of the rent cycle. Default {_MARKET['rent_sigma']:g}.")
@@ -1356,8 +1438,8 @@ def GPU_MONTE_CARLO(merchant_revenue, other_cfads, debt_service, debt_outstandin
         kw["n_paths"] = _count(n_paths, "n_paths", "paths")
     if not _omitted(seed):
         kw["seed"] = _whole(seed, "seed")
-    if not _omitted(periods_per_year, zero_is_empty=True):
-        kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year")
+    kw["periods_per_year"] = _whole(periods_per_year, "periods_per_year", PERIODS_PER_YEAR,
+                                    zero_is_empty=True)
     _check_work(kw.get("n_paths", _core_default(montecarlo.simulate, "n_paths")), rev.size)
     row = montecarlo.simulate(exposure, model, **kw).iloc[0]
     return _pick({k: row[k] for k in row.index if k in _MC_LABELS}, field, headers,
@@ -1567,23 +1649,32 @@ def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> 
 
 @_func()
 @_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
-@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
+@_arg("periods", "Periods the table fills: rows after the tenor are empty cells up to this "
+                 "many (a fixed range in a model whose tenor can change). Default: the "
+                 "tenor.")
 @_udf()
-def GPU_FACILITY_SCHEDULE(handle, headers=None):
+def GPU_FACILITY_SCHEDULE(handle, headers=None, periods=None):
     """The facility's period table: dates, CFADS, debt schedule, DSCR, LLCR, collateral, LTV."""
     f = _facility(handle)
     frame = f.evaluation.periods_frame()
+    fill = _count(periods, "periods", "periods", len(frame), zero_is_empty=True)
+    if fill < len(frame):
+        raise GpuCreditError(f"periods is {fill} but the facility runs {len(frame)} periods "
+                             "(its tenor): give at least the tenor", argument="periods",
+                             value=fill)
     table = frame[list(_SCHEDULE_COLUMNS)].rename(columns=_SCHEDULE_COLUMNS)
     if f.start is not None:
         table.insert(1, "Period end", _period_ends(f.start, frame["period"].to_numpy(),
                                                   f.periods_per_year))
     else:
         table.insert(1, "Year", frame["year"].to_numpy())
-    rows = _table(list(table.columns), table.to_numpy(dtype=object).tolist())
-    return _maybe_header(rows, _headers(headers))
+    body = table.to_numpy(dtype=object).tolist()
+    body += [[""] * len(table.columns)] * (fill - len(body))  # empty, not missing (#N/A)
+    return _maybe_header(_table(list(table.columns), body), _headers(headers))
 
 
-_METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
+METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wal_to_life",
                   "life_gap_years", "min_dscr", "avg_dscr", "llcr", "plcr", "min_llcr",
                   "first_breach_lockup", "first_breach_default", "min_headroom_pct",
                   "min_headroom_usd", "breakeven_rent", "breakeven_rent_lockup",
@@ -1594,20 +1685,20 @@ _METRIC_FIELDS = ("debt", "tenor_years", "wal_years", "economic_life_years", "wa
                   "balloon", "refinancing_ltv_market", "refinancing_ltv_liquidation",
                   "lgd_now", "lgd_at_breach", "min_dscr_combined", "dscr_lockup",
                   "dscr_default")
-MetricField = Literal[_METRIC_FIELDS]  # type: ignore[valid-type]
+MetricField = Literal[METRIC_FIELDS]  # type: ignore[valid-type]
 
 
 @_func()
 @_arg("handle", "A facility handle (the cell holding GPU_FACILITY).")
 @_arg("field", "One metric to return (e.g. min_dscr, llcr, breakeven_rent, max_ltv_market); "
                "empty: every metric as a table.")
-@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_choices(field=MetricField)
 @_udf()
 def GPU_FACILITY_METRICS(handle, field=None, headers=None):
     """The facility's credit metrics (min DSCR, LLCR, PLCR, breakevens, LTV ...), or one."""
     row = _facility(handle).evaluation.metrics.iloc[0]
-    return _pick({k: row[k] for k in _METRIC_FIELDS if k in row.index}, field, headers,
+    return _pick({k: row[k] for k in METRIC_FIELDS if k in row.index}, field, headers,
                  "Metric")
 
 
@@ -1621,7 +1712,7 @@ McField = Literal[_MC_FIELDS]  # type: ignore[valid-type]
 @_arg("seed", "Random seed (same seed, same result)." + _dflt(model.simulate, "seed"))
 @_arg("field", "One result to return (pd, lgd, expected_loss, cvar_99 ...); empty: the "
                "whole table.")
-@_arg("headers", "TRUE: a header row on top of the table; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_choices(field=McField)
 @_udf()
 def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
@@ -1641,7 +1732,7 @@ def GPU_FACILITY_MC(handle, n_paths=None, seed=None, field=None, headers=None):
 @_arg("handles", "Facility handles: a range of GPU_FACILITY cells (empty cells skipped).")
 @_arg("metrics", "Metrics to show, comma-separated (e.g. min_dscr,llcr,max_ltv_market). "
                  "Default: debt, min_dscr, avg_dscr, llcr, breakeven_rent, max_ltv_market.")
-@_arg("headers", "TRUE: a header row on top; FALSE: values only. Default TRUE.")
+@_arg("headers", _HEADERS_DOC)
 @_udf()
 def GPU_PORTFOLIO(handles, metrics=None, headers=None):
     """One row per facility handle with its metrics, for a portfolio on one sheet."""
@@ -1653,10 +1744,10 @@ def GPU_PORTFOLIO(handles, metrics=None, headers=None):
         chosen = ["debt", "min_dscr", "avg_dscr", "llcr", "breakeven_rent", "max_ltv_market"]
     else:
         chosen = [c.strip().lower() for c in _text(metrics, "metrics").split(",") if c.strip()]
-        unknown = [c for c in chosen if c not in _METRIC_FIELDS]
+        unknown = [c for c in chosen if c not in METRIC_FIELDS]
         if unknown:
             raise GpuCreditError(f"unknown metric {unknown[0]!r}; metrics are "
-                                 + ", ".join(_METRIC_FIELDS), argument="metrics",
+                                 + ", ".join(METRIC_FIELDS), argument="metrics",
                                  value=unknown[0])
     rows = []
     for k, h in enumerate(cells):

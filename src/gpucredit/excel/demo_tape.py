@@ -346,15 +346,18 @@ def build_demo_tape(path) -> Path:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m gpucredit.excel.demo_tape [FOLDER]``: regenerate both committed workbooks."""
+    """``python -m gpucredit.excel.demo_tape [FOLDER]``: regenerate the committed workbooks
+    (the tape template, the demo tape and the deal model)."""
     import sys
 
+    from gpucredit.excel.model_template import build_model_workbook
     from gpucredit.excel.tape_template import build_tape_template
 
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0] if args else "workbooks")
     for p in (build_tape_template(folder / "loan_tape_template.xlsx"),
-              build_demo_tape(folder / "demo_tape.xlsx")):
+              build_demo_tape(folder / "demo_tape.xlsx"),
+              build_model_workbook(folder / "deal_model.xlsx")):
         print(f"wrote {p}")
     return 0
 

@@ -1,23 +1,30 @@
-"""The deal-model workbook: one GPU-backed loan, calculated with the ``GPU_`` functions.
+"""The deal-model workbook: one GPU-backed loan, defined once and read through its handle.
 
 Three sheets in the usual modelling conventions (see :mod:`gpucredit.excel.styles`):
 
 * **Inputs** - every assumption once, blue on light yellow, each a defined name
   (``gpus``, ``rent0``, ``annual_rate`` ...) with its unit and source, and a data
   validation rule (a range, a whole number, a date or a list) that Excel enforces as the
-  analyst types. The number of periods follows the tenor: ``n_periods = tenor_years x
-  periods_per_year``, and the two inputs are validated against the Calcs sheet's period
-  columns, so changing one cannot silently change the tenor.
+  analyst types. Below them the facility as ``GPU_FACILITY`` reads it (field names and
+  formulas pointing at the inputs) and one cell, ``facility``, holding
+  ``=GPU_FACILITY(facility_fields, periods_per_year, start_date)``: the loan is defined
+  once, evaluated once by the core, and every ``GPU_`` cell reads it through that handle.
 * **Calcs** - time runs left to right (one column per period, with its period-end date),
-  one formula per row (the same formula in every period column). Each
-  key line is calculated by a ``GPU_`` function (an array formula across the row) and
-  checked by a native-Excel formula in the row below it (the "check" rows, green), so
-  the analyst sees the add-in and plain Excel agree: market rent, revenue and CFADS,
-  the debt schedule against ``PMT``, DSCR, residual value, LTV.
-* **Outputs** - the metrics a credit committee asks for (minimum DSCR, LLCR, debt
-  capacity at the target DSCR, WAL, breakeven rent, maximum LTV before and after the
-  liquidation haircut, the hazard rate the quoted spread implies), each beside its
-  native check and their difference, and line charts of DSCR, LTV and residual value.
+  one formula per row (the same formula in every period column). The period table is
+  ``GPU_FACILITY_SCHEDULE`` transposed (one array formula: revenue, CFADS, the debt
+  schedule, DSCR, LLCR, collateral values, LTV); below it, green native-Excel checks
+  compute the same lines independently from the inputs, so the analyst sees the
+  arithmetic (trend rent, GPU-hours, the annuity by ``PMT``, DSCR = CFADS / debt service,
+  the residual curve, LTV) and that the add-in agrees with it. The sheet has a fixed
+  number of period columns (:data:`GRID_YEARS` years by default); the loan's periods
+  follow its tenor (``n_periods = tenor_years x periods_per_year``): columns after the
+  tenor are empty, and data validation holds the tenor to the columns there are, a limit
+  stated on both sheets.
+* **Outputs** - the metrics a credit committee asks for from ``GPU_FACILITY_METRICS``
+  (minimum DSCR, LLCR, debt capacity at the sizing DSCR, WAL, breakeven rent, maximum
+  LTV before and after the liquidation haircut ...), each beside its native check and
+  their difference, every metric of the facility as a table, and line charts of DSCR,
+  LTV and residual value.
 
 Only plain ranges and defined names are used (no Excel tables or structured references),
 so the workbook calculates in Excel with the add-in, in ``gpucredit recalc-workbook``
@@ -25,7 +32,7 @@ so the workbook calculates in Excel with the add-in, in ``gpucredit recalc-workb
 
 The native checks are a second, independent calculation of the same figures in plain
 Excel (closed forms for the annuity, the trend rent and the exponential-with-floor
-curve); they carry no result of their own into the ``GPU_`` rows.
+curve); they carry no result of their own into the ``GPU_`` cells.
 """
 
 from __future__ import annotations
@@ -43,15 +50,23 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.formula import ArrayFormula
 
-from gpucredit import curves, debt, presets
+from gpucredit import debt, presets
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
 from gpucredit.excel.files import staged_files
+from gpucredit.udfs import METRIC_FIELDS
 
-__all__ = ["INPUTS", "InputSpec", "build_model_workbook"]
+__all__ = ["GRID_YEARS", "INPUTS", "InputSpec", "build_model_workbook"]
 
 FIRST_COL = 3
 """Column of period 1 on the Calcs sheet (A: labels, B: units)."""
+
+_SECTION = Font(name="Calibri", size=11, bold=True)
+"""Section headings: bold, in the workbook's font."""
+
+GRID_YEARS = 7
+"""Years of period columns the Calcs sheet has by default: room for the tenor to grow
+from the illustrative five years without a new model (longer loans: ``columns``)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
         InputSpec("cost_per_gpu", "Cost per GPU", 30000, "USD", st.USD,
                   "gpucredit H100 preset: between used $22-28k and the $40k+ peak"),
         InputSpec("age0", "Age at the start", 0.0, "years", st.NUMBER, "New GPUs"),
+        InputSpec("economic_life_years", "Economic life", 5.0, "years", st.NUMBER,
+                  "docs/sources.md: hyperscalers depreciate GPUs over 5-6 years"),
     )),
     ("Timing", (
         InputSpec("start_date", "Closing date", dt.datetime(2026, 6, 30), "", st.DATE,
@@ -117,7 +134,8 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
         InputSpec("annual_rate", "Interest rate (nominal annual)", 0.11, "a year", st.PCT,
                   "CoreWeave DDTL 2.0 about 11% effective (docs/sources.md)"),
         InputSpec("amortization", "Repayment profile", "annuity", "", None,
-                  "annuity, straight_line or bullet"),
+                  "annuity, straight_line or bullet (the native check follows the "
+                  "annuity)"),
         InputSpec("target_dscr", "Sizing DSCR", 1.30, "x", st.MULTIPLE,
                   "Sizing cases are often 1.20-1.40x"),
         InputSpec("covenant_dscr", "Lock-up DSCR covenant", 1.20, "x", st.MULTIPLE,
@@ -125,7 +143,8 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
     )),
     ("Collateral", (
         InputSpec("curve_family", "Residual-value curve", "exponential_floor", "", None,
-                  "docs/sources.md fit to the practitioner resale curve"),
+                  "docs/sources.md fit to the practitioner resale curve (its parameters "
+                  "are the two below)"),
         InputSpec("curve_lam", "Curve decay (lambda)", 0.46, "a year", st.NUMBER,
                   "docs/sources.md: lambda about 0.46"),
         InputSpec("curve_floor", "Curve floor", 0.03, "of cost", st.PCT1,
@@ -152,13 +171,14 @@ def _validation_rules() -> dict[str, tuple]:
     """Data validation of each input: (type, operator, formula1, formula2, prompt).
 
     Ranges are the ones the core accepts (shares in [0, 1], rates below 100% ...); lists
-    come from the core's own tables (GPU presets, repayment profiles, curve families).
+    come from the core's own tables (GPU presets, repayment profiles). The tenor and
+    periods a year are held to the Calcs sheet's ``{columns}`` period columns.
     """
     share = ("decimal", "between", "0", "1", "a share from 0 to 1 (0% to 100%)")
     positive = ("decimal", "greaterThan", "0", None, "a number above 0")
     non_negative = ("decimal", "greaterThanOrEqual", "0", None, "a number of 0 or more")
-    rules = {name: non_negative for _, specs in INPUTS for spec in specs
-             for name in [spec.name]}
+    rules = {spec.name: non_negative for _, specs in INPUTS for spec in specs}
+    grid = ("{cell}*{other}<={columns},MOD({cell}*{other},1)=0")
 
     def listed(values):
         return ("list", None, '"' + ",".join(values) + '"', None,
@@ -167,34 +187,38 @@ def _validation_rules() -> dict[str, tuple]:
     rules.update({
         "gpu_model": listed(list(presets.PRESETS)),
         "amortization": listed([k for k in debt.KINDS if k != "custom"]),
-        "curve_family": listed(list(curves.FAMILIES)),
+        "curve_family": listed(["exponential_floor"]),
         "gpus": ("whole", "greaterThan", "0", None, "a whole number of GPUs above 0"),
         "cost_per_gpu": positive, "rent0": positive, "kw_per_gpu": positive,
+        "economic_life_years": positive,
         "contract_periods": ("whole", "between", "0", "n_periods",
                              "a whole number of periods from 0 to the tenor"),
         "start_date": ("date", "greaterThan", "1", None, "a date"),
         "periods_per_year": ("custom", None, "AND(OR({cell}=1,{cell}=2,{cell}=4,{cell}=12),"
-                             "{cell}*tenor_years={columns})", None,
-                             "1, 2, 4 or 12, with tenor x periods a year = {columns}, the "
-                             "Calcs sheet's period columns (to change them, generate the "
-                             "model again)"),
-        "tenor_years": ("custom", None, "AND({cell}>0,{cell}*periods_per_year={columns})",
-                        None, "years, with tenor x periods a year = {columns}, the Calcs "
-                        "sheet's period columns (to change them, generate the model again)"),
+                             + grid.replace("{other}", "tenor_years") + ")", None,
+                             "1, 2, 4 or 12, with tenor x periods a year a whole number of "
+                             "at most {columns}, the Calcs sheet's period columns"),
+        "tenor_years": ("custom", None, "AND({cell}>0,"
+                        + grid.replace("{other}", "periods_per_year") + ")", None,
+                        "years, with tenor x periods a year a whole number of at most "
+                        "{columns}, the Calcs sheet's period columns (a longer loan is a "
+                        "new model)"),
         "rent_deflation": ("decimal", "between", "0", "0.99", "a share a year from 0 to 0.99"),
         "utilization": share, "contracted_share": share, "install_haircut": share,
         "sale_cost_rate": share, "curve_floor": share, "recovery": share,
         "pue": ("decimal", "between", "1", "3", "a PUE from 1 to 3"),
         "annual_rate": ("decimal", "between", "0", "1", "an annual rate from 0 to 1"),
         "quoted_spread": ("decimal", "between", "0", "1", "a spread a year from 0 to 1"),
-        "target_dscr": positive, "covenant_dscr": positive, "loan_amount": positive,
-        "market_absorption": positive, "months_to_sell": positive,
+        "target_dscr": positive, "covenant_dscr": ("decimal", "greaterThan", "1.05", None,
+                                                   "a DSCR above 1.05x (the default "
+                                                   "covenant)"),
+        "loan_amount": positive, "market_absorption": positive, "months_to_sell": positive,
     })
     return rules
 
 
-def build_model_workbook(path, *, n_periods: int | None = None, periods_per_year: int = 4,
-                         tenor_years: int = 5) -> Path:
+def build_model_workbook(path, *, periods_per_year: int = 4, tenor_years: int = 5,
+                         columns: int | None = None) -> Path:
     """Write the deal-model workbook.
 
     Parameters
@@ -202,14 +226,14 @@ def build_model_workbook(path, *, n_periods: int | None = None, periods_per_year
     path : str or Path
         Where to write it (``.xlsx``); written to a temporary file beside it first and
         renamed, so it appears whole or not at all.
-    n_periods : int, optional
-        Period columns on the Calcs sheet: the loan's tenor and the model's horizon.
-        Default (and, when given, it must be) ``tenor_years x periods_per_year``; the
-        workbook's data validation then holds the two inputs to it.
     periods_per_year : {1, 2, 4, 12}, default 4
         The model's grid, written as the ``periods_per_year`` input.
     tenor_years : int, default 5
         The loan's tenor in years, written as the ``tenor_years`` input.
+    columns : int, optional
+        Period columns on the Calcs sheet: the longest loan the workbook can model
+        (``tenor_years x periods_per_year`` may not exceed it; data validation holds it
+        there). Default :data:`GRID_YEARS` years of periods, or the tenor if longer.
 
     Returns
     -------
@@ -223,29 +247,27 @@ def build_model_workbook(path, *, n_periods: int | None = None, periods_per_year
     >>> openpyxl.load_workbook(out).sheetnames
     ['Inputs', 'Calcs', 'Outputs']
     """
-    if periods_per_year not in (1, 2, 4, 12):
-        raise GpuCreditError(f"periods_per_year must be 1, 2, 4 or 12, got "
-                             f"{periods_per_year!r}", argument="periods_per_year",
-                             value=periods_per_year)
-    if not isinstance(tenor_years, int) or tenor_years < 1:
-        raise GpuCreditError(f"tenor_years must be a whole number of years, got "
-                             f"{tenor_years!r}", argument="tenor_years", value=tenor_years)
-    tenor, m = tenor_years, periods_per_year
-    n_periods = tenor * m if n_periods is None else n_periods
-    if not isinstance(n_periods, int) or not 2 <= n_periods <= 240:
-        raise GpuCreditError(f"n_periods must be a whole number from 2 to 240, got "
-                             f"{n_periods!r}", argument="n_periods", value=n_periods)
-    if tenor * m != n_periods:
-        raise GpuCreditError(f"n_periods must be the tenor ({tenor} years) x periods a year "
-                             f"({m}) = {tenor * m}, got {n_periods}", argument="n_periods",
-                             value=n_periods)
+    m, tenor = periods_per_year, tenor_years
+    if m not in (1, 2, 4, 12):
+        raise GpuCreditError(f"periods_per_year must be 1, 2, 4 or 12, got {m!r}",
+                             argument="periods_per_year", value=m)
+    if not isinstance(tenor, int) or tenor < 1:
+        raise GpuCreditError(f"tenor_years must be a whole number of years, got {tenor!r}",
+                             argument="tenor_years", value=tenor)
+    n = max(GRID_YEARS * m, tenor * m) if columns is None else columns
+    if not isinstance(n, int) or not 2 <= n <= 240:
+        raise GpuCreditError(f"columns must be a whole number from 2 to 240, got {n!r}",
+                             argument="columns", value=n)
+    if tenor * m > n:
+        raise GpuCreditError(f"the tenor ({tenor} years) x periods a year ({m}) = "
+                             f"{tenor * m} periods does not fit in {n} columns",
+                             argument="columns", value=n)
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise GpuCreditError(f"the deal model is an .xlsx workbook, got {path.name}",
                              argument="path", value=str(path))
-    wb = _workbook(n_periods, {"periods_per_year": m, "tenor_years": tenor,
-                               "contract_periods": min(_default("contract_periods"),
-                                                       n_periods)})
+    wb = _workbook(n, {"periods_per_year": m, "tenor_years": tenor,
+                       "contract_periods": min(_default("contract_periods"), tenor * m)})
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_files() as staging:
         tmp = staging.output(path)
@@ -282,57 +304,75 @@ def _workbook(n: int, values: dict) -> Workbook:
     rows = _calcs_sheet(calcs, names, n)
     _outputs_sheet(outputs, calcs, rows, n)
     wb.calculation.fullCalcOnLoad = True
-    for ws, tall in ((inputs, False), (calcs, True), (outputs, False)):
-        _print_setup(ws, tall)
+    for ws in (inputs, calcs, outputs):
+        _footer(ws)
+    st.print_setup(inputs, landscape=True, title_rows="4:4")
+    st.print_setup(calcs, landscape=True, fit_height=1,
+                   title_rows=f"{rows['period']}:{rows['period_end']}")
+    calcs.page_setup.fitToWidth = 0  # as many pages wide as the periods need, one tall
+    calcs.print_title_cols = "A:B"  # labels and units on every page
+    st.print_setup(outputs, landscape=True, fit_height=1)
     return wb
 
 
-def _print_setup(ws, tall: bool) -> None:
-    """Landscape, one page wide (and one page tall unless the sheet is long), A4 paper,
-    the sheet's name and page number in the footer."""
-    ws.page_setup.orientation = "landscape"
+def _footer(ws) -> None:
+    """A4 paper, the sheet's name and page number in the footer."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.oddFooter.left.text = "&A"
     ws.oddFooter.right.text = "Page &P of &N"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0 if tall else 1
+
+
+def _grid_note(n: int) -> str:
+    return (f"The Calcs sheet has {n} period columns: tenor x periods a year may be at most "
+            f"{n} (data validation holds it there); columns after the tenor stay empty.")
 
 
 def _inputs_sheet(ws, names: _Names, n: int, values: dict) -> None:
     ws["A1"] = "GPU-backed loan: deal model"
     st.style_cell(ws["A1"], st.TITLE)
-    ws["A2"] = ("Inputs are blue on yellow; every input is a defined name used by the Calcs "
-                "and Outputs sheets. Calculations use the gpucredit add-in's GPU_ functions, "
-                "each checked by a native formula.")
+    ws["A2"] = ("Inputs are blue on yellow; every input is a defined name. The facility is "
+                "defined once below (GPU_FACILITY) and read through its handle by the Calcs "
+                "and Outputs sheets, each GPU_ figure checked by a native formula.")
     st.style_cell(ws["A2"], st.NOTE)
+    ws["A3"] = _grid_note(n)
+    st.style_cell(ws["A3"], st.NOTE)
     st.style_header_row(ws, 4, 1, ["Input", "Value", "Unit", "Name", "Source"])
     rules = _validation_rules()
     r = 5
     for section, specs in INPUTS:
-        ws.cell(r, 1, section).font = Font(bold=True)
+        ws.cell(r, 1, section).font = _SECTION
         r += 1
         for spec in specs:
-            ws.cell(r, 1, spec.label)
-            cell = ws.cell(r, 2, values.get(spec.name, spec.value))
-            st.style_cell(cell, st.INPUT, spec.fmt)
-            ws.cell(r, 3, spec.unit)
-            ws.cell(r, 4, spec.name)
-            st.style_cell(ws.cell(r, 4), st.NOTE)
-            ws.cell(r, 5, spec.source)
-            st.style_cell(ws.cell(r, 5), st.NOTE)
+            cell = _input_row(ws, r, spec, values.get(spec.name, spec.value))
             names.add(spec.name, "Inputs", f"$B${r}")
             _validate(ws, cell, rules[spec.name], n)
             r += 1
         r += 1
-    ws.cell(r, 1, "Derived").font = Font(bold=True)
+    r = _derived_rows(ws, names, r, n)
+    _facility_rows(ws, names, r + 1)
+    st.set_widths(ws, {1: 34, 2: 22, 3: 16, 4: 30, 5: 70})
+    ws.freeze_panes = "A5"
+
+
+def _input_row(ws, r: int, spec: InputSpec, value):
+    ws.cell(r, 1, spec.label)
+    cell = ws.cell(r, 2, value)
+    st.style_cell(cell, st.INPUT, spec.fmt)
+    ws.cell(r, 3, spec.unit)
+    st.style_cell(ws.cell(r, 4, spec.name), st.NOTE)
+    st.style_cell(ws.cell(r, 5, spec.source), st.NOTE)
+    return cell
+
+
+def _derived_rows(ws, names: _Names, r: int, n: int) -> int:
+    ws.cell(r, 1, "Derived").font = _SECTION
     r += 1
     derived = (
         ("n_periods", "Periods modelled (the loan's tenor)", "=tenor_years*periods_per_year",
-         "periods", st.INTEGER, f"Tenor x periods a year; the Calcs sheet has {n} period "
-         "columns"),
+         "periods", st.INTEGER, f"Tenor x periods a year; at most {n}, the Calcs sheet's "
+         "period columns"),
         ("rate_per_period", "Interest rate per period", "=annual_rate/periods_per_year",
-         "a period", st.RATE, "The GPU_ functions take rates per period"),
+         "a period", st.RATE, "Native checks use rates per period, as PMT does"),
         ("hours_per_period", "Hours in a period", "=8760/periods_per_year", "hours",
          st.NUMBER, "8,760 hours a year (gpucredit.periods)"),
     )
@@ -344,9 +384,51 @@ def _inputs_sheet(ws, names: _Names, n: int, values: dict) -> None:
         st.style_cell(ws.cell(r, 5, note), st.NOTE)
         names.add(name, "Inputs", f"$B${r}")
         r += 1
-    st.set_widths(ws, {1: 34, 2: 16, 3: 16, 4: 30, 5: 70})
-    ws.freeze_panes = "A5"
-    ws.print_title_rows = "4:4"
+    return r
+
+
+# GPU_FACILITY's fields (gpucredit.model.Facilities) and the inputs that fill them.
+FACILITY_FIELDS: tuple[tuple[str, str], ...] = (
+    ("gpus", "=gpus"), ("gpu_unit_cost", "=cost_per_gpu"), ("age0", "=age0"),
+    ("economic_life_years", "=economic_life_years"), ("merchant_rent", "=rent0"),
+    ("rent_deflation", "=rent_deflation"), ("utilization", "=utilization"),
+    ("contracted_share", "=contracted_share"), ("contract_rate", "=contract_rate"),
+    ("contract_periods", "=contract_periods"), ("kw_per_gpu", "=kw_per_gpu"),
+    ("pue", "=pue"), ("power_price", "=price_per_kwh"),
+    ("colocation_rate", "=colocation_per_kw_month"),
+    ("other_opex", "=other_opex_per_gpu_year"),
+    ("maintenance_capex", "=maintenance_capex_per_gpu_year"), ("tax_rate", "0"),
+    ("debt", "=loan_amount"), ("annual_rate", "=annual_rate"), ("tenor", "=n_periods"),
+    ("amortization", "=amortization"), ("target_dscr", "=target_dscr"),
+    ("dscr_lockup", "=covenant_dscr"), ("residual_curve", "=curve_family"),
+    ("lam", "=curve_lam"), ("floor", "=curve_floor"),
+    ("market_absorption", "=market_absorption"), ("liquidation_months", "=months_to_sell"),
+    ("install_haircut", "=install_haircut"), ("sale_costs", "=sale_cost_rate"),
+)
+
+
+def _facility_rows(ws, names: _Names, r: int) -> None:
+    """The facility as GPU_FACILITY reads it, and the one cell holding its handle."""
+    ws.cell(r, 1, "Facility (what GPU_FACILITY reads: fields from the inputs above)").font = \
+        _SECTION
+    formats = {spec.name: spec.fmt for _, specs in INPUTS for spec in specs}
+    ws.cell(r + 1, 1, "Handle")
+    handle = ws.cell(r + 1, 2, "=GPU_FACILITY(facility_fields,periods_per_year,start_date)")
+    st.style_cell(handle, st.CALC)
+    st.style_cell(ws.cell(r + 1, 4, "facility"), st.NOTE)
+    st.style_cell(ws.cell(r + 1, 5, "Every GPU_FACILITY_ cell reads the loan through this "
+                                    "handle; it changes whenever an input does"), st.NOTE)
+    names.add("facility", "Inputs", f"$B${r + 1}")
+    first = r + 2
+    for i, (field, formula) in enumerate(FACILITY_FIELDS):
+        st.style_cell(ws.cell(first + i, 1, field), st.NOTE)
+        value = float(formula) if not formula.startswith("=") else formula
+        fmt = formats.get(formula.removeprefix("="), st.INTEGER if field == "tenor" else None)
+        st.style_cell(ws.cell(first + i, 2, value), st.CALC, fmt)
+        if field == "tax_rate":
+            st.style_cell(ws.cell(first + i, 5, "No cash tax in this model"), st.NOTE)
+    last = first + len(FACILITY_FIELDS) - 1
+    names.add("facility_fields", "Inputs", f"$A${first}:$B${last}")
 
 
 def _validate(ws, cell, rule: tuple, n_columns: int) -> None:
@@ -362,192 +444,198 @@ def _validate(ws, cell, rule: tuple, n_columns: int) -> None:
     dv.add(cell)
 
 
-# Each Calcs row: (key, label, unit, kind, formula, format). kind: "gpu" (one array formula
-# across the row), "native" (the same formula in every period column; {c} is the column,
-# {p} the previous one), "check" (a native cross-check, styled green), "head" (a section
-# title). One formula per row: every period column holds the same formula.
-def _calc_rows(n: int) -> list[tuple]:
-    last = get_column_letter(FIRST_COL + n - 1)
-    first = get_column_letter(FIRST_COL)
+# =============================================================================== Calcs
 
-    def row(key):  # the period range of a row, filled in when rows get numbers
-        return f"{{{key}}}"
+# GPU_FACILITY_SCHEDULE's columns, transposed into rows: (key, label, unit, format).
+SCHEDULE_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("s_period", "Period (the schedule's own)", "", st.INTEGER),
+    ("s_period_end", "Period end (the schedule's own)", "date", st.DATE),
+    ("revenue", "Revenue", "USD", st.USD),
+    ("opex", "Opex", "USD", st.USD),
+    ("mcapex", "Maintenance capex", "USD", st.USD),
+    ("tax", "Tax", "USD", st.USD),
+    ("cfads", "CFADS", "USD", st.USD),
+    ("opening", "Opening balance", "USD", st.USD),
+    ("draw", "Draw", "USD", st.USD),
+    ("interest", "Interest", "USD", st.USD),
+    ("principal", "Principal", "USD", st.USD),
+    ("sweep", "Sweep", "USD", st.USD),
+    ("balloon", "Balloon", "USD", st.USD),
+    ("debt_service", "Debt service", "USD", st.USD),
+    ("closing", "Closing balance", "USD", st.USD),
+    ("dscr", "DSCR", "x", st.MULTIPLE),
+    ("llcr", "LLCR", "x", st.MULTIPLE),
+    ("residual", "Residual value", "of cost", st.PCT1),
+    ("market_value", "Market value", "USD", st.USD),
+    ("liq_value", "Liquidation value", "USD", st.USD),
+    ("ltv", "LTV (market)", "", st.PCT1),
+    ("ltv_liq", "LTV (liquidation)", "", st.PCT1),
+    ("lgd", "LGD", "", st.PCT1),
+)
 
-    cf_args = ("gpus,utilization,{rent},periods_per_year,{share},contract_rate,kw_per_gpu,"
-               "pue,price_per_kwh,colocation_per_kw_month,other_opex_per_gpu_year,"
-               "maintenance_capex_per_gpu_year,0")
+_PERIOD = '=IF({c}{period}="","",{formula})'
+"""A native row's formula: empty after the tenor (the period row is empty there)."""
 
-    def cfads_line(line):
-        return "=GPU_CFADS(" + cf_args.format(rent=row("rent"), share=row("share")) + \
-            f',"{line}")'
 
+def _native_rows() -> list[tuple]:
+    """Native rows: (key, label, unit, kind, formula, format); {c} is the column, {p} the
+    previous one, {r} the row, {key} another row's number."""
     hours = "hours_per_period"
+
+    def on(formula):
+        return _PERIOD.replace("{formula}", formula)
+
     return [
-        ("period", "Period", "", "native", "=N({p}{r})+1", st.INTEGER),
+        ("rent_chk", "Market rent: rent0 x (1 - deflation)^((t-1)/m)", "USD / GPU-hour",
+         "check", on("rent0*(1-rent_deflation)^(({c}{period}-1)/periods_per_year)"),
+         st.USD_CENTS),
+        ("share", "Share of GPUs under contract", "", "check",
+         on("IF({c}{period}<=contract_periods,contracted_share,0)"), st.PCT1),
+        ("mhours_chk", "Merchant GPU-hours: GPUs x (1 - share) x utilization x hours",
+         "GPU-hours", "check",
+         on(f"gpus*(1-{{c}}{{share}})*utilization*{hours}"), st.INTEGER),
+        ("revenue_chk", "Revenue: contracted + merchant", "USD", "check",
+         on(f"gpus*{{c}}{{share}}*{hours}*contract_rate+{{c}}{{mhours_chk}}*{{c}}{{rent_chk}}"),
+         st.USD),
+        ("cfads_chk", "CFADS: revenue - power - colocation - opex - capex", "USD", "check",
+         on(f"{{c}}{{revenue_chk}}-gpus*kw_per_gpu*pue*{hours}*price_per_kwh"
+            "-gpus*kw_per_gpu*colocation_per_kw_month*12/periods_per_year"
+            "-gpus*(other_opex_per_gpu_year+maintenance_capex_per_gpu_year)/periods_per_year"),
+         st.USD),
+        ("other", "Other CFADS: CFADS - merchant revenue", "USD", "check",
+         on("{c}{cfads_chk}-{c}{mhours_chk}*{c}{rent_chk}"), st.USD),
+        ("opening_chk", "Opening balance: loan, then last closing", "USD", "check",
+         on("IF({c}{period}=1,loan_amount,{p}{closing_chk})"), st.USD),
+        ("interest_chk", "Interest: opening x rate per period", "USD", "check",
+         on("{c}{opening_chk}*rate_per_period"), st.USD),
+        ("ds_chk", "Debt service = PMT(rate, n, -loan) (annuity)", "USD", "check",
+         on("PMT(rate_per_period,n_periods,-loan_amount)"), st.USD),
+        ("principal_chk", "Principal: debt service - interest", "USD", "check",
+         on("{c}{ds_chk}-{c}{interest_chk}"), st.USD),
+        ("closing_chk", "Closing balance: opening - principal", "USD", "check",
+         on("{c}{opening_chk}-{c}{principal_chk}"), st.USD),
+        ("dscr_chk", "DSCR = CFADS / debt service", "x", "check",
+         on('IF({c}{ds_chk}=0,"",{c}{cfads_chk}/{c}{ds_chk})'), st.MULTIPLE),
+        ("covenant", "Lock-up covenant", "x", "check", on("covenant_dscr"), st.MULTIPLE),
+        ("rent_needed", "Rent needed for DSCR 1.00x: (debt service - other) / GPU-hours",
+         "USD / GPU-hour", "check",
+         on("MAX(0,({c}{ds_chk}-{c}{other})/{c}{mhours_chk})"), st.USD_CENTS),
+        ("residual_chk", "Residual value: floor + (1 - floor) e^(-lambda age)", "of cost",
+         "check", on("curve_floor+(1-curve_floor)*EXP(-curve_lam*{c}{age})"), st.PCT1),
+        ("market_value_chk", "Market value: GPUs x cost x residual", "USD", "check",
+         on("gpus*cost_per_gpu*{c}{residual_chk}"), st.USD),
+        ("ltv_chk", "LTV: (opening balance + interest) / market value", "", "check",
+         on('IF({c}{market_value_chk}=0,"",({c}{opening_chk}+{c}{interest_chk})'
+            "/{c}{market_value_chk})"), st.PCT1),
+    ]
+
+
+def _time_rows() -> list[tuple]:
+    return [
+        ("period", "Period", "", "native",
+         '=IF(COLUMNS($B{r}:{p}{r})<=n_periods,COLUMNS($B{r}:{p}{r}),"")', st.INTEGER),
         ("period_end", "Period end", "date", "native",
-         "=EOMONTH(start_date,{c}{period}*12/periods_per_year)", st.DATE),
-        ("years", "Years from start", "years", "native", "={c}{period}/periods_per_year",
-         st.NUMBER),
-        ("age", "Asset age at period end", "years", "native", "=age0+{c}{years}", st.NUMBER),
-        ("h_rev", "Revenue and costs", None, "head", None, None),
-        ("rent", "Market rent", "USD / GPU-hour", "gpu",
-         "=GPU_RENT_PATH(rent0,rent_deflation,n_periods,periods_per_year)", st.USD_CENTS),
-        ("rent_chk", "  check: rent0 x (1 - deflation)^((t-1)/m)", "USD / GPU-hour", "check",
-         "=rent0*(1-rent_deflation)^(({c}{period}-1)/periods_per_year)", st.USD_CENTS),
-        ("share", "Share of GPUs under contract", "", "native",
-         "=IF({c}{period}<=contract_periods,contracted_share,0)", st.PCT1),
-        ("mhours", "GPU-hours sold at the market rent", "GPU-hours", "gpu",
-         cfads_line("merchant_gpu_hours"), st.INTEGER),
-        ("mhours_chk", "  check: GPUs x (1 - share) x utilization x hours", "GPU-hours",
-         "check", f"=gpus*(1-{{c}}{{share}})*utilization*{hours}", st.INTEGER),
-        ("mrev", "Merchant revenue", "USD", "gpu", cfads_line("merchant_revenue"), st.USD),
-        ("revenue", "Revenue", "USD", "gpu", cfads_line("revenue"), st.USD),
-        ("revenue_chk", "  check: contracted + merchant revenue", "USD", "check",
-         f"=gpus*{{c}}{{share}}*{hours}*contract_rate+{{c}}{{mhours_chk}}*{{c}}{{rent_chk}}",
-         st.USD),
-        ("power", "Power", "USD", "gpu", cfads_line("power"), st.USD),
-        ("colo", "Colocation", "USD", "gpu", cfads_line("colocation"), st.USD),
-        ("opex", "Other opex", "USD", "gpu", cfads_line("other_opex"), st.USD),
-        ("capex", "Maintenance capex", "USD", "gpu", cfads_line("maintenance_capex"), st.USD),
-        ("cfads", "CFADS", "USD", "gpu", cfads_line("cfads"), st.USD),
-        ("cfads_chk", "  check: revenue - power - colocation - opex - capex", "USD", "check",
-         f"={{c}}{{revenue_chk}}-gpus*kw_per_gpu*pue*{hours}*price_per_kwh"
-         "-gpus*kw_per_gpu*colocation_per_kw_month*12/periods_per_year"
-         "-gpus*(other_opex_per_gpu_year+maintenance_capex_per_gpu_year)/periods_per_year",
-         st.USD),
-        ("other", "  other CFADS (CFADS - merchant revenue)", "USD", "check",
-         "={c}{cfads_chk}-{c}{mhours_chk}*{c}{rent_chk}", st.USD),
-        ("h_debt", "Debt (GPU_DEBT_SCHEDULE, transposed: one line per row)", None, "head",
-         None, None),
-        ("sched", "Debt schedule", "", "schedule",
-         "=TRANSPOSE(GPU_DEBT_SCHEDULE(loan_amount,rate_per_period,n_periods,amortization))",
-         st.USD),
-        ("sched_opening", None, None, "schedule_row", None, st.USD),
-        ("sched_draw", None, None, "schedule_row", None, st.USD),
-        ("sched_interest", None, None, "schedule_row", None, st.USD),
-        ("principal", None, None, "schedule_row", None, st.USD),
-        ("debt_service", None, None, "schedule_row", None, st.USD),
-        ("sched_closing", None, None, "schedule_row", None, st.USD),
-        ("opening_chk", "  check: opening balance (native)", "USD", "check",
-         "=IF({c}{period}=1,loan_amount,{p}{closing_chk})", st.USD),
-        ("ds_chk", "  check: debt service = PMT (annuity)", "USD", "check",
-         "=PMT(rate_per_period,n_periods,-loan_amount)", st.USD),
-        ("principal_chk", "  check: principal = payment - interest", "USD", "check",
-         "={c}{ds_chk}-{c}{opening_chk}*rate_per_period", st.USD),
-        ("closing_chk", "  check: closing balance", "USD", "check",
-         "={c}{opening_chk}-{c}{principal_chk}", st.USD),
-        ("h_cov", "Coverage", None, "head", None, None),
-        ("dscr", "DSCR", "x", "gpu", f"=GPU_DSCR({row('cfads')},{row('debt_service')})",
-         st.MULTIPLE),
-        ("dscr_chk", "  check: CFADS / debt service", "x", "check",
-         '=IF({c}{ds_chk}=0,"",{c}{cfads_chk}/{c}{ds_chk})', st.MULTIPLE),
-        ("covenant", "Lock-up covenant", "x", "native", "=covenant_dscr", st.MULTIPLE),
-        ("rent_needed", "  check: market rent needed for DSCR 1.00x", "USD / GPU-hour",
-         "check", "=({c}{ds_chk}-{c}{other})/{c}{mhours_chk}", st.USD_CENTS),
-        ("h_coll", "Collateral", None, "head", None, None),
-        ("residual", "Residual value", "of cost", "gpu",
-         f"=GPU_RESIDUAL_VALUE({row('age')},curve_family,curve_lam,curve_floor)", st.PCT1),
-        ("residual_chk", "  check: floor + (1 - floor) e^(-lambda age)", "of cost", "check",
-         '=IF(curve_family="exponential_floor",'
-         "curve_floor+(1-curve_floor)*EXP(-curve_lam*{c}{age}),\"\")", st.PCT1),
-        ("market_value", "Market value", "USD", "native",
-         "=gpus*cost_per_gpu*{c}{residual}", st.USD),
-        ("market_value_chk", "  check: market value (native curve)", "USD", "check",
-         "=gpus*cost_per_gpu*{c}{residual_chk}", st.USD),
-        ("liq_value", "Liquidation value", "USD", "gpu",
-         f"=GPU_LIQUIDATION_VALUE({row('market_value')},gpus,market_absorption,"
-         "months_to_sell,install_haircut,sale_cost_rate)", st.USD),
-        ("haircut", "Liquidation haircut", "of value", "gpu",
-         f"=GPU_HAIRCUT({row('market_value')},gpus,market_absorption,months_to_sell,"
-         "install_haircut,sale_cost_rate)", st.PCT1),
-        ("ltv", "LTV on market value", "", "gpu",
-         f"=GPU_LTV({row('sched_opening')},{row('market_value')})", st.PCT1),
-        ("ltv_chk", "  check: opening balance / market value", "", "check",
-         '=IF({c}{market_value_chk}=0,"",{c}{opening_chk}/{c}{market_value_chk})', st.PCT1),
-        ("ltv_liq", "LTV after the liquidation haircut", "", "gpu",
-         f"=GPU_LTV({row('sched_opening')},{row('liq_value')})", st.PCT1),
-    ], first, last
+         _PERIOD.replace("{formula}", "EOMONTH(start_date,{c}{period}*12/periods_per_year)"),
+         st.DATE),
+        ("age", "Asset age at period end", "years", "native",
+         _PERIOD.replace("{formula}", "age0+{c}{period}/periods_per_year"), st.NUMBER),
+    ]
+
+
+def _layout(n: int) -> tuple[list[tuple], dict[str, int]]:
+    """Every Calcs row in order, as (key, label, unit, kind, formula, format), and the
+    row number of each key."""
+    specs = _time_rows()
+    specs.append(("h_fac", "Facility: GPU_FACILITY_SCHEDULE(facility, FALSE, "
+                  f"{n}), transposed - one line per row, empty after the tenor", None,
+                  "head", None, None))
+    specs += [(key, label, unit, "schedule", None, fmt) for key, label, unit, fmt in
+              SCHEDULE_ROWS]
+    specs.append(("h_chk", "Native checks: plain Excel from the inputs, independent of the "
+                  "add-in", None, "head", None, None))
+    specs += _native_rows()
+    rows, r = {}, 4
+    for spec in specs:
+        if spec[3] == "head":
+            r += 1  # a blank row above each section
+        rows[spec[0]] = r
+        r += 1
+    return specs, rows
+
+
+_CALC_NAMES = ("period", "period_end", "cfads", "debt_service", "dscr", "principal", "mhours_chk",
+               "residual", "ltv", "ltv_liq", "cfads_chk", "ds_chk", "dscr_chk",
+               "principal_chk", "rent_needed", "ltv_chk", "covenant")
 
 
 def _calcs_sheet(ws, names: _Names, n: int) -> dict[str, int]:
-    specs, first, last = _calc_rows(n)
+    specs, rows = _layout(n)
+    first, last = get_column_letter(FIRST_COL), get_column_letter(FIRST_COL + n - 1)
     ws["A1"] = "Calculations - time runs left to right, one formula per row"
     st.style_cell(ws["A1"], st.TITLE)
-    ws["A2"] = ("Black rows: GPU_ functions (array formulas across the row). Green rows: "
-                "native Excel checks of the row above. Column C is period 1.")
+    ws["A2"] = ("Black rows: the facility's period table from the gpucredit add-in "
+                "(GPU_FACILITY_SCHEDULE). Green rows: the same lines in plain Excel.")
     st.style_cell(ws["A2"], st.NOTE)
-    rows: dict[str, int] = {}
-    r = 4
-    for key, *_ in specs:
-        rows[key] = r
-        r += 1
-    ranges = {k: f"${first}${v}:${last}${v}" for k, v in rows.items()}
-    cols = [get_column_letter(FIRST_COL + j) for j in range(n)]
-    sched_labels = ["Period", "Opening balance", "Draw", "Interest", "Principal",
-                    "Debt service", "Closing balance"]
+    ws["A3"] = _grid_note(n)
+    st.style_cell(ws["A3"], st.NOTE)
+    top = rows[SCHEDULE_ROWS[0][0]]
+    ws.cell(top, FIRST_COL).value = ArrayFormula(
+        f"{first}{top}:{last}{top + len(SCHEDULE_ROWS) - 1}",
+        f"=TRANSPOSE(GPU_FACILITY_SCHEDULE(facility,FALSE,{n}))")
     for key, label, unit, kind, formula, fmt in specs:
-        r = rows[key]
-        if kind == "head":
-            ws.cell(r, 1, label).font = Font(bold=True)
-            continue
-        if kind == "schedule_row":
-            continue
-        if kind == "schedule":
-            ws.cell(r, 1, "Debt schedule (labels from the function)")
-            span = f"B{r}:{last}{r + len(sched_labels) - 1}"
-            ws.cell(r, 2).value = ArrayFormula(span, formula.format(**ranges))
-            for i in range(len(sched_labels)):
-                for j in range(n + 1):
-                    cell = ws.cell(r + i, 2 + j)
-                    st.style_cell(cell, st.CALC, None if j == 0 else
-                                  (st.INTEGER if i == 0 else fmt))
-            continue
-        ws.cell(r, 1, label)
-        ws.cell(r, 2, unit)
-        st.style_cell(ws.cell(r, 2), st.NOTE)
-        style = st.CHECK if kind == "check" else st.CALC
-        if kind == "gpu":
-            ws.cell(r, FIRST_COL).value = ArrayFormula(f"{first}{r}:{last}{r}",
-                                                       formula.format(**ranges))
-        for j, c in enumerate(cols):
-            cell = ws.cell(r, FIRST_COL + j)
-            if kind in ("native", "check"):
-                prev = get_column_letter(FIRST_COL + j - 1)  # column B (units) for period 1
-                cell.value = formula.format(c=c, p=prev, r=r, **rows)
-            st.style_cell(cell, style, fmt)
-    for key in ("cfads", "debt_service", "dscr", "principal", "mhours", "other", "residual",
-                "ltv", "ltv_liq", "period", "period_end", "cfads_chk", "ds_chk", "dscr_chk",
-                "principal_chk", "rent_needed", "ltv_chk", "mhours_chk", "market_value"):
-        names.add(key if key not in ("other",) else "other_cfads", "Calcs", ranges[key])
-    st.set_widths(ws, {1: 52, 2: 16, **{FIRST_COL + j: 13 for j in range(n)}})
+        _calc_row(ws, rows, n, key, label, unit, kind, formula, fmt)
+    for key in _CALC_NAMES:
+        names.add(key, "Calcs", f"${first}${rows[key]}:${last}${rows[key]}")
+    st.set_widths(ws, {1: 58, 2: 14, **{FIRST_COL + j: 13 for j in range(n)}})
     ws.freeze_panes = ws.cell(rows["period_end"] + 1, FIRST_COL)
-    ws.print_title_cols = "A:B"
-    ws.print_title_rows = f"{rows['period']}:{rows['period_end']}"
     return rows
+
+
+def _calc_row(ws, rows, n, key, label, unit, kind, formula, fmt) -> None:
+    r = rows[key]
+    if kind == "head":
+        ws.cell(r, 1, label).font = _SECTION
+        return
+    ws.cell(r, 1, label)
+    st.style_cell(ws.cell(r, 2, unit), st.NOTE)
+    style = st.CHECK if kind == "check" else st.CALC
+    for j in range(n):
+        cell = ws.cell(r, FIRST_COL + j)
+        if formula is not None:
+            c, p = get_column_letter(FIRST_COL + j), get_column_letter(FIRST_COL + j - 1)
+            cell.value = formula.format(c=c, p=p, r=r, **rows)
+        st.style_cell(cell, style, fmt)
+
+
+# =============================================================================== Outputs
+
+def _metric(field: str) -> str:
+    return f'=GPU_FACILITY_METRICS(facility,"{field}")'
 
 
 _OUTPUTS = (
     # label, GPU_ formula, native check formula, format, note
-    ("Minimum DSCR", "=MIN(dscr)", "=MIN(dscr_chk)", st.MULTIPLE, ""),
-    ("Average DSCR", "=AVERAGE(dscr)", "=AVERAGE(dscr_chk)", st.MULTIPLE,
+    ("Minimum DSCR", _metric("min_dscr"), "=MIN(dscr_chk)", st.MULTIPLE, ""),
+    ("Average DSCR", _metric("avg_dscr"), "=AVERAGE(dscr_chk)", st.MULTIPLE,
      "Over the periods with debt service"),
     ("Periods below the lock-up covenant", '=COUNTIF(dscr,"<"&covenant_dscr)',
      '=COUNTIF(dscr_chk,"<"&covenant_dscr)', st.INTEGER, ""),
-    ("LLCR at period 1", "=GPU_LLCR(cfads,loan_amount,rate_per_period)",
-     "=NPV(rate_per_period,cfads_chk)/loan_amount", st.MULTIPLE,
-     "PV of CFADS to maturity at the debt rate / loan"),
-    ("Debt capacity at the sizing DSCR", "=GPU_DEBT_CAPACITY(cfads,rate_per_period,target_dscr)",
+    ("First period below the lock-up covenant", _metric("first_breach_lockup"), "",
+     st.INTEGER, "0: never"),
+    ("LLCR at period 1", _metric("llcr"), "=NPV(rate_per_period,cfads_chk)/loan_amount",
+     st.MULTIPLE, "PV of CFADS to maturity at the debt rate / loan"),
+    ("Debt capacity at the sizing DSCR", _metric("debt_capacity"),
      "=NPV(rate_per_period,cfads_chk)/target_dscr", st.USD,
      "Sculpted: PV of CFADS / target (check valid while CFADS >= 0)"),
-    ("Weighted average life", "=GPU_WAL(principal,periods_per_year)",
-     "=SUMPRODUCT(period,principal_chk)/SUM(principal_chk)/periods_per_year", st.NUMBER,
-     "Years"),
-    ("Breakeven market rent (min DSCR 1.00x)",
-     "=GPU_BREAKEVEN_RENT(mhours,other_cfads,debt_service,1)", "=MAX(rent_needed)",
-     st.USD_CENTS, "Flat rent on merchant GPU-hours, USD per GPU-hour"),
-    ("Maximum LTV on market value", "=MAX(ltv)", "=MAX(ltv_chk)", st.PCT1, ""),
-    ("Maximum LTV after the liquidation haircut", "=MAX(ltv_liq)", "", st.PCT1,
-     "Forced sale: time to sell, price impact, install discount, costs"),
+    ("Weighted average life", _metric("wal_years"),
+     "=SUMPRODUCT(period,principal_chk)/SUM(principal_chk)/periods_per_year",
+     st.NUMBER, "Years"),
+    ("Breakeven market rent (min DSCR 1.00x)", _metric("breakeven_rent"),
+     "=MAX(rent_needed)", st.USD_CENTS, "Flat rent on merchant GPU-hours, USD per GPU-hour"),
+    ("Maximum LTV on market value", _metric("max_ltv_market"), "=MAX(ltv_chk)", st.PCT1,
+     "Debt and the period's interest / market value"),
+    ("Maximum LTV after the liquidation haircut", _metric("max_ltv_liquidation"), "",
+     st.PCT1, "Forced sale: time to sell, price impact, install discount, costs"),
     ("Hazard rate implied by the quoted spread", "=GPU_HAZARD_RATE(quoted_spread,recovery)",
      "=quoted_spread/(1-recovery)", st.PCT, "Credit triangle: spread / (1 - recovery)"),
     ("Cumulative PD over the tenor", "=1-EXP(-B{hazard}*n_periods/periods_per_year)",
@@ -559,8 +647,8 @@ _OUTPUTS = (
 def _outputs_sheet(ws, calcs, rows: dict[str, int], n: int) -> None:
     ws["A1"] = "Outputs"
     st.style_cell(ws["A1"], st.TITLE)
-    ws["A2"] = ("Column B: calculated with the GPU_ functions. Column C: the same figure "
-                "with native Excel formulas. Column D: their difference (should be 0).")
+    ws["A2"] = ("Column B: the facility's metrics from the add-in (GPU_FACILITY_METRICS). "
+                "Column C: the same figure in plain Excel. Column D: their difference.")
     st.style_cell(ws["A2"], st.NOTE)
     st.style_header_row(ws, 4, 1, ["Metric", "GPU_ functions", "Native check", "Difference",
                                    "Note"])
@@ -576,12 +664,45 @@ def _outputs_sheet(ws, calcs, rows: dict[str, int], n: int) -> None:
         r += 1
     r += 1
     ws.cell(r, 1, "GPU_ functions agree with the native checks")
-    diffs = ",".join(f"ABS(D{i})" for i in range(5, r - 1) if ws.cell(i, 4).value)
+    diffs = ",".join(f"ABS(D{i})/MAX(1,ABS(C{i}))" for i in range(5, r - 1)
+                     if ws.cell(i, 4).value)
     st.style_cell(ws.cell(r, 2, f'=IF(MAX({diffs})<0.000001,"OK","CHECK")'), st.CHECK)
-    st.style_cell(ws.cell(r, 5, "OK when every difference in column D is below 0.000001"),
-                  st.NOTE)
-    st.set_widths(ws, {1: 44, 2: 18, 3: 18, 4: 14, 5: 60})
+    st.style_cell(ws.cell(r, 5, "OK when every difference in column D is below 0.000001 "
+                                "(relative above 1)"), st.NOTE)
+    _metrics_table(ws)
+    st.set_widths(ws, {1: 44, 2: 18, 3: 18, 4: 14, 5: 52, 7: 26, 8: 16})
+    _charts(ws, calcs, rows, n, r + 2)
 
+
+def _metric_format(key: str) -> str:
+    """Number format of one facility metric, from its name."""
+    if key.startswith("breakeven_rent"):
+        return st.USD_CENTS
+    if key.startswith("first_"):
+        return st.INTEGER
+    if "dscr" in key or "llcr" in key or "plcr" in key:
+        return st.MULTIPLE
+    if any(w in key for w in ("ltv", "lgd", "haircut", "pct", "utilization", "deflation")):
+        return st.PCT1
+    if key in ("debt", "min_headroom_usd", "debt_capacity", "market_value",
+               "liquidation_value", "borrowing_base", "required_prepayment", "balloon"):
+        return st.USD
+    return st.NUMBER
+
+
+def _metrics_table(ws) -> None:
+    """Every metric of the facility (GPU_FACILITY_METRICS without a field), beside."""
+    ws.cell(3, 7, "Every metric of the facility").font = _SECTION
+    last = 4 + len(METRIC_FIELDS)
+    ws.cell(4, 7).value = ArrayFormula(f"G4:H{last}", "=GPU_FACILITY_METRICS(facility)")
+    st.style_cell(ws.cell(4, 7), st.HEADER)
+    st.style_cell(ws.cell(4, 8), st.HEADER)
+    for i, key in enumerate(METRIC_FIELDS, start=5):
+        st.style_cell(ws.cell(i, 7), st.CALC)
+        st.style_cell(ws.cell(i, 8), st.CALC, _metric_format(key))
+
+
+def _charts(ws, calcs, rows: dict[str, int], n: int, base: int) -> None:
     first, last = FIRST_COL, FIRST_COL + n - 1
     period_ref = Reference(calcs, min_col=first, max_col=last, min_row=rows["period"])
 
@@ -598,9 +719,9 @@ def _outputs_sheet(ws, calcs, rows: dict[str, int], n: int) -> None:
             ch.series[-1].tx = SeriesLabel(v=label)
             ch.series[-1].smooth = False
         ch.set_categories(period_ref)
+        ch.display_blanks = "gap"
         ws.add_chart(ch, anchor)
 
-    base = r + 2
     chart("DSCR against the lock-up covenant", "DSCR (x)", ["dscr", "covenant"],
           ["DSCR", "Lock-up covenant"], f"A{base}", "0.00")
     chart("LTV before and after the liquidation haircut", "LTV", ["ltv", "ltv_liq"],

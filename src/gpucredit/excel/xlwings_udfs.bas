@@ -53,26 +53,26 @@ failed:
     GPU_CRYPTO_HAIRCUT = Err.Description
 End Function
 
-Function GPU_DEBT_CAPACITY(cfads, rate, target_dscr)
+Function GPU_DEBT_CAPACITY(rate, cfads, target_dscr)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_DEBT_CAPACITY = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_CAPACITY", Array(cfads, rate, target_dscr), ActiveWorkbook, Application.Caller)
+        GPU_DEBT_CAPACITY = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_CAPACITY", Array(rate, cfads, target_dscr), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_DEBT_CAPACITY = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_CAPACITY", Array(cfads, rate, target_dscr))
+        GPU_DEBT_CAPACITY = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_CAPACITY", Array(rate, cfads, target_dscr))
         Exit Function
     #End If
 failed:
     GPU_DEBT_CAPACITY = Err.Description
 End Function
 
-Function GPU_DEBT_SCHEDULE(amount, rate, n_periods, Optional kind, Optional amortization_start, Optional principal)
+Function GPU_DEBT_SCHEDULE(rate, n_periods, amount, Optional kind, Optional amortization_start, Optional principal)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_DEBT_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_SCHEDULE", Array(amount, rate, n_periods, kind, amortization_start, principal), ActiveWorkbook, Application.Caller)
+        GPU_DEBT_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_SCHEDULE", Array(rate, n_periods, amount, kind, amortization_start, principal), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_DEBT_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_SCHEDULE", Array(amount, rate, n_periods, kind, amortization_start, principal))
+        GPU_DEBT_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_DEBT_SCHEDULE", Array(rate, n_periods, amount, kind, amortization_start, principal))
         Exit Function
     #End If
 failed:
@@ -132,13 +132,13 @@ failed:
     GPU_FACILITY_METRICS = Err.Description
 End Function
 
-Function GPU_FACILITY_SCHEDULE(handle, Optional headers)
+Function GPU_FACILITY_SCHEDULE(handle, Optional headers, Optional periods)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers), ActiveWorkbook, Application.Caller)
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers, periods), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers))
+        GPU_FACILITY_SCHEDULE = XLPy.CallUDF("gpucredit.udfs", "GPU_FACILITY_SCHEDULE", Array(handle, headers, periods))
         Exit Function
     #End If
 failed:
@@ -236,13 +236,13 @@ failed:
     GPU_LIQUIDATION_VALUE = Err.Description
 End Function
 
-Function GPU_LLCR(cfads, opening_balance, rate)
+Function GPU_LLCR(rate, cfads, opening_balance)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_LLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_LLCR", Array(cfads, opening_balance, rate), ActiveWorkbook, Application.Caller)
+        GPU_LLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_LLCR", Array(rate, cfads, opening_balance), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_LLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_LLCR", Array(cfads, opening_balance, rate))
+        GPU_LLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_LLCR", Array(rate, cfads, opening_balance))
         Exit Function
     #End If
 failed:
@@ -289,13 +289,13 @@ failed:
     GPU_MONTE_CARLO = Err.Description
 End Function
 
-Function GPU_PLCR(cfads_to_end_of_life, opening_balance, rate)
+Function GPU_PLCR(rate, cfads_to_end_of_life, opening_balance)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_PLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_PLCR", Array(cfads_to_end_of_life, opening_balance, rate), ActiveWorkbook, Application.Caller)
+        GPU_PLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_PLCR", Array(rate, cfads_to_end_of_life, opening_balance), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_PLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_PLCR", Array(cfads_to_end_of_life, opening_balance, rate))
+        GPU_PLCR = XLPy.CallUDF("gpucredit.udfs", "GPU_PLCR", Array(rate, cfads_to_end_of_life, opening_balance))
         Exit Function
     #End If
 failed:
@@ -368,13 +368,13 @@ failed:
     GPU_SCENARIOS = Err.Description
 End Function
 
-Function GPU_SCULPT(cfads, rate, target_dscr)
+Function GPU_SCULPT(rate, cfads, target_dscr)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        GPU_SCULPT = XLPy.CallUDF("gpucredit.udfs", "GPU_SCULPT", Array(cfads, rate, target_dscr), ActiveWorkbook, Application.Caller)
+        GPU_SCULPT = XLPy.CallUDF("gpucredit.udfs", "GPU_SCULPT", Array(rate, cfads, target_dscr), ActiveWorkbook, Application.Caller)
         Exit Function
     #Else
-        GPU_SCULPT = XLPy.CallUDF("gpucredit.udfs", "GPU_SCULPT", Array(cfads, rate, target_dscr))
+        GPU_SCULPT = XLPy.CallUDF("gpucredit.udfs", "GPU_SCULPT", Array(rate, cfads, target_dscr))
         Exit Function
     #End If
 failed:
