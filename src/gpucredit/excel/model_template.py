@@ -134,8 +134,7 @@ INPUTS: tuple[tuple[str, tuple[InputSpec, ...]], ...] = (
         InputSpec("annual_rate", "Interest rate (nominal annual)", 0.11, "a year", st.PCT,
                   "CoreWeave DDTL 2.0 about 11% effective (docs/sources.md)"),
         InputSpec("amortization", "Repayment profile", "annuity", "", None,
-                  "annuity, straight_line or bullet (the native check follows the "
-                  "annuity)"),
+                  "annuity, straight_line or bullet (the native check follows each)"),
         InputSpec("target_dscr", "Sizing DSCR", 1.30, "x", st.MULTIPLE,
                   "Sizing cases are often 1.20-1.40x"),
         InputSpec("covenant_dscr", "Lock-up DSCR covenant", 1.20, "x", st.MULTIPLE,
@@ -508,10 +507,16 @@ def _native_rows() -> list[tuple]:
          on("IF({c}{period}=1,loan_amount,{p}{closing_chk})"), st.USD),
         ("interest_chk", "Interest: opening x rate per period", "USD", "check",
          on("{c}{opening_chk}*rate_per_period"), st.USD),
-        ("ds_chk", "Debt service = PMT(rate, n, -loan) (annuity)", "USD", "check",
-         on("PMT(rate_per_period,n_periods,-loan_amount)"), st.USD),
-        ("principal_chk", "Principal: debt service - interest", "USD", "check",
-         on("{c}{ds_chk}-{c}{interest_chk}"), st.USD),
+        ("principal_chk", "Principal: annuity PMT - interest; straight line opening / "
+         "periods left; bullet all at the end", "USD", "check",
+         on('IF(amortization="straight_line",{c}{opening_chk}/(n_periods-{c}{period}+1),'
+            'IF(amortization="bullet",IF({c}{period}=n_periods,{c}{opening_chk},0),'
+            "PMT(rate_per_period,n_periods,-loan_amount)-{c}{interest_chk}))"), st.USD),
+        ("balloon_chk", "Balloon: a bullet's final principal, refinanced (not in DSCR)", "USD",
+         "check", on('IF(AND(amortization="bullet",{c}{period}=n_periods),'
+                     "{c}{principal_chk},0)"), st.USD),
+        ("ds_chk", "Debt service: interest + principal - balloon", "USD", "check",
+         on("{c}{interest_chk}+{c}{principal_chk}-{c}{balloon_chk}"), st.USD),
         ("closing_chk", "Closing balance: opening - principal", "USD", "check",
          on("{c}{opening_chk}-{c}{principal_chk}"), st.USD),
         ("dscr_chk", "DSCR = CFADS / debt service", "x", "check",
