@@ -269,7 +269,8 @@ def _close(got, expected, rtol=1e-9):
 
 
 @pytest.mark.libreoffice
-def test_native_checks_computed_by_libreoffice_match_the_core(wb, by_libreoffice, core):
+def test_native_checks_computed_by_libreoffice_match_the_core(wb, by_libreoffice, core,
+                                                             inputs):
     v = by_libreoffice
     calcs = v["Calcs"]
     _close(_row_values(calcs, _row_by_label(wb["Calcs"], "Market rent: rent0 x (1 - deflation)"
@@ -287,6 +288,8 @@ def test_native_checks_computed_by_libreoffice_match_the_core(wb, by_libreoffice
     _close(native["Breakeven market rent (min DSCR 1.00x)"], core["breakeven"])
     _close(native["Minimum DSCR"], np.nanmin(core["dscr"]))
     _close(native["Hazard rate implied by the quoted spread"], core["hazard"])
+    below = np.flatnonzero(core["dscr"] < inputs["covenant_dscr"]) + 1
+    assert native["First period below the lock-up covenant"] == below[0] > 0
     # LibreOffice cannot see the add-in: the GPU_ cells are #NAME? there
     assert _values(wb, v, "dscr")[0] == "#NAME?"
     # after the tenor every native row is empty

@@ -522,6 +522,9 @@ def _native_rows() -> list[tuple]:
         ("dscr_chk", "DSCR = CFADS / debt service", "x", "check",
          on('IF({c}{ds_chk}=0,"",{c}{cfads_chk}/{c}{ds_chk})'), st.MULTIPLE),
         ("covenant", "Lock-up covenant", "x", "check", on("covenant_dscr"), st.MULTIPLE),
+        ("breach_chk", "Period number where DSCR is below the lock-up covenant", "", "check",
+         on('IF(AND(ISNUMBER({c}{dscr_chk}),{c}{dscr_chk}<{c}{covenant}),{c}{period},"")'),
+         st.INTEGER),
         ("rent_needed", "Rent needed for DSCR 1.00x: (debt service - other) / GPU-hours",
          "USD / GPU-hour", "check",
          on("MAX(0,({c}{ds_chk}-{c}{other})/{c}{mhours_chk})"), st.USD_CENTS),
@@ -569,7 +572,7 @@ def _layout(n: int) -> tuple[list[tuple], dict[str, int]]:
 
 
 _CALC_NAMES = ("period", "period_end", "cfads", "debt_service", "dscr", "principal", "mhours_chk",
-               "residual", "ltv", "ltv_liq", "cfads_chk", "ds_chk", "dscr_chk",
+               "residual", "ltv", "ltv_liq", "cfads_chk", "ds_chk", "dscr_chk", "breach_chk",
                "principal_chk", "rent_needed", "ltv_chk", "covenant")
 
 
@@ -625,7 +628,8 @@ _OUTPUTS = (
      "Over the periods with debt service"),
     ("Periods below the lock-up covenant", '=COUNTIF(dscr,"<"&covenant_dscr)',
      '=COUNTIF(dscr_chk,"<"&covenant_dscr)', st.INTEGER, ""),
-    ("First period below the lock-up covenant", _metric("first_breach_lockup"), "",
+    ("First period below the lock-up covenant", _metric("first_breach_lockup"),
+     "=IF(COUNT(breach_chk)=0,0,MIN(breach_chk))",
      st.INTEGER, "0: never"),
     ("LLCR at period 1", _metric("llcr"), "=NPV(rate_per_period,cfads_chk)/loan_amount",
      st.MULTIPLE, "PV of CFADS to maturity at the debt rate / loan"),
