@@ -388,8 +388,9 @@ def _cell(column: str, v) -> str:
 @click.option("--no-scenarios", is_flag=True, help="Skip the deterministic scenario grid.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Facilities per chunk of work.")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where chunks run: this process, or a Dask cluster.")
+@click.option("--engine", type=click.Choice(["local", "processes", "dask"]), default="local",
+              show_default=True, help="Where chunks run: this process, one worker process "
+              "per core of this machine, or a Dask cluster.")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (with --engine dask); default a local cluster.")
 @click.option("--max-memory", default="4GB", show_default=True,
@@ -515,6 +516,10 @@ def _write_recalc(plan: OutputPlan, result) -> None:
 def _mapper(engine: str, scheduler: str | None):
     if engine == "local":
         return None, lambda: None
+    if engine == "processes":
+        from gpucredit.processes import process_mapper
+
+        return process_mapper()
     from gpucredit.distributed import dask_mapper
 
     return dask_mapper(scheduler)
