@@ -32,23 +32,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _descendants_peak_mb() -> float:
-    """The largest peak resident memory (VmHWM) of this process's live descendants (the
-    workers start from a server process, so they are not our children)."""
-    status = {}
-    for proc in Path("/proc").glob("[0-9]*/status"):
+def _descendants() -> tuple[float, float]:
+    """The largest peak resident memory (VmHWM, MB) of this process's live descendants
+    (the workers start from a server process, so they are not our children) and the CPU
+    seconds they used."""
+    status, cpu = {}, {}
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = dict(line.split(":", 1) for line in proc.read_text().splitlines())
+            fields = dict(line.split(":", 1) for line in (proc / "status").read_text()
+                          .splitlines())
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, ValueError):
             continue
         status[int(fields["Pid"])] = fields
+        cpu[int(fields["Pid"])] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     mine, grew = {os.getpid()}, True
     while grew:
         found = {p for p, f in status.items() if int(f["PPid"]) in mine} - mine
         grew = bool(found)
         mine |= found
-    peaks = [int(status[p].get("VmHWM", "0 kB").split()[0]) for p in mine - {os.getpid()}]
-    return max(peaks, default=0) / 1024
+    others = mine - {os.getpid()}
+    peaks = [int(status[p].get("VmHWM", "0 kB").split()[0]) for p in others]
+    return max(peaks, default=0) / 1024, sum(cpu[p] for p in others)
 
 
 def child(n_fac: int, n_paths: int, out_dir: str, workers: int = 1) -> dict:
@@ -75,14 +80,14 @@ def child(n_fac: int, n_paths: int, out_dir: str, workers: int = 1) -> dict:
         with PeriodsWriter(target) as sink:
             res = recalc(rows, report.assumptions, RecalcOptions(n_paths=n_paths, seed=7),
                          periods_sink=sink, spool=Path(out_dir), mapper=mapper)
-        workers_mb = _descendants_peak_mb()
+        workers_mb, workers_cpu = _descendants()
     finally:
         close()
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     es = res.portfolio_summary.set_index("measure").loc["es_999", "value"]
     return {"facilities": len(res.metrics), "wall": wall, "cpu": cpu, "periods_rows": sink.rows,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "worker_rss_mb": workers_mb,
+            "worker_rss_mb": workers_mb, "worker_cpu": workers_cpu,
             "es_999": float(es), "file": target.suffix}
 
 
@@ -115,7 +120,8 @@ def main() -> None:
               f"({1000 * r['wall'] / r['facilities']:.2f} s per 1,000; this process's "
               f"CPU {r['cpu']:.1f} s), peak RSS "
               f"{r['rss_mb']:7.0f} MB ({r['rss_mb'] / first:.2f}x the first size"
-              + (f"; largest worker {r['worker_rss_mb']:.0f} MB" if args.workers > 1 else "")
+              + (f"; largest worker {r['worker_rss_mb']:.0f} MB, workers' CPU "
+                 f"{r['worker_cpu']:.1f} s" if args.workers > 1 else "")
               + "), "
               f"{r['periods_rows']:,} period rows to {r['file']}, ES 99.9% "
               f"${r['es_999'] / 1e9:,.2f}bn")
