@@ -561,7 +561,7 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
         periods.append(frame)
         if options.run_scenarios:
             from gpucredit import scenarios
-            grids.append(scenarios.run_scenarios(fac, int(m)))
+            grids.append(scenarios.run_scenarios(fac, int(m), base=ev))
     metrics_df = pd.concat(metrics) if metrics else pd.DataFrame()
     if not metrics_df.empty:
         ident = rows.set_index("facility_id")[[c for c in IDENTITY_COLUMNS if c in rows]]

@@ -676,14 +676,14 @@ def _contract_flows(ps: _Pass, rows, stop, tau_c, s_rev) -> np.ndarray:
     """Contract revenue until the stop, the termination payment, relet revenue after the lag."""
     t = np.arange(ps.T)
     flows = np.where(t < stop[..., None], ps.series("contract_revenue")[rows][:, None, :], 0.0)
+    relet = ps.series("relet_revenue")[rows]
+    if relet.any():  # from the lag (>= 0) after the stop: cells the contract left at 0
+        start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
+        np.multiply(relet[:, None, :], s_rev, out=flows, where=t >= start)
     term = ps.series("termination_payment")[rows]
     if term.any():  # paid once, in the period the customer's default stops the contract
         r, p = np.nonzero((stop == tau_c) & (stop < ps.T))
         flows[r, p, stop[r, p]] += term[r, stop[r, p]]
-    relet = ps.series("relet_revenue")[rows]
-    if relet.any():
-        start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
-        np.add(flows, relet[:, None, :] * s_rev, out=flows, where=t >= start)
     return flows
 
 
