@@ -576,8 +576,11 @@ def spooled(result: RecalcResult, folder, sizes=(1, 2, 2)) -> RecalcResult:
     return dataclasses.replace(result, **tables)
 
 
-def test_a_spooled_result_writes_the_same_files(tmp_path):
+@pytest.mark.parametrize("scenarios", [True, False])
+def test_a_spooled_result_writes_the_same_files(tmp_path, scenarios):
     kept = make_result()
+    if not scenarios:  # a run with --no-scenarios spools an empty table
+        kept = dataclasses.replace(kept, scenarios=pd.DataFrame())
     kept.metrics.loc["NW-1", "mc_pd"] = np.nan  # its piece has no such column
     kept.metrics.loc["CR-1", "debt"] = 123_456_789.0  # a wider column beyond the first piece
     back = spooled(kept, tmp_path)

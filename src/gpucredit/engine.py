@@ -826,14 +826,16 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
     parts = [m for m in _take_tables(results, "metrics") if not m.empty]
     metrics = pd.concat(parts) if parts else pd.DataFrame()
     del parts
-    if not metrics.empty:  # tape order and the house column order, in one copy
+    if not metrics.empty and spooled is None:  # tape order, house column order, one copy
         metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable"),
                                [metrics.columns.get_loc(c)
                                 for c in _column_order(metrics.columns)]]
     periods = _ordered(pd.concat(_take_tables(results, "periods"), ignore_index=True)
                        if results else pd.DataFrame(), order)
-    grid = _ordered(pd.concat(_take_tables(results, "scenarios"), ignore_index=True)
-                    if results else pd.DataFrame(), order)
+    grid = pd.concat(_take_tables(results, "scenarios"), ignore_index=True) if results \
+        else pd.DataFrame()
+    if spooled is None:  # a spooled run's chunks were put in tape order as they came in
+        grid = _ordered(grid, order)
     err_rows = [e for r in results for e in r.errors]
     err = pd.concat([errors if errors is not None else pd.DataFrame(),
                      pd.DataFrame(err_rows)], ignore_index=True)

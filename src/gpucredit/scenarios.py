@@ -839,11 +839,10 @@ def scenario_summary(results: pd.DataFrame, debt=None) -> pd.DataFrame:
                              f"table of run_scenarios", argument="results", value=missing)
     names = list(dict.fromkeys(results["scenario"]))
     weights = _weights(results, debt, names)
-    frame = results.assign(_w=weights)
     rows = {}
-    for name in names:
-        g = frame[frame["scenario"] == name]
-        w = g["_w"].to_numpy()
+    for name in names:  # one scenario's rows at a time (a big grid is not copied whole)
+        at = (results["scenario"] == name).to_numpy()
+        g, w = results[at], weights[at]
         breach = g["first_breach"].to_numpy() > 0
         total = float(w.sum())
         row = {

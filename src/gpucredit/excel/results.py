@@ -390,8 +390,10 @@ def _columns(table: pd.DataFrame | SpooledTable) -> list[str]:
 
 
 def _head(table: pd.DataFrame | SpooledTable) -> pd.DataFrame:
-    """The first rows of a table, for its columns' types."""
-    return next(_parts(table), None) if len(table) else pd.DataFrame(columns=_columns(table))
+    """A frame itself; a spooled table's first piece (its columns' types)."""
+    if not isinstance(table, SpooledTable):
+        return table
+    return next(_parts(table)) if len(table) else pd.DataFrame(columns=_columns(table))
 
 
 def _kind(series: pd.Series) -> tuple[str, np.ndarray]:
@@ -621,8 +623,8 @@ def _display_width(series: pd.Series, fmt: str) -> float:
 def _width_sample(table: pd.DataFrame | SpooledTable) -> pd.DataFrame:
     """The rows :func:`_display_width` reads: a frame itself; of a spooled table, its
     first 2,000 rows and one more holding each number column's largest magnitude."""
-    if not isinstance(table, SpooledTable):
-        return table
+    if not isinstance(table, SpooledTable) or table.empty:
+        return _head(table)
     head, big, taken = [], {}, 0
     for piece in _parts(table):
         if taken < 2000:
