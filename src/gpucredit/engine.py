@@ -491,6 +491,10 @@ def _generations(rows: pd.DataFrame) -> list[str]:
     return out
 
 
+LABEL_COLUMNS = ("borrower", "customer", "counterparty_rating", "borrower_type", "gpu_model")
+"""The tape columns :func:`_labels` reads."""
+
+
 def _labels(rows: pd.DataFrame) -> dict[str, list[str]]:
     """Each facility's group in every :data:`gpucredit.portfolio.DIMENSIONS`."""
     def column(name, fallback):
@@ -884,7 +888,8 @@ def _portfolio_tables(parts: list, rows: pd.DataFrame, metrics: pd.DataFrame) ->
         return {}
     lv = portfolio.combine(parts)
     parts.clear()  # the chunks' vectors are in lv now
-    computed = rows[rows["facility_id"].astype(str).isin(metrics.index)]
+    labelled = [c for c in ("facility_id", *LABEL_COLUMNS) if c in rows]  # not the tape
+    computed = rows.loc[rows["facility_id"].astype(str).isin(metrics.index), labelled]
     labels = pd.DataFrame(_labels(computed), index=computed["facility_id"].astype(str))
     debt = metrics["debt"].reindex(labels.index)
     exposure = pd.concat({dim: pd.DataFrame({"facilities": labels.groupby(dim).size(),
