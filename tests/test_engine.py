@@ -40,6 +40,7 @@ from gpucredit.engine import (
 )
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
+from gpucredit.spool import SpooledTable
 from gpucredit.tape.validate import validate
 
 VALUATION = dt.date(2026, 6, 30)
@@ -271,6 +272,48 @@ def test_a_lost_chunk_is_an_error_not_a_partial_result(tape):
 
     with pytest.raises(GpuCreditError, match="only 2 of 3 chunks came back"):
         recalc(rows, a, RecalcOptions(chunk_size=3, run_scenarios=False), mapper=loses_one)
+
+
+# --------------------------------------------------------------------------- spooled tables
+
+SPOOLED_TOO = ("scenario_summary", "summary_totals", "summary_by_type", "worst",
+               "residual_curves", "errors", "portfolio_summary", "portfolio_contributions",
+               "portfolio_concentration", "portfolio_distribution")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 8])
+def test_spooled_tables_equal_the_kept_ones(tape, whole, tmp_path, chunk_size):
+    # Chunks finishing backwards: the spool still writes them in tape order.
+    rows, a = tape
+
+    def backwards(fn, chunks):
+        for i in reversed(range(len(chunks))):
+            yield i, fn(chunks[i])
+
+    res = recalc(rows, a, RecalcOptions(n_paths=48, seed=11, chunk_size=chunk_size),
+                 mapper=backwards, spool=tmp_path)
+    assert isinstance(res.metrics, SpooledTable) and len(res.metrics) == len(rows)
+    assert len(list(res.metrics.pieces())) == -(-len(rows) // chunk_size)
+    pd.testing.assert_frame_equal(res.metrics.read(), whole.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(res.scenarios.read(), whole.scenarios, check_exact=True)
+    pd.testing.assert_frame_equal(res.periods, whole.periods, check_exact=True)
+    for name in SPOOLED_TOO:
+        pd.testing.assert_frame_equal(getattr(res, name), getattr(whole, name),
+                                      check_exact=True, obj=name)
+    assert res.run_info == whole.run_info
+
+
+def test_a_failed_spooled_run_removes_its_pieces(tape, tmp_path):
+    rows, a = tape
+
+    def fails_late(fn, chunks):
+        yield 0, fn(chunks[0])
+        raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError, match="worker lost"):
+        recalc(rows, a, RecalcOptions(chunk_size=3, run_scenarios=True), mapper=fails_late,
+               spool=tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("size", [0, -1])

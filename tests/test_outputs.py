@@ -6,6 +6,7 @@ files included: the plan's promise is about exactly that.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -179,6 +180,26 @@ def test_an_unplanned_file_is_never_published(tmp_path):
         staged.with_name("surprise.csv").write_text("?")
         plan.publish()
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_scratch_files_are_private_never_published_and_removed(tmp_path, fails):
+    old = tmp_path / "r.xlsx"
+    old.write_text("yesterday")
+    plan = plan_of([], (old, "book"))
+    plan.check()
+    with pytest.raises(OSError) if fails else contextlib.nullcontext(), plan:
+        scratch = plan.scratch()
+        assert scratch == plan.scratch() and scratch.parent == tmp_path
+        assert scratch.name.startswith(".gpucredit-") and scratch.name.endswith(".staging")
+        (scratch / "metrics-000000.pkl").write_bytes(b"piece")
+        plan.stage(plan.targets[0]).write_text("today")
+        assert plan.user_name(scratch / "metrics-000000.pkl") == str(old)
+        if fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        assert [t.path for t in plan.publish()] == [old]
+    assert listing(tmp_path) == ["r.xlsx"]
+    assert old.read_text() == ("yesterday" if fails else "today")
 
 
 def test_an_optional_output_not_written_is_left_alone(tmp_path):

@@ -388,8 +388,9 @@ def _cell(column: str, v) -> str:
 @click.option("--no-scenarios", is_flag=True, help="Skip the deterministic scenario grid.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Facilities per chunk of work.")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where chunks run: this process, or a Dask cluster.")
+@click.option("--engine", type=click.Choice(["local", "processes", "dask"]), default="local",
+              show_default=True, help="Where chunks run: this process, one worker process "
+              "per core of this machine, or a Dask cluster.")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (with --engine dask); default a local cluster.")
 @click.option("--max-memory", default="4GB", show_default=True,
@@ -431,15 +432,17 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
                 "run_started": time.strftime("%Y-%m-%d %H:%M:%S"), "engine": engine}
     if market_file is not None:
         run_info["market_model"] = market_text
-    mapper, close = _mapper(engine, scheduler)
-    try:
-        result = _run_with_progress(run, loaded, options, run_info, mapper, quiet)
-    finally:
-        close()
-    if result.metrics.empty:
-        _print_issues_frame(result.errors)
-        _fail(f"no facility of {tape.name} could be computed: {plan.outcome()}")
-    _write_recalc(plan, result)
+    with plan:  # the run's spooled tables live in the plan's staging, removed at the end
+        mapper, close = _mapper(engine, scheduler)
+        try:
+            result = _run_with_progress(run, loaded, options, run_info, mapper, quiet,
+                                        plan.scratch())
+        finally:
+            close()
+        if result.metrics.empty:
+            _print_issues_frame(result.errors)
+            _fail(f"no facility of {tape.name} could be computed: {plan.outcome()}")
+        _write_recalc(plan, result)
     elapsed = time.perf_counter() - started
     if not quiet:
         _summary_table(result)
@@ -501,37 +504,40 @@ def _write_recalc(plan: OutputPlan, result) -> None:
     """Write the workbook (and CSV tables) into staging, then publish them together."""
     from gpucredit.excel.results import write_results
 
-    with plan:
-        write_results(result, plan.stage(plan.targets[0]))
-        csv = [t for t in plan.targets if t.unit == "csv"]
-        if csv:
-            from gpucredit.excel.csv_out import write_csv_tables
+    write_results(result, plan.stage(plan.targets[0]))
+    csv = [t for t in plan.targets if t.unit == "csv"]
+    if csv:
+        from gpucredit.excel.csv_out import write_csv_tables
 
-            write_csv_tables(result, plan.stage(csv[0]).parent)
-        plan.publish()
+        write_csv_tables(result, plan.stage(csv[0]).parent)
+    plan.publish()
 
 
 def _mapper(engine: str, scheduler: str | None):
     if engine == "local":
         return None, lambda: None
+    if engine == "processes":
+        from gpucredit.processes import process_mapper
+
+        return process_mapper()
     from gpucredit.distributed import dask_mapper
 
     return dask_mapper(scheduler)
 
 
-def _run_with_progress(run, loaded, options, run_info, mapper, quiet: bool):
+def _run_with_progress(run, loaded, options, run_info, mapper, quiet: bool, spool: Path):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     total = len(loaded.rows)
     if quiet or total <= options.chunk_size:
         return run(loaded.rows, loaded.assumptions, options, errors=loaded.report_frame,
-                   run_info=run_info, mapper=mapper)
+                   run_info=run_info, mapper=mapper, spool=spool)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
                   transient=True) as bar:
         task = bar.add_task("facilities", total=total)
         return run(loaded.rows, loaded.assumptions, options, errors=loaded.report_frame,
-                   run_info=run_info, mapper=mapper,
+                   run_info=run_info, mapper=mapper, spool=spool,
                    progress=lambda done, _total: bar.update(task, completed=done))
 
 

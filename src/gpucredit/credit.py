@@ -22,6 +22,8 @@ Every figure here is a decimal (0.05 = 5%) but the spreads in basis points that
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -180,8 +182,9 @@ def pd_text(x: float) -> str:
     return f"{x:.2%}" if x >= 0.0001 else f"{x:.3%}"
 
 
-def reason(row: pd.Series) -> str:
-    """One line that says why a facility got its rating, from its verdict row.
+def reason(row: Mapping) -> str:
+    """One line that says why a facility got its rating, from its verdict row (a Series
+    or a dict).
 
     The dominant door to default names the reason; a facility that never defaults says
     so, with the bound its rating rests on. The fields read are those :func:`verdict`
@@ -235,7 +238,7 @@ def _weak_link(context: pd.DataFrame | None, idx) -> tuple[list, list]:
         return [None] * len(idx), [None] * len(idx)
     ctx = context.reindex(idx)
     caps, whos = [], []
-    for _, r in ctx.iterrows():
+    for r in ctx.to_dict("records"):
         share = pd.to_numeric(r.get("contracted_share"), errors="coerce")
         if not share >= WEAK_LINK_SHARE:
             caps.append(None)
@@ -367,7 +370,7 @@ def verdict(mc: pd.DataFrame, tenor_years, quoted_spread_bp=None, merton_pd=None
     rows = out.join(mc.drop(columns=[c for c in out if c in mc]), how="left")
     if context is not None:
         rows = rows.join(context.drop(columns=[c for c in rows if c in context]), how="left")
-    reasons = [reason(r) for _, r in rows.iterrows()]
+    reasons = [reason(r) for r in rows.to_dict("records")]  # dicts: 10x faster rows
     reasons = [f"{t}; capped at the {w}'s {c}" if k else t
                for t, k, c, w in zip(reasons, capped, cap, who, strict=True)]
     out.insert(out.columns.get_loc("rating_bucket") + 1, "rating_reason", reasons)

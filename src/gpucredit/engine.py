@@ -26,6 +26,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,7 @@ from gpucredit import (
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
+from gpucredit.spool import SpooledTable
 from gpucredit.tape import schema
 
 __all__ = ["ChunkResult", "RecalcOptions", "combine", "facilities_from_rows", "local_mapper",
@@ -489,6 +491,10 @@ def _generations(rows: pd.DataFrame) -> list[str]:
     return out
 
 
+LABEL_COLUMNS = ("borrower", "customer", "counterparty_rating", "borrower_type", "gpu_model")
+"""The tape columns :func:`_labels` reads."""
+
+
 def _labels(rows: pd.DataFrame) -> dict[str, list[str]]:
     """Each facility's group in every :data:`gpucredit.portfolio.DIMENSIONS`."""
     def column(name, fallback):
@@ -559,7 +565,7 @@ def run_chunk(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions) -> 
         periods.append(frame)
         if options.run_scenarios:
             from gpucredit import scenarios
-            grids.append(scenarios.run_scenarios(fac, int(m)))
+            grids.append(scenarios.run_scenarios(fac, int(m), base=ev))
     metrics_df = pd.concat(metrics) if metrics else pd.DataFrame()
     if not metrics_df.empty:
         ident = rows.set_index("facility_id")[[c for c in IDENTITY_COLUMNS if c in rows]]
@@ -701,7 +707,8 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
            *, errors: pd.DataFrame | None = None, run_info: dict | None = None,
            mapper: Callable[..., Iterable[tuple[int, ChunkResult]]] | None = None,
            progress: Callable[[int, int], None] | None = None,
-           periods_sink: Callable[[pd.DataFrame], None] | None = None) -> RecalcResult:
+           periods_sink: Callable[[pd.DataFrame], None] | None = None,
+           spool: Path | None = None) -> RecalcResult:
     """Recalculate every facility of a validated tape and tabulate the results.
 
     Parameters
@@ -726,49 +733,113 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
         as soon as the chunks before it are in (e.g. a
         :class:`gpucredit.streaming.PeriodsWriter`); the result's ``periods`` is then
         empty, so memory does not grow with the tape's periods.
+    spool : Path, optional
+        A private folder: each chunk's metrics and scenario tables are written there, in
+        tape order, as soon as the chunks before it are in, and the result's ``metrics``
+        and ``scenarios`` are :class:`gpucredit.spool.SpooledTable` read back in pieces;
+        memory keeps only the columns the summaries need (:data:`SUMMARY_COLUMNS`). The
+        files are the caller's to remove with the folder (on failure they are removed).
     """
     chunks = list(split(rows, options.chunk_size))
     if options.facility_contributions is None:
         keep = len(rows) * options.n_paths * 8 <= FACILITY_LOSSES_MAX_BYTES
         options = dataclasses.replace(options, facility_contributions=keep)
     fn = functools.partial(run_chunk, assumptions=assumptions, options=options)
-    results: dict[int, ChunkResult] = {}
-    done = 0
-    streamed = 0  # chunks handed to the sink, in tape order
     order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
+    release = _Release(order, periods_sink, spool)
+    try:
+        results = _gather(chunks, fn, mapper, progress, release, len(rows))
+        return combine(results, rows, assumptions, options, errors=errors,
+                       run_info=run_info, spooled=release.spooled)
+    except BaseException:
+        release.remove()
+        raise
+
+
+def _gather(chunks, fn, mapper, progress, release: _Release, total: int
+            ) -> list[ChunkResult]:
+    """Every chunk's result, in tape order, each released (:class:`_Release`) as soon as
+    the chunks before it are in."""
+    results: dict[int, ChunkResult] = {}
+    done = released = 0
     for i, res in (mapper or local_mapper)(fn, chunks):
         results[i] = res
-        while periods_sink is not None and streamed in results:
-            ready = results[streamed]
-            periods_sink(_ordered(ready.periods, order))
-            ready.periods = pd.DataFrame()
-            streamed += 1
+        while released in results:
+            release(results[released])
+            released += 1
         done += len(chunks[i])
         if progress is not None:
-            progress(done, len(rows))
+            progress(done, total)
     if len(results) != len(chunks):
         raise GpuCreditError(f"only {len(results)} of {len(chunks)} chunks came back: "
                              "nothing written", argument="engine", value=len(results))
-    ordered = [results[i] for i in range(len(chunks))]
-    return combine(ordered, rows, assumptions, options, errors=errors, run_info=run_info)
+    return [results[i] for i in range(len(chunks))]
+
+
+SUMMARY_COLUMNS = ("borrower_type", "gpu_model", "debt", "commitment", "market_value",
+                   "liquidation_value", "first_breach_default", "min_dscr",
+                   "mc_pv_expected_loss", "mc_expected_loss")
+"""The metrics a spooled run keeps in memory: the Summary's totals, the worst facilities'
+order, the exposures of the portfolio tables and the GPU models' residual curves."""
+
+SCENARIO_SUMMARY_COLUMNS = ("facility_id", "scenario", "min_dscr", "min_dscr_combined",
+                            "max_ltv_market", "max_ltv_liquidation", "first_breach",
+                            "first_breach_lockup", "lgd", "pd", "expected_loss")
+"""The scenario columns a spooled run keeps in memory: those of the scenario summary."""
+
+
+class _Release:
+    """What happens to a chunk's tables once the chunks before it are in: its periods go
+    to the sink, its metrics and scenarios, put in tape order, to the spool (memory keeps
+    their summary columns). Without either, the chunk is kept whole."""
+
+    def __init__(self, order: dict, periods_sink, spool: Path | None):
+        self.order, self.periods_sink = order, periods_sink
+        self.spooled = None if spool is None else {
+            "metrics": SpooledTable(spool, "metrics"),
+            "scenarios": SpooledTable(spool, "scenarios", keep_index=False)}
+
+    def __call__(self, res: ChunkResult) -> None:
+        if self.periods_sink is not None:
+            self.periods_sink(_ordered(res.periods, self.order))
+            res.periods = pd.DataFrame()
+        if self.spooled is None:
+            return
+        metrics = _in_order(res.metrics, self.order)
+        grid = _ordered(res.scenarios, self.order)
+        self.spooled["metrics"].append(metrics)
+        self.spooled["scenarios"].append(grid)
+        res.metrics = metrics[[c for c in SUMMARY_COLUMNS if c in metrics]]
+        res.scenarios = grid[[c for c in SCENARIO_SUMMARY_COLUMNS if c in grid]]
+
+    def remove(self) -> None:
+        for table in (self.spooled or {}).values():
+            table.remove()
 
 
 def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             options: RecalcOptions, *, errors: pd.DataFrame | None = None,
-            run_info: dict | None = None) -> RecalcResult:
-    """Put the chunks' tables together, in tape order, and summarise the portfolio."""
+            run_info: dict | None = None, spooled: dict | None = None) -> RecalcResult:
+    """Put the chunks' tables together, in tape order, and summarise the portfolio.
+
+    With ``spooled`` (the run's :class:`~gpucredit.spool.SpooledTable` of metrics and
+    scenarios), the chunks hold only the summary columns and the result's ``metrics`` and
+    ``scenarios`` are the spooled tables.
+    """
     order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
     parts = [m for m in _take_tables(results, "metrics") if not m.empty]
     metrics = pd.concat(parts) if parts else pd.DataFrame()
     del parts
-    if not metrics.empty:  # tape order and the house column order, in one copy
+    if not metrics.empty and spooled is None:  # tape order, house column order, one copy
         metrics = metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable"),
                                [metrics.columns.get_loc(c)
                                 for c in _column_order(metrics.columns)]]
     periods = _ordered(pd.concat(_take_tables(results, "periods"), ignore_index=True)
                        if results else pd.DataFrame(), order)
-    grid = _ordered(pd.concat(_take_tables(results, "scenarios"), ignore_index=True)
-                    if results else pd.DataFrame(), order)
+    grid = pd.concat(_take_tables(results, "scenarios"), ignore_index=True) if results \
+        else pd.DataFrame()
+    if spooled is None:  # a spooled run's chunks were put in tape order as they came in
+        grid = _ordered(grid, order)
     err_rows = [e for r in results for e in r.errors]
     err = pd.concat([errors if errors is not None else pd.DataFrame(),
                      pd.DataFrame(err_rows)], ignore_index=True)
@@ -779,8 +850,12 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             "facilities_computed": len(metrics), "monte_carlo_paths": options.n_paths,
             "seed": options.seed, **(run_info or {})}
     totals, by_type, worst = _summary(metrics, options.worst)
+    if spooled is not None:
+        spooled["metrics"].columns = _column_order(spooled["metrics"].columns)
+        worst = _worst_rows(worst, spooled["metrics"]) if len(worst) else worst
+    tables = {"metrics": metrics, "scenarios": grid} if spooled is None else spooled
     return RecalcResult(
-        metrics=metrics, periods=periods, scenarios=grid,
+        periods=periods, **tables,
         scenario_summary=_scenario_summary(grid, metrics),
         summary_totals=totals, summary_by_type=by_type, worst=worst,
         residual_curves=_residual_curves(metrics), errors=err[
@@ -813,7 +888,8 @@ def _portfolio_tables(parts: list, rows: pd.DataFrame, metrics: pd.DataFrame) ->
         return {}
     lv = portfolio.combine(parts)
     parts.clear()  # the chunks' vectors are in lv now
-    computed = rows[rows["facility_id"].astype(str).isin(metrics.index)]
+    labelled = [c for c in ("facility_id", *LABEL_COLUMNS) if c in rows]  # not the tape
+    computed = rows.loc[rows["facility_id"].astype(str).isin(metrics.index), labelled]
     labels = pd.DataFrame(_labels(computed), index=computed["facility_id"].astype(str))
     debt = metrics["debt"].reindex(labels.index)
     exposure = pd.concat({dim: pd.DataFrame({"facilities": labels.groupby(dim).size(),
@@ -860,6 +936,13 @@ def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame
     return scenarios.scenario_summary(grid, metrics["debt"])
 
 
+def _in_order(metrics: pd.DataFrame, order: dict) -> pd.DataFrame:
+    """A chunk's metrics (index ``facility_id``) in tape order."""
+    if metrics.empty:
+        return metrics
+    return metrics.iloc[np.argsort([order[i] for i in metrics.index], kind="stable")]
+
+
 def _ordered(frame: pd.DataFrame, order: dict) -> pd.DataFrame:
     if frame.empty:
         return frame
@@ -900,15 +983,29 @@ def _summary(metrics: pd.DataFrame, n_worst: int):
         market_value=("market_value", "sum"), liquidation_value=("liquidation_value", "sum"),
         min_dscr=("min_dscr", "min"),
         breaching=("first_breach_default", lambda s: int((s > 0).sum())))
-    cols = [c for c in ("borrower", "borrower_type", "gpu_model", "debt", "rating_bucket",
-                        "pd_annual", "mc_pv_expected_loss", "fair_spread_bp",
-                        "quoted_spread_bp", "min_dscr", "ltv_market", "rating_reason")
-            if c in metrics]
     # Worst by what the lender stands to lose (blanks last), then by coverage.
     keys = [k for k in ("mc_pv_expected_loss", "min_dscr") if k in metrics]
     worst = metrics.sort_values(keys, ascending=[k == "min_dscr" for k in keys],
                                 na_position="last").head(n_worst)
-    return totals, by_type.reset_index(), _pd_shown(worst)[cols]
+    return totals, by_type.reset_index(), _worst_table(worst)
+
+
+WORST_COLUMNS = ("borrower", "borrower_type", "gpu_model", "debt", "rating_bucket",
+                 "pd_annual", "mc_pv_expected_loss", "fair_spread_bp", "quoted_spread_bp",
+                 "min_dscr", "ltv_market", "rating_reason")
+"""The columns of the worst facilities' table (the Summary's and the command line's)."""
+
+
+def _worst_table(worst: pd.DataFrame) -> pd.DataFrame:
+    return _pd_shown(worst)[[c for c in WORST_COLUMNS if c in worst]]
+
+
+def _worst_rows(worst: pd.DataFrame, table: SpooledTable) -> pd.DataFrame:
+    """The worst facilities' whole rows, found in the spooled metrics (the summary chose
+    them from its few columns), as the table :func:`_summary` gives."""
+    ids = set(worst.index)
+    rows = pd.concat([p[p.index.isin(ids)] for p in table.pieces()])
+    return _worst_table(rows.loc[worst.index])
 
 
 def _pd_shown(rows: pd.DataFrame) -> pd.DataFrame:

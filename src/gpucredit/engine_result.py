@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from gpucredit.spool import SpooledTable
+
 __all__ = ["RecalcResult"]
 
 
@@ -75,11 +77,17 @@ class RecalcResult:
     portfolio_distribution : DataFrame
         The book's loss as a histogram for a chart: ``loss_from``, ``loss_to``,
         ``paths``, ``probability``, ``exceedance``.
+
+    Notes
+    -----
+    A run spooled to disk (:func:`gpucredit.engine.recalc` with ``spool=``) holds
+    ``metrics`` and ``scenarios`` as :class:`gpucredit.spool.SpooledTable`: the same
+    tables, read back in pieces (``pieces()``) or by columns (``read(columns)``).
     """
 
-    metrics: pd.DataFrame
+    metrics: pd.DataFrame | SpooledTable
     periods: pd.DataFrame
-    scenarios: pd.DataFrame
+    scenarios: pd.DataFrame | SpooledTable
     scenario_summary: pd.DataFrame
     summary_totals: pd.DataFrame
     summary_by_type: pd.DataFrame

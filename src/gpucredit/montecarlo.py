@@ -606,8 +606,20 @@ class _Pass:
 
 
 def _default_period(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """First period ``t`` with ``cum[t] >= u`` (``T`` if none): ``cum`` (ng, T), ``u`` (ng, n)."""
-    return (u[..., None] > cum[:, None, :]).sum(axis=-1)
+    """First period ``t`` with ``cum[t] >= u`` (``T`` if none): ``cum`` (ng, T), ``u`` (ng, n).
+
+    The periods with ``cum[t] < u`` are counted; where a row of ``cum`` is sorted (a
+    cumulative PD, unless rounding nudged it) a binary search counts them, without the
+    (ng, n, T) comparison.
+    """
+    out = np.empty(u.shape, dtype=np.intp)
+    sorted_ = np.isfinite(cum).all(axis=1) & (np.diff(cum, axis=1) >= 0).all(axis=1)
+    for i in np.flatnonzero(sorted_):
+        out[i] = np.searchsorted(cum[i], u[i], side="left")
+    rest = np.flatnonzero(~sorted_)
+    if rest.size:
+        out[rest] = (u[rest][..., None] > cum[rest][:, None, :]).sum(axis=-1)
+    return out
 
 
 def _grid_pd(curve: np.ndarray, T: int, m: int) -> np.ndarray:
@@ -654,8 +666,9 @@ def _cfads(ps: _Pass, s_rev: np.ndarray, buf: np.ndarray):
         cf[rows] += ps.view[0][None, :, : ps.T] * mining[rows][:, None, :]
     stop, tau_c = _contract_stop(ps)
     rows = np.flatnonzero(ps.contract)
-    if rows.size:
-        cf[rows] += _contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev)
+    if rows.size:  # consecutive rows add in place, without a gathered copy
+        at = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] + 1 == rows.size else rows
+        cf[at] += _contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev)
     return cf, stop
 
 
@@ -663,14 +676,14 @@ def _contract_flows(ps: _Pass, rows, stop, tau_c, s_rev) -> np.ndarray:
     """Contract revenue until the stop, the termination payment, relet revenue after the lag."""
     t = np.arange(ps.T)
     flows = np.where(t < stop[..., None], ps.series("contract_revenue")[rows][:, None, :], 0.0)
-    term = ps.series("termination_payment")[rows]
-    if term.any():
-        at = np.where(stop == tau_c, stop, ps.T)[..., None]
-        flows += np.where(t == at, term[:, None, :], 0.0)
     relet = ps.series("relet_revenue")[rows]
-    if relet.any():
+    if relet.any():  # from the lag (>= 0) after the stop: cells the contract left at 0
         start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
-        flows += np.where(t >= start, relet[:, None, :] * s_rev, 0.0)
+        np.multiply(relet[:, None, :], s_rev, out=flows, where=t >= start)
+    term = ps.series("termination_payment")[rows]
+    if term.any():  # paid once, in the period the customer's default stops the contract
+        r, p = np.nonzero((stop == tau_c) & (stop < ps.T))
+        flows[r, p, stop[r, p]] += term[r, stop[r, p]]
     return flows
 
 
@@ -687,24 +700,31 @@ def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
     """
     T = ps.T
     cap = ps.param("liquidity")[rows][:, None]
-    has_ds = (ds > 0)[:, None, :]
-    need = np.where(has_ds, ps.default_dscr * ds[:, None, :] - cf, -np.maximum(cf, 0.0))
-    need = np.ascontiguousarray(need.transpose(2, 0, 1))  # period-major for the loop
+    # period-major for the loop, written so in one pass
+    cf_t = cf.transpose(2, 0, 1)
+    need = np.subtract(ps.default_dscr * ds.T[:, :, None], cf_t)
+    np.negative(np.maximum(cf_t, 0.0), out=need, where=(ds.T <= 0)[:, :, None])
     n = cf.shape[1]
     res = np.repeat(cap, n, axis=1)
     units = np.repeat(ps.param("btc_held")[rows][:, None], n, axis=1)
-    sale = ((1.0 - ps.param("crypto_haircut")[rows]) * ps.model.btc_price0)[:, None]
     tau = np.full(res.shape, T)
+    if not units.any():  # a reserve alone: no treasury to sell, none held
+        for t in range(T):
+            nd = need[t]
+            tau[(tau == T) & (nd > res)] = t
+            res = np.minimum(cap, res - nd + np.maximum(nd - res, 0.0))
+        return tau, np.zeros((*res.shape, T))
+    sale = ((1.0 - ps.param("crypto_haircut")[rows]) * ps.model.btc_price0)[:, None]
     history = np.empty((T, *res.shape))
-    for t in range(T):
-        history[t] = units
-        nd = need[t]
-        price = sale * btc_end[None, :, t]
-        fail = (tau == T) & (nd > res + units * price)
-        tau[fail] = t
-        over = np.maximum(nd - res, 0.0)
-        res = np.minimum(cap, res - nd + over)
-        with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for t in range(T):
+            history[t] = units
+            nd = need[t]
+            price = sale * btc_end[None, :, t]
+            fail = (tau == T) & (nd > res + units * price)
+            tau[fail] = t
+            over = np.maximum(nd - res, 0.0)
+            res = np.minimum(cap, res - nd + over)
             units = np.maximum(units - np.where(over > 0, over / price, 0.0), 0.0)
     return tau, history.transpose(1, 2, 0)
 

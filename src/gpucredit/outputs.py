@@ -63,6 +63,8 @@ __all__ = ["OutputError", "OutputPlan", "Target", "copy_mode", "existing_kind",
 STAGING_SUFFIX = ".staging"
 STAGING_PREFIX = ".gpucredit-"
 _LOCK = "lock"
+_SCRATCH = "\0scratch"
+"""The unit of a run's scratch files (:meth:`OutputPlan.scratch`): staged, never published."""
 _ORPHAN_SECONDS = 600
 """A staging folder without a lock file (its owner died while creating it) older than this
 is abandoned."""
@@ -273,13 +275,22 @@ class OutputPlan:
         self.writing = target
         return self._staging(target.unit) / target.real.name
 
+    def scratch(self) -> Path:
+        """A private folder for the run's intermediate files (the engine's spooled
+        tables): a staging folder beside the first output, never published, removed with
+        the other staging folders when the ``with`` block ends, whatever happened."""
+        if _SCRATCH not in self._units:
+            self._units[_SCRATCH] = _Unit(_existing_ancestor(self.targets[0].real.parent))
+        return self._staging(_SCRATCH)
+
     def user_name(self, filename) -> str:
-        """The output a staged (temporary) file stands for, for messages."""
+        """The output a staged (temporary) file stands for, for messages (a scratch file
+        stands for the first output: the run could not write beside it)."""
         name = str(filename or "")
         key = self.writing.unit if self.writing else None
         for k, unit in self._units.items():
             if name and unit.staging and name.startswith(str(unit.staging)):
-                key = k
+                key = self.targets[0].unit if k == _SCRATCH else k
         if key is None:
             return name
         for t in self.targets:
@@ -327,7 +338,7 @@ class OutputPlan:
 
     def _check_unplanned(self) -> None:
         for key, unit in self._units.items():
-            if unit.staging is None:
+            if unit.staging is None or key == _SCRATCH:
                 continue
             names = {t.real.name for t in self.targets if t.unit == key} | {_LOCK}
             extra = sorted(p.name for p in unit.staging.iterdir() if p.name not in names)

@@ -658,7 +658,7 @@ def run_scenarios(fac: Facilities, periods_per_year: int,
                   scenarios: Sequence[Scenario] = STANDARD_SCENARIOS, *,
                   horizon: int | None = None, n_paths: int | None = None,
                   market: montecarlo.MarketModel | None = None,
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, base: model.Evaluation | None = None) -> pd.DataFrame:
     """Every facility under every scenario: a long table of credit metrics.
 
     Parameters
@@ -682,6 +682,9 @@ def run_scenarios(fac: Facilities, periods_per_year: int,
     seed : int, default 0
         Monte Carlo seed. Every scenario uses the same seed: the same random streams
         (common random numbers), so differences between scenarios are not noise.
+    base : Evaluation, optional
+        ``model.evaluate(fac, periods_per_year, horizon)`` when the caller has it: a
+        scenario that shocks nothing takes it instead of evaluating the same inputs again.
 
     Returns
     -------
@@ -755,7 +758,8 @@ def run_scenarios(fac: Facilities, periods_per_year: int,
         market = _default_market(fac)
     frames = []
     for s in scenarios:
-        ev = model.evaluate(s.apply(fac, m), m, horizon)
+        ev = base if base is not None and not s.shocks else model.evaluate(s.apply(fac, m),
+                                                                            m, horizon)
         frame = _metrics_frame(ev)
         if n_paths is not None:
             mc = _simulate(ev, s.stress_market(market), n_paths, seed, m)
@@ -835,11 +839,10 @@ def scenario_summary(results: pd.DataFrame, debt=None) -> pd.DataFrame:
                              f"table of run_scenarios", argument="results", value=missing)
     names = list(dict.fromkeys(results["scenario"]))
     weights = _weights(results, debt, names)
-    frame = results.assign(_w=weights)
     rows = {}
-    for name in names:
-        g = frame[frame["scenario"] == name]
-        w = g["_w"].to_numpy()
+    for name in names:  # one scenario's rows at a time (a big grid is not copied whole)
+        at = (results["scenario"] == name).to_numpy()
+        g, w = results[at], weights[at]
         breach = g["first_breach"].to_numpy() > 0
         total = float(w.sum())
         row = {

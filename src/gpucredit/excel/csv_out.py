@@ -22,6 +22,7 @@ import pandas as pd
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel.files import staged_files
+from gpucredit.spool import SpooledTable
 from gpucredit.tape.schema import is_formula_like
 
 __all__ = ["TABLES", "escape_formula_text", "write_csv", "write_csv_tables"]
@@ -91,6 +92,20 @@ def write_csv(frame: pd.DataFrame, path, *, escape_formulas: bool = True) -> Pat
     return path
 
 
+def _write_pieces(table: SpooledTable, path: Path, escape_formulas: bool) -> None:
+    """A spooled table written piece by piece: one header, then each piece's rows."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        for i, piece in enumerate(table.pieces()):
+            if table.keep_index:
+                piece = piece.reset_index()
+            if escape_formulas:
+                piece = _escaped(piece)
+            piece.to_csv(handle, index=False, header=i == 0, lineterminator="\n",
+                         date_format="%Y-%m-%d")
+        if table.empty:
+            handle.write("\n")
+
+
 def _dict_frame(items: dict | None) -> pd.DataFrame:
     items = items or {}
     return pd.DataFrame({"item": [str(k) for k in items],
@@ -152,6 +167,9 @@ def write_csv_tables(result: RecalcResult, folder, *, escape_formulas: bool = Tr
                 table = getattr(result, name)
                 if isinstance(table, dict) or table is None:
                     table = _dict_frame(table)
+                elif isinstance(table, SpooledTable):
+                    _write_pieces(table, staging.output(target), escape_formulas)
+                    continue
                 elif not isinstance(table, pd.DataFrame):
                     raise GpuCreditError(f"result.{name} must be a DataFrame, got "
                                          f"{type(table).__name__}", argument=name,

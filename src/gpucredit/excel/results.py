@@ -79,6 +79,7 @@ from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
 from gpucredit.excel.files import staged_files
+from gpucredit.spool import SpooledTable
 from gpucredit.tape import schema
 
 __all__ = [
@@ -361,13 +362,38 @@ def column_format(key: str, dtype=None) -> str:
 
 @dataclass
 class _Block:
-    """Data rows streamed into a saved sheet after openpyxl wrote its frame."""
+    """Data rows streamed into a saved sheet after openpyxl wrote its frame: a frame, or
+    a spooled table read back piece by piece."""
 
     sheet: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | SpooledTable
     styles: list[int]
     first_row: int
     first_col: int = 1
+
+
+def _parts(table: pd.DataFrame | SpooledTable) -> Iterator[pd.DataFrame]:
+    """A table's rows in pieces (a frame is one), a spooled metrics table's ids first."""
+    if not isinstance(table, SpooledTable):
+        yield table
+    elif table.keep_index:
+        yield from (_with_id(p) for p in table.pieces())
+    else:
+        yield from table.pieces()
+
+
+def _columns(table: pd.DataFrame | SpooledTable) -> list[str]:
+    """A table's column names as its sheet shows them."""
+    if not isinstance(table, SpooledTable):
+        return [str(c) for c in table.columns]
+    return (["facility_id"] if table.keep_index else []) + table.columns
+
+
+def _head(table: pd.DataFrame | SpooledTable) -> pd.DataFrame:
+    """A frame itself; a spooled table's first piece (its columns' types)."""
+    if not isinstance(table, SpooledTable):
+        return table
+    return next(_parts(table)) if len(table) else pd.DataFrame(columns=_columns(table))
 
 
 def _kind(series: pd.Series) -> tuple[str, np.ndarray]:
@@ -469,19 +495,21 @@ def _column_xml(kind: str, values: np.ndarray, letter: str, rows: list[str],
 
 
 def _rows_xml(block: _Block) -> Iterator[bytes]:
-    """The block's rows as sheet XML, in chunks."""
-    frame = block.frame
-    n = len(frame)
-    columns = [(_kind(frame.iloc[:, j]), get_column_letter(block.first_col + j),
-                block.styles[j]) for j in range(frame.shape[1])]
-    for start in range(0, n, _DATA_CHUNK):
-        stop = min(n, start + _DATA_CHUNK)
-        rows = [str(block.first_row + i) for i in range(start, stop)]
-        cols = [_column_xml(kind, values[start:stop], letter, rows, style)
-                for (kind, values), letter, style in columns]
-        text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
-                       for r, cells in zip(rows, zip(*cols, strict=True), strict=True))
-        yield text.encode("utf-8")
+    """The block's rows as sheet XML, in chunks, one piece of the table at a time."""
+    first = block.first_row
+    for frame in _parts(block.frame):
+        n = len(frame)
+        columns = [(_kind(frame.iloc[:, j]), get_column_letter(block.first_col + j),
+                    block.styles[j]) for j in range(frame.shape[1])]
+        for start in range(0, n, _DATA_CHUNK):
+            stop = min(n, start + _DATA_CHUNK)
+            rows = [str(first + i) for i in range(start, stop)]
+            cols = [_column_xml(kind, values[start:stop], letter, rows, style)
+                    for (kind, values), letter, style in columns]
+            text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
+                           for r, cells in zip(rows, zip(*cols, strict=True), strict=True))
+            yield text.encode("utf-8")
+        first += n
 
 
 def _splice(block: _Block):
@@ -492,7 +520,7 @@ def _splice(block: _Block):
             xml = xml.replace("<sheetData/>", "<sheetData></sheetData>", 1)
         head, tail = xml.split("</sheetData>", 1)
         last_row = max(block.first_row + len(block.frame) - 1, 1)
-        last_col = get_column_letter(max(block.first_col + block.frame.shape[1] - 1, 1))
+        last_col = get_column_letter(max(block.first_col + len(_columns(block.frame)) - 1, 1))
         head = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{last_col}{last_row}"/>',
                       head, count=1)
         handle.write(head.encode("utf-8"))
@@ -592,6 +620,29 @@ def _display_width(series: pd.Series, fmt: str) -> float:
     return float(len(text))
 
 
+def _width_sample(table: pd.DataFrame | SpooledTable) -> pd.DataFrame:
+    """The rows :func:`_display_width` reads: a frame itself; of a spooled table, its
+    first 2,000 rows and one more holding each number column's largest magnitude."""
+    if not isinstance(table, SpooledTable) or table.empty:
+        return _head(table)
+    head, big, taken = [], {}, 0
+    for piece in _parts(table):
+        if taken < 2000:
+            head.append(piece.iloc[:2000 - taken])
+            taken += len(head[-1])
+        for c, series in piece.items():
+            if pd.api.types.is_numeric_dtype(series.dtype) and \
+                    not pd.api.types.is_bool_dtype(series.dtype):
+                mag = np.abs(series.to_numpy(dtype=float, na_value=np.nan))
+                mag = np.where(np.isfinite(mag), mag, -1.0)
+                j = int(mag.argmax())
+                if mag[j] >= 0 and mag[j] > big.get(c, (-1.0, None))[0]:
+                    big[c] = (mag[j], series.iloc[j])
+    sample = pd.concat(head)
+    return pd.concat([sample, sample.iloc[:1].assign(**{c: v for c, (_, v) in big.items()})]) \
+        if big else sample
+
+
 def _widths(frame: pd.DataFrame, labels: Sequence[str], formats: Sequence[str]) -> dict:
     """Column widths: the widest value (capped at 48) or the header's longest word."""
     out = {}
@@ -616,10 +667,11 @@ def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, 
                  widths: dict | None = None) -> tuple[object, _Layout]:
     """A sheet with a title, a note, a header row (with each column's name as a comment)
     and the frame's rows streamed in after saving."""
-    keys = [str(c) for c in frame.columns]
+    keys = _columns(frame)
     labels = [column_label(k) for k in keys]
-    formats = [column_format(k, frame.iloc[:, j].dtype) for j, k in enumerate(keys)]
-    auto = _widths(frame, labels, formats)
+    head = _head(frame)
+    formats = [column_format(k, head.iloc[:, j].dtype) for j, k in enumerate(keys)]
+    auto = _widths(_width_sample(frame), labels, formats)
     auto.update(widths or {})
     freeze = f"{get_column_letter(freeze_cols + 1)}{HEADER_ROWS + 1}"
     ws = _sheet(book, title, widths=auto, freeze=freeze, tab=tab)
@@ -647,8 +699,8 @@ def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, 
             ws.print_title_cols = f"A:{get_column_letter(freeze_cols)}"
     styles = [book.style_id(ws, fmt, wrap=k in wrap) for k, fmt in zip(keys, formats, strict=True)]
     if n:
-        book.blocks.append(_Block(title, frame.reset_index(drop=True), styles,
-                                  HEADER_ROWS + 1))
+        book.blocks.append(_Block(title, frame if isinstance(frame, SpooledTable)
+                                  else frame.reset_index(drop=True), styles, HEADER_ROWS + 1))
     return ws, _Layout(title, letters, HEADER_ROWS + 1, last)
 
 
@@ -1225,22 +1277,36 @@ def periods_csv_path(path) -> Path:
     return path.with_name(path.stem + "_periods.csv")
 
 
-def _check(result) -> pd.DataFrame:
+_READ_COLUMNS = ("facility_id", "borrower", "borrower_type", "gpu_model", "rating",
+                 "min_dscr", "max_ltv_liquidation",
+                 *(t[3] for t in _TOTALS), *_CREDIT_COLUMNS)
+"""The metrics the sheets other than Metrics read (totals, credit, charts, notes): all a
+spooled run's workbook holds in memory at once."""
+
+
+def _check(result) -> tuple[pd.DataFrame | SpooledTable, pd.DataFrame]:
+    """The metrics to write (a frame with ``facility_id`` first, or a spooled table), and
+    the columns of them the other sheets read."""
     if not isinstance(result, RecalcResult):
         raise GpuCreditError(f"result must be a RecalcResult, got {type(result).__name__}",
                              argument="result", value=type(result).__name__)
     for name in ("metrics", "periods", "scenarios", "scenario_summary", "summary_totals",
                  "summary_by_type", "worst", "residual_curves", "errors"):
         value = getattr(result, name)
-        if value is not None and not isinstance(value, pd.DataFrame):
+        spoolable = name in ("metrics", "scenarios") and isinstance(value, SpooledTable)
+        if value is not None and not isinstance(value, pd.DataFrame) and not spoolable:
             raise GpuCreditError(f"result.{name} must be a DataFrame, got "
                                  f"{type(value).__name__}", argument=name,
                                  value=type(value).__name__)
+    if isinstance(result.metrics, SpooledTable):
+        table = result.metrics
+        return table, _with_id(table.read([c for c in dict.fromkeys(_READ_COLUMNS)
+                                           if c in table.columns]))
     metrics = _with_id(result.metrics if result.metrics is not None else pd.DataFrame())
     if len(metrics) and "facility_id" not in metrics:
         raise GpuCreditError("result.metrics must have a facility_id index or column",
                              argument="metrics", value=list(metrics.columns)[:5])
-    return metrics
+    return metrics, metrics
 
 
 def write_results(result: RecalcResult, path, *,
@@ -1306,7 +1372,7 @@ def write_results(result: RecalcResult, path, *,
     >>> openpyxl.load_workbook(out, read_only=True).sheetnames[:3]
     ['Summary', 'Metrics', 'Periods']
     """
-    metrics = _check(result)
+    table, metrics = _check(result)
     path = Path(path)
     if max_period_rows is not None and int(max_period_rows) < 0:
         raise GpuCreditError(f"max_period_rows must be >= 0 or None, got {max_period_rows}",
@@ -1326,7 +1392,7 @@ def write_results(result: RecalcResult, path, *,
                          widths=_SUMMARY_WIDTHS)
 
         mws, mlay = _table_sheet(
-            book, "Metrics", metrics, heading="Metrics: one row per facility",
+            book, "Metrics", table, heading="Metrics: one row per facility",
             note="Red: minimum DSCR below the facility's default covenant, LTV above 100%, a "
                  "default breach; amber: below the lock-up covenant. Periods count from the "
                  "valuation date (0 or -: never).",
@@ -1344,7 +1410,7 @@ def write_results(result: RecalcResult, path, *,
             book, "Scenarios", scen, heading="Scenarios: one row per facility and scenario",
             note="Deterministic stresses (rent deflation, generation step-down, BTC fall, the "
                  "joint case). Red: DSCR below 1.00x or LTV above 100%.",
-            freeze_cols=2 if "scenario" in scen else 1)
+            freeze_cols=2 if "scenario" in _columns(scen) else 1)
         _covenant_rules(sws, slay)
         ssum = result.scenario_summary if result.scenario_summary is not None \
             else pd.DataFrame()
