@@ -25,13 +25,9 @@ from rich.table import Table
 from rich.text import Text
 
 from gpucredit.errors import GpuCreditError
-from gpucredit.excel.files import staged_files
-from gpucredit.excel.fit_report import write_fit_report
-from gpucredit.market_report import fit_report_tables
-from gpucredit.marketfit import calibrate_market
-from gpucredit.montecarlo import MarketModel
-from gpucredit.residual_bands import fit_bands, used_price_points
-from gpucredit.tape.market_reader import read_market
+
+# The fitting, reporting and reading modules are imported by the commands that use them:
+# every other command (and `gpucredit --version`) starts without them.
 
 __all__ = ["DEMO_MARKET", "calibrate", "market_from"]
 
@@ -92,6 +88,10 @@ def market_from(path: Path, sheet: str | None = None
         ``MarketModel`` field -> value, the forward rows (None: none), and a line for
         the results' Run section.
     """
+    from gpucredit.marketfit import calibrate_market
+    from gpucredit.montecarlo import MarketModel
+    from gpucredit.tape.market_reader import read_market
+
     path = Path(path)
     forwards = None
     if path.suffix.lower() == ".json":
@@ -177,6 +177,13 @@ def calibrate(market, demo, output, json_path, sheet, kind, min_points, skip_sho
     Example:
       gpucredit calibrate --demo -o market_fit.xlsx --min-points 8 --skip-short
     """
+    from gpucredit.excel.files import staged_files
+    from gpucredit.excel.fit_report import write_fit_report
+    from gpucredit.market_report import fit_report_tables
+    from gpucredit.marketfit import calibrate_market
+    from gpucredit.residual_bands import fit_bands, used_price_points
+    from gpucredit.tape.market_reader import read_market
+
     if demo == (market is not None):
         _fail("give a market file or --demo (one of them)")
     path = demo_market_path() if demo else market
