@@ -399,6 +399,31 @@ def test_recalc_csv_tables(tmp_path, out_dir):
     assert "CSV tables written to" in squash(res.output)
 
 
+def test_recalc_periods_format_parquet(tmp_path, out_dir, monkeypatch):
+    """Over the workbook's period limit, every period goes to RESULTS_periods.parquet (and
+    with --csv, periods.csv holds them all too); under it, to no file at all."""
+    from gpucredit.excel import results
+
+    tape = write_tape(tmp_path / "tape.xlsx", tape_rows(3))
+    res = invoke("recalc", tape, "-o", out_dir / "small.xlsx", "--periods-format", "parquet",
+                 "--quiet")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert only(out_dir) == ["small.xlsx"]
+    monkeypatch.setattr(results, "DEFAULT_MAX_PERIOD_ROWS", 20)
+    monkeypatch.setattr(results.write_results, "__kwdefaults__",
+                        {**results.write_results.__kwdefaults__, "max_period_rows": 20})
+    res = invoke("recalc", tape, "-o", out_dir / "big.xlsx", "--periods-format", "parquet",
+                 "--csv", out_dir / "tables", "--quiet")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "big_periods.parquet" in only(out_dir)
+    every = pd.read_parquet(out_dir / "big_periods.parquet")
+    assert len(every) > 20 and set(every["facility_id"]) == {
+        "FAC-000001", "FAC-000002", "FAC-000003"}
+    assert type(every["date"].iloc[0]).__name__ == "date"  # typed, not text
+    assert len(pd.read_csv(out_dir / "tables" / "periods.csv")) == len(every)
+    assert "big_periods.parquet" in squash(res.output)
+
+
 def test_recalc_csv_folder_missing_both_outputs_or_neither(tmp_path, out_dir):
     # The CSV folder's parent does not exist. Whether the command creates it or refuses,
     # the outputs are whole or absent together: never a workbook announced as "nothing

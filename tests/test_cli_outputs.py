@@ -391,7 +391,7 @@ def test_the_periods_spill_over_is_published_with_the_workbook(tmp_path, tape, m
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_the_spooled_tables_live_in_staging_and_go_with_it(tmp_path, tape, yesterday, fails):
-    # The run's metrics and scenario pieces are written beside the workbook, inside a
+    # The run's metrics, period and scenario pieces are written beside the workbook, inside a
     # staging folder, while the tables are written; afterwards nothing of them is left,
     # whether the run published or failed.
     spy = ("import pathlib; print('SPOOLED', sorted(p.name for p in pathlib.Path("
@@ -400,7 +400,8 @@ def test_the_spooled_tables_live_in_staging_and_go_with_it(tmp_path, tape, yeste
     before = state(tmp_path)
     res = run(["recalc", tape, "-o", yesterday / "results.xlsx", "--csv", yesterday / "tables",
                "--quiet"], action=action)
-    assert "SPOOLED ['metrics-000000.pkl', 'scenarios-000000.pkl']" in res.stdout
+    assert ("SPOOLED ['metrics-000000.pkl', 'periods-000000.pkl', 'scenarios-000000.pkl']"
+            in res.stdout)
     assert res.returncode == (2 if fails else 0), text(res)
     assert not list(yesterday.glob("**/.gpucredit-*"))
     if fails:

@@ -573,6 +573,9 @@ def spooled(result: RecalcResult, folder, sizes=(1, 2, 2)) -> RecalcResult:
                          else piece.reset_index(drop=True) if name == "scenarios" else piece)
             start += size
     tables["metrics"].columns = list(result.metrics.columns)
+    tables["periods"] = SpooledTable(folder, "periods", keep_index=False)
+    for piece in np.array_split(np.arange(len(result.periods)), 3):
+        tables["periods"].append(result.periods.iloc[piece].reset_index(drop=True))
     return dataclasses.replace(result, **tables)
 
 
@@ -592,11 +595,39 @@ def test_a_spooled_result_writes_the_same_files(tmp_path, scenarios):
         assert a.namelist() == b.namelist()
         differ = [n for n in a.namelist() if a.read(n) != b.read(n)]
     assert differ in ([], ["docProps/core.xml"])  # only the time it was made
+    assert len(list(back.periods.pieces())) == 3
     for name, kept_csv, back_csv in zip(
             csv_out.TABLES, csv_out.write_csv_tables(kept, tmp_path / "kept"),
             csv_out.write_csv_tables(back, tmp_path / "back"), strict=True):
         assert back_csv.read_bytes() == kept_csv.read_bytes(), name
 
+
+
+@pytest.mark.parametrize("periods_format", ["csv", "parquet"])
+def test_every_period_beside_a_spooled_workbook(tmp_path, periods_format):
+    """Too many periods for the workbook: all of them go to the file beside it, piece by
+    piece from the spool, the same as from memory; Parquet keeps the types."""
+    kept = make_result()
+    kept.metrics.loc["NW-1", "mc_pd"] = np.nan  # its spooled piece has no such column
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "back").mkdir()
+    a = write_results(kept, tmp_path / "kept" / "r.xlsx", max_period_rows=10,
+                      chart_facilities=1, periods_format=periods_format)
+    b = write_results(spooled(kept, tmp_path), tmp_path / "back" / "r.xlsx",
+                      max_period_rows=10, chart_facilities=1, periods_format=periods_format)
+    name = f"r_periods.{periods_format}"
+    assert sorted(p.name for p in a.parent.iterdir()) == ["r.xlsx", name]
+    if periods_format == "csv":
+        assert (a.parent / name).read_bytes() == (b.parent / name).read_bytes()
+    else:  # one row group from memory, one a piece from the spool: the same table
+        for folder in (a.parent, b.parent):
+            pd.testing.assert_frame_equal(pd.read_parquet(folder / name),
+                                          kept.periods.reset_index(drop=True))
+    with zipfile.ZipFile(a) as x, zipfile.ZipFile(b) as y:
+        assert [n for n in x.namelist() if x.read(n) != y.read(n)] in (
+            [], ["docProps/core.xml"])
+    ws = openpyxl.load_workbook(a)["Periods"]
+    assert name in ws.cell(2, 1).value
 
 
 # --------------------------------------------------------------------------- CSV tables

@@ -399,11 +399,16 @@ def _cell(column: str, v) -> str:
               default=None, help="Market data (CSV, a workbook's Market sheet, or the JSON "
               "of 'calibrate --json'): the Monte Carlo takes the parameters it fits well, and "
               "facilities of a GPU model with a forward curve take their rents from it.")
+@click.option("--periods-format", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="The file beside the workbook that holds every "
+              "facility-period when they are too many for the workbook: CSV, or Parquet "
+              "(columnar and typed, for pandas; needs pyarrow, the 'parquet' extra).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            csv_dir: Path | None,
            strict: bool, no_scenarios: bool, chunk_size: int, engine: str,
-           scheduler: str | None, max_memory: str, market_file: Path | None, quiet: bool):
+           scheduler: str | None, max_memory: str, market_file: Path | None,
+           periods_format: str, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
     from gpucredit import limits
     from gpucredit.engine import RecalcOptions
@@ -442,7 +447,7 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
         if result.metrics.empty:
             _print_issues_frame(result.errors)
             _fail(f"no facility of {tape.name} could be computed: {plan.outcome()}")
-        _write_recalc(plan, result)
+        _write_recalc(plan, result, periods_format)
     elapsed = time.perf_counter() - started
     if not quiet:
         _summary_table(result)
@@ -500,11 +505,11 @@ def _recalc_plan(tape: Path, output: Path, csv_dir: Path | None,
     return plan
 
 
-def _write_recalc(plan: OutputPlan, result) -> None:
+def _write_recalc(plan: OutputPlan, result, periods_format: str = "csv") -> None:
     """Write the workbook (and CSV tables) into staging, then publish them together."""
     from gpucredit.excel.results import write_results
 
-    write_results(result, plan.stage(plan.targets[0]))
+    write_results(result, plan.stage(plan.targets[0]), periods_format=periods_format)
     csv = [t for t in plan.targets if t.unit == "csv"]
     if csv:
         from gpucredit.excel.csv_out import write_csv_tables

@@ -736,8 +736,9 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
     spool : Path, optional
         A private folder: each chunk's metrics and scenario tables are written there, in
         tape order, as soon as the chunks before it are in, and the result's ``metrics``
-        and ``scenarios`` are :class:`gpucredit.spool.SpooledTable` read back in pieces;
-        memory keeps only the columns the summaries need (:data:`SUMMARY_COLUMNS`). The
+        and ``scenarios`` (and, without a ``periods_sink``, its ``periods``) are
+        :class:`gpucredit.spool.SpooledTable` read back in pieces; memory keeps only the
+        columns the summaries need (:data:`SUMMARY_COLUMNS`). The
         files are the caller's to remove with the folder (on failure they are removed).
     """
     chunks = list(split(rows, options.chunk_size))
@@ -790,14 +791,17 @@ SCENARIO_SUMMARY_COLUMNS = ("facility_id", "scenario", "min_dscr", "min_dscr_com
 
 class _Release:
     """What happens to a chunk's tables once the chunks before it are in: its periods go
-    to the sink, its metrics and scenarios, put in tape order, to the spool (memory keeps
-    their summary columns). Without either, the chunk is kept whole."""
+    to the sink (or, without one, to the spool), its metrics and scenarios, put in tape
+    order, to the spool (memory keeps their summary columns). Without either, the chunk
+    is kept whole."""
 
     def __init__(self, order: dict, periods_sink, spool: Path | None):
         self.order, self.periods_sink = order, periods_sink
         self.spooled = None if spool is None else {
             "metrics": SpooledTable(spool, "metrics"),
             "scenarios": SpooledTable(spool, "scenarios", keep_index=False)}
+        if self.spooled is not None and periods_sink is None:
+            self.spooled["periods"] = SpooledTable(spool, "periods", keep_index=False)
 
     def __call__(self, res: ChunkResult) -> None:
         if self.periods_sink is not None:
@@ -805,6 +809,9 @@ class _Release:
             res.periods = pd.DataFrame()
         if self.spooled is None:
             return
+        if "periods" in self.spooled:
+            self.spooled["periods"].append(_ordered(res.periods, self.order))
+            res.periods = pd.DataFrame()
         metrics = _in_order(res.metrics, self.order)
         grid = _ordered(res.scenarios, self.order)
         self.spooled["metrics"].append(metrics)
@@ -822,9 +829,9 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             run_info: dict | None = None, spooled: dict | None = None) -> RecalcResult:
     """Put the chunks' tables together, in tape order, and summarise the portfolio.
 
-    With ``spooled`` (the run's :class:`~gpucredit.spool.SpooledTable` of metrics and
-    scenarios), the chunks hold only the summary columns and the result's ``metrics`` and
-    ``scenarios`` are the spooled tables.
+    With ``spooled`` (the run's :class:`~gpucredit.spool.SpooledTable` of metrics,
+    scenarios and periods), the chunks hold only the summary columns and the result's
+    tables are the spooled ones.
     """
     order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
     parts = [m for m in _take_tables(results, "metrics") if not m.empty]
@@ -853,9 +860,9 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
     if spooled is not None:
         spooled["metrics"].columns = _column_order(spooled["metrics"].columns)
         worst = _worst_rows(worst, spooled["metrics"]) if len(worst) else worst
-    tables = {"metrics": metrics, "scenarios": grid} if spooled is None else spooled
+    tables = {"periods": periods, "metrics": metrics, "scenarios": grid, **(spooled or {})}
     return RecalcResult(
-        periods=periods, **tables,
+        **tables,
         scenario_summary=_scenario_summary(grid, metrics),
         summary_totals=totals, summary_by_type=by_type, worst=worst,
         residual_curves=_residual_curves(metrics), errors=err[

@@ -25,7 +25,7 @@ from gpucredit.excel.files import staged_files
 from gpucredit.spool import SpooledTable
 from gpucredit.tape.schema import is_formula_like
 
-__all__ = ["TABLES", "escape_formula_text", "write_csv", "write_csv_tables"]
+__all__ = ["TABLES", "escape_formula_text", "write_csv", "write_csv_tables", "write_table"]
 
 TABLES = ("metrics", "periods", "scenarios", "scenario_summary", "summary_totals",
           "summary_by_type", "worst", "residual_curves", "errors", "assumptions", "run_info")
@@ -104,6 +104,16 @@ def _write_pieces(table: SpooledTable, path: Path, escape_formulas: bool) -> Non
                          date_format="%Y-%m-%d")
         if table.empty:
             handle.write("\n")
+
+
+def write_table(table: pd.DataFrame | SpooledTable, path, *,
+                escape_formulas: bool = True) -> Path:
+    """:func:`write_csv` for a table held in memory or spooled to disk (written piece by
+    piece, never whole in memory)."""
+    if isinstance(table, SpooledTable):
+        _write_pieces(table, Path(path), escape_formulas)
+        return Path(path)
+    return write_csv(table, path, escape_formulas=escape_formulas)
 
 
 def _dict_frame(items: dict | None) -> pd.DataFrame:

@@ -90,6 +90,7 @@ __all__ = [
     "column_label",
     "escape_xml",
     "periods_csv_path",
+    "periods_parquet_path",
     "rewrite_package",
     "staged_files",
     "write_results",
@@ -1169,9 +1170,8 @@ def _line(series: Series, dashed: bool = False) -> Series:
     return series
 
 
-def _charts(book: _Book, result: RecalcResult, metrics: pd.DataFrame, k: int,
-            notes: list[str]) -> None:
-    periods = result.periods if result.periods is not None else pd.DataFrame()
+def _charts(book: _Book, result: RecalcResult, periods: pd.DataFrame, metrics: pd.DataFrame,
+            k: int, notes: list[str]) -> None:
     names = (dict(zip(metrics["facility_id"].astype(str), metrics["borrower"].astype(str),
                       strict=True)) if {"facility_id", "borrower"} <= set(metrics) else {})
 
@@ -1267,6 +1267,16 @@ def _charts(book: _Book, result: RecalcResult, metrics: pd.DataFrame, k: int,
 
 # =============================================================================== writer
 
+def periods_parquet_path(path) -> Path:
+    """Where every period goes as Parquet (``periods_format="parquet"``).
+
+    >>> periods_parquet_path("out/results.xlsx").as_posix()
+    'out/results_periods.parquet'
+    """
+    path = Path(path)
+    return path.with_name(path.stem + "_periods.parquet")
+
+
 def periods_csv_path(path) -> Path:
     """Where :func:`write_results` puts every facility-period when the workbook cannot.
 
@@ -1293,7 +1303,8 @@ def _check(result) -> tuple[pd.DataFrame | SpooledTable, pd.DataFrame]:
     for name in ("metrics", "periods", "scenarios", "scenario_summary", "summary_totals",
                  "summary_by_type", "worst", "residual_curves", "errors"):
         value = getattr(result, name)
-        spoolable = name in ("metrics", "scenarios") and isinstance(value, SpooledTable)
+        spoolable = name in ("metrics", "periods", "scenarios") and \
+            isinstance(value, SpooledTable)
         if value is not None and not isinstance(value, pd.DataFrame) and not spoolable:
             raise GpuCreditError(f"result.{name} must be a DataFrame, got "
                                  f"{type(value).__name__}", argument=name,
@@ -1312,7 +1323,8 @@ def _check(result) -> tuple[pd.DataFrame | SpooledTable, pd.DataFrame]:
 def write_results(result: RecalcResult, path, *,
                   max_period_rows: int | None = DEFAULT_MAX_PERIOD_ROWS,
                   rows_per_sheet: int = EXCEL_MAX_ROWS - HEADER_ROWS,
-                  chart_facilities: int = CHART_FACILITIES) -> Path:
+                  chart_facilities: int = CHART_FACILITIES,
+                  periods_format: str = "csv") -> Path:
     """Write a recalculated loan tape as a results workbook, whole or not at all.
 
     Parameters
@@ -1324,12 +1336,16 @@ def write_results(result: RecalcResult, path, *,
     max_period_rows : int or None, default 200,000
         Facility-periods the workbook holds. Above it the Periods sheet holds the periods of
         the worst facilities (those on the Summary and in the charts) and every period is
-        written to :func:`periods_csv_path` beside the workbook. ``None``: no limit.
+        written beside the workbook (``periods_format``). ``None``: no limit.
     rows_per_sheet : int, default 1,048,573
         Data rows on one Periods sheet (Excel's row limit less the 3 header rows); more
         continue on "Periods 2", "Periods 3" ...
     chart_facilities : int, default 5
         Facilities drawn in each path chart.
+    periods_format : {"csv", "parquet"}, default "csv"
+        The file every period goes to when they are too many for the workbook:
+        :func:`periods_csv_path` or :func:`periods_parquet_path` (pyarrow, the ``parquet``
+        extra: columnar, typed, read by ``pandas.read_parquet``).
 
     Returns
     -------
@@ -1402,8 +1418,9 @@ def write_results(result: RecalcResult, path, *,
         _portfolio_sheets(book, result, metrics)
 
         periods = result.periods if result.periods is not None else pd.DataFrame()
-        _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
-                        int(rows_per_sheet), chart_facilities, notes)
+        periods = _periods_sheets(book, staging, result, metrics, periods, path,
+                                  max_period_rows, int(rows_per_sheet), chart_facilities,
+                                  notes, periods_format)
 
         scen = result.scenarios if result.scenarios is not None else pd.DataFrame()
         sws, slay = _table_sheet(
@@ -1420,7 +1437,7 @@ def write_results(result: RecalcResult, path, *,
                                  note="Portfolio aggregates computed by gpucredit.")
         _covenant_rules(qws, qlay)
 
-        _charts(book, result, metrics, int(chart_facilities), notes)
+        _charts(book, result, periods, metrics, int(chart_facilities), notes)
         _errors_sheet(book, result)
         _assumptions_sheet(book, result)
 
@@ -1455,25 +1472,28 @@ def _discard(wb: Workbook) -> None:
 
 
 def _periods_sheets(book, staging, result, metrics, periods, path, max_period_rows,
-                    rows_per_sheet, k, notes) -> None:
+                    rows_per_sheet, k, notes, periods_format="csv") -> pd.DataFrame:
+    """The Periods sheets, and the file of every period when they are too many for the
+    workbook; returns the periods the workbook shows (the charts draw from them)."""
     n = len(periods)
-    shown = periods
-    if max_period_rows is not None and n > max_period_rows:
+    companion = periods_parquet_path(path) if periods_format == "parquet" \
+        else periods_csv_path(path)
+    if max_period_rows is None or n <= max_period_rows:
+        shown = periods.read() if isinstance(periods, SpooledTable) else periods
+    else:
         keep = set(_worst_ids(metrics, "min_dscr", k, largest=False)) | set(
             _worst_ids(metrics, "max_ltv_liquidation", k, largest=True))
         if result.worst is not None and len(result.worst):
             keep |= set(_with_id(result.worst)["facility_id"].astype(str))
-        ids = periods["facility_id"].astype(str) if "facility_id" in periods else None
-        shown = periods[ids.isin(keep)] if ids is not None else periods.iloc[:0]
-        shown = shown.iloc[:max_period_rows]
-        csv_path = periods_csv_path(path)
-        from gpucredit.excel.csv_out import write_csv
-
-        write_csv(periods, staging.output(csv_path))
+        shown = pd.concat([p[p["facility_id"].astype(str).isin(keep)]
+                           for p in _parts(periods) if "facility_id" in p],
+                          ignore_index=True).iloc[:max_period_rows] \
+            if "facility_id" in _columns(periods) else _head(periods).iloc[:0]
+        _write_all_periods(periods, staging.output(companion), periods_format)
         notes.append(f"Periods: {n:,} facility-periods exceed the {max_period_rows:,} rows "
                      f"the workbook holds; the Periods sheet shows the {len(keep):,} worst "
                      f"facilities' {len(shown):,} periods and all of them are in "
-                     f"{csv_path.name} beside this workbook.")
+                     f"{companion.name} beside this workbook.")
     chunks = [shown.iloc[i:i + rows_per_sheet] for i in range(0, len(shown), rows_per_sheet)]
     chunks = chunks or [shown]
     if len(chunks) > 1:
@@ -1488,11 +1508,26 @@ def _periods_sheets(book, staging, result, metrics, periods, path, max_period_ro
             note += f" Part {i} of {len(chunks)}."
         if len(shown) < n:
             note = (f"The worst facilities only: all {n:,} facility-periods are in "
-                    f"{periods_csv_path(path).name}. ") + note
+                    f"{companion.name}. ") + note
         ws, layout = _table_sheet(book, title, chunk, heading=f"{title}: schedules in long "
                                   "format", note=note,
                                   freeze_cols=2 if "period" in chunk else 1)
         _covenant_rules(ws, layout)
+    return shown
+
+
+def _write_all_periods(periods, target: Path, periods_format: str) -> None:
+    """Every period, piece by piece, as CSV (formula-like text escaped) or Parquet."""
+    if periods_format == "parquet":
+        from gpucredit.streaming import PeriodsWriter
+
+        with PeriodsWriter(target, "parquet") as sink:
+            for piece in _parts(periods):
+                sink(piece)
+        return
+    from gpucredit.excel.csv_out import write_table
+
+    write_table(periods, target)
 
 
 def _errors_sheet(book: _Book, result: RecalcResult) -> None:
