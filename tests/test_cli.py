@@ -409,7 +409,6 @@ def test_recalc_periods_format_parquet(tmp_path, out_dir, monkeypatch):
                  "--quiet")
     assert res.exit_code == 0, res.output + res.stderr
     assert only(out_dir) == ["small.xlsx"]
-    monkeypatch.setattr(results, "DEFAULT_MAX_PERIOD_ROWS", 20)
     monkeypatch.setattr(results.write_results, "__kwdefaults__",
                         {**results.write_results.__kwdefaults__, "max_period_rows": 20})
     res = invoke("recalc", tape, "-o", out_dir / "big.xlsx", "--periods-format", "parquet",

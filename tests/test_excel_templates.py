@@ -53,18 +53,24 @@ def test_shape_not_values_decides_the_key(tmp_path):
     assert len(keys) == 3
 
 
-def test_a_batch_compiles_once_and_matches_one_by_one(tmp_path, monkeypatch):
-    paths = variants(tmp_path)
-    compiled = []
+@pytest.fixture()
+def compiled(monkeypatch) -> list:
+    """One item per model compiled, in this process (the bounded child runs inline)."""
+    done = []
     real = recalc._model_class()
 
     class Counting(real):
         def finish(self, *args, **kwargs):
-            compiled.append(1)
+            done.append(1)
             return super().finish(*args, **kwargs)
 
     monkeypatch.setattr(recalc, "run_bounded", lambda fn, *a, **k: fn(*a))  # count here
     monkeypatch.setattr(recalc, "_model_class", lambda: Counting)
+    return done
+
+
+def test_a_batch_compiles_once_and_matches_one_by_one(tmp_path, compiled):
+    paths = variants(tmp_path)
     batch = recalc.recalc_workbooks(tmp_path / "in", tmp_path / "batch")
     assert [r.ok for r in batch] == [True] * 3 and len(compiled) == 1
     for p, r in zip(paths, batch, strict=True):
@@ -78,7 +84,7 @@ def test_a_batch_compiles_once_and_matches_one_by_one(tmp_path, monkeypatch):
     assert first != second  # the inputs did reach the cached model
 
 
-def test_deal_models_share_one_compile(tmp_path, monkeypatch):
+def test_deal_models_share_one_compile(tmp_path, compiled):
     """The deal model - GPU_ array formulas (their other cells hold cached results), a
     date input, empty text cells - is the batch's usual template: its copies must reuse
     one compiled model (the self-check once refused it on those three), and match each
@@ -90,16 +96,6 @@ def test_deal_models_share_one_compile(tmp_path, monkeypatch):
         sheet, cell = next(iter(wb.defined_names["utilization"].destinations))
         wb[sheet][cell.replace("$", "")] = utilization
         wb.save(tmp_path / "in" / f"deal{k}.xlsx")
-    compiled = []
-    real = recalc._model_class()
-
-    class Counting(real):
-        def finish(self, *args, **kwargs):
-            compiled.append(1)
-            return super().finish(*args, **kwargs)
-
-    monkeypatch.setattr(recalc, "run_bounded", lambda fn, *a, **k: fn(*a))
-    monkeypatch.setattr(recalc, "_model_class", lambda: Counting)
     batch = recalc.recalc_workbooks(tmp_path / "in", tmp_path / "batch")
     assert [r.ok for r in batch] == [True] * 3 and len(compiled) == 1
     outputs = []

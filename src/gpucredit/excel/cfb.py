@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass, field
 
 __all__ = ["write"]
 
@@ -44,51 +45,87 @@ def _key(name: str) -> tuple[int, str]:
     return len(name), name.upper()
 
 
-def _tree(tree: dict) -> list[tuple[str, str | None, bytes | None, list]]:
-    """Flatten ``{name: bytes | dict}`` into entries (name, kind, data, children)."""
-    return [(name, "storage", None, _tree(v)) if isinstance(v, dict)
-            else (name, "stream", v, []) for name, v in sorted(tree.items(),
-                                                                key=lambda kv: _key(kv[0]))]
+@dataclass
+class _Entry:
+    """A directory entry: the root, a storage or a stream, and where its data starts."""
+
+    name: str
+    kind: int  # 5 root, 1 storage, 2 stream
+    data: bytes = b""
+    children: list[int] = field(default_factory=list)
+    start: int = END
+    left: int = NOSTREAM
+    right: int = NOSTREAM
+    child: int = NOSTREAM
+
+    def pack(self) -> bytes:
+        encoded = (self.name.encode("utf-16-le") + b"\0\0") if self.name else b""
+        size = len(self.data) if self.kind in (2, 5) else 0  # the root's: the mini stream
+        start = self.start if self.kind in (2, 5) else 0
+        return struct.pack("<64sHBBIII16sIQQIQ", encoded, len(encoded), self.kind, 1,
+                           self.left, self.right, self.child, b"\0" * 16, 0, 0, 0, start,
+                           size)
 
 
-def _entry(name: str, kind: int, left: int, right: int, child: int, start: int,
-           size: int) -> bytes:
-    encoded = (name.encode("utf-16-le") + b"\0\0") if name else b""
-    return struct.pack("<64sHBBIII16sIQQIQ", encoded, len(encoded), kind, 1, left, right,
-                       child, b"\0" * 16, 0, 0, 0, start, size)
+def _entries(tree: dict) -> list[_Entry]:
+    """The directory: the root first, then every storage and stream depth first, each
+    storage's children in [MS-CFB] 2.6.4 order."""
+    out = [_Entry("Root Entry", 5)]
+
+    def add(node: dict, parent: _Entry) -> None:
+        for name, value in sorted(node.items(), key=lambda kv: _key(kv[0])):
+            parent.children.append(len(out))
+            entry = _Entry(name, 1) if isinstance(value, dict) else _Entry(name, 2, value)
+            out.append(entry)
+            if isinstance(value, dict):
+                add(value, entry)
+
+    add(tree, out[0])
+    return out
+
+
+def _link(entries: list[_Entry]) -> None:
+    """Each storage's children as a balanced binary tree (every node black)."""
+    def subtree(ids: list[int]) -> int:
+        if not ids:
+            return NOSTREAM
+        mid = len(ids) // 2
+        entries[ids[mid]].left = subtree(ids[:mid])
+        entries[ids[mid]].right = subtree(ids[mid + 1:])
+        return ids[mid]
+
+    for entry in entries:
+        if entry.kind != 2:
+            entry.child = subtree(entry.children)
+
+
+def _chain(fat: list[int], n: int) -> int:
+    """Append a chain of ``n`` consecutive sectors to ``fat``; its first sector (END if
+    none)."""
+    first = len(fat)
+    fat.extend(first + i + 1 for i in range(n - 1))
+    if n:
+        fat.append(END)
+    return first if n else END
 
 
 def write(tree: dict) -> bytes:
     """The compound file holding ``tree``: ``{name: bytes}`` for a stream, ``{name: dict}``
     for a storage (``{"PROJECT": b"...", "VBA": {"dir": b"..."}}``)."""
-    # number the directory entries: root 0, then depth first
-    flat: list = []
-
-    def number(children) -> list[int]:
-        ids = []
-        for name, kind, data, kids in children:
-            ids.append(len(flat))
-            flat.append([name, kind, data, None])
-            flat[ids[-1]][3] = number(kids)
-        return ids
-
-    flat.append(["Root Entry", "root", None, None])
-    flat[0][3] = number(_tree(tree))
-
-    small = [e for e in flat if e[1] == "stream" and len(e[2]) < CUTOFF]
-    large = [e for e in flat if e[1] == "stream" and len(e[2]) >= CUTOFF]
-    mini_stream, minifat, mini_start = b"", [], {}
+    entries = _entries(tree)
+    _link(entries)
+    small = [e for e in entries if e.kind == 2 and len(e.data) < CUTOFF]
+    large = [e for e in entries if e.kind == 2 and len(e.data) >= CUTOFF]
+    mini_stream, minifat = b"", []
     for e in small:
-        mini_start[id(e)] = len(mini_stream) // MINI
-        n = _sectors(len(e[2]), MINI)
-        minifat += [len(minifat) + i + 1 for i in range(n - 1)] + [END] if n else []
-        mini_stream += _pad(e[2], MINI)
+        if e.data:
+            e.start = _chain(minifat, _sectors(len(e.data), MINI))
+            mini_stream += _pad(e.data, MINI)
 
-    n_dir = _sectors(len(flat) * 128)
+    n_dir = _sectors(len(entries) * 128)
     n_minifat = _sectors(len(minifat) * 4)
     n_mini = _sectors(len(mini_stream))
-    n_large = [_sectors(len(e[2])) for e in large]
-    n_data = n_dir + n_minifat + n_mini + sum(n_large)
+    n_data = n_dir + n_minifat + n_mini + sum(_sectors(len(e.data)) for e in large)
     n_fat = 1
     while n_fat * (SECTOR // 4) < n_fat + n_data:
         n_fat += 1
@@ -96,53 +133,22 @@ def write(tree: dict) -> bytes:
         raise ValueError("compound file too large for a header-only FAT list")
 
     fat: list[int] = [FATSECT] * n_fat
-    starts: dict = {}
-
-    def chain(n: int) -> int:
-        first = len(fat)
-        fat.extend(first + i + 1 for i in range(n - 1))
-        if n:
-            fat.append(END)
-        return first if n else END
-
-    dir_start = chain(n_dir)
-    minifat_start = chain(n_minifat)
-    mini_stream_start = chain(n_mini)
-    for e, n in zip(large, n_large, strict=True):
-        starts[id(e)] = chain(n)
+    dir_start = _chain(fat, n_dir)
+    minifat_start = _chain(fat, n_minifat)
+    entries[0].start = _chain(fat, n_mini)
+    entries[0].data = mini_stream
+    for e in large:
+        e.start = _chain(fat, _sectors(len(e.data)))
     fat += [FREE] * (-len(fat) % (SECTOR // 4))
 
-    def subtree(ids: list[int]) -> int:
-        if not ids:
-            return NOSTREAM
-        mid = len(ids) // 2
-        links[ids[mid]] = (subtree(ids[:mid]), subtree(ids[mid + 1:]))
-        return ids[mid]
-
-    links: dict[int, tuple[int, int]] = {}
-    children = {i: subtree(e[3]) for i, e in enumerate(flat) if e[1] != "stream"}
-    directory = b""
-    for i, (name, kind, data, _) in enumerate(flat):
-        left, right = links.get(i, (NOSTREAM, NOSTREAM))
-        if kind == "root":
-            start, size = (mini_stream_start if n_mini else END), len(mini_stream)
-        elif kind == "storage":
-            start, size = 0, 0
-        else:
-            start = (mini_start[id(flat[i])] if len(data) < CUTOFF
-                     else starts[id(flat[i])]) if data else END
-            size = len(data)
-        code = {"root": 5, "storage": 1, "stream": 2}[kind]
-        directory += _entry(name, code, left, right, children.get(i, NOSTREAM), start, size)
-    directory += _entry("", 0, NOSTREAM, NOSTREAM, NOSTREAM, 0, 0) * (
-        n_dir * (SECTOR // 128) - len(flat))
-
+    directory = b"".join(e.pack() for e in entries)
+    directory += _Entry("", 0).pack() * (n_dir * (SECTOR // 128) - len(entries))
     difat = list(range(n_fat)) + [FREE] * (MAX_FAT_SECTORS - n_fat)
     header = struct.pack(
         "<8s16sHHHHH6sIIIIIIIII109I", bytes.fromhex("D0CF11E0A1B11AE1"), b"\0" * 16,
         0x3E, 3, 0xFFFE, 9, 6, b"\0" * 6, 0, n_fat, dir_start, 0, CUTOFF,
-        minifat_start if n_minifat else END, n_minifat, END, 0, *difat)
+        minifat_start, n_minifat, END, 0, *difat)
     body = [struct.pack(f"<{len(fat)}I", *fat), directory,
             _pad(struct.pack(f"<{len(minifat)}I", *minifat)), _pad(mini_stream)]
-    body += [_pad(e[2]) for e in large]
+    body += [_pad(e.data) for e in large]
     return header + b"".join(body)

@@ -59,7 +59,7 @@ from gpucredit.excel.bounded import MAX_MEMORY_BYTES, MAX_SECONDS, run_bounded
 from gpucredit.excel.budgets import gpu_overrun, install_text_guards
 from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
-from gpucredit.excel.sandbox import sandbox, sheet_parts
+from gpucredit.excel.sandbox import col_letters, col_number, sandbox, sheet_parts
 from gpucredit.excel.templates import constant_inputs, reproduces, template_key
 from gpucredit.outputs import existing_kind, os_error_words
 
@@ -658,18 +658,7 @@ def _split_ref(ref: str) -> tuple[int, int]:
     m = re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", ref.upper())
     if m is None:
         raise GpuCreditError(f"unreadable cell reference {ref!r}")
-    col = 0
-    for ch in m[1]:
-        col = col * 26 + ord(ch) - 64
-    return int(m[2]), col
-
-
-def _col_letters(col: int) -> str:
-    s = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        s = chr(65 + rem) + s
-    return s
+    return int(m[2]), col_number(m[1])
 
 
 def _value_xml(v) -> tuple[str | None, str]:
@@ -765,7 +754,7 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
             if (r, c) in dynamic:
                 fattrs["ref"] = spill.ref_of(spill.covered(*dynamic[(r, c)]))
                 f_text = re.sub(r'\bref="[^"]*"', f'ref="{fattrs["ref"]}"', f_text, count=1)
-            ref = f"{_col_letters(c)}{r}"
+            ref = f"{col_letters(c)}{r}"
             counts["formulas"] += 1
             if "GPU_" in f_text.upper():
                 counts["gpu"] += 1
@@ -806,7 +795,7 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
                 placed = True  # a formula cell inside another array range: leave it
             kept.append((cc, text))
         if not placed:
-            kept.append((c, _cell_xml({"r": f"{_col_letters(c)}{r}"}, "", v)))
+            kept.append((c, _cell_xml({"r": f"{col_letters(c)}{r}"}, "", v)))
         new_rows[r] = (attrs, sorted(kept, key=lambda t: t[0]))
 
     parts = []
@@ -820,8 +809,8 @@ def _patch_sheet(xml: str, sheet: str, values, counts) -> str:
             parts.append(f"<row{_attr_text(attrs)}/>")
     xml = xml[:open_end + 1] + "".join(parts) + xml[end:]
     if bounds[2]:
-        dim = (f"{_col_letters(int(bounds[1]))}{int(bounds[0])}:"
-               f"{_col_letters(int(bounds[3]))}{int(bounds[2])}")
+        dim = (f"{col_letters(int(bounds[1]))}{int(bounds[0])}:"
+               f"{col_letters(int(bounds[3]))}{int(bounds[2])}")
         xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dim}"/>', xml, count=1)
     return xml
 

@@ -20,7 +20,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-from gpucredit.excel.sandbox import attrs_of, col_letters, iter_cells, sheet_parts
+from gpucredit.excel.sandbox import attrs_of, col_letters, col_number, iter_cells, sheet_parts
 
 __all__ = [
     "PASSES",
@@ -62,8 +62,6 @@ class Anchor:
 
 def area_of(ref: str) -> tuple[int, int, int, int]:
     """``"C1:D5"`` -> (1, 3, 5, 4); ``"C1"`` -> (1, 3, 1, 3)."""
-    from gpucredit.excel.sandbox import col_number
-
     m = _AREA.fullmatch(ref.upper())
     r0, c0 = int(m[2]), col_number(m[1])
     return (r0, c0, int(m[4]), col_number(m[3])) if m[3] else (r0, c0, r0, c0)
