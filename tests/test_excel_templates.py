@@ -1,4 +1,5 @@
-"""Workbooks of one shape share a compiled model (gpucredit.excel.templates).
+"""Workbooks of one shape share a compiled model of the ``formulas`` engine
+(gpucredit.excel.templates).
 
 The oracle for a cached computation is the same workbook computed on its own (a fresh
 compile); the native model's values are cross-checked against LibreOffice in
@@ -55,8 +56,12 @@ def test_shape_not_values_decides_the_key(tmp_path):
 
 @pytest.fixture()
 def compiled(monkeypatch) -> list:
-    """One item per model compiled, in this process (the bounded child runs inline)."""
+    """One item per model compiled, in this process (the bounded child runs inline).
+
+    The compiled-model cache serves the workbooks that go to the ``formulas`` engine
+    (those gpucredit's own evaluator hands over); these workbooks are handed over."""
     done = []
+    monkeypatch.setattr(recalc, "_evaluated", lambda zf, parts: None)
     real = recalc._model_class()
 
     class Counting(real):

@@ -87,6 +87,16 @@ def leftovers() -> set[str]:
 
 
 @pytest.fixture
+def own_tmp(tmp_path, monkeypatch):
+    """This test's own temporary folder, so that other runs on the machine (whose
+    recalc-workbook folders come and go in the shared one) do not show as leftovers."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
 def linked(tmp_path):
     """A workbook in deep/er/ that links a secret beside it, above it and by index."""
     here = tmp_path / "deep" / "er"
@@ -114,7 +124,7 @@ def linked(tmp_path):
     return src, secrets
 
 
-def test_links_outside_the_file_are_never_followed(linked, tmp_path):
+def test_links_outside_the_file_are_never_followed(linked, tmp_path, own_tmp):
     src, secrets = linked
     before, temps = digest(src), leftovers()
     out = tmp_path / "out" / "values.xlsx"

@@ -508,15 +508,18 @@ def _compute(path: Path, cache: dict | None = None):
         taken = {s: spill.occupied(originals[s], a) for s, a in anchors.items()}
         alias = {real.upper(): a for a, real in cut.aliases.items()}
         spills: dict[str, dict] = {}
+        model = None
         with tempfile.TemporaryDirectory(prefix="gpucredit-recalc-") as tmp:
             copy = Path(tmp) / "book.xlsx"  # a plain name: the engine parses its own keys
             for _ in range(spill.PASSES):
                 _BLOCKED.clear()
                 _BLOCKED.update((alias[s], a.cell) for s, found in spills.items()
                                 for a, _, blocker in found.values() if blocker)
-                _write_copy(zf, copy, cut.parts)
-                with _quiet_progress():
-                    model, solution = _solve(copy, cache, key)
+                solution = None if model is not None else _evaluated(zf, cut.parts)
+                if solution is None:  # the formulas engine, from here on
+                    _write_copy(zf, copy, cut.parts)
+                    with _quiet_progress():
+                        model, solution = _solve(copy, cache, key)
                 changed = _respill(anchors, taken, alias, spills)
                 if not changed:
                     break
@@ -525,6 +528,8 @@ def _compute(path: Path, cache: dict | None = None):
                     xml = (cut.parts.get(parts[sheet]) or zf.read(parts[sheet])).decode("utf-8")
                     empty = spill.vacated(spills[sheet.upper()].values())
                     cut.parts[parts[sheet]] = spill.with_refs(xml, refs, empty).encode("utf-8")
+    if model is None:
+        return _evaluated_values(solution, cut.aliases), cut.findings, spills
     findings = cut.findings + [f"{cut.aliases[s]}!{ref}: a formula this tool cannot read "
                                f"({why}); shown as #NAME?" for s, ref, why in model.unread]
     key = re.compile(r"^'?\[(?P<book>[^\]]*)\](?P<sheet>[^!]*?)'?!(?P<ref>[A-Z]+\d+(:[A-Z]+\d+)?)$")
@@ -536,6 +541,56 @@ def _compute(path: Path, cache: dict | None = None):
         arr = np.asarray(getattr(rng, "value", rng), dtype=object)
         values[(cut.aliases[m["sheet"]].upper(), m["ref"].upper())] = np.atleast_2d(arr)
     return values, findings, spills
+
+
+def _evaluated(zf: zipfile.ZipFile, parts: dict):
+    """The compute copy computed by gpucredit's own evaluator
+    (:mod:`gpucredit.excel.evaluator`), its arrays' shapes noted in :data:`_SHAPES`; None
+    when the workbook needs the ``formulas`` engine."""
+    from gpucredit.excel import evaluator
+
+    blocked = frozenset((int(a[1:]) - 1, *_split_ref(cell)) for a, cell in _BLOCKED)
+    try:
+        res = evaluator.evaluate(zf, parts, blocked)
+    except evaluator.Unsupported:
+        return None
+    _SHAPES.clear()
+    _SHAPES.update({(res.sheets[s], f"{col_letters(c)}{r}"): shape
+                    for (s, r, c), (_, shape) in res.arrays.items()})
+    return res
+
+
+def _evaluated_values(res, aliases: dict[str, str]) -> dict:
+    """The evaluator's values in the form :func:`_patched_parts` reads: (SHEET, A1 ref
+    or array range) -> 2-D values, errors as the ``formulas`` engine's error values."""
+    out, inside = {}, set()
+    for (s, _r, _c), (area, _) in res.arrays.items():
+        r0, c0, r1, c1 = area
+        grid = np.empty((r1 - r0 + 1, c1 - c0 + 1), dtype=object)
+        for i in range(r1 - r0 + 1):
+            for j in range(c1 - c0 + 1):
+                grid[i, j] = _engine_value(res.values[(s, r0 + i, c0 + j)])
+                inside.add((s, r0 + i, c0 + j))
+        out[(aliases[res.sheets[s]].upper(), spill.ref_of(area))] = grid
+    for (s, r, c), v in res.values.items():
+        if (s, r, c) not in inside:
+            grid = np.empty((1, 1), dtype=object)
+            grid[0, 0] = _engine_value(v)
+            out[(aliases[res.sheets[s]].upper(), f"{col_letters(c)}{r}")] = grid
+    return out
+
+
+def _engine_value(v):
+    from formulas.tokens.operand import XlError
+
+    from gpucredit.excel.worksheet_functions import XlErr
+
+    if type(v) is not XlErr:
+        return v
+    err = XlError(v.code)
+    if v.reason:
+        err.reason = v.reason
+    return err
 
 
 _SHAPES: dict[tuple[str, str], tuple[int, int]] = {}

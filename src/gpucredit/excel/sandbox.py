@@ -220,6 +220,15 @@ def _area(ref: str) -> tuple[int, int, int, int] | None:
     return None
 
 
+def _in_order(ref: str) -> bool:
+    """``A1`` or ``A1:B2`` written top-left first (``B2:A1`` is read as ``A1:B2``)."""
+    parts = [_A1.fullmatch(p) for p in ref.split(":")]
+    if not all(parts) or len(parts) > 2:
+        return False
+    return len(parts) == 1 or (int(parts[0][2]) <= int(parts[1][2])
+                               and col_number(parts[0][1]) <= col_number(parts[1][1]))
+
+
 def _a1(area) -> str:
     r0, c0, r1, c1 = area
     a, b = f"{col_letters(c0)}{r0}", f"{col_letters(c1)}{r1}"
@@ -278,15 +287,17 @@ class _Rewriter:
                 if operand.upper() in self.names:
                     refs.append(("NAME", operand.upper()))
                 return operand, None
-            return self._local(home, area, refs)
+            return self._local(home, area, refs, operand)
         if sheet.upper() not in self.alias or "[" in ref:
             return operand, f"links to {operand}, outside this workbook"
         area = _area(ref)
         if area is None:
             return operand, f"refers to {operand}, which this tool does not read"
-        return self._local(sheet, area, refs)
+        return self._local(sheet, area, refs, ref)
 
-    def _local(self, sheet: str, area, refs) -> tuple[str, str | None]:
+    def _local(self, sheet: str, area, refs, text: str) -> tuple[str, str | None]:
+        """The reference on its sheet's alias, cut to the used area if it must be; an
+        uncut reference keeps its ``$`` marks (the evaluator groups formulas by them)."""
         key = sheet.upper()
         r0, c0, r1, c1 = area
         to_the_end = r1 == EXCEL_ROWS or c1 == EXCEL_COLS
@@ -298,6 +309,8 @@ class _Rewriter:
                             f"{(r1 - r0 + 1) * (c1 - c0 + 1):,} used cells: more than the "
                             f"{MAX_REFERENCE_CELLS:,} one reference may cover")
         refs.append((key, r0, c0, r1, c1))
+        if (r0, c0, r1, c1) == area and _in_order(text):
+            return f"{self.alias[key]}!{text.upper()}", None
         return f"{self.alias[key]}!{_a1((r0, c0, r1, c1))}", None
 
 
