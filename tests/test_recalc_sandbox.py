@@ -384,3 +384,28 @@ def test_cli_memory_limit_refuses_the_file_in_plain_words(tmp_path):
         in proc.stderr
     assert (tmp_path / "out.xlsx").read_bytes() == b"previous results"
     assert sorted(os.listdir(tmp_path)) == ["big.xlsx", "out.xlsx"]
+
+
+def test_formulas_of_one_shape_are_rewritten_as_if_each_were_read_alone():
+    """The rewriter tokenizes one formula per R1C1 shape and refills the rest: every
+    refilled cell must come out exactly as reading it alone (quoted sheet names and
+    strings that look like references, whole columns cut to the used area, mixed $
+    marks, names, a link outside the file in some cells of a shape)."""
+    from gpucredit.excel.sandbox import _Rewriter
+
+    rw = _Rewriter(["Calcs", "Q1 2024", "B2"], {"RATE"}, {"CALCS": (40, 8), "Q1 2024": (9, 3),
+                                                          "B2": (5, 5)})
+    formulas = [
+        "{c}{r}*'Q1 2024'!$B{r}+SUM(A:A)",
+        'IF({c}{r}="A1",B2!$A$1,rate*{c}$2)',
+        "'Q1 2024'!{c}{r}:{c}{r2}&\"'x\"&{c}{r}",
+        "SUM($A{r}:{c}{r})+[1]Sheet1!A{r}",
+        "LOG10({c}{r})+'B2'!C{r}",
+    ]
+    for template in formulas:
+        for r in range(3, 9):
+            for c in "CDEF":
+                text = template.format(c=c, r=r, r2=r + 2)
+                col = ord(c) - 64
+                assert rw.formula(text, "Calcs", r, col) == rw._tokenized(text, "Calcs"), text
+    assert len(rw.shapes) >= 3  # the shapes were cached, so refilled cells were compared

@@ -220,6 +220,39 @@ def _area(ref: str) -> tuple[int, int, int, int] | None:
     return None
 
 
+_CELL_REF = re.compile(r"(?<![\w.$])(\$?)([A-Za-z]{1,3})(\$?)(\d{1,7})(?![\w(!])")
+
+
+def _cell_refs(text: str) -> list:
+    """The A1 cell references in ``text`` outside string literals and quoted sheet names,
+    in order (matches)."""
+    found, i = [], 0
+    while i < len(text):
+        j = min((k for k in (text.find('"', i), text.find("'", i)) if k >= 0),
+                default=len(text))
+        found += _CELL_REF.finditer(text, i, j)
+        if j >= len(text):
+            break
+        close = text.find(text[j], j + 1)
+        while close >= 0 and text[close + 1:close + 2] == text[j]:  # a doubled quote
+            close = text.find(text[j], close + 2)
+        i = len(text) if close < 0 else close + 1
+    return found
+
+
+def _shape(text: str, row: int, col: int) -> tuple[str, list]:
+    """(the formula's R1C1 form at (row, col), its cell references in order)."""
+    found = _cell_refs(text)
+    pieces, last = [], 0
+    for m in found:
+        r, c = int(m[4]), col_number(m[2])
+        pieces += [text[last:m.start()], f"R{r}" if m[3] else f"R[{r - row}]",
+                   f"C{c}" if m[1] else f"C[{c - col}]"]
+        last = m.end()
+    pieces.append(text[last:])
+    return "\x00".join(pieces), found
+
+
 def _in_order(ref: str) -> bool:
     """``A1`` or ``A1:B2`` written top-left first (``B2:A1`` is read as ``A1:B2``)."""
     parts = [_A1.fullmatch(p) for p in ref.split(":")]
@@ -242,9 +275,63 @@ class _Rewriter:
         self.alias = {s.upper(): f"S{i + 1}" for i, s in enumerate(sheets)}
         self.names = names
         self.used = used  # SHEET upper -> (last used row, last used column)
+        self.shapes: dict[tuple[str, str], list] = {}
 
-    def formula(self, text: str, home: str) -> tuple[str, list, str | None]:
-        """(rewritten text without '=', references, problem or None)."""
+    def formula(self, text: str, home: str, row: int = 0, col: int = 0
+                ) -> tuple[str, list, str | None]:
+        """(rewritten text without '=', references, problem or None). With the formula's
+        cell (``row``, ``col``), formulas of one R1C1 shape are tokenized once: the
+        tokens are kept with a slot for each cell reference, refilled for the next cell
+        of that shape (a 60-month row of one formula is tokenized once, not 60 times)."""
+        if not row:
+            return self._tokenized(text, home)
+        key, found = _shape(text, row, col)
+        template = self.shapes.get((home, key))
+        if template is not None:
+            return self._refilled(template, found, home)
+        out = self._tokenized(text, home)
+        if out[2] is None and (template := self._template(text, len(found))) is not None:
+            self.shapes[(home, key)] = template
+        return out
+
+    def _template(self, text: str, n_refs: int) -> list | None:
+        """The formula's tokens, each RANGE operand split around its cell references
+        (None if some reference is not inside an operand)."""
+        from openpyxl.formula.tokenizer import Tokenizer
+
+        template, seen = [], 0
+        for tok in Tokenizer("=" + text).items:
+            if tok.type == "FUNC" and tok.subtype == "OPEN":
+                template.append(self._function(tok.value[:-1])[0] + "(")
+            elif tok.type == "OPERAND" and tok.subtype == "RANGE":
+                pieces, last = [], 0
+                for m in _cell_refs(tok.value):
+                    pieces.append(tok.value[last:m.start()])
+                    last = m.end()
+                pieces.append(tok.value[last:])
+                seen += len(pieces) - 1
+                template.append(pieces)
+            else:
+                template.append(tok.value)
+        return template if seen == n_refs else None
+
+    def _refilled(self, template: list, found: list, home: str) -> tuple[str, list, str | None]:
+        out, refs, k = [], [], 0
+        for piece in template:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            operand = piece[0]
+            for literal in piece[1:]:
+                operand += found[k].group(0) + literal
+                k += 1
+            value, problem = self._operand(operand, home, refs)
+            if problem:
+                return "", refs, problem
+            out.append(value)
+        return "".join(out), refs, None
+
+    def _tokenized(self, text: str, home: str) -> tuple[str, list, str | None]:
         from openpyxl.formula.tokenizer import Tokenizer, TokenizerError
 
         try:
@@ -426,7 +513,7 @@ def sandbox(zf: zipfile.ZipFile) -> Sandboxed:
     _check_size(formulas)
     texts = {}
     for f in formulas:
-        text, f.refs, f.problem = rw.formula(f.text, f.sheet)
+        text, f.refs, f.problem = rw.formula(f.text, f.sheet, f.row, f.col)
         texts[id(f)] = text
     circular = "a circular reference" + (
         " (the workbook asks for iterative calculation, which this tool does not do)"

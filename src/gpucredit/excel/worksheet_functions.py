@@ -127,14 +127,21 @@ def to_bool(v):
 
 
 def number_text(x: float) -> str:
-    """A number as Excel writes it in text: up to 15 significant digits, General style."""
+    """A number as Excel writes it in text (``"x"&0.5``): up to 15 significant digits,
+    in decimals while they fit in 17 characters (``0.333333333333333``, ``0.000001``),
+    otherwise as ``1E+20`` / ``1.5E-20``."""
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
     s = f"{x:.15g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        s = f"{mant}E{'+' if int(exp) >= 0 else '-'}{abs(int(exp)):02d}"
-    return s
+    if "e" not in s:
+        return s
+    mant, exp = s.split("e")
+    if int(exp) < 0:
+        digits = len(mant.replace("-", "").replace(".", "")) - int(exp) - 1
+        fixed = f"{x:.{digits}f}"
+        if len(fixed.lstrip("-")) <= 17:
+            return fixed
+    return f"{mant}E{'+' if int(exp) >= 0 else '-'}{abs(int(exp)):02d}"
 
 
 def to_text(v):
