@@ -40,6 +40,12 @@ def _mapped_bytes() -> int:
         return 0
 
 
+def _out_of_room(exc: ImportError) -> bool:
+    """Whether an import failed for want of address space (the loader's words for
+    ENOMEM when it maps a shared library)."""
+    return any(w in str(exc) for w in ("failed to map segment", "Cannot allocate memory"))
+
+
 def _child(conn, limit: int, fn, args) -> None:
     import resource
 
@@ -51,6 +57,8 @@ def _child(conn, limit: int, fn, args) -> None:
             msg = ("ok", fn(*args))
         except MemoryError:
             msg = ("memory", None)
+        except ImportError as exc:  # a library loaded under the ceiling: no room to map it
+            msg = ("memory", None) if _out_of_room(exc) else ("failed", f"ImportError: {exc}")
         except GpuCreditError as exc:
             msg = ("refused", str(exc))
         except Exception as exc:  # reported by the parent in words, the batch goes on

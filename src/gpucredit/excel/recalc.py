@@ -325,7 +325,7 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False,
     pairs = list(zip(sources, targets, strict=True))
     done: dict[Path, RecalcResult] = {}
     for group in _template_groups(pairs):
-        _preload()
+        _preload([s for s, _ in group])
         try:
             computed = run_bounded(_computed_group, [s for s, _ in group], values_only,
                                    memory_bytes=memory_bytes, seconds=seconds * len(group))
@@ -372,7 +372,7 @@ def recalc_workbook(source, target, *, values_only: bool = False,
         _check_target(target)
         _check_archive(source)
         if computed is None:
-            _preload()
+            _preload([source])
             computed = run_bounded(_computed_parts, source, values_only,
                                    memory_bytes=memory_bytes, seconds=seconds)
         parts, counts, result.findings = computed
@@ -423,22 +423,35 @@ def _template_groups(pairs) -> list[list[tuple[Path, Path]]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _preload() -> None:
+def _preload(sources: list[Path]) -> None:
     """Import what the computation uses before the bounded child starts: libraries
-    mapped under its memory ceiling would count against one workbook's budget."""
+    mapped under its memory ceiling would count against one workbook's budget, and a
+    batch's children share what the parent imported. The worksheet functions (numpy,
+    pandas, scipy: about a second) only when a workbook calls them; the ``formulas``
+    engine is imported in the child that needs it."""
     import defusedxml.ElementTree  # noqa: F401
     import openpyxl.formula.tokenizer
     import openpyxl.formula.translate  # noqa: F401
-    import scipy.optimize
-    import scipy.stats  # noqa: F401
 
-    register_gpu_functions()
+    import gpucredit.excel.evaluator
+
+    if any(_calls_gpu(s) for s in sources):
+        import scipy.optimize
+        import scipy.stats  # noqa: F401
+
+        import gpucredit.udfs  # noqa: F401
+
+
+def _calls_gpu(source: Path) -> bool:
+    """Whether a worksheet of the workbook mentions a GPU_ function."""
+    with zipfile.ZipFile(source) as zf:
+        return any(b"GPU_" in zf.read(part).upper() for part in sheet_parts(zf).values()
+                   if part in zf.namelist())
 
 
 def _computed_parts(source: Path, values_only: bool, cache: dict | None = None):
     """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
     the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
-    register_gpu_functions()
     values, findings, spills = _compute(source, cache)
     parts, counts = _patched_parts(source, values, values_only, findings, spills)
     return parts, counts, findings
@@ -517,6 +530,8 @@ def _compute(path: Path, cache: dict | None = None):
                                 for a, _, blocker in found.values() if blocker)
                 solution = None if model is not None else _evaluated(zf, cut.parts)
                 if solution is None:  # the formulas engine, from here on
+                    if _calls_gpu(path):
+                        register_gpu_functions()
                     _write_copy(zf, copy, cut.parts)
                     with _quiet_progress():
                         model, solution = _solve(copy, cache, key)
