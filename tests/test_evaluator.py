@@ -78,7 +78,9 @@ BATTERY = [
     '=COUNTIF(Data!C1:C6,">5")', '=COUNTIF(Data!A1:C6,"abc")', '=COUNTIF(Data!A1:C6,"<>7")',
     '=COUNTIF(Data!C1:C6,7)', '=COUNTIF(Data!B1:B6,"a?c")', '=COUNTIF(Data!B1:B6,TRUE)',
     '=COUNTIF(Data!A1:A6,"<"&2)', '=COUNTIF(Data!A1:C6,"")', '=SUMIF(Data!C1:C6,">1")',
-    '=SUMIF(Data!B1:B6,"abc",Data!C1:C6)',
+    '=SUMIF(Data!B1:B6,"abc",Data!C1:C6)', '=COUNTIFS(Data!A1:A6,">0",Data!C1:C6,"<8")',
+    '=SUMIFS(Data!C1:C6,Data!A1:A6,">0",Data!B1:B6,"<>x")', '=COUNTIFS(Data!A1:A6,">0")',
+    '=SUMIFS(Data!C1:C6,Data!A1:A5,">0")',
     # text
     '=LEN("abcd")', '=UPPER("aB")', '=LOWER("aB")', '=TRIM("  a   b ")', '=LEFT("abc",2)',
     '=RIGHT("abc")', '=MID("abcdef",2,3)', "=LEN(Data!A1)",

@@ -511,6 +511,41 @@ def _sumif(rng, crit, sum_range=None):
     return _finite(math.fsum(total))
 
 
+def _matching(pairs) -> list[bool] | XlErr:
+    """For COUNTIFS/SUMIFS: at each position, whether every (range, criterion) holds."""
+    grids = [g if type(g) is Arr else Arr([[g]]) for g in pairs[0::2]]
+    if len(pairs) % 2 or any(g.shape != grids[0].shape for g in grids):
+        return VALUE
+    for crit in pairs[1::2]:
+        if type(crit) is XlErr:
+            return crit
+    tests = [_criterion(c) for c in pairs[1::2]]
+    cols = [list(g.flat()) for g in grids]
+    return [all(type(v) is not XlErr and ok(v) for v, ok in zip(vals, tests, strict=True))
+            for vals in zip(*cols, strict=True)]
+
+
+def _countifs(*pairs):
+    hit = _matching(pairs)
+    return hit if type(hit) is XlErr else float(sum(hit))
+
+
+def _sumifs(sum_range, *pairs):
+    hit = _matching(pairs)
+    if type(hit) is XlErr:
+        return hit
+    values = list(sum_range.flat()) if type(sum_range) is Arr else [sum_range]
+    if len(values) != len(hit):
+        return VALUE
+    total = []
+    for v, ok in zip(values, hit, strict=True):
+        if ok and type(v) is XlErr:
+            return v
+        if ok and type(v) in (float, int):
+            total.append(float(v))
+    return _finite(math.fsum(total))
+
+
 # ------------------------------------------------------------------------- dates
 
 _EPOCH = dt.date(1899, 12, 30)
@@ -719,6 +754,8 @@ FUNCTIONS: dict[str, Spec] = {
     "SUMPRODUCT": Spec(_sumproduct, "a", 1, 255, True),
     "COUNTIF": Spec(_countif, "ax", 2, 2),
     "SUMIF": Spec(_sumif, "axa", 2, 3),
+    "COUNTIFS": Spec(_countifs, "ax" * 127, 2, 254),
+    "SUMIFS": Spec(_sumifs, "a" + "ax" * 127, 3, 255),
     "IF": Spec(_if, "bxx", 1, 3),
     "IFERROR": Spec(_iferror, "xx", 2, 2),
     "IFNA": Spec(_ifna, "xx", 2, 2),
