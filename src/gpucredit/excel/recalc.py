@@ -1,10 +1,12 @@
 """Compute workbooks that use the ``GPU_`` worksheet functions, without Excel.
 
 For nightly refreshes on a server: every formula of a workbook - Excel's own functions
-and the ``GPU_`` ones - is computed by the ``formulas`` package (a Python formula
-engine; measured on this project: it loads openpyxl-written workbooks, plain ranges and
-defined names, legacy array formulas, and lets custom functions be registered), and the
-results are written into a copy of the workbook as the cells' cached values.
+and the ``GPU_`` ones - is computed by gpucredit's own evaluator
+(:mod:`gpucredit.excel.evaluator`), or, when the workbook holds something the evaluator
+does not compute, by the ``formulas`` package (a Python formula engine; it loads
+openpyxl-written workbooks, plain ranges and defined names, legacy array formulas, and
+lets custom functions be registered), and the results are written into a copy of the
+workbook as the cells' cached values.
 
 What the copy keeps and changes:
 
@@ -18,8 +20,8 @@ What the copy keeps and changes:
 * The input is never modified. Each output is written to a temporary file beside it and
   renamed into place: it appears whole or not at all.
 
-Excel structured references (``Table1[Balance]``) are not understood by ``formulas``;
-templates written by gpucredit use plain ranges and defined names only.
+Excel structured references (``Table1[Balance]``) are read by neither engine; templates
+written by gpucredit use plain ranges and defined names only.
 
 Examples
 --------
