@@ -59,8 +59,9 @@ def test_udfs_import_leaves_out_stats_optimize_signal():
 
 
 def test_deal_model_functions_compute_without_stats_optimize_signal():
-    """The deal model's GPU_ functions import none of them to compute: recalc-workbook's
-    child process needs no more preloaded than gpucredit.udfs."""
+    """The deal model's GPU_ functions import none of them, nor the batch engine (and its
+    tape reader), to compute: recalc-workbook's child process needs no more preloaded
+    than gpucredit.udfs."""
     code = (
         "from gpucredit import udfs\n"
         f"h = udfs.GPU_FACILITY({DEAL_FACILITY!r}, [[4]], [[46203]])\n"
@@ -69,7 +70,7 @@ def test_deal_model_functions_compute_without_stats_optimize_signal():
         "       udfs.GPU_FACILITY_SCHEDULE(h, [[False]], [[28]])]\n"
         "assert udfs.ERROR_PREFIX not in repr(out), out\n"
     )
-    assert _loaded_after(code, HEAVY) == []
+    assert _loaded_after(code, [*HEAVY, "gpucredit.engine", "gpucredit.tape"]) == []
 
 
 def test_cli_import_leaves_out_the_numeric_stack():
