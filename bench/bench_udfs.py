@@ -18,12 +18,21 @@ A second table shows what a facility handle saves: making ``GPU_FACILITY`` (the 
 ``model.evaluate``) and a first ``GPU_FACILITY_MC`` (``model.simulate``) beside reading a
 metric or the cached simulation through the handle, in both runtimes, in the same run.
 
+A third table shows what loading costs before the first call: ``import gpucredit.udfs``
+(every Excel session that loads the add-in, xlwings Lite, recalc-workbook) and ``import
+gpucredit.cli`` (every command), each in a fresh interpreter, beside a bare interpreter,
+with the heavy libraries each left loaded (none of scipy.stats, scipy.optimize and
+scipy.signal is needed to load them; tests/test_startup.py holds that).
+
 Run: ``python bench/bench_udfs.py`` (``make bench`` runs every benchmark).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -131,6 +140,32 @@ def handles() -> None:
               f"{first:>14.4f}{again:>12.6f} ({first / again:>5.0f}x less)")
 
 
+STARTUP = [("bare interpreter", "pass"), ("import gpucredit.udfs", "import gpucredit.udfs"),
+           ("import gpucredit.cli", "import gpucredit.cli")]
+HEAVY = ["numpy", "pandas", "scipy.special", "scipy.stats", "scipy.optimize", "scipy.signal",
+         "xlwings"]
+
+
+def startup(repeat: int = REPEAT) -> None:
+    """Import time of the worksheet functions and the CLI, each in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    print(f"\nStart-up (fresh interpreter each time; best of {repeat}, wall seconds)")
+    print(f"{'':<24}{'seconds':>9}  heavy libraries loaded")
+    for label, code in STARTUP:
+        probe = (f"{code}\nimport json, sys\n"
+                 f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+        t, loaded = float("inf"), []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            t = min(t, time.perf_counter() - t0)
+            loaded = json.loads(out.splitlines()[-1])
+        print(f"{label:<24}{t:>9.3f}  {', '.join(loaded) or '-'}")
+
+
 if __name__ == "__main__":
     main()
     handles()
+    startup()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
 from gpucredit._checks import check_range
 from gpucredit.curves import _as_datetime, _family, _step_table, residual_value
@@ -233,6 +232,8 @@ def fit_curve(ages, values, family="exponential_floor", *, fit=None, fixed=None,
     ...
     gpucredit.errors.GpuCreditError: fit_curve needs more points than fitted parameters: ...
     """
+    from scipy.optimize import least_squares
+
     name = _family(family).__name__
     a, v = _points(ages, values, "ages", "values", 0, False)
     fixed = dict(fixed or {})

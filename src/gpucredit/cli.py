@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpucredit import _starting  # first: Ctrl-C while the libraries load exits cleanly
 
@@ -29,11 +30,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the cli 
         f"gpucredit's command line needs its extra: pip install \"gpucredit[cli]\" ({exc})"
     ) from None
 
-import pandas as pd
-
 from gpucredit import __version__
 from gpucredit.errors import GpuCreditError
 from gpucredit.outputs import OutputError, OutputPlan, os_error_words
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -253,6 +255,8 @@ class _Loaded:
     """A validated tape: the rows to compute, the report, the errors as a table."""
 
     def __init__(self, report, good):
+        import pandas as pd
+
         from gpucredit.tape.validate import report_to_frame
 
         self.report = report

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from gpucredit._checks import check_range, check_same_periods, param, where
 from gpucredit.errors import GpuCreditError
@@ -823,7 +823,7 @@ def crypto_haircut(annual_vol, horizon_days, confidence=0.99, *, days_per_year=3
     c = check_range(confidence, "confidence", 0.5, 1, low_open=True, high_open=True)
     dpy = check_range(days_per_year, "days_per_year", 0, low_open=True)
     _broadcast(annual_vol=s, horizon_days=h, confidence=c)
-    z = norm.ppf(c)
+    z = ndtri(c)
     return _out(-np.expm1(-z * s * np.sqrt(h / dpy)))
 
 

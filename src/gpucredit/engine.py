@@ -19,7 +19,6 @@ every formula lives in the core modules it calls.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 import functools
@@ -46,6 +45,7 @@ from gpucredit import (
 )
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
+from gpucredit.periods import add_months
 from gpucredit.presets import get_preset
 from gpucredit.spool import SpooledTable
 from gpucredit.tape import schema
@@ -135,19 +135,6 @@ def _date(x) -> dt.date:
 
 def _years(start, end) -> float:
     return (_date(end) - _date(start)).days / DAYS_PER_YEAR
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved by whole months; a month-end stays a month-end.
-
-    >>> add_months(dt.date(2026, 6, 30), 3), add_months(dt.date(2026, 1, 31), 1)
-    (datetime.date(2026, 9, 30), datetime.date(2026, 2, 28))
-    """
-    y, mth = divmod(day.month - 1 + months, 12)
-    year, month = day.year + y, mth + 1
-    last = calendar.monthrange(year, month)[1]
-    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
-    return dt.date(year, month, last if month_end else min(day.day, last))
 
 
 def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
-from scipy.signal import lfilter
 
 from gpucredit._checks import check_periods_per_year, check_range
 from gpucredit.errors import GpuCreditError
@@ -305,6 +304,8 @@ def _correlate(z: np.ndarray, load: np.ndarray) -> np.ndarray:
 
 
 def _draw_block(model: MarketModel, seed: int, block: int, n_months: int) -> MarketBlock:
+    from scipy.signal import lfilter
+
     g = len(GENERATIONS)
     # Month-major: the first months of a path are the same whatever horizon is drawn.
     z = _generator(seed, block, 0).standard_normal((n_months, BLOCK_PATHS, g + 2))

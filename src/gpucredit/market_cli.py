@@ -12,19 +12,22 @@ Registered on the main CLI with ``main.add_command(calibrate)`` (see docs/market
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from gpucredit.errors import GpuCreditError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The fitting, reporting and reading modules are imported by the commands that use them:
 # every other command (and `gpucredit --version`) starts without them.
@@ -49,7 +52,7 @@ def _fail(message: str) -> None:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None or not np.isfinite(v) else f"{v:.4g}"
+    return "-" if v is None or not math.isfinite(v) else f"{v:.4g}"
 
 
 def _print(tables, fit, console: Console) -> None:
@@ -134,7 +137,7 @@ def _from_json(path: Path) -> tuple[dict, dict]:
         raise GpuCreditError(f"{path.name} is not a parameters file written by 'gpucredit "
                              "calibrate --json' (it needs a market_model object of numbers)",
                              argument="market", value=str(path)) from None
-    bad = [k for k, v in kwargs.items() if not np.isfinite(v)]
+    bad = [k for k, v in kwargs.items() if not math.isfinite(v)]
     if bad:
         raise GpuCreditError(f"{path.name}: market_model {', '.join(bad)} must be numbers",
                              argument="market", value=str(path))

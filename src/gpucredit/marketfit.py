@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 
 from gpucredit.errors import GpuCreditError
 
@@ -347,6 +346,8 @@ def _bootstrap(kappa: float, y, X, dt, n_boot: int, rng) -> np.ndarray:
 
 
 def _best_kappa(y, X, dt, coarse=False) -> float:
+    from scipy.optimize import minimize_scalar
+
     lo, hi = np.log(_KAPPA_RANGE[0]), np.log(_KAPPA_RANGE[1])
     grid = np.linspace(lo, hi, 15 if coarse else 41)
     vals = [_profile_nll(np.exp(g), y, X, dt)[0] for g in grid]

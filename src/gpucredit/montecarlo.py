@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.signal import lfilter
 
 from gpucredit._checks import check_periods_per_year, check_range, check_same_periods
 from gpucredit.errors import GpuCreditError
@@ -109,6 +108,8 @@ def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
     is ``(..., T)`` working space. Returns ``(btc / btc_price0, rent_shock)``, both
     ``(..., T)``; the first is a view into ``z``.
     """
+    from scipy.signal import lfilter
+
     dt = 1.0 / periods_per_year
     zb = z[..., 0, :]
     zr = z[..., 1, :]

@@ -7,15 +7,21 @@
 * Annual rates are nominal, compounded once a period: the per-period rate is
   ``annual_rate / periods_per_year`` (the loan-document convention for SOFR + spread).
 * Age at the end of period ``t`` is ``age0 + t / periods_per_year`` years.
+* Dated outputs (a schedule's period ends, a tape's valuation calendar) step whole
+  calendar months from a start date (:func:`add_months`).
 """
 
 from __future__ import annotations
+
+import calendar
+import datetime as dt
 
 import numpy as np
 
 from gpucredit._checks import check_periods_per_year, param
 
-__all__ = ["HOURS_PER_YEAR", "ages", "period_ends", "period_hours", "periodic_rate"]
+__all__ = ["HOURS_PER_YEAR", "add_months", "ages", "period_ends", "period_hours",
+           "periodic_rate"]
 
 HOURS_PER_YEAR = 8760.0
 """Hours in a (non-leap) year, the GPU-hour convention of docs/sources.md."""
@@ -61,3 +67,16 @@ def ages(n_periods: int, periods_per_year: int, age0=0.0) -> np.ndarray:
     """
     a0 = param(age0, "age0", 0)
     return a0 + period_ends(n_periods, periods_per_year)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole months; a month-end stays a month-end.
+
+    >>> add_months(dt.date(2026, 6, 30), 3), add_months(dt.date(2026, 1, 31), 1)
+    (datetime.date(2026, 9, 30), datetime.date(2026, 2, 28))
+    """
+    y, mth = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, mth + 1
+    last = calendar.monthrange(year, month)[1]
+    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return dt.date(year, month, last if month_end else min(day.day, last))

@@ -39,8 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from gpucredit._checks import check_finite, check_range, where
 from gpucredit.errors import GpuCreditError
@@ -171,7 +170,7 @@ def merton_equity(asset_value, asset_vol, debt_face, rate, years) -> MertonEquit
     with :math:`d_1 = [\\ln(V / D) + (r + \\sigma_V^2 / 2) T] / (\\sigma_V \\sqrt{T})` and
     :math:`d_2 = d_1 - \\sigma_V \\sqrt{T}`; the volatility relation is Ito's lemma,
     :math:`\\sigma_E E = (\\partial E / \\partial V) \\sigma_V V`. N is
-    ``scipy.stats.norm.cdf``.
+    ``scipy.special.ndtr`` (what ``scipy.stats.norm.cdf`` computes).
 
     References
     ----------
@@ -193,10 +192,10 @@ def merton_equity(asset_value, asset_vol, debt_face, rate, years) -> MertonEquit
     v, sv, d, r, t = _facilities(asset_value=v, asset_vol=sv, debt_face=d, rate=r, years=t)
     discounted = d * np.exp(-r * t)
     d1, d2 = _d1_d2(v, sv, discounted, t)
-    equity = v * norm.cdf(d1) - discounted * norm.cdf(d2)
+    equity = v * ndtr(d1) - discounted * ndtr(d2)
     with np.errstate(divide="ignore", invalid="ignore"):
         # NaN/inf only where the equity rounds to nothing (assets far below the debt).
-        equity_vol = norm.cdf(d1) * sv * v / equity
+        equity_vol = ndtr(d1) * sv * v / equity
     return MertonEquity(_out(equity), _out(equity_vol))
 
 
@@ -289,8 +288,8 @@ def _asset_value(equity, debt, asset_vol, years, start, maxiter=100):
         if i.size == 0:
             break
         d1, d2 = _d1_d2(x[i], asset_vol[i], debt[i], years[i])
-        delta = norm.cdf(d1)
-        step = (x[i] * delta - debt[i] * norm.cdf(d2) - equity[i]) / delta
+        delta = ndtr(d1)
+        step = (x[i] * delta - debt[i] * ndtr(d2) - equity[i]) / delta
         x[i] -= step
         active[i] = np.isfinite(step) & (np.abs(step) > 1e-14 * np.abs(x[i]))
     x[active | ~np.isfinite(x)] = np.nan
@@ -303,7 +302,7 @@ def _equity_vol_gap(log_vol, equity, equity_vol, debt, years, start):
     vol = np.exp(log_vol)
     x = _asset_value(equity, debt, vol, years, start)
     d1, d2 = _d1_d2(x, vol, debt, years)
-    delta, phi = norm.cdf(d1), norm.pdf(d1)
+    delta, phi = ndtr(d1), np.exp(-d1**2 / 2.0) / np.sqrt(2 * np.pi)
     sqrt_t = np.sqrt(years)
     gap = delta * vol * x - equity_vol * equity
     dx_dvol = -x * phi * sqrt_t / delta  # -vega / delta keeps the equity value fixed
@@ -347,6 +346,8 @@ def _solve_vol(equity, equity_vol, debt, years, tol, maxiter):
 
 def _solve_vol_alone(equity, equity_vol, debt, years, tol):
     """Fallback for one facility: scipy.optimize.brentq on the same guaranteed bracket."""
+    from scipy import optimize
+
     args = tuple(np.atleast_1d(a) for a in (equity, equity_vol, debt, years))
 
     def gap(w):
@@ -475,8 +476,8 @@ def merton_solve(equity_value, equity_vol, debt_face, rate, years, *,
         x = _asset_value(equity, debt, sv, t, np.ones_like(equity))
         # Accept only answers that give back E and sigma_E (to sqrt(tol), relative).
         d1, d2 = _d1_d2(x, sv, debt, t)
-        equity_gap = (x * norm.cdf(d1) - debt * norm.cdf(d2)) / equity - 1.0
-        vol_gap = norm.cdf(d1) * sv * x / (se * equity) - 1.0
+        equity_gap = (x * ndtr(d1) - debt * ndtr(d2)) / equity - 1.0
+        vol_gap = ndtr(d1) * sv * x / (se * equity) - 1.0
     ok &= (np.abs(equity_gap) <= np.sqrt(tol)) & (np.abs(vol_gap) <= np.sqrt(tol))
     v = x * unit
 
@@ -492,7 +493,7 @@ def merton_solve(equity_value, equity_vol, debt_face, rate, years, *,
     sv = np.where(ok, sv, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         d1, d2 = _d1_d2(v, sv, discounted, t)
-        put_over_debt = norm.cdf(-d2) - v / discounted * norm.cdf(-d1)
+        put_over_debt = ndtr(-d2) - v / discounted * ndtr(-d1)
         spread = -np.log1p(-put_over_debt) / t
     if scalar:
         def shape(x):
@@ -502,7 +503,7 @@ def merton_solve(equity_value, equity_vol, debt_face, rate, years, *,
             return x
     return MertonResult(
         asset_value=shape(v), asset_vol=shape(sv), distance_to_default=shape(d2),
-        pd=shape(norm.cdf(-d2)), debt_value=shape(v - e), spread=shape(spread),
+        pd=shape(ndtr(-d2)), debt_value=shape(v - e), spread=shape(spread),
         d1=shape(d1), converged=shape(ok))
 
 

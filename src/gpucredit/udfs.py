@@ -86,6 +86,7 @@ from gpucredit import (
 from gpucredit import rents as rents_mod
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import handles
+from gpucredit.periods import add_months
 
 try:  # the recalculation engine and plain Python use these functions without xlwings
     import xlwings as xw
@@ -1641,8 +1642,6 @@ _SCHEDULE_COLUMNS = {
 
 
 def _period_ends(start: dt.date, periods: np.ndarray, periods_per_year: int) -> list:
-    from gpucredit.engine import add_months
-
     step = 12 // periods_per_year
     return [add_months(start, int(k) * step) for k in periods]
 
