@@ -429,8 +429,8 @@ def _preload(sources: list[Path]) -> None:
     """Import what the computation uses before the bounded child starts: libraries
     mapped under its memory ceiling would count against one workbook's budget, and a
     batch's children share what the parent imported. The worksheet functions (numpy,
-    pandas, scipy: about a second) only when a workbook calls them; the ``formulas``
-    engine is imported in the child that needs it."""
+    pandas, scipy.special: about half a second) only when a workbook calls them; the
+    ``formulas`` engine (which imports scipy.stats) in the child that needs it."""
     import defusedxml.ElementTree  # noqa: F401
     import openpyxl.formula.tokenizer
     import openpyxl.formula.translate  # noqa: F401
@@ -438,9 +438,6 @@ def _preload(sources: list[Path]) -> None:
     import gpucredit.excel.evaluator
 
     if any(_calls_gpu(s) for s in sources):
-        import scipy.optimize
-        import scipy.stats  # noqa: F401
-
         import gpucredit.udfs  # noqa: F401
 
 
