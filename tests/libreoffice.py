@@ -143,6 +143,41 @@ def convert(sources, fmt: str, outdir, *, timeout: float = TIMEOUT) -> list[Path
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def run_basic(code: str, sub: str = "Main", *, timeout: float = TIMEOUT) -> None:
+    """Run ``sub`` of the Basic module ``code`` in LibreOffice headless, as an application
+    macro (``macro:///Standard.Module1.<sub>``) of a throw-away profile: the profile is
+    created first (``--terminate_after_init``), then the module is written into its
+    Standard library. The macro reports through files it writes; a run that does not end
+    within ``timeout`` (a Basic runtime error opens a dialog, which headless LibreOffice
+    waits on) raises :class:`LibreOfficeError`."""
+    from xml.sax.saxutils import escape
+
+    exe = require_soffice()
+    profile = Path(tempfile.mkdtemp(prefix="gpucredit-lo-profile-"))
+    base = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
+            "--nolockcheck"]
+    try:
+        subprocess.run([*base, "--terminate_after_init"], capture_output=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL, check=False)
+        module = profile / "user" / "basic" / "Standard" / "Module1.xba"
+        if not module.is_file():
+            raise LibreOfficeError(f"soffice made no Basic library in {profile}")
+        module.write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE script:module PUBLIC '
+            '"-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">\n'
+            '<script:module xmlns:script="http://openoffice.org/2000/script" '
+            f'script:name="Module1" script:language="StarBasic">{escape(code)}'
+            "</script:module>\n", encoding="utf-8")
+        try:
+            subprocess.run([*base, f"macro:///Standard.Module1.{sub}"], capture_output=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise LibreOfficeError(f"the Basic macro {sub} did not end within {timeout} s "
+                                   "(a runtime error waits on a dialog)") from exc
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def recalculate(source, outdir, *, timeout: float = TIMEOUT) -> Path:
     """Open ``source`` in LibreOffice, compute every formula, save it as xlsx in ``outdir``.
 

@@ -23,6 +23,7 @@ import olefile
 import pytest
 from defusedxml import ElementTree
 from oletools.olevba import VBA_Parser
+from tests import libreoffice as lo
 
 import gpucredit
 from gpucredit import udfs
@@ -128,7 +129,7 @@ def test_the_project_is_gpucredit_with_the_functions_and_no_sample_macro(written
     declared = re.findall(r"^Function (GPU_\w+)\(", vba["xlwings_udfs.bas"], re.M)
     assert declared == udfs.udf_names()
     assert vba["xlwings_udfs.bas"].replace("\r\n", "\n").rstrip("\n") == \
-        addin.UDF_WRAPPERS.read_text().rstrip("\n")
+        addin.udf_module().replace("\r\n", "\n").rstrip("\n")
 
 
 @pytest.mark.libreoffice
@@ -229,3 +230,41 @@ def test_release_workflow_publishes_on_a_version_tag_with_trusted_publishing():
     assert any(s.get("uses", "").startswith("pypa/gh-action-pypi-publish")
                for s in publish["steps"])
     assert not any("password" in str(s.get("with", {})) for s in publish["steps"])
+
+
+def test_every_wrapper_returns_excel_error_values():
+    """Each GPU_ wrapper passes its result through GpuValue (both of its CallUDF lines)."""
+    module = addin.udf_module()
+    n = len(udfs.udf_names())
+    assert module.count("= GpuValue(XLPy.CallUDF(") == 2 * n
+    assert "= XLPy.CallUDF(" not in module
+    assert module.startswith(addin.UDF_WRAPPERS.read_text(encoding="utf-8").split("\n")[0])
+
+
+def test_the_error_conversion_runs_in_a_vba_interpreter(tmp_path):
+    """The add-in's own GpuValue code (not a copy) run by LibreOffice Basic in VBA mode:
+    "#GPU! <why>" becomes #VALUE! (error 2015) and "#N/A" becomes #N/A (2042), in arrays
+    and alone; numbers, other text and empty values pass unchanged."""
+    out = tmp_path / "vba.txt"
+    main = f'''
+Sub Main
+    Dim a(1 To 2, 1 To 3) As Variant
+    Dim r As Variant
+    a(1, 1) = 1.5: a(1, 2) = "#N/A": a(1, 3) = "#GPU! debt_service: row 3 is empty"
+    a(2, 1) = "ok": a(2, 2) = "": a(2, 3) = "#GPU"
+    r = GpuValue(a)
+    Open "{out}" For Output As #1
+    Print #1, "errors " & IsError(r(1, 1)) & IsError(r(1, 2)) & IsError(r(1, 3)) _
+        & IsError(r(2, 1)) & IsError(r(2, 2)) & IsError(r(2, 3))
+    Print #1, "codes " & (r(1, 2) = CVErr(2042)) & (r(1, 3) = CVErr(2015)) _
+        & (r(1, 3) = CVErr(2042))
+    Print #1, "kept " & r(1, 1) & "|" & r(2, 1) & "|" & r(2, 2) & "|" & r(2, 3)
+    Print #1, "alone " & IsError(GpuValue("#GPU! bad")) & (GpuValue("#GPU! bad") = CVErr(2015)) _
+        & IsError(GpuValue(2.5)) & GpuValue(2.5)
+    Close #1
+End Sub
+'''
+    lo.run_basic("Option VBASupport 1\n" + addin.ERROR_VALUES + main)
+    lines = out.read_text().splitlines()
+    assert lines == ["errors FalseTrueTrueFalseFalseFalse", "codes TrueTrueFalse",
+                     "kept 1.5|ok||#GPU", "alone TrueTrueFalse2.5"]

@@ -76,7 +76,7 @@ def _cell(value):
         if value.get("type") == "FormattedNumber":
             return _cell(value["basicValue"])
     if isinstance(value, str):
-        return "missing" if value == "" else value
+        return "missing" if value == "#N/A" else value  # classic: GpuValue makes it #N/A
     if isinstance(value, dt.datetime):
         return _cell((value - dt.datetime(1899, 12, 30)).total_seconds() / 86400.0)
     if isinstance(value, bool):

@@ -49,9 +49,10 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
   shows as a real ``#VALUE!`` carrying the message (hover the error flag), and a missing
   value inside a spilled array is a real ``#N/A`` (xlwings writes the text ``"#N/A"`` as
   an error cell). Classic xlwings (Windows, COM) has no documented way for Python to
-  return an error value (xlwings issue 776), so there the message is text,
-  ``#GPU! <what is wrong>``, and a missing value in an array is an empty cell. Never a
-  traceback; results never contain inf or NaN (Office.js fails on inf).
+  return an error value (xlwings issue 776), so there the message is the text
+  ``#GPU! <what is wrong>`` and a missing value the text ``#N/A``, which the add-in's VBA
+  turns into real ``#VALUE!`` and ``#N/A`` (:data:`gpucredit.excel.addin.ERROR_VALUES`).
+  Never a traceback; results never contain inf or NaN (Office.js fails on inf).
 * Budgets: a call that asks for more periods or paths than :data:`LIMITS` allows is
   refused before any work, with the limit in the message.
 """
@@ -248,8 +249,10 @@ def _fail(message: str):
     return text
 
 
-_MISSING = "#N/A" if RUNTIME == "officejs" else ""
-"""A missing value inside a spilled array: a real #N/A where the runtime can write one."""
+_MISSING = "#N/A"
+"""A missing value inside a spilled array: the text "#N/A", which each runtime writes as a
+real #N/A (Office.js: xlwings writes it as an error cell; classic: the add-in's
+``GpuValue`` turns it into ``CVErr(xlErrNA)``, :data:`gpucredit.excel.addin.ERROR_VALUES`)."""
 
 MISSING_CELL: contextvars.ContextVar[str] = contextvars.ContextVar("gpucredit_missing",
                                                                   default=_MISSING)

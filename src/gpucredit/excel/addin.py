@@ -38,8 +38,9 @@ from pathlib import Path
 from gpucredit import __version__
 from gpucredit.errors import GpuCreditError
 
-__all__ = ["ADDIN_NAME", "CONF_SHEET", "PROJECT", "UDF_MODULES", "UDF_WRAPPERS",
-           "WindowsAddin", "lite_main", "lite_requirements", "write_lite", "write_windows"]
+__all__ = ["ADDIN_NAME", "CONF_SHEET", "ERROR_VALUES", "PROJECT", "UDF_MODULES",
+           "UDF_WRAPPERS", "WindowsAddin", "lite_main", "lite_requirements", "udf_module",
+           "write_lite", "write_windows"]
 
 ADDIN_NAME = "gpucredit.xlam"
 UDF_MODULES = "gpucredit.udfs"
@@ -63,6 +64,39 @@ Function SheetHasValue(wb As Workbook, configKey As String) As Boolean
     If d.Exists(configKey) = True Then SheetHasValue = (CStr(d.Item(configKey)) <> "")
 End Function
 """
+ERROR_VALUES = """
+' gpucredit: Excel error values from the GPU_ functions' results. xlwings' classic path
+' has no way for Python to return one (xlwings issue 776), so each wrapper passes its
+' result through GpuValue: the text "#GPU! <why>" becomes #VALUE! and "#N/A" (a missing
+' value inside an array) becomes #N/A - real error values that IFERROR, ISERROR and ISNA
+' see and that charts skip. Every other value is returned as it came.
+Function GpuValue(ByVal v As Variant) As Variant
+    Dim i As Long, j As Long
+    If IsArray(v) Then
+        For i = LBound(v, 1) To UBound(v, 1)
+            For j = LBound(v, 2) To UBound(v, 2)
+                v(i, j) = GpuCell(v(i, j))
+            Next j
+        Next i
+        GpuValue = v
+    Else
+        GpuValue = GpuCell(v)
+    End If
+End Function
+
+Private Function GpuCell(ByVal x As Variant) As Variant
+    GpuCell = x
+    If VarType(x) = vbString Then
+        If x = "#N/A" Then
+            GpuCell = CVErr(2042)
+        ElseIf Left$(x, 5) = "#GPU!" Then
+            GpuCell = CVErr(2015)
+        End If
+    End If
+End Function
+"""
+"""VBA appended to the wrappers' module (2015 is ``xlErrValue``, 2042 ``xlErrNA``:
+Microsoft, "Cell error values", VBA reference)."""
 CONFIG_ROWS = (("UDF Modules", UDF_MODULES),)
 """The only rows of the config sheet (module docstring: why nothing else)."""
 
@@ -144,6 +178,16 @@ def _xlwings_module(source: str) -> str:
     return source
 
 
+def udf_module() -> str:
+    """The add-in's ``xlwings_udfs`` module: xlwings' wrappers (:data:`UDF_WRAPPERS`),
+    each result passed through ``GpuValue`` (:data:`ERROR_VALUES`, appended)."""
+    source = UDF_WRAPPERS.read_text(encoding="utf-8")
+    wrapped = re.sub(r"^(\s+GPU_\w+ = )(XLPy\.CallUDF\(.*\))(\r?)$", r"\1GpuValue(\2)\3",
+                     source, flags=re.M)
+    newline = "\r\n" if "\r\n" in source else "\n"
+    return wrapped.rstrip() + newline + ERROR_VALUES.replace("\n", newline)
+
+
 def _vba(data: bytes) -> bytes:
     """The add-in's VBA project, named for gpucredit, holding the GPU_ wrappers."""
     from gpucredit.excel.vba_project import VbaProject
@@ -153,7 +197,7 @@ def _vba(data: bytes) -> bytes:
         raise GpuCreditError("this xlwings add-in has no Module1 (its sample macro) to "
                              "replace with the GPU_ functions")
     project.set_source("xlwings", _xlwings_module(project.source("xlwings")))
-    project.set_source("Module1", UDF_WRAPPERS.read_text(encoding="utf-8"), "xlwings_udfs")
+    project.set_source("Module1", udf_module(), "xlwings_udfs")
     project.rename(PROJECT)
     return project.to_bytes()
 
