@@ -327,15 +327,20 @@ def recalc_workbooks(inputs, out, *, values_only: bool = False,
     pairs = list(zip(sources, targets, strict=True))
     done: dict[Path, RecalcResult] = {}
     for group in _template_groups(pairs):
-        _preload([s for s, _ in group])
-        try:
-            computed = run_bounded(_computed_group, [s for s, _ in group], values_only,
-                                   memory_bytes=memory_bytes, seconds=seconds * len(group))
-        except (GpuCreditError, RuntimeError):
-            continue  # over a limit together: each is computed alone below
-        for (s, t), payload in zip(group, computed, strict=True):
-            if payload is not None:
-                done[s] = recalc_workbook(s, t, computed=payload)
+        for engine in ENGINES:
+            _preload([s for s, _ in group], engine)
+            try:
+                computed = run_bounded(_computed_group, [s for s, _ in group], values_only,
+                                       engine, memory_bytes=memory_bytes,
+                                       seconds=seconds * len(group))
+            except (GpuCreditError, RuntimeError):
+                break  # over a limit together: each is computed alone below
+            for (s, t), payload in zip(group, computed, strict=True):
+                if payload is not None and payload != HAND_OVER:
+                    done[s] = recalc_workbook(s, t, computed=payload)
+            group = [pair for pair, p in zip(group, computed, strict=True) if p == HAND_OVER]
+            if len(group) < 2:
+                break
     return [done.get(s) or recalc_workbook(s, t, values_only=values_only,
                                            memory_bytes=memory_bytes, seconds=seconds)
             for s, t in pairs]
@@ -373,10 +378,12 @@ def recalc_workbook(source, target, *, values_only: bool = False,
             raise GpuCreditError("the output would overwrite the input; give another path")
         _check_target(target)
         _check_archive(source)
-        if computed is None:
-            _preload([source])
-            computed = run_bounded(_computed_parts, source, values_only,
+        for engine in ENGINES if computed is None else ():
+            _preload([source], engine)
+            computed = run_bounded(_computed_parts, source, values_only, None, engine,
                                    memory_bytes=memory_bytes, seconds=seconds)
+            if computed != HAND_OVER:
+                break
         parts, counts, result.findings = computed
         result.formula_cells, result.gpu_cells = counts["formulas"], counts["gpu"]
         result.error_cells = len(counts["errors"])
@@ -399,14 +406,15 @@ def recalc_workbook(source, target, *, values_only: bool = False,
     return result
 
 
-def _computed_group(sources: list[Path], values_only: bool) -> list:
-    """:func:`_computed_parts` of workbooks of one shape, sharing one compiled model;
-    None for a workbook that failed (it is then computed alone, to say why)."""
+def _computed_group(sources: list[Path], values_only: bool, engine: str) -> list:
+    """:func:`_computed_parts` of workbooks of one shape, sharing one compiled model of
+    the ``formulas`` engine; None for a workbook that failed (it is then computed alone,
+    to say why)."""
     cache: dict = {}
     out = []
     for source in sources:
         try:
-            out.append(_computed_parts(source, values_only, cache))
+            out.append(_computed_parts(source, values_only, cache, engine))
         except Exception:  # recomputed alone, where the error is reported
             out.append(None)
     return out
@@ -425,12 +433,25 @@ def _template_groups(pairs) -> list[list[tuple[Path, Path]]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _preload(sources: list[Path]) -> None:
-    """Import what the computation uses before the bounded child starts: libraries
-    mapped under its memory ceiling would count against one workbook's budget, and a
-    batch's children share what the parent imported. The worksheet functions (numpy,
-    pandas, scipy.special: about half a second) only when a workbook calls them; the
-    ``formulas`` engine (which imports scipy.stats) in the child that needs it."""
+ENGINES = ("evaluator", "formulas")
+"""The engines tried in turn: gpucredit's evaluator, then, for a workbook it hands over,
+the ``formulas`` engine (see the module docstring)."""
+HAND_OVER = "formulas engine"
+"""What :func:`_computed_parts` returns for a workbook the evaluator hands over."""
+
+
+class _HandOver(Exception):
+    """The evaluator does not compute this workbook."""
+
+
+def _preload(sources: list[Path], engine: str = "evaluator") -> None:
+    """Import what the computation uses before the bounded child starts: a library loaded
+    under the child's memory ceiling counts against one workbook's budget (and OpenBLAS,
+    loaded by scipy.linalg under a small ceiling, spins instead of failing), and a batch's
+    children share what the parent imported. The worksheet functions (numpy, pandas,
+    scipy.special: about half a second) only when a workbook calls them; the ``formulas``
+    engine (which imports scipy.stats and scipy.optimize: another half second) only for
+    the workbooks the evaluator hands over."""
     import defusedxml.ElementTree  # noqa: F401
     import openpyxl.formula.tokenizer
     import openpyxl.formula.translate  # noqa: F401
@@ -439,6 +460,11 @@ def _preload(sources: list[Path]) -> None:
 
     if any(_calls_gpu(s) for s in sources):
         import gpucredit.udfs  # noqa: F401
+    if engine == "formulas":
+        import scipy.optimize
+        import scipy.stats  # noqa: F401
+
+        register_gpu_functions()
 
 
 def _calls_gpu(source: Path) -> bool:
@@ -448,10 +474,15 @@ def _calls_gpu(source: Path) -> bool:
                    if part in zf.namelist())
 
 
-def _computed_parts(source: Path, values_only: bool, cache: dict | None = None):
-    """(edited parts, counts, sandbox findings) of one workbook: the work that runs in
-    the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
-    values, findings, spills = _compute(source, cache)
+def _computed_parts(source: Path, values_only: bool, cache: dict | None = None,
+                    engine: str = "evaluator"):
+    """(edited parts, counts, sandbox findings) of one workbook, or :data:`HAND_OVER`
+    when ``engine`` is the evaluator and it does not compute the workbook: the work that
+    runs in the bounded child process (:func:`gpucredit.excel.bounded.run_bounded`)."""
+    try:
+        values, findings, spills = _compute(source, cache, engine)
+    except _HandOver:
+        return HAND_OVER
     parts, counts = _patched_parts(source, values, values_only, findings, spills)
     return parts, counts, findings
 
@@ -505,12 +536,13 @@ def _quiet_progress():
         engine.tqdm = real
 
 
-def _compute(path: Path, cache: dict | None = None):
+def _compute(path: Path, cache: dict | None = None, engine: str = "formulas"):
     """Every computed range of the workbook's sandboxed copy (see
     :mod:`gpucredit.excel.sandbox`): (SHEET in capitals, A1 ref) -> 2-D values; the
     sandbox's findings; and the dynamic arrays' spills (:func:`_respill`). With a
     ``cache`` (a dict), a model compiled for a workbook of the same shape is reused
-    (:mod:`gpucredit.excel.templates`)."""
+    (:mod:`gpucredit.excel.templates`). ``engine`` "evaluator" raises :class:`_HandOver`
+    when the evaluator does not compute the workbook."""
     key = template_key(path) if cache is not None else None
     with zipfile.ZipFile(path) as zf:
         cut = sandbox(zf)
@@ -527,10 +559,12 @@ def _compute(path: Path, cache: dict | None = None):
                 _BLOCKED.clear()
                 _BLOCKED.update((alias[s], a.cell) for s, found in spills.items()
                                 for a, _, blocker in found.values() if blocker)
-                solution = None if model is not None else _evaluated(zf, cut.parts)
-                if solution is None:  # the formulas engine, from here on
-                    if _calls_gpu(path):
-                        register_gpu_functions()
+                if engine == "evaluator":
+                    solution = _evaluated(zf, cut.parts)
+                    if solution is None:
+                        raise _HandOver
+                else:
+                    register_gpu_functions()
                     _write_copy(zf, copy, cut.parts)
                     with _quiet_progress():
                         model, solution = _solve(copy, cache, key)
