@@ -411,16 +411,17 @@ def recalc(tape: Path, output: Path, paths: int | None, seed: int | None,
            periods_format: str, quiet: bool):
     """Recompute every facility of a loan tape and write a results workbook."""
     from gpucredit import limits
-    from gpucredit.engine import RecalcOptions
-    from gpucredit.engine import recalc as run
 
     memory = limits.parse_bytes(max_memory)
     plan = _recalc_plan(tape, output, csv_dir, market_file)
     started = time.perf_counter()
-    # The processes engine's workers start (their server imports the engine) while the
-    # tape is read, instead of after it.
+    # The processes engine's workers start (their server imports the engine) while this
+    # process imports it and reads the tape, instead of after.
     early = _mapper(engine, scheduler, warm=True) if engine == "processes" else None
     try:
+        from gpucredit.engine import RecalcOptions
+        from gpucredit.engine import recalc as run
+
         fitted, forwards, market_text = _market_model(market_file)
         loaded = _load(tape, strict)
         if loaded.report.exit_status == EXIT_UNUSABLE:
