@@ -41,7 +41,9 @@ cells in 10-20 s even in ``write_only`` mode), too slow for a 10,000-facility ta
 openpyxl writes the workbook's frame (styles, headers, formulas, conditional formats,
 charts) in ``write_only`` mode, and the data rows of the big tables are then streamed
 into the saved package as plain sheet XML (numbers, inline strings, dates as serial
-numbers), several times faster.
+numbers), several times faster. The chunks of XML are deflated in a thread while the next
+is built (zlib lets the interpreter go meanwhile); with ``mapper`` (the processes engine's
+workers) the rows are rendered in other processes, a spooled table's pieces read there.
 
 Safety
 ------
