@@ -42,6 +42,35 @@ def test_equals_the_local_engine(tape, chunk_size):
                                       check_exact=True, obj=name)
 
 
+def test_warm_workers_give_the_same_results(tape):
+    """Workers started ahead (while the command line reads the tape) run the same chunks."""
+    rows, a = tape
+    options = RecalcOptions(n_paths=32, seed=5, chunk_size=2)
+    local = recalc(rows, a, options)
+    mapper, close = process_mapper(2, warm=True)
+    try:
+        got = recalc(rows, a, options, mapper=mapper)
+    finally:
+        close()
+    for name in TABLES + SUMMARIES:
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(local, name),
+                                      check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize(("engine", "rows", "workers", "expected"), [
+    ("processes", 10_000, 2, 1667),  # six chunks, not five: no worker idles at the end
+    ("processes", 1_000, 2, 500),
+    ("processes", 8_000, 2, 2000),   # four already: unchanged
+    ("processes", 3, 4, 1),
+    ("local", 10_000, 2, 2000),
+])
+def test_cli_chunks_even_out_over_the_workers(monkeypatch, engine, rows, workers, expected):
+    from gpucredit import cli, processes
+
+    monkeypatch.setattr(processes, "default_workers", lambda: workers)
+    assert cli._chunk_size(engine, rows, 2000) == expected
+
+
 def test_a_chunk_that_raises_stops_the_run():
     mapper, close = process_mapper(1)
     try:

@@ -630,6 +630,40 @@ def test_every_period_beside_a_spooled_workbook(tmp_path, periods_format):
     assert name in ws.cell(2, 1).value
 
 
+def test_rendered_in_worker_processes_the_same_bytes(tmp_path):
+    """The big sheets' rows rendered by worker processes (the processes engine's
+    mapper), spooled pieces read there: every part byte for byte the in-process one's."""
+    from gpucredit.processes import process_mapper
+
+    kept = make_result()
+    kept.metrics.loc["NW-1", "mc_pd"] = np.nan  # its spooled piece has no such column
+    back = spooled(kept, tmp_path)
+    here = write_results(back, tmp_path / "here.xlsx")
+    mapper, close = process_mapper(2)
+    try:
+        there = write_results(back, tmp_path / "there.xlsx", mapper=mapper)
+    finally:
+        close()
+    with zipfile.ZipFile(here) as a, zipfile.ZipFile(there) as b:
+        assert a.namelist() == b.namelist()
+        differ = [n for n in a.namelist() if a.read(n) != b.read(n)]
+    assert differ in ([], ["docProps/core.xml"])  # only the time it was made
+    ws = openpyxl.load_workbook(there, read_only=True)["Metrics"]
+    ids = [r[0] for r in ws.iter_rows(min_row=FIRST, values_only=True)]
+    assert ids == list(kept.metrics.index)  # the pieces in order, every row once
+
+
+def test_a_failing_deflate_thread_fails_the_write(tmp_path, monkeypatch):
+    """Chunks are deflated in a thread: its error reaches the caller, nothing is left."""
+    def text_not_bytes(block):
+        yield '<row r="4"><c r="A4"><v>1</v></c></row>'  # the handle takes bytes only
+
+    monkeypatch.setattr(results, "_rows_xml", text_not_bytes)
+    with pytest.raises(TypeError):
+        write_results(make_result(), tmp_path / "r.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- CSV tables
 
 class TestCsvTables:

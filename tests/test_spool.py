@@ -55,3 +55,17 @@ def test_empty_and_removed(tmp_path):
     table.remove()
     assert not list(tmp_path.iterdir())
     assert list(table.pieces()) == []
+
+
+def test_handles_read_the_pieces_elsewhere(tmp_path):
+    """A piece's handle is small and picklable and reads back what pieces() gives."""
+    import pickle
+
+    table = SpooledTable(tmp_path, "t")
+    for p in pieces():
+        table.append(p)
+    handles = table.handles(["mc_cum_pd_y5", "debt"])
+    assert [h.rows for h in handles] == [2, 1]
+    for handle, piece in zip(handles, table.pieces(["mc_cum_pd_y5", "debt"]), strict=True):
+        pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(handle)).read(), piece,
+                                      check_exact=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -41,7 +43,7 @@ def _context():
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
-def process_mapper(workers: int | None = None
+def process_mapper(workers: int | None = None, *, warm: bool = False
                    ) -> tuple[Callable[[Callable, list], Iterator[tuple[int, object]]],
                               Callable[[], None]]:
     """A ``mapper`` for :func:`gpucredit.engine.recalc` that runs chunks in processes.
@@ -50,6 +52,10 @@ def process_mapper(workers: int | None = None
     ----------
     workers : int, optional
         Worker processes; default :func:`default_workers`.
+    warm : bool, default False
+        Start the server process and the workers now, in a background thread, instead
+        of at the first chunk: the server's import of the engine (a second or so) then
+        overlaps whatever the caller does meanwhile (the command line reads the tape).
 
     Returns
     -------
@@ -71,6 +77,10 @@ def process_mapper(workers: int | None = None
         raise GpuCreditError(f"workers must be a whole number >= 1, got {workers!r}",
                              argument="workers", value=workers)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=_context())
+    if warm:
+        # Each submit starts a worker while none is idle: n short naps start all n.
+        threading.Thread(target=lambda: [pool.submit(time.sleep, 0.05) for _ in range(n)],
+                         daemon=True, name="gpucredit-warm-workers").start()
 
     def mapper(fn: Callable, chunks: list) -> Iterator[tuple[int, object]]:
         pending: dict[Future, int] = {}

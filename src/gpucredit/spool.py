@@ -28,11 +28,29 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["SpooledTable"]
+__all__ = ["SpooledPiece", "SpooledTable"]
+
+
+@dataclass(frozen=True)
+class SpooledPiece:
+    """One piece of a :class:`SpooledTable`, to be read where it is needed: its file, the
+    columns to read it with and its rows (small and picklable, for a worker process on
+    the same machine)."""
+
+    path: Path
+    columns: tuple[str, ...]
+    rows: int
+
+    def read(self) -> pd.DataFrame:
+        """The piece with :attr:`columns` (blanks where it had none)."""
+        piece = pd.read_pickle(self.path)
+        wanted = list(self.columns)
+        return piece.reindex(columns=wanted) if list(piece.columns) != wanted else piece
 
 
 class SpooledTable:
@@ -60,6 +78,7 @@ class SpooledTable:
         self.name = name
         self.keep_index = keep_index
         self._files: list[Path] = []
+        self._lengths: list[int] = []
         self._rows = 0
         self._columns: dict[str, None] = {}
 
@@ -70,6 +89,7 @@ class SpooledTable:
         path = self.folder / f"{self.name}-{len(self._files):06d}.pkl"
         frame.to_pickle(path)
         self._files.append(path)
+        self._lengths.append(len(frame))
         self._rows += len(frame)
         self._columns.update(dict.fromkeys(map(str, frame.columns)))
 
@@ -91,10 +111,15 @@ class SpooledTable:
 
     def pieces(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The pieces in order, each with ``columns`` (default all), one at a time."""
-        wanted = self.columns if columns is None else list(columns)
-        for path in self._files:
-            piece = pd.read_pickle(path)
-            yield piece.reindex(columns=wanted) if list(piece.columns) != wanted else piece
+        for piece in self.handles(columns):
+            yield piece.read()
+
+    def handles(self, columns: list[str] | None = None) -> list[SpooledPiece]:
+        """The pieces in order, unread (:class:`SpooledPiece`), each to be read with
+        ``columns`` (default all)."""
+        wanted = tuple(self.columns if columns is None else columns)
+        return [SpooledPiece(path, wanted, n)
+                for path, n in zip(self._files, self._lengths, strict=True)]
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table, or only ``columns`` of it (what fits in memory)."""
@@ -108,3 +133,4 @@ class SpooledTable:
         for path in self._files:
             path.unlink(missing_ok=True)
         self._files.clear()
+        self._lengths.clear()

@@ -41,7 +41,9 @@ cells in 10-20 s even in ``write_only`` mode), too slow for a 10,000-facility ta
 openpyxl writes the workbook's frame (styles, headers, formulas, conditional formats,
 charts) in ``write_only`` mode, and the data rows of the big tables are then streamed
 into the saved package as plain sheet XML (numbers, inline strings, dates as serial
-numbers), several times faster.
+numbers), several times faster. The chunks of XML are deflated in a thread while the next
+is built (zlib lets the interpreter go meanwhile); with ``mapper`` (the processes engine's
+workers) the rows are rendered in other processes, a spooled table's pieces read there.
 
 Safety
 ------
@@ -56,7 +58,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import queue
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -79,7 +83,7 @@ from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
 from gpucredit.excel import styles as st
 from gpucredit.excel.files import staged_files
-from gpucredit.spool import SpooledTable
+from gpucredit.spool import SpooledPiece, SpooledTable
 from gpucredit.tape import schema
 
 __all__ = [
@@ -165,9 +169,48 @@ def rewrite_package(source: Path, target: Path, parts: dict | None = None, *,
                     if hasattr(info, attr):
                         setattr(info, attr, 1)
                 with zout.open(info, "w", force_zip64=True) as handle:
-                    new(handle, old)
+                    behind = _WriteBehind(handle)
+                    try:
+                        new(behind, old)
+                    except BaseException:
+                        behind.close(failed=True)
+                        raise
+                    behind.close()
             else:
                 zout.writestr(info, new)
+
+
+class _WriteBehind:
+    """A part's handle written from a thread: deflating and the CRC (zlib lets other
+    threads run meanwhile) overlap building the next chunk of XML, which holds the
+    interpreter. At most ``depth`` chunks wait; the bytes and their order are the same."""
+
+    def __init__(self, handle, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(handle,), daemon=True,
+                                        name="gpucredit-zip-writer")
+        self._thread.start()
+
+    def _run(self, handle) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    handle.write(chunk)
+                except BaseException as exc:  # raised in the caller's thread
+                    self._error = exc
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self, failed: bool = False) -> None:
+        """Wait for the chunks written; raise the thread's error unless ``failed``."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and not failed:
+            raise self._error
 
 
 def _fix_modified(core: bytes) -> bytes:
@@ -458,24 +501,29 @@ def _column_xml(kind: str, values: np.ndarray, letter: str, rows: list[str],
     """One column's cells (one XML string per row; '' for a blank)."""
     s = f' s="{style}"' if style else ""
     if kind in ("num", "date", "int"):
-        if kind == "int":
-            texts = values.astype(str).tolist()
-            return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' for r, v in zip(rows, texts,
-                                                                            strict=True)]
+        head, mid = f'<c r="{letter}', f'"{s}><v>'
+        if kind == "int":  # str of a Python int: the text numpy's astype(str) gives
+            return [head + r + mid + v + "</v></c>"
+                    for r, v in zip(rows, map(str, values.tolist()), strict=True)]
         ok = np.isfinite(values)
         # Python's shortest round-trip repr: the text numpy's astype(str) gives, twice as fast
-        texts = list(map(repr, np.where(ok, values, 0.0).tolist()))
-        return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' if good else ""
+        texts = map(repr, np.where(ok, values, 0.0).tolist())
+        if ok.all():
+            return [head + r + mid + v + "</v></c>" for r, v in zip(rows, texts, strict=True)]
+        return [head + r + mid + v + "</v></c>" if good else ""
                 for r, v, good in zip(rows, texts, ok.tolist(), strict=True)]
     if kind == "bool":
         return [f'<c r="{letter}{r}" t="b"{s}><v>{int(v)}</v></c>'
                 for r, v in zip(rows, values.tolist(), strict=True)]
     if kind == "text":
-        memo = {v: _xml_text(v) if clean_text(v) else None
-                for v in set(values.tolist()) if not _blank(v)}
-        return [f'<c r="{letter}{r}" t="inlineStr"{s}><is>{memo[v]}</is></c>'
-                if not _blank(v) and memo[v] else ""
-                for r, v in zip(rows, values.tolist(), strict=True)]
+        # One lookup a cell: each distinct value's cell text once ('' for a blank, which
+        # includes text that is empty once cleaned), the row number put in per cell.
+        items = values.tolist()
+        memo = {v: (f'" t="inlineStr"{s}><is>{_xml_text(v)}</is></c>'
+                    if not _blank(v) and clean_text(v) else "") for v in set(items)}
+        head = f'<c r="{letter}'
+        return [head + r + cell if cell else ""
+                for r, cell in zip(rows, map(memo.__getitem__, items), strict=True)]
     out = []
     for r, v in zip(rows, values.tolist(), strict=True):
         if _blank(v):
@@ -496,26 +544,76 @@ def _column_xml(kind: str, values: np.ndarray, letter: str, rows: list[str],
     return out
 
 
+def _pieces(block: _Block) -> Iterator[tuple]:
+    """The block's rows as render tasks, in order: ``(rows, with_id, first_row,
+    first_col, styles)``, ``rows`` a whole frame or an unread :class:`SpooledPiece` (the
+    pieces each column's kind is read from, as before: the same bytes)."""
+    table, first = block.frame, block.first_row
+    if not isinstance(table, SpooledTable):
+        yield table, False, first, block.first_col, block.styles
+        return
+    for piece in table.handles():
+        yield piece, table.keep_index, first, block.first_col, block.styles
+        first += piece.rows
+
+
+def _render(rows, with_id: bool, first_row: int, first_col: int, styles: list[int]
+            ) -> Iterator[bytes]:
+    """Rows of a table as sheet XML, in chunks, from ``first_row`` down."""
+    frame = rows.read() if isinstance(rows, SpooledPiece) else rows
+    if with_id:
+        frame = _with_id(frame)
+    n = len(frame)
+    columns = [(_kind(frame.iloc[:, j]), get_column_letter(first_col + j), styles[j])
+               for j in range(frame.shape[1])]
+    for start in range(0, n, _DATA_CHUNK):
+        stop = min(n, start + _DATA_CHUNK)
+        rows_ = [str(first_row + i) for i in range(start, stop)]
+        cols = [_column_xml(kind, values[start:stop], letter, rows_, style)
+                for (kind, values), letter, style in columns]
+        text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
+                       for r, cells in zip(rows_, zip(*cols, strict=True), strict=True))
+        yield text.encode("utf-8")
+
+
+def _render_task(task: tuple) -> bytes:
+    """One render task's XML (what a worker process returns)."""
+    return b"".join(_render(*task))
+
+
 def _rows_xml(block: _Block) -> Iterator[bytes]:
     """The block's rows as sheet XML, in chunks, one piece of the table at a time."""
-    first = block.first_row
-    for frame in _parts(block.frame):
-        n = len(frame)
-        columns = [(_kind(frame.iloc[:, j]), get_column_letter(block.first_col + j),
-                    block.styles[j]) for j in range(frame.shape[1])]
-        for start in range(0, n, _DATA_CHUNK):
-            stop = min(n, start + _DATA_CHUNK)
-            rows = [str(first + i) for i in range(start, stop)]
-            cols = [_column_xml(kind, values[start:stop], letter, rows, style)
-                    for (kind, values), letter, style in columns]
-            text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
-                           for r, cells in zip(rows, zip(*cols, strict=True), strict=True))
-            yield text.encode("utf-8")
-        first += n
+    for task in _pieces(block):
+        yield from _render(*task)
 
 
-def _splice(block: _Block):
-    """A part writer (for :func:`rewrite_package`) that inserts the block's rows."""
+class _Rendered:
+    """Every block's rows rendered by a ``mapper`` (worker processes), handed out in
+    order whatever order the tasks finish in."""
+
+    def __init__(self, mapper, blocks: list[_Block]):
+        tasks, self._spans = [], []
+        for block in blocks:
+            start = len(tasks)
+            tasks += list(_pieces(block))
+            self._spans.append(range(start, len(tasks)))
+        self._results = iter(mapper(_render_task, tasks))
+        self._done: dict[int, bytes] = {}
+
+    def chunks(self, k: int):
+        """The ``k``-th block's XML chunks (blocks are asked for in turn)."""
+        def get() -> Iterator[bytes]:
+            for i in self._spans[k]:
+                while i not in self._done:
+                    j, xml = next(self._results)
+                    self._done[j] = xml
+                yield self._done.pop(i)
+        return get
+
+
+def _splice(block: _Block, chunks=None):
+    """A part writer (for :func:`rewrite_package`) that inserts the block's rows (from
+    ``chunks()``, default :func:`_rows_xml`)."""
     def write(handle, old: bytes) -> None:
         xml = old.decode("utf-8")
         if "</sheetData>" not in xml:
@@ -526,7 +624,7 @@ def _splice(block: _Block):
         head = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{last_col}{last_row}"/>',
                       head, count=1)
         handle.write(head.encode("utf-8"))
-        for chunk in _rows_xml(block):
+        for chunk in (_rows_xml(block) if chunks is None else chunks()):
             handle.write(chunk)
         handle.write(("</sheetData>" + tail).encode("utf-8"))
     return write
@@ -1325,7 +1423,7 @@ def write_results(result: RecalcResult, path, *,
                   max_period_rows: int | None = DEFAULT_MAX_PERIOD_ROWS,
                   rows_per_sheet: int = EXCEL_MAX_ROWS - HEADER_ROWS,
                   chart_facilities: int = CHART_FACILITIES,
-                  periods_format: str = "csv") -> Path:
+                  periods_format: str = "csv", mapper=None) -> Path:
     """Write a recalculated loan tape as a results workbook, whole or not at all.
 
     Parameters
@@ -1347,6 +1445,12 @@ def write_results(result: RecalcResult, path, *,
         The file every period goes to when they are too many for the workbook:
         :func:`periods_csv_path` or :func:`periods_parquet_path` (pyarrow, the ``parquet``
         extra: columnar, typed, read by ``pandas.read_parquet``).
+    mapper : callable, optional
+        Renders the big tables' rows as sheet XML in worker processes on this machine:
+        ``mapper(fn, tasks)`` yielding ``(task index, fn(task))`` in any order, such as
+        :func:`gpucredit.processes.process_mapper`'s (spooled tables are read from their
+        files in the workers). The workbook's bytes are the same; this process only
+        deflates them. Default: rendered here.
 
     Returns
     -------
@@ -1457,8 +1561,10 @@ def write_results(result: RecalcResult, path, *,
             _discard(book.wb)
             raise
         parts = _sheet_parts(frame_path)
+        rendered = _Rendered(mapper, book.blocks) if mapper is not None else None
         rewrite_package(frame_path, final_path,
-                        {parts[b.sheet]: _splice(b) for b in book.blocks})
+                        {parts[b.sheet]: _splice(b, rendered and rendered.chunks(k))
+                         for k, b in enumerate(book.blocks)})
     return path
 
 
