@@ -38,7 +38,9 @@ def default_workers() -> int:
 def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["gpucredit.engine"])
+        # what every chunk imports, loaded once in the server the workers fork from: the
+        # engine, and scipy.signal (the Monte Carlo's AR(1) filter, imported where used)
+        ctx.set_forkserver_preload(["gpucredit.engine", "scipy.signal"])
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
