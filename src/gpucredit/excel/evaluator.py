@@ -145,7 +145,7 @@ def _read(zf: zipfile.ZipFile, parts: dict):
             elif fa.get("t") == "shared" or not text:
                 raise Unsupported("a shared formula the compute copy did not expand")
             formulas.append(_Formula(i, r, c, text, area))
-    return sheets, constants, formulas, _names(book, sheets)
+    return sheets, constants, formulas, _names(book)
 
 
 def _area(ref: str) -> tuple[int, int, int, int]:
@@ -156,7 +156,7 @@ def _area(ref: str) -> tuple[int, int, int, int]:
     return (r0, c0, int(m[4]), col_number(m[3])) if m[3] else (r0, c0, r0, c0)
 
 
-def _names(book: str | None, sheets: list[str]) -> dict[tuple[int | None, str], str]:
+def _names(book: str | None) -> dict[tuple[int | None, str], str]:
     """(sheet index for a sheet's own name or None, NAME) -> its definition."""
     out = {}
     for m in _DEFINED.finditer(book or ""):

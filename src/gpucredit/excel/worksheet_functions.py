@@ -644,18 +644,6 @@ def _exp(x):
         return NUM
 
 
-def _if(cond, yes=True, no=False):  # evaluated lazily by the evaluator; here for arrays
-    return yes if cond else no
-
-
-def _iferror(v, alt):
-    return alt if type(v) is XlErr else v
-
-
-def _ifna(v, alt):
-    return alt if type(v) is XlErr and v.code == "#N/A" else v
-
-
 def _is_number(v):
     return type(v) in (float, int)
 
@@ -756,9 +744,9 @@ FUNCTIONS: dict[str, Spec] = {
     "SUMIF": Spec(_sumif, "axa", 2, 3),
     "COUNTIFS": Spec(_countifs, "ax" * 127, 2, 254),
     "SUMIFS": Spec(_sumifs, "a" + "ax" * 127, 3, 255),
-    "IF": Spec(_if, "bxx", 1, 3),
-    "IFERROR": Spec(_iferror, "xx", 2, 2),
-    "IFNA": Spec(_ifna, "xx", 2, 2),
+    "IF": Spec(None, "bxx", 2, 3),  # IF, IFERROR, IFNA: the evaluator computes them,
+    "IFERROR": Spec(None, "xx", 2, 2),  # each only the branch it returns
+    "IFNA": Spec(None, "xx", 2, 2),
     "ISNUMBER": Spec(_is_number, "x", 1, 1),
     "ISTEXT": Spec(lambda v: type(v) is str, "x", 1, 1),
     "ISBLANK": Spec(lambda v: v is None, "x", 1, 1),
