@@ -127,6 +127,8 @@ def _battery(path):
     ws[f"D{n + 7}"] = ArrayFormula(f"D{n + 7}:D{n + 9}", "=IF(Data!C1:C3>5,\"big\",\"small\")")
     ws[f"D{n + 11}"] = ArrayFormula(f"D{n + 11}:D{n + 11}", "=SUM(Data!A1:A3*Data!C1:C3)")
     ws[f"D{n + 13}"] = ArrayFormula(f"D{n + 13}:D{n + 14}", "=ABS(Data!A3:A4)")
+    ws[f"D{n + 16}"] = ArrayFormula(f"D{n + 16}:D{n + 18}",
+                                    '=IFERROR(1/(Data!C1:C3-7),"x")')
     wb.save(path)
     return path
 

@@ -436,70 +436,81 @@ class _Compiler:
         if not spec.lo <= len(args) <= spec.hi:
             return lambda r, c: VALUE
         if name in ("IF", "IFERROR", "IFNA"):
-            return self._lazy(name, [self.compile(a, array, home) for a in args])
+            return _lazy(name, [self.compile(a, array, home) for a in args])
         kinds = [spec.kind(i) for i in range(len(args))]
         fs = [(lambda r, c: _OMIT) if a == ("missing",) else
               self.compile(a, array, home, "range" if k == "a" else "value")
               for a, k in zip(args, kinds, strict=True)]
-        func = spec.func
-        scalar = [i for i, k in enumerate(kinds) if k != "a"]
-
-        def one(*vals):
-            vals = list(vals)
-            while vals and vals[-1] is _OMIT and len(vals) > spec.lo:
-                vals.pop()  # an omitted optional argument takes its default
-            for i in range(len(vals)):
-                v = None if vals[i] is _OMIT else vals[i]
-                if kinds[i] != "a":
-                    v = _coerce(kinds[i], v)
-                    if type(v) is XlErr and kinds[i] != "x":
-                        return v
-                vals[i] = v
-            return func(*vals)
-
-        def run(r, c):
-            vals = [f(r, c) for f in fs]
-            if any(type(vals[i]) is Arr for i in scalar):
-                lifted = [vals[i] if i in scalar else _Whole(vals[i]) for i in range(len(vals))]
-                return _broadcast(lifted, lambda *v: one(*[x.v if type(x) is _Whole else x
-                                                             for x in v]))
-            return one(*vals)
-        return run
-
-    @staticmethod
-    def _lazy(name: str, fs: list):
-        """IF, IFERROR and IFNA compute only the branch they return."""
-        def pick(cond, r, c, yes, no):
-            if name == "IF":
-                b = wf.to_bool(cond)
-                if type(b) is XlErr:
-                    return b
-                if b:
-                    return yes(r, c) if yes else True
-                return no(r, c) if no else False
-            hit = type(cond) is XlErr and (name == "IFERROR" or cond.code == "#N/A")
-            return yes(r, c) if hit else cond
-
-        first, rest = fs[0], fs[1:]
-        yes = rest[0] if rest else None
-        no = rest[1] if len(rest) > 1 else None
-        if name != "IF":
-            yes, no = rest[0], None
-
-        def run(r, c):
-            cond = first(r, c)
-            if type(cond) is Arr:
-                y = yes(r, c) if yes else True
-                n = no(r, c) if no else False
-                return _broadcast([cond, y, n], lambda k, a, b: pick(
-                    k, r, c, (lambda *_: a), (lambda *_: b)))
-            return pick(cond, r, c, yes, no)
-        return run
+        return _call(spec, kinds, fs)
 
     def _gpu(self, name: str, args: list, array: bool, home: int):
         call = self.book.gpu(name)
         fs = [self.compile(a, array, home, "range") for a in args]
         return lambda r, c: call([f(r, c) for f in fs])
+
+
+def _call(spec: wf.Spec, kinds: list[str], fs: list):
+    """A function call: arguments coerced to their kinds (an error in a number, logical or
+    text argument is the result), omitted trailing ones left to the function's defaults,
+    and single-value arguments given an array computed element by element."""
+    scalar = [i for i, k in enumerate(kinds) if k != "a"]
+
+    def one(*vals):
+        vals = list(vals)
+        while vals and vals[-1] is _OMIT and len(vals) > spec.lo:
+            vals.pop()
+        for i, v in enumerate(vals):
+            v = None if v is _OMIT else v
+            if kinds[i] != "a":
+                v = _coerce(kinds[i], v)
+                if type(v) is XlErr and kinds[i] != "x":
+                    return v
+            vals[i] = v
+        return spec.func(*vals)
+
+    def whole(*vals):
+        return one(*[v.v if type(v) is _Whole else v for v in vals])
+
+    def run(r, c):
+        vals = [f(r, c) for f in fs]
+        if any(type(vals[i]) is Arr for i in scalar):
+            return _broadcast([v if i in scalar else _Whole(v) for i, v in enumerate(vals)],
+                              whole)
+        return one(*vals)
+    return run
+
+
+def _lazy(name: str, fs: list):
+    """IF, IFERROR and IFNA: only the branch returned is computed (both, element by
+    element, when the condition is an array)."""
+    test = fs[0]
+    if name == "IF":
+        yes = fs[1] if len(fs) > 1 else (lambda r, c: True)
+        no = fs[2] if len(fs) > 2 else (lambda r, c: False)
+
+        def pick(k, a, b):
+            k = wf.to_bool(k)
+            return k if type(k) is XlErr else (a if k else b)
+
+        def run_if(r, c):
+            cond = test(r, c)
+            if type(cond) is Arr:
+                return _broadcast([cond, yes(r, c), no(r, c)], pick)
+            k = wf.to_bool(cond)
+            return k if type(k) is XlErr else (yes(r, c) if k else no(r, c))
+        return run_if
+
+    alt = fs[1]
+
+    def caught(v) -> bool:
+        return type(v) is XlErr and (name == "IFERROR" or v.code == "#N/A")
+
+    def run_iferror(r, c):
+        v = test(r, c)
+        if type(v) is Arr:
+            return _broadcast([v, alt(r, c)], lambda x, y: y if caught(x) else x)
+        return alt(r, c) if caught(v) else v
+    return run_iferror
 
 
 class _Whole:
