@@ -154,15 +154,19 @@ def test_every_function_and_rule_agrees_with_libreoffice(tmp_path):
     a = openpyxl.load_workbook(res.output, data_only=True)["F"]
     b = openpyxl.load_workbook(theirs, data_only=True)["F"]
     formulas = openpyxl.load_workbook(src)["F"]
+    cells = {c.coordinate: c.value for row in formulas.iter_rows() for c in row
+             if c.value is not None and c.column != 3}
+    for anchor, ref in formulas.array_formulae.items():  # every cell an array fills
+        for row in formulas[ref]:
+            for c in row:
+                cells.setdefault(c.coordinate, f"(in {anchor}'s array)")
+    assert sum(1 for v in cells.values() if isinstance(v, str) and v.startswith("(in")) >= 10
     wrong = []
-    for row in formulas.iter_rows():
-        for cell in row:
-            if cell.value is None or cell.column == 3:
-                continue
-            x, y = a[cell.coordinate].value, b[cell.coordinate].value
-            if not _same(x, y):
-                text = getattr(cell.value, "text", cell.value)
-                wrong.append(f"{cell.coordinate} {text}: ours {x!r}, LibreOffice {y!r}")
+    for coordinate, formula in cells.items():
+        x, y = a[coordinate].value, b[coordinate].value
+        if not _same(x, y):
+            text = getattr(formula, "text", formula)
+            wrong.append(f"{coordinate} {text}: ours {x!r}, LibreOffice {y!r}")
     assert not wrong, "\n".join(wrong)
     for i, (f, expected) in enumerate(EXCEL_NOT_LIBREOFFICE, start=len(BATTERY) + 1):
         assert _same(a.cell(i, 3).value, expected), (f, a.cell(i, 3).value)
