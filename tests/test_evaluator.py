@@ -74,6 +74,11 @@ BATTERY = [
     "=MATCH(7,Data!C1:C6,0)", '=MATCH("abc",Data!B1:B6,0)', '=MATCH("a*",Data!B1:B6,0)',
     "=MATCH(5,{1,3,5,7},1)", "=MATCH(4,{1,3,5,7})", "=MATCH(0,{1,3,5,7},1)",
     "=SUM({1,2;3,4})", "=INDEX({1,2;3,4},2,1)",
+    '=VLOOKUP("abc",Data!B1:C6,2,FALSE)', "=VLOOKUP(2,Data!A1:C3,3,FALSE)",
+    "=VLOOKUP(5,{1,10;3,30;7,70},2)", "=VLOOKUP(5,{1,10;3,30;7,70},2,TRUE)",
+    "=VLOOKUP(0,{1,10;3,30},2)", '=VLOOKUP("zz",Data!B1:C6,2,FALSE)',
+    "=VLOOKUP(2,Data!A1:C3,0,FALSE)", '=HLOOKUP("x",Data!B1:C6,4,FALSE)',
+    "=HLOOKUP(2,{1,2,3;10,20,30},2,0)", "=HLOOKUP(2.5,{1,2,3;10,20,30},2)",
     # criteria
     '=COUNTIF(Data!C1:C6,">5")', '=COUNTIF(Data!A1:C6,"abc")', '=COUNTIF(Data!A1:C6,"<>7")',
     '=COUNTIF(Data!C1:C6,7)', '=COUNTIF(Data!B1:B6,"a?c")', '=COUNTIF(Data!B1:B6,TRUE)',
@@ -106,6 +111,8 @@ EXCEL_NOT_LIBREOFFICE = [
     ("=LN(0)", "#NUM!"),
     ("=SQRT(-1)", "#NUM!"),                  # SQRT: "If number is negative ... #NUM!"
     ("=INDEX(Data!A1:C6,9,1)", "#REF!"),     # INDEX: "not within array ... #REF!"
+    ("=VLOOKUP(2,Data!A1:C3,4,FALSE)", "#REF!"),  # VLOOKUP: "greater than the number of
+    # columns in table_array ... #REF!"
     ('=CONCATENATE("a",1,TRUE)', "a1TRUE"),
 ]
 

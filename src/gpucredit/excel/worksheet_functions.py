@@ -705,6 +705,28 @@ def _match(value, a, how=1.0):
     return NA if best is None else float(best + 1)
 
 
+def _lookup(value, table, index, approx, by_rows: bool):
+    """VLOOKUP (``by_rows`` False: find in the first column, return from column
+    ``index``) and HLOOKUP (find in the first row, return from row ``index``)."""
+    grid = table if type(table) is Arr else Arr([[table]])
+    rows = grid.rows if not by_rows else [list(col) for col in zip(*grid.rows, strict=True)]
+    k = int(index)
+    if k < 1:
+        return VALUE
+    if k > len(rows[0]):
+        return ERRORS["#REF!"]
+    pos = _match(value, Arr([[r[0]] for r in rows]), 1.0 if approx else 0.0)
+    return pos if type(pos) is XlErr else rows[int(pos) - 1][k - 1]
+
+
+def _vlookup(value, table, index, approx=True):
+    return _lookup(value, table, index, approx, by_rows=False)
+
+
+def _hlookup(value, table, index, approx=True):
+    return _lookup(value, table, index, approx, by_rows=True)
+
+
 def _len(s):
     return float(len(s))
 
@@ -782,6 +804,8 @@ FUNCTIONS: dict[str, Spec] = {
     "ROWS": Spec(_rows, "a", 1, 1),
     "INDEX": Spec(_index, "ann", 2, 3),
     "MATCH": Spec(_match, "xan", 2, 3),
+    "VLOOKUP": Spec(_vlookup, "xanb", 3, 4),
+    "HLOOKUP": Spec(_hlookup, "xanb", 3, 4),
     "LEN": Spec(_len, "s", 1, 1),
     "UPPER": Spec(str.upper, "s", 1, 1),
     "LOWER": Spec(str.lower, "s", 1, 1),
