@@ -10,6 +10,7 @@ logical values and error codes exactly.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 import zipfile
 
 import openpyxl
@@ -63,6 +64,7 @@ BATTERY = [
     # finance
     "=PMT(0.01,12,-1000)", "=PMT(0,12,1200)", "=PMT(0.05/12,60,100000,0,1)",
     "=PMT(0.01,12,-1000,500)", "=FV(0.01,12,-100)", "=PV(0.01,12,-100)",
+    "=IRR({-100,60,60})", "=IRR(Data!A1:A3)", "=IRR({-1000,300,400,500},0.2)",
     "=NPV(0.1,100,200,300)", "=NPV(0.1,Data!C1:C6)", "=NPV(0.05,Data!A1:A6,5)",
     # dates (serial numbers)
     "=EOMONTH(DATE(2024,1,15),1)", "=EOMONTH(Data!A6,-2)", "=EDATE(DATE(2024,1,31),1)",
@@ -111,6 +113,7 @@ EXCEL_NOT_LIBREOFFICE = [
     ("=LN(0)", "#NUM!"),
     ("=SQRT(-1)", "#NUM!"),                  # SQRT: "If number is negative ... #NUM!"
     ("=INDEX(Data!A1:C6,9,1)", "#REF!"),     # INDEX: "not within array ... #REF!"
+    ("=IRR({100,200})", "#NUM!"),            # IRR: no sign change, no rate: "#NUM!"
     ("=VLOOKUP(2,Data!A1:C3,4,FALSE)", "#REF!"),  # VLOOKUP: "greater than the number of
     # columns in table_array ... #REF!"
     ('=CONCATENATE("a",1,TRUE)', "a1TRUE"),
@@ -208,13 +211,13 @@ def test_a_function_it_does_not_compute_goes_to_the_formulas_engine(tmp_path):
     wb = openpyxl.Workbook()
     ws = wb.active
     ws["A1"], ws["A2"], ws["A3"] = -100.0, 60.0, 60.0
-    ws["B1"] = "=IRR(A1:A3)"
+    ws["B1"] = "=STDEV(A1:A3)"
     ws["B2"] = "=A1*2"
-    wb.save(tmp_path / "irr.xlsx")
-    with zipfile.ZipFile(tmp_path / "irr.xlsx") as zf, pytest.raises(evaluator.Unsupported,
-                                                                      match="IRR"):
+    wb.save(tmp_path / "stdev.xlsx")
+    with zipfile.ZipFile(tmp_path / "stdev.xlsx") as zf, pytest.raises(
+            evaluator.Unsupported, match="STDEV"):
         evaluator.evaluate(zf, sandbox(zf).parts)
-    [res] = recalc.recalc_workbooks([tmp_path / "irr.xlsx"], tmp_path / "out.xlsx")
+    [res] = recalc.recalc_workbooks([tmp_path / "stdev.xlsx"], tmp_path / "out.xlsx")
     out = openpyxl.load_workbook(res.output, data_only=True).active
-    assert res.ok and out["B1"].value == pytest.approx(0.130662, abs=1e-6)
+    assert res.ok and out["B1"].value == pytest.approx(statistics.stdev([-100, 60, 60]))
     assert out["B2"].value == -200

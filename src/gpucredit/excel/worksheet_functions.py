@@ -396,6 +396,31 @@ def _npv(rate, *values):
     return _finite(math.fsum(x / (1.0 + rate) ** (i + 1) for i, x in enumerate(xs)))
 
 
+def _irr(values, guess=0.1):
+    """The rate where the NPV of the flows (the first at time 0) is 0: Newton's method
+    from ``guess``, as Excel's IRR, iterated to full precision; #NUM! without a sign
+    change or when it does not converge (Excel: after 20 tries)."""
+    xs = _numbers([values])
+    if type(xs) is XlErr:
+        return xs
+    if not (any(x > 0 for x in xs) and any(x < 0 for x in xs)):
+        return NUM
+    r = guess
+    for _ in range(100):
+        if r <= -1.0:
+            return NUM
+        d = 1.0 + r
+        f = math.fsum(x / d ** i for i, x in enumerate(xs))
+        df = math.fsum(-i * x / d ** (i + 1) for i, x in enumerate(xs))
+        if df == 0 or not math.isfinite(f / df):
+            return NUM
+        step = f / df
+        r -= step
+        if abs(step) <= 1e-15 * max(1.0, abs(r)):
+            return r
+    return NUM
+
+
 def _pmt(rate, nper, pv, fv=0.0, when=0.0):
     if nper == 0:
         return NUM
@@ -759,6 +784,7 @@ FUNCTIONS: dict[str, Spec] = {
     "NOT": Spec(lambda b: not b, "b", 1, 1),
     "NPV": Spec(_npv, "na", 2, 255, True),
     "PMT": Spec(_pmt, "nnnnn", 3, 5),
+    "IRR": Spec(_irr, "an", 1, 2),
     "FV": Spec(_fv, "nnnnn", 3, 5),
     "PV": Spec(_pv, "nnnnn", 3, 5),
     "SUMPRODUCT": Spec(_sumproduct, "a", 1, 255, True),
