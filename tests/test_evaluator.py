@@ -221,3 +221,24 @@ def test_a_function_it_does_not_compute_goes_to_the_formulas_engine(tmp_path):
     out = openpyxl.load_workbook(res.output, data_only=True).active
     assert res.ok and out["B1"].value == pytest.approx(statistics.stdev([-100, 60, 60]))
     assert out["B2"].value == -200
+
+
+def test_a_formula_nested_too_deeply_fails_in_its_own_cell(tmp_path):
+    """1,500 nested parentheses exhaust Python's recursion: that cell (and the cells
+    reading it) are #VALUE! with the reason, the others computed, the run completes; a
+    chain of 5,000 cells each reading the one above is computed in order, not by
+    recursion."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = 1
+    ws["B1"] = "=" + "(" * 1500 + "A1+1" + ")" * 1500
+    ws["B2"] = "=" + "IF(A1," * 60 + "1" + ",0)" * 60
+    ws["B3"] = "=B1*2"
+    for r in range(2, 5002):
+        ws[f"A{r}"] = f"=A{r - 1}+1"
+    wb.save(tmp_path / "deep.xlsx")
+    [res] = recalc.recalc_workbooks([tmp_path / "deep.xlsx"], tmp_path / "out.xlsx")
+    out = openpyxl.load_workbook(res.output, data_only=True).active
+    assert res.ok and out["B1"].value == "#VALUE!" and out["B3"].value == "#VALUE!"
+    assert out["B2"].value == 1 and out["A5001"].value == 5001
+    assert any("Sheet!B1: #VALUE! (a formula nested more deeply" in e for e in res.cell_errors)

@@ -677,10 +677,10 @@ def evaluate(zf: zipfile.ZipFile, parts: dict, blocked: frozenset = frozenset())
         f = by_key[key]
         run = compiled[key][0]
         if f.area is None:
-            v = _scalar_of(run(f.row, f.col))
+            v = _scalar_of(_run(run, f))
             book.values[key] = result.values[key] = 0.0 if v is None else v
             continue
-        out = run(f.row, f.col)
+        out = _run(run, f)
         result.arrays[key] = (f.area, out.shape if type(out) is Arr else (1, 1))
         if key in blocked:
             out = ERRORS["#SPILL!"]
@@ -696,11 +696,27 @@ def _compile_all(book: _Book, formulas: list[_Formula]) -> dict:
     for f in formulas:
         key = (f.sheet, f.area is not None, shape_key(f.text, f.row, f.col))
         if key not in shapes:
-            node = _Parser(f.text, f.row, f.col).parse()
-            shapes[key] = (comp.compile(node, f.area is not None, f.sheet),
-                           _refs(node, book, f.sheet, []))
+            try:
+                node = _Parser(f.text, f.row, f.col).parse()
+                shapes[key] = (comp.compile(node, f.area is not None, f.sheet),
+                               _refs(node, book, f.sheet, []))
+            except RecursionError:
+                shapes[key] = (lambda r, c: _TOO_DEEP, [])
         out[(f.sheet, f.row, f.col)] = shapes[key]
     return out
+
+
+_TOO_DEEP = XlErr("#VALUE!", "a formula nested more deeply than this tool computes "
+                             "(Excel allows 64 levels of functions)")
+"""The value of a formula whose nesting exhausts Python's recursion limit: its own cell
+fails, the rest of the workbook is computed."""
+
+
+def _run(run, f: _Formula):
+    try:
+        return run(f.row, f.col)
+    except RecursionError:
+        return _TOO_DEEP
 
 
 def _order(formulas: list[_Formula], compiled: dict, owner: dict) -> list:
