@@ -2,9 +2,11 @@
 
 Every Excel session that loads the add-in, xlwings Lite in the browser and every
 ``gpucredit recalc-workbook`` import :mod:`gpucredit.udfs` first; ``gpucredit --version``
-and every command import :mod:`gpucredit.cli`. scipy.stats (0.33 s), scipy.optimize
-(0.22 s) and scipy.signal (0.07 s) are imported by the functions that use them, not by
-the modules, and the CLI leaves pandas (0.2 s) to the commands that build frames:
+and every command import :mod:`gpucredit.cli`. scipy.stats (0.33 s) and scipy.optimize
+(0.22 s) are imported by the functions that use them, not by the modules; scipy.signal
+(0.9 s with the scipy.stats it loads) by none: the rent cycle's OU recursion is
+:func:`gpucredit.market.ou_path`; and the CLI leaves pandas (0.2 s) to the commands
+that build frames:
 ``import gpucredit.udfs`` fell from 1.05 s to 0.51 s, ``import gpucredit.cli`` from
 0.42 s to 0.08 s. The normal distribution comes from
 ``scipy.special`` (``ndtr``, ``ndtri``), bit for bit what ``scipy.stats.norm`` computes;

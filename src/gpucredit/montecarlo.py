@@ -37,6 +37,7 @@ from gpucredit.market import (
     generation_index,
     market_block,
     market_paths,
+    ou_path,
     period_view,
 )
 
@@ -108,8 +109,6 @@ def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
     is ``(..., T)`` working space. Returns ``(btc / btc_price0, rent_shock)``, both
     ``(..., T)``; the first is a view into ``z``.
     """
-    from scipy.signal import lfilter
-
     dt = 1.0 / periods_per_year
     zb = z[..., 0, :]
     zr = z[..., 1, :]
@@ -133,9 +132,9 @@ def _drivers_inplace(z: np.ndarray, w: np.ndarray | None, scratch: np.ndarray,
     zb += (model.btc_drift - 0.5 * model.btc_vol ** 2) * dt
     np.cumsum(zb, axis=-1, out=zb)
     np.exp(zb, out=zb)
-    # Rent cycle: exact OU recursion x_t = a x_{t-1} + b eps_t, x_0 = 0, as a linear filter.
+    # Rent cycle: exact OU recursion x_t = a x_{t-1} + b eps_t, x_0 = 0.
     a, b = _ou_coefficients(model.rent_kappa, model.rent_sigma, dt)
-    shock = lfilter([b], [1.0, -a], zr, axis=-1)
+    shock = ou_path(zr, a, b)
     np.exp(shock, out=shock)
     shock *= launch
     return zb, shock

@@ -38,9 +38,7 @@ def default_workers() -> int:
 def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        # what every chunk imports, loaded once in the server the workers fork from: the
-        # engine, and scipy.signal (the Monte Carlo's AR(1) filter, imported where used)
-        ctx.set_forkserver_preload(["gpucredit.engine", "scipy.signal"])
+        ctx.set_forkserver_preload(["gpucredit.engine"])
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
