@@ -21,7 +21,7 @@ from tests import native_model
 
 from gpucredit.excel import evaluator, recalc
 from gpucredit.excel.model_template import build_model_workbook
-from gpucredit.excel.sandbox import sandbox
+from gpucredit.excel.sandbox import formula_shape, sandbox
 
 DATA = [  # Data!A1:C6: numbers, text, a number written as text, logical values, blanks
     (1.5, "x", 10),
@@ -202,7 +202,7 @@ def test_formulas_of_one_shape_compile_once(tmp_path):
         cut = sandbox(zf)
         book = evaluator._read(zf, cut.parts)
     formulas = book[2]
-    shapes = {(f.sheet, f.area is not None, evaluator.shape_key(f.text, f.row, f.col))
+    shapes = {(f.sheet, f.area is not None, formula_shape(f.text, f.row, f.col)[0])
               for f in formulas}
     assert len(formulas) == cells and len(shapes) <= 3 * 8 + 1
 

@@ -40,7 +40,14 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import unescape
 
 from gpucredit.excel import worksheet_functions as wf
-from gpucredit.excel.sandbox import attrs_of, col_letters, col_number, iter_cells, sheet_parts
+from gpucredit.excel.sandbox import (
+    attrs_of,
+    col_letters,
+    col_number,
+    formula_shape,
+    iter_cells,
+    sheet_parts,
+)
 from gpucredit.excel.worksheet_functions import ERRORS, NA, VALUE, Arr, XlErr
 
 __all__ = ["Result", "Unsupported", "evaluate"]
@@ -168,24 +175,6 @@ def _names(book: str | None) -> dict[tuple[int | None, str], str]:
 
 
 # =============================================================================== parsing
-
-def shape_key(text: str, row: int, col: int) -> str:
-    """The formula's R1C1 form: each relative row or column as an offset from its cell."""
-    pieces = text.split('"')
-    for k in range(0, len(pieces), 2):  # outside string literals
-        pieces[k] = _REF.sub(lambda m: _r1c1(m, row, col), pieces[k])
-    return '"'.join(pieces)
-
-
-def _r1c1(m, row: int, col: int) -> str:
-    def part(dollar, value, here, letter):
-        return f"{letter}{value}" if dollar else f"{letter}[{value - here}]"
-
-    out = f"S{m[1]}!" + part(m[4], int(m[5]), row, "R") + part(m[2], col_number(m[3]), col, "C")
-    if m[9]:
-        out += ":" + part(m[8], int(m[9]), row, "R") + part(m[6], col_number(m[7]), col, "C")
-    return out
-
 
 _PREC = {"=": 1, "<>": 1, "<": 1, ">": 1, "<=": 1, ">=": 1, "&": 2, "+": 3, "-": 3,
          "*": 4, "/": 4, "^": 5}
@@ -694,7 +683,7 @@ def _compile_all(book: _Book, formulas: list[_Formula]) -> dict:
     shapes: dict = {}
     out = {}
     for f in formulas:
-        key = (f.sheet, f.area is not None, shape_key(f.text, f.row, f.col))
+        key = (f.sheet, f.area is not None, formula_shape(f.text, f.row, f.col)[0])
         if key not in shapes:
             try:
                 node = _Parser(f.text, f.row, f.col).parse()

@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape, unescape
 
-__all__ = ["MAX_FORMULA_CELLS", "MAX_REFERENCE_CELLS", "Sandboxed", "sandbox", "sheet_parts"]
+__all__ = ["MAX_FORMULA_CELLS", "MAX_REFERENCE_CELLS", "Sandboxed", "formula_shape", "sandbox",
+           "sheet_parts"]
 
 MAX_FORMULA_CELLS = 500_000
 """Formula cells (array ranges by area) one workbook may hold."""
@@ -240,8 +241,10 @@ def _cell_refs(text: str) -> list:
     return found
 
 
-def _shape(text: str, row: int, col: int) -> tuple[str, list]:
-    """(the formula's R1C1 form at (row, col), its cell references in order)."""
+def formula_shape(text: str, row: int, col: int) -> tuple[str, list]:
+    """(the formula's R1C1 form at (row, col): each relative row or column an offset from
+    the formula's cell, so formulas that differ only by where they stand share it; its cell
+    references in order)."""
     found = _cell_refs(text)
     pieces, last = [], 0
     for m in found:
@@ -285,7 +288,7 @@ class _Rewriter:
         of that shape (a 60-month row of one formula is tokenized once, not 60 times)."""
         if not row:
             return self._tokenized(text, home)
-        key, found = _shape(text, row, col)
+        key, found = formula_shape(text, row, col)
         template = self.shapes.get((home, key))
         if template is not None:
             return self._refilled(template, found, home)

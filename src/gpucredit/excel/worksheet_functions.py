@@ -275,9 +275,9 @@ def percent(a):
 class Spec:
     """How a function takes its arguments.
 
-    ``kinds`` has one letter per argument, the last repeated for the rest when
-    ``repeat``: ``n`` a number, ``b`` a logical, ``s`` a text, ``x`` any single value
-    (errors included: the function looks at them itself), ``a`` a range or an array (or a
+    ``kinds`` has one letter per argument, the last repeated for the rest: ``n`` a
+    number, ``b`` a logical, ``s`` a text, ``x`` any single value (errors included: the
+    function looks at them itself), ``a`` a range or an array (or a
     single value given directly). Single-value arguments given an array make an array
     result, element by element (Excel's "lifting"); ``n``/``b``/``s`` errors are the
     result. ``lo``/``hi``: how many arguments it accepts.
@@ -287,7 +287,6 @@ class Spec:
     kinds: str
     lo: int
     hi: int
-    repeat: bool = False
 
     def kind(self, i: int) -> str:
         return self.kinds[min(i, len(self.kinds) - 1)] if self.kinds else "x"
@@ -773,21 +772,21 @@ def _mid(s, start, n):
 
 
 FUNCTIONS: dict[str, Spec] = {
-    "SUM": Spec(_sum, "a", 1, 255, True),
-    "MIN": Spec(_min, "a", 1, 255, True),
-    "MAX": Spec(_max, "a", 1, 255, True),
-    "AVERAGE": Spec(_average, "a", 1, 255, True),
-    "COUNT": Spec(_count, "a", 1, 255, True),
-    "COUNTA": Spec(_counta, "a", 1, 255, True),
-    "AND": Spec(_and, "a", 1, 255, True),
-    "OR": Spec(_or, "a", 1, 255, True),
+    "SUM": Spec(_sum, "a", 1, 255),
+    "MIN": Spec(_min, "a", 1, 255),
+    "MAX": Spec(_max, "a", 1, 255),
+    "AVERAGE": Spec(_average, "a", 1, 255),
+    "COUNT": Spec(_count, "a", 1, 255),
+    "COUNTA": Spec(_counta, "a", 1, 255),
+    "AND": Spec(_and, "a", 1, 255),
+    "OR": Spec(_or, "a", 1, 255),
     "NOT": Spec(lambda b: not b, "b", 1, 1),
-    "NPV": Spec(_npv, "na", 2, 255, True),
+    "NPV": Spec(_npv, "na", 2, 255),
     "PMT": Spec(_pmt, "nnnnn", 3, 5),
     "IRR": Spec(_irr, "an", 1, 2),
     "FV": Spec(_fv, "nnnnn", 3, 5),
     "PV": Spec(_pv, "nnnnn", 3, 5),
-    "SUMPRODUCT": Spec(_sumproduct, "a", 1, 255, True),
+    "SUMPRODUCT": Spec(_sumproduct, "a", 1, 255),
     "COUNTIF": Spec(_countif, "ax", 2, 2),
     "SUMIF": Spec(_sumif, "axa", 2, 3),
     "COUNTIFS": Spec(_countifs, "ax" * 127, 2, 254),
@@ -839,6 +838,6 @@ FUNCTIONS: dict[str, Spec] = {
     "LEFT": Spec(_left, "sn", 1, 2),
     "RIGHT": Spec(_right, "sn", 1, 2),
     "MID": Spec(_mid, "snn", 3, 3),
-    "CONCATENATE": Spec(_concatenate, "s", 1, 255, True),
+    "CONCATENATE": Spec(_concatenate, "s", 1, 255),
 }
 """Excel's functions computed here: name -> :class:`Spec`."""
