@@ -27,27 +27,14 @@ def tape():
     return full_rows(6)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 4])
-def test_equals_the_local_engine(tape, chunk_size):
+@pytest.mark.parametrize(("chunk_size", "warm"), [(1, False), (4, False), (2, True)])
+def test_equals_the_local_engine(tape, chunk_size, warm):
+    """Same tables as the local engine, with workers started at the first chunk or ahead
+    (``warm``: while the command line reads the tape)."""
     rows, a = tape
     options = RecalcOptions(n_paths=32, seed=5, chunk_size=chunk_size)
     local = recalc(rows, a, options)
-    mapper, close = process_mapper(2)
-    try:
-        got = recalc(rows, a, options, mapper=mapper)
-    finally:
-        close()
-    for name in TABLES + SUMMARIES:
-        pd.testing.assert_frame_equal(getattr(got, name), getattr(local, name),
-                                      check_exact=True, obj=name)
-
-
-def test_warm_workers_give_the_same_results(tape):
-    """Workers started ahead (while the command line reads the tape) run the same chunks."""
-    rows, a = tape
-    options = RecalcOptions(n_paths=32, seed=5, chunk_size=2)
-    local = recalc(rows, a, options)
-    mapper, close = process_mapper(2, warm=True)
+    mapper, close = process_mapper(2, warm=warm)
     try:
         got = recalc(rows, a, options, mapper=mapper)
     finally:
