@@ -69,8 +69,9 @@ ERROR_VALUES = """
 ' has no way for Python to return one (xlwings issue 776), so each wrapper passes its
 ' result through GpuValue: the text "#GPU! <why>" becomes #VALUE! and "#N/A" (a missing
 ' value inside an array) becomes #N/A - real error values that IFERROR, ISERROR and ISNA
-' see and that charts skip. Every other value is returned as it came.
-Function GpuValue(ByVal v As Variant) As Variant
+' see and that charts skip. Every other value is returned as it came. Private: not a
+' worksheet function of its own.
+Private Function GpuValue(ByVal v As Variant) As Variant
     Dim i As Long, j As Long
     If IsArray(v) Then
         For i = LBound(v, 1) To UBound(v, 1)
