@@ -39,6 +39,7 @@ import zipfile
 from dataclasses import dataclass, field
 from xml.sax.saxutils import unescape
 
+from gpucredit.excel import spill
 from gpucredit.excel import worksheet_functions as wf
 from gpucredit.excel.sandbox import (
     attrs_of,
@@ -156,11 +157,10 @@ def _read(zf: zipfile.ZipFile, parts: dict):
 
 
 def _area(ref: str) -> tuple[int, int, int, int]:
-    m = re.fullmatch(r"\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?", ref.upper())
-    if m is None:
-        raise Unsupported(f"an array range {ref!r}")
-    r0, c0 = int(m[2]), col_number(m[1])
-    return (r0, c0, int(m[4]), col_number(m[3])) if m[3] else (r0, c0, r0, c0)
+    try:
+        return spill.area_of(ref)
+    except ValueError:
+        raise Unsupported(f"an array range {ref!r}") from None
 
 
 def _names(book: str | None) -> dict[tuple[int | None, str], str]:

@@ -61,8 +61,10 @@ class Anchor:
 
 
 def area_of(ref: str) -> tuple[int, int, int, int]:
-    """``"C1:D5"`` -> (1, 3, 5, 4); ``"C1"`` -> (1, 3, 1, 3)."""
+    """``"C1:D5"`` -> (1, 3, 5, 4); ``"C1"`` -> (1, 3, 1, 3); ValueError otherwise."""
     m = _AREA.fullmatch(ref.upper())
+    if m is None:
+        raise ValueError(f"not a cell range: {ref!r}")
     r0, c0 = int(m[2]), col_number(m[1])
     return (r0, c0, int(m[4]), col_number(m[3])) if m[3] else (r0, c0, r0, c0)
 
