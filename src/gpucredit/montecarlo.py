@@ -667,24 +667,43 @@ def _cfads(ps: _Pass, s_rev: np.ndarray, buf: np.ndarray):
     stop, tau_c = _contract_stop(ps)
     rows = np.flatnonzero(ps.contract)
     if rows.size:  # consecutive rows add in place, without a gathered copy
-        at = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] + 1 == rows.size else rows
-        cf[at] += _contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev)
+        if rows[-1] - rows[0] + 1 == rows.size:
+            _add_contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev,
+                                cf[rows[0]:rows[-1] + 1])
+        else:
+            part = cf[rows]
+            _add_contract_flows(ps, rows, stop[rows], tau_c[rows], s_rev, part)
+            cf[rows] = part
     return cf, stop
 
 
-def _contract_flows(ps: _Pass, rows, stop, tau_c, s_rev) -> np.ndarray:
-    """Contract revenue until the stop, the termination payment, relet revenue after the lag."""
+def _add_contract_flows(ps: _Pass, rows, stop, tau_c, s_rev, cf) -> None:
+    """Add to ``cf`` (the rows' CFADS) the contract revenue until the stop, the
+    termination payment, and relet revenue from the lag after the stop.
+
+    The revenue is added to every period of every path, then taken back (on the paths
+    whose contract stops) from the stop on: a contract that pays to the end, most paths'
+    case, costs one pass.
+    """
     t = np.arange(ps.T)
-    flows = np.where(t < stop[..., None], ps.series("contract_revenue")[rows][:, None, :], 0.0)
+    contract = ps.series("contract_revenue")[rows]
+    stopped = stop < ps.T
+    full = ~stopped
+    np.add(cf, contract[:, None, :], out=cf, where=full[..., None] if stopped.any() else True)
+    r, p = np.nonzero(stopped)
+    if not r.size:
+        return
+    at = stop[r, p][:, None]
+    flows = np.where(t < at, contract[r], 0.0)
     relet = ps.series("relet_revenue")[rows]
     if relet.any():  # from the lag (>= 0) after the stop: cells the contract left at 0
-        start = (stop + ps.param("relet_lag")[rows][:, None])[..., None]
-        np.multiply(relet[:, None, :], s_rev, out=flows, where=t >= start)
+        start = at + ps.param("relet_lag")[rows][r, None]
+        np.multiply(relet[r], s_rev[0, p], out=flows, where=t >= start)
     term = ps.series("termination_payment")[rows]
     if term.any():  # paid once, in the period the customer's default stops the contract
-        r, p = np.nonzero((stop == tau_c) & (stop < ps.T))
-        flows[r, p, stop[r, p]] += term[r, stop[r, p]]
-    return flows
+        k = np.flatnonzero(stop[r, p] == tau_c[r, p])
+        flows[k, at[k, 0]] += term[r[k], at[k, 0]]
+    cf[r, p] += flows
 
 
 def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
@@ -709,11 +728,7 @@ def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
     units = np.repeat(ps.param("btc_held")[rows][:, None], n, axis=1)
     tau = np.full(res.shape, T)
     if not units.any():  # a reserve alone: no treasury to sell, none held
-        for t in range(T):
-            nd = need[t]
-            tau[(tau == T) & (nd > res)] = t
-            res = np.minimum(cap, res - nd + np.maximum(nd - res, 0.0))
-        return tau, np.zeros((*res.shape, T))
+        return _reserve_default(need, cap, res, tau), np.zeros((*res.shape, T))
     sale = ((1.0 - ps.param("crypto_haircut")[rows]) * ps.model.btc_price0)[:, None]
     history = np.empty((T, *res.shape))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -727,6 +742,25 @@ def _drain(ps: _Pass, rows: np.ndarray, cf: np.ndarray, ds: np.ndarray,
             res = np.minimum(cap, res - nd + over)
             units = np.maximum(units - np.where(over > 0, over / price, 0.0), 0.0)
     return tau, history.transpose(1, 2, 0)
+
+
+def _reserve_default(need: np.ndarray, cap: np.ndarray, res: np.ndarray,
+                     tau: np.ndarray) -> np.ndarray:
+    """First period whose ``need`` (T, nl, n) exceeds the reserve ``res``, which then pays
+    it and refills from surpluses up to ``cap``: ``res <- min(cap, max(res - need, 0))``.
+
+    In place on ``res`` and ``tau`` (``T`` where none), four array operations a period.
+    """
+    T = need.shape[0]
+    short = np.empty(res.shape, dtype=bool)
+    for t in range(T):
+        np.greater(need[t], res, out=short)
+        if short.any():
+            np.copyto(tau, t, where=short & (tau == T))
+        np.subtract(res, need[t], out=res)
+        np.maximum(res, 0.0, out=res)
+        np.minimum(res, cap, out=res)
+    return tau
 
 
 def _at(arr: np.ndarray, per: np.ndarray) -> np.ndarray:
