@@ -471,11 +471,11 @@ def _optional_assumption(assumptions: dict, name: str):
 
 def _generations(rows: pd.DataFrame) -> list[str]:
     """Each row's GPU generation (its preset's architecture, lower case)."""
-    out = []
-    for name in rows["gpu_model"].astype(str):
-        arch = get_preset(name).architecture.lower()
-        out.append(arch if arch in montecarlo.GENERATIONS else montecarlo.GENERATIONS[-1])
-    return out
+    names = rows["gpu_model"].astype(str).tolist()
+    arch = {name: get_preset(name).architecture.lower() for name in set(names)}
+    gen = {name: a if a in montecarlo.GENERATIONS else montecarlo.GENERATIONS[-1]
+           for name, a in arch.items()}
+    return [gen[name] for name in names]
 
 
 LABEL_COLUMNS = ("borrower", "customer", "counterparty_rating", "borrower_type", "gpu_model")
@@ -487,7 +487,9 @@ def _labels(rows: pd.DataFrame) -> dict[str, list[str]]:
     def column(name, fallback):
         if name not in rows:
             return [fallback] * len(rows)
-        return [fallback if _blank(v) else str(v) for v in rows[name]]
+        values = rows[name].tolist()
+        text = {v: fallback if _blank(v) else str(v) for v in set(values)}
+        return [text[v] for v in values]
 
     customer = column("customer", "")
     rating = column("counterparty_rating", "no rated customer")
@@ -894,7 +896,7 @@ def _portfolio_tables(parts: list, rows: pd.DataFrame, metrics: pd.DataFrame) ->
         "portfolio_concentration": portfolio.concentration(lv, exposure).reset_index(),
         "portfolio_distribution": portfolio.histogram(lv.total_usd),
     }
-    if lv.facility is not None:
+    if lv.blocks is not None:
         contrib = portfolio.contributions(lv)
         order = {fid: i for i, fid in enumerate(metrics.index)}
         contrib = contrib.iloc[np.argsort([order[i] for i in contrib.index], kind="stable")]

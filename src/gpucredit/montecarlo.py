@@ -609,11 +609,11 @@ def _default_period(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
     """First period ``t`` with ``cum[t] >= u`` (``T`` if none): ``cum`` (ng, T), ``u`` (ng, n).
 
     The periods with ``cum[t] < u`` are counted; where a row of ``cum`` is sorted (a
-    cumulative PD, unless rounding nudged it) a binary search counts them, without the
-    (ng, n, T) comparison.
+    cumulative PD or its normal quantile, unless rounding nudged it) a binary search
+    counts them, without the (ng, n, T) comparison. ``-inf`` (a PD of 0) is never reached.
     """
     out = np.empty(u.shape, dtype=np.intp)
-    sorted_ = np.isfinite(cum).all(axis=1) & (np.diff(cum, axis=1) >= 0).all(axis=1)
+    sorted_ = ~np.isnan(cum).any(axis=1) & (cum[:, 1:] >= cum[:, :-1]).all(axis=1)
     for i in np.flatnonzero(sorted_):
         out[i] = np.searchsorted(cum[i], u[i], side="left")
     rest = np.flatnonzero(~sorted_)
@@ -648,9 +648,13 @@ def _contract_stop(ps: _Pass):
     factor = ps.view[4][int(ps.param("generation_index")[0])]  # (n, T): one generation
     last = np.minimum(ps.param("n_periods_f"), ps.T) - 1
     y = factor[:, last].T
-    u = special.ndtr(math.sqrt(r) * y[:, None, :] + math.sqrt(1 - r) * ps.idio)
-    tau_c = _default_period(_grid_pd(ps.param("counterparty_pd"), ps.T, ps.m), u[:, 0])
-    tau_b = _default_period(_grid_pd(ps.param("backstop_pd"), ps.T, ps.m), u[:, 1])
+    # Phi(x) <= PD  <=>  x <= Phi^-1(PD): the quantiles of the (ng, T) grid, not Phi of
+    # every draw
+    x = math.sqrt(r) * y[:, None, :] + math.sqrt(1 - r) * ps.idio
+    tau_c = _default_period(special.ndtri(_grid_pd(ps.param("counterparty_pd"), ps.T, ps.m)),
+                            x[:, 0])
+    tau_b = _default_period(special.ndtri(_grid_pd(ps.param("backstop_pd"), ps.T, ps.m)),
+                            x[:, 1])
     stop = np.where(ps.param("has_backstop")[:, None], np.maximum(tau_c, tau_b), tau_c)
     return (np.where(ps.contract[:, None], stop, ps.T),
             np.where(ps.contract[:, None], tau_c, ps.T))
@@ -850,11 +854,17 @@ def _ltv_above_1(ps: _Pass, s_end, btc_end, debt, bufs) -> np.ndarray:
     """Paths where debt outstanding exceeds GPU collateral + treasury in some period."""
     beta = ps.model.collateral_beta
     ng, n, T = ps.idx.size, s_end.shape[1], ps.T
-    cover = bufs[0][: ng * n * T].reshape(ng, n, T)  # CFADS is no longer needed
-    base = s_end if beta == 1.0 else s_end ** beta
-    np.multiply(base, ps.series("collateral_value")[:, None, :], out=cover)
     held = ps.param("btc_held")
     rows = np.flatnonzero(held > 0)
+    coll = ps.series("collateral_value")
+    if beta == 1.0 and not rows.size:  # D > C s  <=>  s < D / C: one comparison a cell
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.where(coll > 0, debt / coll, np.where(debt > 0, np.inf, -np.inf))
+        above = np.less(s_end, level[:, None, :], out=bufs[1][: ng * n * T].reshape(ng, n, T))
+        return above.any(axis=-1).sum(axis=-1)
+    cover = bufs[0][: ng * n * T].reshape(ng, n, T)  # CFADS is no longer needed
+    base = s_end if beta == 1.0 else s_end ** beta
+    np.multiply(base, coll[:, None, :], out=cover)
     if rows.size:
         cover[rows] += btc_end[None] * (held[rows] * ps.model.btc_price0)[:, None, None]
     above = np.greater(debt[:, None, :], cover, out=bufs[1][: ng * n * T].reshape(ng, n, T))
@@ -880,7 +890,8 @@ def _losses(ps: _Pass, tau, s_end, btc_end, units: _Units, debt) -> None:
     np.divide(loss, ead, out=rate, where=ead > 0)
     o, fi, pi = ps.out, ps.idx, slice(ps.p0, ps.p1)
     o["loss"][fi, pi] = loss
-    o["pv_loss"][fi, pi] = loss * (1.0 + ps.param("discount_rate"))[:, None] ** -(tc + 1.0)
+    df = (1.0 + ps.param("discount_rate"))[:, None] ** -(np.arange(T) + 1.0)  # (ng, T)
+    o["pv_loss"][fi, pi] = loss * df[ar, tc]
     o["loss_rate"][fi, pi] = rate
     # Default counts by period: survival, the risky annuity and the PD by year.
     flat = (ar * (o["hist"].shape[1]) + tau)[defaulted]

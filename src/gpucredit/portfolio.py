@@ -26,8 +26,8 @@ import pandas as pd
 from gpucredit.errors import GpuCreditError
 
 __all__ = ["DIMENSIONS", "LEVELS", "LossVectors", "combine", "concentration",
-           "contributions", "from_facilities", "histogram", "measures", "summary",
-           "tail_weights"]
+           "contributions", "from_facilities", "histogram", "measures", "own_figures",
+           "summary", "tail_weights"]
 
 LEVELS = (0.95, 0.99, 0.999)
 """Confidence levels of VaR and ES: 99.9% is the Basel IRB level (BCBS, "International
@@ -53,16 +53,22 @@ class LossVectors:
     groups : dict
         ``(dimension, name) -> (P,)`` the same sum over the facilities of one group.
     facility_ids : list of str
-        Facilities whose losses are kept in ``facility``.
-    facility : ndarray (F, P) int64 or None
-        Each facility's discounted loss on each path, cents (for its ES contribution);
-        None when not kept (big tapes: 8 bytes a facility and path).
+        Facilities whose losses are kept in ``blocks``.
+    blocks : list of ndarray (F_i, P) int64, or None
+        Each facility's discounted loss on each path, cents (for its ES contribution),
+        chunk by chunk (the facilities of ``facility_ids`` in order; never copied into
+        one array); None when not kept (big tapes: 8 bytes a facility and path).
+    own : ndarray (F, 1 + len(LEVELS)) or None
+        Each kept facility's own figures, USD: its mean loss, then its standalone ES at
+        each of :data:`LEVELS` (:func:`own_figures`). They depend on the facility alone,
+        so each chunk computes its own, where its losses are.
     """
 
     total: np.ndarray
     groups: dict = field(default_factory=dict)
     facility_ids: list = field(default_factory=list)
-    facility: np.ndarray | None = None
+    blocks: list | None = None
+    own: np.ndarray | None = None
 
     @property
     def n_paths(self) -> int:
@@ -72,6 +78,14 @@ class LossVectors:
     def total_usd(self) -> np.ndarray:
         """The book's loss on each path, USD."""
         return self.total / 100.0
+
+    @property
+    def facility(self) -> np.ndarray | None:
+        """The kept facilities' losses ``(F, P)`` in cents as one array (a copy when
+        there are several blocks), or None."""
+        if self.blocks is None:
+            return None
+        return self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
 
 
 def from_facilities(facility_ids: Iterable[str], losses: np.ndarray,
@@ -96,8 +110,10 @@ def from_facilities(facility_ids: Iterable[str], losses: np.ndarray,
         names = np.asarray([str(n) for n in names], dtype=object)
         for name in sorted(set(names)):
             groups[(dim, name)] = losses[names == name].sum(axis=0)
+    if not keep_facilities:
+        return LossVectors(total=losses.sum(axis=0), groups=groups)
     return LossVectors(total=losses.sum(axis=0), groups=groups, facility_ids=ids,
-                       facility=losses if keep_facilities else None)
+                       blocks=[losses], own=own_figures(losses))
 
 
 def combine(parts: Iterable[LossVectors]) -> LossVectors:
@@ -121,10 +137,12 @@ def combine(parts: Iterable[LossVectors]) -> LossVectors:
     for p in parts:
         for key, vec in p.groups.items():
             groups[key] = groups[key] + vec if key in groups else vec.copy()
-    keep = all(p.facility is not None for p in parts)
+    if not all(p.blocks is not None for p in parts):
+        return LossVectors(total=total, groups=groups)
     return LossVectors(total=total, groups=groups,
-                       facility_ids=[i for p in parts for i in p.facility_ids] if keep else [],
-                       facility=np.concatenate([p.facility for p in parts]) if keep else None)
+                       facility_ids=[i for p in parts for i in p.facility_ids],
+                       blocks=[b for p in parts for b in p.blocks],
+                       own=np.concatenate([p.own for p in parts]))
 
 
 def tail_weights(total: np.ndarray, level: float) -> np.ndarray:
@@ -213,13 +231,18 @@ def contributions(lv: LossVectors, level: float = 0.99) -> pd.DataFrame:
     A                     1.00              2.0            2.0
     B                     1.00              1.5            2.0
     """
-    if lv.facility is None:
+    if lv.blocks is None:
         raise GpuCreditError("the facilities' per-path losses were not kept (a big tape): "
                              "use the group contributions of concentration()",
                              argument="facility_contributions")
     w = tail_weights(lv.total, level)
     es = float((w * lv.total_usd).sum())
-    mean, contrib, standalone = _per_facility(lv.facility, w)
+    contrib = np.concatenate([_weighted_rows(b, w) for b in lv.blocks])
+    if level in LEVELS:
+        mean, standalone = lv.own[:, 0], lv.own[:, 1 + LEVELS.index(level)]
+    else:
+        mean, standalone = (np.concatenate(x) for x in zip(
+            *(own_figures(b, (level,)).T for b in lv.blocks), strict=True))
     return pd.DataFrame({
         "expected_loss": mean,
         "es_contribution": contrib,
@@ -228,20 +251,34 @@ def contributions(lv: LossVectors, level: float = 0.99) -> pd.DataFrame:
     }, index=pd.Index(lv.facility_ids, name="facility_id"))
 
 
-def _per_facility(cents: np.ndarray, w: np.ndarray, rows: int = 256):
-    """Each facility's mean loss, ES contribution and standalone ES (USD), a block of
-    rows at a time (bounded temporaries) and row by row (not a BLAS product, so a
-    facility's figures never depend on its neighbours)."""
-    n = cents.shape[0]
-    mean, contrib, standalone = np.empty(n), np.empty(n), np.empty(n)
-    w_desc = np.sort(w)[::-1]
-    for a in range(0, n, rows):
+def _weighted_rows(cents: np.ndarray, w: np.ndarray, rows: int = 256) -> np.ndarray:
+    """``sum_p w_p L_fp`` (USD) of each row, a block of rows at a time (bounded
+    temporaries) and row by row (not a BLAS product, so a facility's figure never
+    depends on its neighbours)."""
+    return np.concatenate([(cents[a:a + rows] / 100.0 * w).sum(axis=1)
+                           for a in range(0, cents.shape[0], rows)] or [np.empty(0)])
+
+
+def own_figures(cents: np.ndarray, levels: Iterable[float] = LEVELS,
+                rows: int = 256) -> np.ndarray:
+    """Each facility's mean loss and standalone ES at ``levels`` (USD), ``(F, 1 +
+    len(levels))``: from its own losses alone (cents, ``(F, P)``), sorted once.
+
+    The standalone ES at q weights the facility's losses, worst first, with the tail
+    weights of :func:`tail_weights` in the same order (``1/k`` each for the worst
+    ``k = (1 - q) P`` paths, the fraction left over for the next).
+    """
+    levels = tuple(levels)
+    n_p = cents.shape[1]
+    w_desc = [np.sort(tail_weights(np.zeros(n_p), q))[::-1] for q in levels]
+    out = np.empty((cents.shape[0], 1 + len(levels)))
+    for a in range(0, cents.shape[0], rows):
         loss = cents[a:a + rows] / 100.0
-        mean[a:a + rows] = loss.mean(axis=1)
-        contrib[a:a + rows] = (loss * w).sum(axis=1)
+        out[a:a + rows, 0] = loss.mean(axis=1)
         loss = -np.sort(-loss, axis=1)
-        standalone[a:a + rows] = (loss * w_desc).sum(axis=1)
-    return mean, contrib, standalone
+        for j, w in enumerate(w_desc):
+            out[a:a + rows, 1 + j] = (loss * w).sum(axis=1)
+    return out
 
 
 def concentration(lv: LossVectors, exposure: pd.DataFrame | None = None,
@@ -307,8 +344,10 @@ def summary(lv: LossVectors, levels: Iterable[float] = LEVELS) -> pd.DataFrame:
         tag = f"{q * 100:g}".replace(".", "")
         w = np.sort(tail_weights(lv.total, q))[::-1]
         # math.fsum: exactly rounded, so the order of the facilities does not matter
-        if lv.facility is not None:
-            standalone = math.fsum(_per_facility(lv.facility, tail_weights(lv.total, q))[2])
+        if lv.blocks is not None:
+            own = lv.own[:, 1 + LEVELS.index(q)] if q in LEVELS else np.concatenate(
+                [own_figures(b, (q,))[:, 1] for b in lv.blocks])
+            standalone = math.fsum(own)
             label = f"sum_standalone_es_{tag}"
         else:
             vecs = [v / 100.0 for (d, _), v in lv.groups.items() if d == "borrower"]

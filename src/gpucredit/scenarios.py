@@ -837,7 +837,7 @@ def scenario_summary(results: pd.DataFrame, debt=None) -> pd.DataFrame:
     if missing:
         raise GpuCreditError(f"results lacks the column(s) {', '.join(missing)}: pass the "
                              f"table of run_scenarios", argument="results", value=missing)
-    names = list(dict.fromkeys(results["scenario"]))
+    names = [str(n) for n in pd.unique(results["scenario"])]  # in order of appearance
     weights = _weights(results, debt, names)
     rows = {}
     for name in names:  # one scenario's rows at a time (a big grid is not copied whole)
@@ -873,13 +873,17 @@ def _weights(results: pd.DataFrame, debt, names: list[str]) -> np.ndarray:
     if debt is None:
         return check_range(results["debt"].to_numpy(dtype=float), "debt", 0)
     if isinstance(debt, pd.Series):
-        ids = results["facility_id"].astype(str)
+        ids = pd.Index(results["facility_id"].astype(str))
         keyed = pd.Series(debt.to_numpy(), index=debt.index.astype(str))
-        unknown = sorted(set(ids) - set(keyed.index))
+        unknown = sorted(set(ids[~ids.isin(keyed.index)]))
         if unknown:
             raise GpuCreditError(f"debt has no value for facility {unknown[0]!r}",
                                  argument="debt", value=unknown[0])
-        return check_range(keyed.loc[ids].to_numpy(dtype=float), "debt", 0)
+        if keyed.index.is_unique:  # a position per row, without .loc's label lookups
+            keyed = keyed.iloc[keyed.index.get_indexer(ids)]
+        else:
+            keyed = keyed.loc[ids]
+        return check_range(keyed.to_numpy(dtype=float), "debt", 0)
     d = check_range(debt, "debt", 0)
     per_scenario = len(results) // max(len(names), 1)
     if d.ndim == 0:
