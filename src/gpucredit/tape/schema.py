@@ -1040,6 +1040,17 @@ def _header_index() -> dict[str, str]:
 _HEADERS: Mapping[str, str] = MappingProxyType(_header_index())
 
 
+def _assumption_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for a in ASSUMPTIONS:  # the first assumption a text designates wins, as in the list
+        for text in (a.name, a.label):
+            index.setdefault(header_key(text), a.name)
+    return index
+
+
+_ASSUMPTION_KEYS: Mapping[str, str] = MappingProxyType(_assumption_index())
+
+
 def column(name: str) -> Column:
     """The column called ``name``.
 
@@ -1090,11 +1101,7 @@ def match_assumption(text: Any) -> str | None:
     """
     if text is None:
         return None
-    key = header_key(text)
-    for a in ASSUMPTIONS:
-        if key in (header_key(a.name), header_key(a.label)):
-            return a.name
-    return None
+    return _ASSUMPTION_KEYS.get(header_key(text))
 
 
 def required_columns() -> tuple[str, ...]:
