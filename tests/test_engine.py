@@ -18,6 +18,7 @@ rate max(base, floor) + spread, and the preset fallbacks for blank cells.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import functools
 
@@ -41,6 +42,7 @@ from gpucredit.engine import (
 from gpucredit.errors import GpuCreditError
 from gpucredit.presets import get_preset
 from gpucredit.spool import SpooledTable
+from gpucredit.tape import schema
 from gpucredit.tape.validate import validate
 
 VALUATION = dt.date(2026, 6, 30)
@@ -397,6 +399,35 @@ def test_all_rows_rejected_gives_no_facilities():
                               maturity_date=dt.date(2026, 3, 31))])
     fac, errors = facilities_from_rows(rows, a, 4)
     assert fac is None and len(errors) == 1
+
+
+DEFAULTED = ("interest_only_periods", "rate_floor", "sculpt_dscr", "cash_sweep",
+             "contracted_share", "other_opex", "maintenance_capex", "tax_rate", "btc_held",
+             "hashrate_ph", "termination_payment_months", "releasing_lag_months",
+             "releasing_rent_factor", "dsra_amount", "liquidity_facility", "mining_efficiency")
+"""Optional numeric tape columns whose blank the conversion itself fills."""
+
+
+def test_blank_numbers_take_the_schema_defaults():
+    """A frame that did not pass the validator may hold blank numbers, or lack their
+    columns: each of :data:`DEFAULTED` then converts as the schema's default written in."""
+    rows, a = typed_rows([
+        one(facility_id="A", interest_only_periods=6, rate_floor=0.01, cash_sweep=0.5,
+            releasing_lag_months=3.0, releasing_rent_factor=0.7, mining_efficiency=20.0),
+        one(facility_id="B", rate_type="floating", fixed_rate=None, spread=0.06,
+            amortization="sculpted", sculpt_dscr=1.5, dsra_amount=1e6, tax_rate=0.2)])
+    defaults = {name: schema.column(name).default for name in DEFAULTED}
+    assert None not in defaults.values()
+    expected, _ = facilities_from_rows(rows.assign(**defaults), a, 4)
+    tape, _ = facilities_from_rows(rows, a, 4)
+    assert not np.array_equal(tape.amortization_start, expected.amortization_start)
+    blank, errors = facilities_from_rows(rows.assign(**dict.fromkeys(DEFAULTED, np.nan)), a, 4)
+    missing, _ = facilities_from_rows(rows.drop(columns=list(DEFAULTED)), a, 4)
+    assert errors == []
+    for fac in (blank, missing):
+        for f in dataclasses.fields(fac):
+            np.testing.assert_equal(getattr(fac, f.name), getattr(expected, f.name),
+                                    err_msg=f.name)
 
 
 def test_monte_carlo_without_a_quoted_spread():

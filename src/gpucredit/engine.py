@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +186,40 @@ def _assumption(assumptions: dict, name: str):
     return schema.assumption(name).default
 
 
+_NUMBERS = {  # Facilities field -> (tape column, its value when the cell is blank)
+    "gpus": ("gpu_count", np.nan), "gpu_unit_cost": ("gpu_unit_cost", np.nan),
+    "utilization": ("utilization", np.nan), "debt": ("drawn_amount", np.nan),
+    "rate_floor": ("rate_floor", 0.0), "target_dscr": ("sculpt_dscr", 1.30),
+    "cash_sweep": ("cash_sweep", 0.0), "commitment": ("commitment", np.nan),
+    "advance_rate": ("advance_rate", np.nan), "rent_deflation": ("rent_deflation", np.nan),
+    "contracted_share": ("contracted_share", 0.0), "contract_rate": ("contract_rate", 0.0),
+    "pue": ("pue", np.nan), "power_price": ("power_price", np.nan),
+    "colocation_rate": ("colocation_rate", np.nan), "other_opex": ("other_opex", 0.0),
+    "maintenance_capex": ("maintenance_capex", 0.0), "tax_rate": ("tax_rate", 0.0),
+    "dscr_lockup": ("dscr_lockup", np.nan), "dscr_default": ("dscr_default", np.nan),
+    "llcr_lockup": ("llcr_lockup", np.nan), "market_absorption": ("market_absorption", np.nan),
+    "liquidation_months": ("liquidation_months", np.nan),
+    "install_haircut": ("install_haircut", np.nan), "sale_costs": ("sale_costs", np.nan),
+    "btc_held": ("btc_held", 0.0), "hashrate_ph": ("hashrate_ph", 0.0),
+    "termination_payment_months": ("termination_payment_months", 0.0),
+    "releasing_lag_months": ("releasing_lag_months", 6.0),
+    "releasing_rent_factor": ("releasing_rent_factor", 0.85),
+    "dsra_amount": ("dsra_amount", 0.0), "liquidity_facility": ("liquidity_facility", 0.0),
+    "mining_efficiency": ("mining_efficiency", 17.5),
+}
+"""Numeric Facilities fields copied from a tape column, and the value a blank cell takes."""
+
+_ROW_COLUMNS = ("facility_id", "_sheet", "_row", "gpu_model", "rate_type", "amortization",
+                "residual_curve", "counterparty_rating", "backstop_rating", "ig_contracts",
+                "seniority")
+"""Tape columns :func:`facilities_from_rows` reads row by row (texts and ratings); it
+reads the dates (:func:`_days`) and the numbers (:func:`_numbers`) a column at a time."""
+
+_DATE_COLUMNS = ("maturity_date", "origination_date", "delivery_date",
+                 "availability_end_date", "contract_end_date")
+_REQUIRED_DATES = ("maturity_date", "origination_date", "delivery_date")
+
+
 def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year: int,
                          forwards: pd.DataFrame | None = None
                          ) -> tuple[model.Facilities, list[dict]]:
@@ -209,6 +242,9 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     drawn amount) in equal parts at the start of its periods, each draw buying GPUs at the
     drawn amount per GPU (:func:`gpucredit.model._draws`); a blank one draws nothing more.
 
+    Texts and ratings are read row by row; dates and numbers a column at a time, for the
+    rows kept (:func:`_tape_periods`, :func:`_tape_numbers`).
+
     Returns
     -------
     (Facilities, list of dict)
@@ -218,137 +254,69 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
     m = int(periods_per_year)
     valuation = _date(_assumption(assumptions, "valuation_date"))
     cols: dict[str, list] = {k: [] for k in (
-        "ids", "gpus", "gpu_unit_cost", "merchant_rent", "utilization", "debt", "annual_rate",
-        "tenor", "floating", "spread", "rate_floor", "amortization", "amortization_start",
-        "target_dscr", "cash_sweep", "commitment", "availability_periods", "advance_rate",
-        "age0", "rent_deflation",
-        "contracted_share", "contract_rate", "contract_periods", "kw_per_gpu", "pue",
-        "power_price", "colocation_rate", "other_opex", "maintenance_capex", "tax_rate",
-        "dscr_lockup", "dscr_default", "llcr_lockup", "residual_curve", "generation_jump",
-        "market_absorption", "liquidation_months", "install_haircut", "sale_costs",
-        "btc_held", "hashrate_ph", "counterparty_rating", "backstop_rating",
-        "termination_payment_months", "releasing_lag_months", "releasing_rent_factor",
-        "dsra_amount", "liquidity_facility", "seniority", "generation", "mining_efficiency")}
-    curve_params: dict[str, list] = {k: [] for k in _CURVE_PARAMS}
-    band: dict[str, list] = {"low": [], "high": []}
-    band_curve_params = {side: {k: [] for k in _CURVE_PARAMS} for side in band}
+        "ids", "floating", "amortization", "residual_curve", "counterparty_rating",
+        "backstop_rating", "seniority", "generation")}
     errors: list[dict] = []
-    stepped: dict[str, list[int]] = {}  # GPU model -> rows that take generation steps
-    deliveries: list[dt.date] = []
-    models: list[str] = []  # GPU model of each kept row (its forward curve)
-    rent_given: list[bool] = []
-    for row in rows.to_dict("records"):  # plain dicts: a pandas row lookup costs 50x more
+    kept: list[int] = []  # position in ``rows`` of each converted row
+    presets: list = []  # its GPU preset
+    curve_params: list[dict] = []  # its residual curve's parameters
+    days = {name: _days(rows, name) for name in _DATE_COLUMNS}
+    today = np.datetime64(valuation, "D")
+    present = [c for c in _ROW_COLUMNS if c in rows.columns]
+    # plain dicts: a pandas row lookup costs 50x more
+    for i, row in enumerate(rows[present].to_dict("records")):
         fid = str(row["facility_id"])
         try:
             preset = get_preset(str(row["gpu_model"]))
-            if _date(row["maturity_date"]) <= valuation:
+            if days["maturity_date"][i] <= today:
+                matured = days["maturity_date"][i].item()
                 raise GpuCreditError(
-                    f"the loan matured on {_date(row['maturity_date'])}, on or before the "
-                    f"valuation date {valuation}: nothing left to recalculate",
-                    argument="maturity_date", value=_date(row["maturity_date"]))
-            tenor = periods_between(valuation, row["maturity_date"], m, whole=False)
-            elapsed = periods_between(row["origination_date"], valuation, m, whole=True) \
-                if _date(row["origination_date"]) < valuation else 0
-            io_left = max(0, int(_num(row, "interest_only_periods", 0)) - elapsed)
+                    f"the loan matured on {matured}, on or before the valuation date "
+                    f"{valuation}: nothing left to recalculate",
+                    argument="maturity_date", value=matured)
             rated = {k: _rating(row, k) for k in ("counterparty_rating", "backstop_rating")}
             if rated["counterparty_rating"] is None and row.get("ig_contracts") is True:
                 rated["counterparty_rating"] = IG_FLOOR  # "investment grade", no rating
         except GpuCreditError as exc:
             errors.append(_error(row, exc))
             continue
-        available_until = row.get("availability_end_date")
-        contract_end = row.get("contract_end_date")
-        contract_periods = 0 if _blank(contract_end) or _date(contract_end) <= valuation \
-            else periods_between(valuation, contract_end, m, whole=True)
-        floating = str(row["rate_type"]) == "floating"
+        kept.append(i)
+        presets.append(preset)
         family, params = _curve(row.get("residual_curve"), preset, assumptions)
-        jump = _num(row, "generation_jump")
-        if not math.isnan(jump):  # steps only where the tape asks for them
-            stepped.setdefault(preset.name, []).append(len(cols["ids"]))
-        deliveries.append(_date(row["delivery_date"]))
-        models.append(preset.name)
-        rent_given.append(not math.isnan(_num(row, "merchant_rent")))
-        for k in _CURVE_PARAMS:
-            curve_params[k].append(params.get(k, np.nan))
-        for side, (fam, band_params) in (("low", preset.curve_low),
-                                         ("high", preset.curve_high)):
-            band[side].append(fam)
-            for k in _CURVE_PARAMS:
-                band_curve_params[side][k].append(band_params.get(k, np.nan))
-        rent = _num(row, "merchant_rent")
-        if math.isnan(rent):  # the Assumptions sheet's rent for the model, else the preset's
-            market = assumptions.get(f"merchant_rent_{preset.name.lower()}")
-            rent = preset.rent_usd_per_hour if _blank(market) else float(market)
-        kw = _num(row, "kw_per_gpu")
+        curve_params.append(params)
         values = {
-            "ids": fid, "gpus": _num(row, "gpu_count"),
-            "gpu_unit_cost": _num(row, "gpu_unit_cost"), "merchant_rent": rent,
-            "utilization": _num(row, "utilization"), "debt": _num(row, "drawn_amount"),
-            "annual_rate": 0.0 if floating else _num(row, "fixed_rate"), "tenor": tenor,
-            "floating": floating, "spread": _num(row, "spread", 0.0) if floating else 0.0,
-            "rate_floor": _num(row, "rate_floor", 0.0),
-            "amortization": str(row["amortization"]),
-            "amortization_start": min(io_left + 1, tenor),
-            "target_dscr": _num(row, "sculpt_dscr", 1.30),
-            "cash_sweep": _num(row, "cash_sweep", 0.0),
-            "commitment": _num(row, "commitment"), "advance_rate": _num(row, "advance_rate"),
-            "availability_periods": _availability_periods(available_until, valuation, m),
-            "age0": max(0.0, _years(row["delivery_date"], valuation)),
-            "rent_deflation": _num(row, "rent_deflation"),
-            "contracted_share": _num(row, "contracted_share", 0.0),
-            "contract_rate": _num(row, "contract_rate", 0.0),
-            "contract_periods": contract_periods,
-            "kw_per_gpu": preset.kw_per_gpu if math.isnan(kw) else kw,
-            "pue": _num(row, "pue"), "power_price": _num(row, "power_price"),
-            "colocation_rate": _num(row, "colocation_rate"),
-            "other_opex": _num(row, "other_opex", 0.0),
-            "maintenance_capex": _num(row, "maintenance_capex", 0.0),
-            "tax_rate": _num(row, "tax_rate", 0.0),
-            "dscr_lockup": _num(row, "dscr_lockup"), "dscr_default": _num(row, "dscr_default"),
-            "llcr_lockup": _num(row, "llcr_lockup"), "residual_curve": str(family),
-            "generation_jump": 0.0 if math.isnan(jump) else jump,
-            "market_absorption": _num(row, "market_absorption"),
-            "liquidation_months": _num(row, "liquidation_months"),
-            "install_haircut": _num(row, "install_haircut"),
-            "sale_costs": _num(row, "sale_costs"),
-            "btc_held": _num(row, "btc_held", 0.0), "hashrate_ph": _num(row, "hashrate_ph", 0.0),
+            "ids": fid, "floating": str(row["rate_type"]) == "floating",
+            "amortization": str(row["amortization"]), "residual_curve": str(family),
             **rated,
-            "termination_payment_months": _num(row, "termination_payment_months", 0.0),
-            "releasing_lag_months": _num(row, "releasing_lag_months", 6.0),
-            "releasing_rent_factor": _num(row, "releasing_rent_factor", 0.85),
-            "dsra_amount": _num(row, "dsra_amount", 0.0),
-            "liquidity_facility": _num(row, "liquidity_facility", 0.0),
             "seniority": "secured" if _blank(row.get("seniority")) else str(row["seniority"]),
             "generation": _GENERATION[preset.architecture],
-            "mining_efficiency": _num(row, "mining_efficiency", 17.5),
         }
         for k, v in values.items():
             cols[k].append(v)
-    if not cols["ids"]:
+    if not kept:
         return None, errors
-    # Successor step ages, one vectorised call per GPU model (NaN-padded rows).
-    per_model = {name: (idx, get_preset(name).step_ages(
-        np.array([deliveries[i] for i in idx], dtype="datetime64[D]")))
-        for name, idx in stepped.items()}
-    width = max([1] + [a.shape[-1] for _, a in per_model.values()])
-    steps = np.full((len(cols["ids"]), width), np.nan)
-    for idx, ages in per_model.values():
-        steps[idx, :ages.shape[-1]] = ages
     texts = ("ids", "amortization", "residual_curve", "counterparty_rating", "backstop_rating",
              "seniority", "generation")
     arrays = {k: (v if k in texts else np.asarray(v)) for k, v in cols.items()}
+    at = np.asarray(kept)
+    kept_days = {name: d[at] for name, d in days.items()}
+    arrays.update(_tape_periods(kept_days, valuation, m))
+    elapsed = arrays.pop("elapsed")
+    numbers, rent_given, stepped = _tape_numbers(rows, at, presets, arrays, elapsed,
+                                                 assumptions)
+    arrays.update(numbers)
+    models = [p.name for p in presets]  # GPU model of each row (its forward curve)
     if forwards is not None and len(forwards):
         arrays["merchant_rent_path"], arrays["merchant_rent"] = _forward_rents(
-            forwards, valuation, m, models, np.asarray(rent_given), arrays)
+            forwards, valuation, m, models, rent_given, arrays)
     btc_price = float(_assumption(assumptions, "btc_price"))
     fac = model.Facilities(
-        **arrays, step_ages=steps,
-        curve_params={k: np.asarray(v, dtype=float) for k, v in curve_params.items()},
-        residual_curve_low=band["low"], residual_curve_high=band["high"],
-        curve_params_low={k: np.asarray(v, dtype=float)
-                          for k, v in band_curve_params["low"].items()},
-        curve_params_high={k: np.asarray(v, dtype=float)
-                           for k, v in band_curve_params["high"].items()},
+        **arrays, step_ages=_step_ages(models, kept_days["delivery_date"], stepped),
+        curve_params=_param_arrays(curve_params),
+        residual_curve_low=[p.curve_low[0] for p in presets],
+        residual_curve_high=[p.curve_high[0] for p in presets],
+        curve_params_low=_param_arrays([p.curve_low[1] for p in presets]),
+        curve_params_high=_param_arrays([p.curve_high[1] for p in presets]),
         base_rate=float(_assumption(assumptions, "base_rate")),
         price_vol_monthly=float(_assumption(assumptions, "price_vol_monthly")),
         impact_coefficient=float(_assumption(assumptions, "impact_coefficient")),
@@ -363,6 +331,156 @@ def facilities_from_rows(rows: pd.DataFrame, assumptions: dict, periods_per_year
             _assumption(assumptions, "default_counterparty_rating")),
     )
     return fac, errors
+
+
+def _days(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """Date column ``name`` as days (datetime64[D]; NaT where blank, or everywhere when the
+    rows lack the column): :func:`_date` of each cell, in one pass."""
+    column = rows.get(name)
+    if column is None:
+        return np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[D]")
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "M":  # naive datetimes
+        return column.to_numpy().astype("datetime64[D]")
+    return np.array([np.datetime64("NaT") if _blank(v) else _date(v) for v in column],
+                    dtype="datetime64[D]")
+
+
+def _tape_periods(days: dict[str, np.ndarray], valuation: dt.date, m: int
+                  ) -> dict[str, np.ndarray]:
+    """The date-derived Facilities fields of rows whose dates are ``days`` (their
+    :data:`_DATE_COLUMNS`, datetime64[D]), and the periods ``elapsed`` since origination.
+
+    The remaining ``tenor`` (a part period counts whole), the ``contract_periods`` ended
+    by the contract's end, the ``availability_periods`` left (:func:`_availability_periods`)
+    and the GPUs' ``age0`` in years (:func:`_years`)."""
+    for name in _REQUIRED_DATES:
+        if np.isnat(days[name]).any():
+            raise ValueError(f"{name} is blank on a row to convert (a required column)")
+    today = np.datetime64(valuation, "D")
+    contract_end, available_until = days["contract_end_date"], days["availability_end_date"]
+    origination = days["origination_date"]
+    return {
+        "tenor": _periods_between_days(today, days["maturity_date"], m, whole=False),
+        "elapsed": np.where(origination < today, _periods_between_days(
+            origination, today, m, whole=True), 0),
+        "contract_periods": np.where(np.isnat(contract_end) | (contract_end <= today), 0,
+                                     _periods_between_days(today, contract_end, m,
+                                                           whole=True)),
+        "availability_periods": np.where(
+            np.isnat(available_until) | (available_until <= today), 0,
+            _periods_between_days(today, available_until, m, whole=False)),
+        "age0": np.maximum(0.0, (today - days["delivery_date"]).astype(np.int64)
+                           / DAYS_PER_YEAR),
+    }
+
+
+def _periods_between_days(start, end, m: int, *, whole: bool) -> np.ndarray:
+    """:func:`periods_between` of days (datetime64[D]) element by element, the same steps
+    taken on every element at once (a blank ``end`` gives a meaningless count)."""
+    start, end = np.broadcast_arrays(np.asarray(start, "datetime64[D]"),
+                                     np.asarray(end, "datetime64[D]"))
+    step = 12 // int(m)
+    months = (end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64)
+    n = np.maximum(0, months // step - 1)
+    if whole:
+        while (more := _add_months_days(start, (n + 1) * step) <= end).any():
+            n = n + more
+        while (fewer := (n > 0) & (_add_months_days(start, n * step) > end)).any():
+            n = n - fewer
+        return n
+    while (more := _add_months_days(start, n * step) < end).any():
+        n = n + more
+    return n
+
+
+def _add_months_days(day: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """:func:`gpucredit.periods.add_months` of days (datetime64[D]) element by element: a
+    month-end stays a month-end, another day keeps its number up to the month's end."""
+    month = day.astype("datetime64[M]")
+    month_end = day == (month + 1).astype("datetime64[D]") - 1
+    target = month + months
+    last = (target + 1).astype("datetime64[D]") - 1
+    same_day = target.astype("datetime64[D]") + (day - month.astype("datetime64[D]"))
+    return np.where(month_end, last, np.minimum(same_day, last))
+
+
+def _numbers(rows: pd.DataFrame, at: np.ndarray, name: str, default=np.nan) -> np.ndarray:
+    """Column ``name`` of the rows at positions ``at`` as floats, a blank cell (or a column
+    the rows lack) taking ``default``: :func:`_num` of each of those rows, in one pass."""
+    if name not in rows.columns:
+        return np.full(len(at), default, dtype=float)
+    column = rows[name]
+    if column.dtype.kind in "biuf":  # numbers, nullable or Arrow-backed: a blank is NaN
+        x = column.to_numpy(dtype=float, na_value=np.nan)[at]
+        return np.where(np.isnan(x), default, x)
+    return np.array([default if _blank(v) else float(v) for v in column.iloc[at]],
+                    dtype=float)
+
+
+def _tape_numbers(rows: pd.DataFrame, at: np.ndarray, presets: list, arrays: dict,
+                  elapsed: np.ndarray, assumptions: dict
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The numeric Facilities fields of the rows at positions ``at`` (``presets``: their
+    GPU presets; ``arrays``: their ``floating`` and ``tenor``; ``elapsed``: their periods
+    elapsed since origination), and which rows give a merchant rent and which a
+    generation jump (their positions in ``at``).
+
+    A fixed-rate row has no spread, a floating one no fixed rate; the interest-only
+    periods left start the amortisation; a blank rent takes the Assumptions sheet's rent
+    for the GPU model, else the preset's; a blank kW per GPU the preset's; a blank
+    generation jump is 0."""
+    num = functools.partial(_numbers, rows, at)
+    out = {field: num(name, default) for field, (name, default) in _NUMBERS.items()}
+    floating = arrays["floating"]
+    out["annual_rate"] = np.where(floating, 0.0, num("fixed_rate"))
+    out["spread"] = np.where(floating, num("spread", 0.0), 0.0)
+    io = num("interest_only_periods", 0)
+    out["amortization_start"] = np.asarray(
+        [min(max(0, int(n) - e) + 1, t)
+         for n, e, t in zip(io.tolist(), elapsed.tolist(), arrays["tenor"].tolist(),
+                            strict=True)])
+    rent, kw, jump = num("merchant_rent"), num("kw_per_gpu"), num("generation_jump")
+    rent_given = ~np.isnan(rent)
+    out["merchant_rent"] = _filled(rent, presets, lambda p: _assumed_rent(p, assumptions))
+    out["kw_per_gpu"] = _filled(kw, presets, lambda p: p.kw_per_gpu)
+    out["generation_jump"] = np.where(np.isnan(jump), 0.0, jump)
+    return out, rent_given, np.flatnonzero(~np.isnan(jump))
+
+
+def _filled(x: np.ndarray, presets: list, value: Callable) -> np.ndarray:
+    """``x`` with each NaN replaced, in place, by ``value`` of its row's preset."""
+    blank = np.flatnonzero(np.isnan(x))
+    x[blank] = [value(presets[j]) for j in blank]
+    return x
+
+
+def _assumed_rent(preset, assumptions: dict) -> float:
+    """A blank rent: the Assumptions sheet's rent for the GPU model, else the preset's."""
+    market = assumptions.get(f"merchant_rent_{preset.name.lower()}")
+    return preset.rent_usd_per_hour if _blank(market) else float(market)
+
+
+def _param_arrays(params: list[dict]) -> dict[str, np.ndarray]:
+    """Each curve parameter over the rows whose curves have ``params`` (NaN where a row's
+    family has no such parameter)."""
+    return {k: np.asarray([p.get(k, np.nan) for p in params], dtype=float)
+            for k in _CURVE_PARAMS}
+
+
+def _step_ages(models: list[str], deliveries: np.ndarray, stepped: np.ndarray
+               ) -> np.ndarray:
+    """Successor step ages of each row (NaN-padded; NaN for the rows not ``stepped``): one
+    vectorised call per GPU model."""
+    by_model: dict[str, list[int]] = {}  # GPU model -> its stepped rows
+    for i in stepped.tolist():
+        by_model.setdefault(models[i], []).append(i)
+    per_model = {name: (idx, get_preset(name).step_ages(deliveries[idx]))
+                 for name, idx in by_model.items()}
+    width = max([1] + [a.shape[-1] for _, a in per_model.values()])
+    steps = np.full((len(models), width), np.nan)
+    for idx, ages in per_model.values():
+        steps[idx, :ages.shape[-1]] = ages
+    return steps
 
 
 def _forward_rents(forwards: pd.DataFrame, valuation: dt.date, m: int, models: list[str],
