@@ -44,7 +44,7 @@ from gpucredit import (
 )
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
-from gpucredit.periods import add_months
+from gpucredit.periods import add_months, add_months_days
 from gpucredit.presets import get_preset
 from gpucredit.spool import SpooledTable
 from gpucredit.tape import schema
@@ -132,16 +132,13 @@ def _date(x) -> dt.date:
     return pd.Timestamp(x).date()
 
 
-def _years(start, end) -> float:
-    return (_date(end) - _date(start)).days / DAYS_PER_YEAR
-
-
 def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:
     """Payment periods of ``12 / m`` calendar months from ``start`` to ``end``.
 
     ``whole=False``: the fewest periods whose end reaches ``end`` (a remaining tenor: a
     part period counts whole). ``whole=True``: the periods that have fully ended by
-    ``end`` (periods elapsed, or a contract's periods).
+    ``end`` (periods elapsed, or a contract's periods). Period ends fall on the same day
+    of the month as ``start`` (:func:`gpucredit.periods.add_months`).
 
     >>> periods_between(dt.date(2026, 6, 30), dt.date(2029, 6, 30), 4, whole=False)
     12
@@ -150,19 +147,9 @@ def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:
     >>> periods_between(dt.date(2025, 6, 30), dt.date(2026, 6, 30), 4, whole=True)
     4
     """
-    start, end = _date(start), _date(end)
-    step = 12 // int(periods_per_year)
-    months = (end.year - start.year) * 12 + end.month - start.month
-    n = max(0, months // step - 1)
-    if whole:
-        while add_months(start, (n + 1) * step) <= end:
-            n += 1
-        while n > 0 and add_months(start, n * step) > end:
-            n -= 1
-        return n
-    while add_months(start, n * step) < end:
-        n += 1
-    return n
+    return int(_periods_between_days(np.datetime64(_date(start), "D"),
+                                     np.datetime64(_date(end), "D"), periods_per_year,
+                                     whole=whole))
 
 
 def _blank(v) -> bool:
@@ -351,8 +338,10 @@ def _tape_periods(days: dict[str, np.ndarray], valuation: dt.date, m: int
     :data:`_DATE_COLUMNS`, datetime64[D]), and the periods ``elapsed`` since origination.
 
     The remaining ``tenor`` (a part period counts whole), the ``contract_periods`` ended
-    by the contract's end, the ``availability_periods`` left (:func:`_availability_periods`)
-    and the GPUs' ``age0`` in years (:func:`_years`)."""
+    by the contract's end, the ``availability_periods`` left (those starting before its end,
+    a part period counting whole; 0 when blank or over by the valuation date: the undrawn
+    commitment is no longer available) and the GPUs' ``age0`` in years since delivery
+    (365.25-day years)."""
     for name in _REQUIRED_DATES:
         if np.isnat(days[name]).any():
             raise ValueError(f"{name} is blank on a row to convert (a required column)")
@@ -375,33 +364,24 @@ def _tape_periods(days: dict[str, np.ndarray], valuation: dt.date, m: int
 
 
 def _periods_between_days(start, end, m: int, *, whole: bool) -> np.ndarray:
-    """:func:`periods_between` of days (datetime64[D]) element by element, the same steps
-    taken on every element at once (a blank ``end`` gives a meaningless count)."""
+    """:func:`periods_between` of days (datetime64[D]), element by element (a blank
+    ``end`` gives a meaningless count): from a first guess a period short of the calendar
+    months between them, step until the period ends (:func:`add_months_days`) pass
+    ``end``."""
     start, end = np.broadcast_arrays(np.asarray(start, "datetime64[D]"),
                                      np.asarray(end, "datetime64[D]"))
     step = 12 // int(m)
     months = (end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64)
     n = np.maximum(0, months // step - 1)
     if whole:
-        while (more := _add_months_days(start, (n + 1) * step) <= end).any():
+        while (more := add_months_days(start, (n + 1) * step) <= end).any():
             n = n + more
-        while (fewer := (n > 0) & (_add_months_days(start, n * step) > end)).any():
+        while (fewer := (n > 0) & (add_months_days(start, n * step) > end)).any():
             n = n - fewer
         return n
-    while (more := _add_months_days(start, n * step) < end).any():
+    while (more := add_months_days(start, n * step) < end).any():
         n = n + more
     return n
-
-
-def _add_months_days(day: np.ndarray, months: np.ndarray) -> np.ndarray:
-    """:func:`gpucredit.periods.add_months` of days (datetime64[D]) element by element: a
-    month-end stays a month-end, another day keeps its number up to the month's end."""
-    month = day.astype("datetime64[M]")
-    month_end = day == (month + 1).astype("datetime64[D]") - 1
-    target = month + months
-    last = (target + 1).astype("datetime64[D]") - 1
-    same_day = target.astype("datetime64[D]") + (day - month.astype("datetime64[D]"))
-    return np.where(month_end, last, np.minimum(same_day, last))
 
 
 def _numbers(rows: pd.DataFrame, at: np.ndarray, name: str, default=np.nan) -> np.ndarray:
@@ -509,15 +489,6 @@ def _forward_rents(forwards: pd.DataFrame, valuation: dt.date, m: int, models: l
                                         width, m, arrays["rent_deflation"][rows], basis)
         rent[rows] = path[rows, 0]
     return (path if np.isfinite(path).any() else None), rent
-
-
-def _availability_periods(end, valuation: dt.date, m: int) -> int:
-    """Periods of the availability period left: those starting before its end (a part
-    period counts whole); 0 when blank or over by the valuation date (no further draws:
-    the undrawn commitment is not available)."""
-    if _blank(end) or _date(end) <= valuation:
-        return 0
-    return periods_between(valuation, end, m, whole=False)
 
 
 IG_FLOOR = "BBB-"

@@ -20,8 +20,8 @@ import numpy as np
 
 from gpucredit._checks import check_periods_per_year, param
 
-__all__ = ["HOURS_PER_YEAR", "add_months", "ages", "period_ends", "period_hours",
-           "periodic_rate"]
+__all__ = ["HOURS_PER_YEAR", "add_months", "add_months_days", "ages", "period_ends",
+           "period_hours", "periodic_rate"]
 
 HOURS_PER_YEAR = 8760.0
 """Hours in a (non-leap) year, the GPU-hour convention of docs/sources.md."""
@@ -80,3 +80,20 @@ def add_months(day: dt.date, months: int) -> dt.date:
     last = calendar.monthrange(year, month)[1]
     month_end = day.day == calendar.monthrange(day.year, day.month)[1]
     return dt.date(year, month, last if month_end else min(day.day, last))
+
+
+def add_months_days(day, months) -> np.ndarray:
+    """:func:`add_months` of days (datetime64[D]) element by element: a month-end stays a
+    month-end, another day keeps its number up to the month's end.
+
+    >>> add_months_days(np.array(["2026-06-30", "2026-01-31", "2026-01-15"],
+    ...                          dtype="datetime64[D]"), 3)
+    array(['2026-09-30', '2026-04-30', '2026-04-15'], dtype='datetime64[D]')
+    """
+    day = np.asarray(day, dtype="datetime64[D]")
+    month = day.astype("datetime64[M]")
+    month_end = day == (month + 1).astype("datetime64[D]") - 1
+    target = month + months
+    last = (target + 1).astype("datetime64[D]") - 1
+    same_day = target.astype("datetime64[D]") + (day - month.astype("datetime64[D]"))
+    return np.where(month_end, last, np.minimum(same_day, last))
