@@ -6,8 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from gpucredit.engine import periods_between
-from gpucredit.periods import add_months, add_months_days
+from gpucredit.periods import add_months, add_months_days, periods_between
 
 _RNG = np.random.default_rng(20261207)
 DAYS = sorted({dt.date(2020, 1, 1) + dt.timedelta(int(d)) for d in _RNG.integers(0, 4000, 400)}

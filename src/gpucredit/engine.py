@@ -44,7 +44,7 @@ from gpucredit import (
 )
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
-from gpucredit.periods import add_months, add_months_days
+from gpucredit.periods import add_months, periods_between_days
 from gpucredit.presets import get_preset
 from gpucredit.spool import SpooledTable
 from gpucredit.tape import schema
@@ -130,26 +130,6 @@ class ChunkResult:
 
 def _date(x) -> dt.date:
     return pd.Timestamp(x).date()
-
-
-def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:
-    """Payment periods of ``12 / m`` calendar months from ``start`` to ``end``.
-
-    ``whole=False``: the fewest periods whose end reaches ``end`` (a remaining tenor: a
-    part period counts whole). ``whole=True``: the periods that have fully ended by
-    ``end`` (periods elapsed, or a contract's periods). Period ends fall on the same day
-    of the month as ``start`` (:func:`gpucredit.periods.add_months`).
-
-    >>> periods_between(dt.date(2026, 6, 30), dt.date(2029, 6, 30), 4, whole=False)
-    12
-    >>> periods_between(dt.date(2026, 6, 30), dt.date(2026, 10, 15), 4, whole=False)
-    2
-    >>> periods_between(dt.date(2025, 6, 30), dt.date(2026, 6, 30), 4, whole=True)
-    4
-    """
-    return int(_periods_between_days(np.datetime64(_date(start), "D"),
-                                     np.datetime64(_date(end), "D"), periods_per_year,
-                                     whole=whole))
 
 
 def _blank(v) -> bool:
@@ -349,39 +329,18 @@ def _tape_periods(days: dict[str, np.ndarray], valuation: dt.date, m: int
     contract_end, available_until = days["contract_end_date"], days["availability_end_date"]
     origination = days["origination_date"]
     return {
-        "tenor": _periods_between_days(today, days["maturity_date"], m, whole=False),
-        "elapsed": np.where(origination < today, _periods_between_days(
+        "tenor": periods_between_days(today, days["maturity_date"], m, whole=False),
+        "elapsed": np.where(origination < today, periods_between_days(
             origination, today, m, whole=True), 0),
         "contract_periods": np.where(np.isnat(contract_end) | (contract_end <= today), 0,
-                                     _periods_between_days(today, contract_end, m,
+                                     periods_between_days(today, contract_end, m,
                                                            whole=True)),
         "availability_periods": np.where(
             np.isnat(available_until) | (available_until <= today), 0,
-            _periods_between_days(today, available_until, m, whole=False)),
+            periods_between_days(today, available_until, m, whole=False)),
         "age0": np.maximum(0.0, (today - days["delivery_date"]).astype(np.int64)
                            / DAYS_PER_YEAR),
     }
-
-
-def _periods_between_days(start, end, m: int, *, whole: bool) -> np.ndarray:
-    """:func:`periods_between` of days (datetime64[D]), element by element (a blank
-    ``end`` gives a meaningless count): from a first guess a period short of the calendar
-    months between them, step until the period ends (:func:`add_months_days`) pass
-    ``end``."""
-    start, end = np.broadcast_arrays(np.asarray(start, "datetime64[D]"),
-                                     np.asarray(end, "datetime64[D]"))
-    step = 12 // int(m)
-    months = (end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64)
-    n = np.maximum(0, months // step - 1)
-    if whole:
-        while (more := add_months_days(start, (n + 1) * step) <= end).any():
-            n = n + more
-        while (fewer := (n > 0) & (add_months_days(start, n * step) > end)).any():
-            n = n - fewer
-        return n
-    while (more := add_months_days(start, n * step) < end).any():
-        n = n + more
-    return n
 
 
 def _numbers(rows: pd.DataFrame, at: np.ndarray, name: str, default=np.nan) -> np.ndarray:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gpucredit.errors import GpuCreditError
 
 __all__ = ["BYTES_PER_FACILITY_PATH", "BYTES_PER_FACILITY_PERIOD", "DEFAULT_MAX_MEMORY",
@@ -88,21 +90,30 @@ def run_size(rows, assumptions: dict, paths: int, chunk_size: int) -> RunSize:
     """The size of a run on validated tape rows (``maturity_date``, ``periods_per_year``).
 
     The periods are those of the longest facility from the valuation date to maturity
-    (:func:`gpucredit.engine.periods_between`, as the engine counts them); its payment
-    frequency names them in the message.
+    (:func:`gpucredit.periods.periods_between_days`, as the engine counts them); its
+    payment frequency names them in the message. A row whose maturity or frequency is not
+    usable is left out (the engine rejects it itself, with its reason).
     """
-    from gpucredit.engine import periods_between
+    import pandas as pd
+
+    from gpucredit.periods import periods_between_days
 
     valuation = assumptions.get("valuation_date")
     longest, per_year = 0, 12
-    if valuation is not None and len(rows):
-        for m, maturity in zip(rows["periods_per_year"], rows["maturity_date"], strict=True):
-            try:
-                t = periods_between(valuation, maturity, int(m), whole=False)
-            except (GpuCreditError, TypeError, ValueError):
-                continue  # the engine rejects this row itself, with its reason
-            if t > longest:
-                longest, per_year = t, int(m)
+    if valuation is None or not len(rows):
+        return RunSize(len(rows), int(paths), longest, per_year, int(chunk_size))
+    today = np.datetime64(pd.Timestamp(valuation).date(), "D")
+    maturity = pd.to_datetime(rows["maturity_date"], errors="coerce").to_numpy(
+        dtype="datetime64[D]")
+    freq = pd.to_numeric(rows["periods_per_year"], errors="coerce").to_numpy(dtype=float)
+    periods = np.zeros(len(rows), dtype=np.int64)
+    for m in (1, 2, 4, 12):
+        at = (freq == m) & ~np.isnat(maturity)
+        if at.any():
+            periods[at] = periods_between_days(today, maturity[at], m, whole=False)
+    first = int(np.argmax(periods))  # the first row of the longest
+    if periods[first] > 0:
+        longest, per_year = int(periods[first]), int(freq[first])
     return RunSize(len(rows), int(paths), longest, per_year, int(chunk_size))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from gpucredit._checks import check_periods_per_year, param
 
 __all__ = ["HOURS_PER_YEAR", "add_months", "add_months_days", "ages", "period_ends",
-           "period_hours", "periodic_rate"]
+           "period_hours", "periodic_rate", "periods_between", "periods_between_days"]
 
 HOURS_PER_YEAR = 8760.0
 """Hours in a (non-leap) year, the GPU-hour convention of docs/sources.md."""
@@ -97,3 +97,43 @@ def add_months_days(day, months) -> np.ndarray:
     last = (target + 1).astype("datetime64[D]") - 1
     same_day = target.astype("datetime64[D]") + (day - month.astype("datetime64[D]"))
     return np.where(month_end, last, np.minimum(same_day, last))
+
+
+def periods_between(start, end, periods_per_year: int, *, whole: bool) -> int:
+    """Payment periods of ``12 / m`` calendar months from ``start`` to ``end``.
+
+    ``whole=False``: the fewest periods whose end reaches ``end`` (a remaining tenor: a
+    part period counts whole). ``whole=True``: the periods that have fully ended by
+    ``end`` (periods elapsed, or a contract's periods). Period ends fall on the same day
+    of the month as ``start`` (:func:`add_months`).
+
+    >>> periods_between(dt.date(2026, 6, 30), dt.date(2029, 6, 30), 4, whole=False)
+    12
+    >>> periods_between(dt.date(2026, 6, 30), dt.date(2026, 10, 15), 4, whole=False)
+    2
+    >>> periods_between(dt.date(2025, 6, 30), dt.date(2026, 6, 30), 4, whole=True)
+    4
+    """
+    return int(periods_between_days(np.datetime64(start, "D"), np.datetime64(end, "D"),
+                                    periods_per_year, whole=whole))
+
+
+def periods_between_days(start, end, m: int, *, whole: bool) -> np.ndarray:
+    """:func:`periods_between` of days (datetime64[D]), element by element (a blank
+    ``end`` gives a meaningless count): from a first guess a period short of the calendar
+    months between them, step until the period ends (:func:`add_months_days`) pass
+    ``end``."""
+    start, end = np.broadcast_arrays(np.asarray(start, "datetime64[D]"),
+                                     np.asarray(end, "datetime64[D]"))
+    step = 12 // int(m)
+    months = (end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(np.int64)
+    n = np.maximum(0, months // step - 1)
+    if whole:
+        while (more := add_months_days(start, (n + 1) * step) <= end).any():
+            n = n + more
+        while (fewer := (n > 0) & (add_months_days(start, n * step) > end)).any():
+            n = n - fewer
+        return n
+    while (more := add_months_days(start, n * step) < end).any():
+        n = n + more
+    return n
