@@ -630,11 +630,17 @@ def test_every_period_beside_a_spooled_workbook(tmp_path, periods_format):
     assert name in ws.cell(2, 1).value
 
 
-def test_rendered_in_worker_processes_the_same_bytes(tmp_path):
+@pytest.mark.parametrize("ahead", [None, 0, 1])
+def test_rendered_in_worker_processes_the_same_bytes(tmp_path, monkeypatch, ahead):
     """The big sheets' rows rendered by worker processes (the processes engine's
-    mapper), spooled pieces read there: every part byte for byte the in-process one's."""
+    mapper), spooled pieces read there: every part byte for byte the in-process one's,
+    whether the rendering fetched ahead runs to the end of a block or stops at its budget
+    (nothing, or one piece ahead) and the writer takes over."""
+    from gpucredit.excel import results
     from gpucredit.processes import process_mapper
 
+    if ahead is not None:
+        monkeypatch.setattr(results, "RENDER_AHEAD_BYTES", ahead)
     kept = make_result()
     kept.metrics.loc["NW-1", "mc_pd"] = np.nan  # its spooled piece has no such column
     back = spooled(kept, tmp_path)
@@ -651,6 +657,23 @@ def test_rendered_in_worker_processes_the_same_bytes(tmp_path):
     ws = openpyxl.load_workbook(there, read_only=True)["Metrics"]
     ids = [r[0] for r in ws.iter_rows(min_row=FIRST, values_only=True)]
     assert ids == list(kept.metrics.index)  # the pieces in order, every row once
+
+
+def test_a_failing_render_fails_the_write(tmp_path):
+    """A render task that fails while fetched ahead (a worker lost) fails the write where
+    its block is written: the error reaches the caller, and no workbook is left."""
+    def mapper(fn, tasks):
+        for i, task in enumerate(tasks):
+            if i == 1:
+                raise RuntimeError("worker lost")
+            yield i, fn(task)
+
+    back = spooled(make_result(), tmp_path)
+    target = tmp_path / "out" / "results.xlsx"
+    target.parent.mkdir()
+    with pytest.raises(RuntimeError, match="worker lost"):
+        write_results(back, target, mapper=mapper)
+    assert list(target.parent.iterdir()) == []
 
 
 def test_a_failing_deflate_thread_fails_the_write(tmp_path, monkeypatch):

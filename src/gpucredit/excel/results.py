@@ -587,28 +587,97 @@ def _rows_xml(block: _Block) -> Iterator[bytes]:
         yield from _render(*task)
 
 
-class _Rendered:
-    """Every block's rows rendered by a ``mapper`` (worker processes), handed out in
-    order whatever order the tasks finish in."""
+RENDER_AHEAD_BYTES = 64 * 2**20
+"""Rendered sheet XML the workbook writer may hold before it writes it (:class:`_Rendered`)."""
 
-    def __init__(self, mapper, blocks: list[_Block]):
-        tasks, self._spans = [], []
-        for block in blocks:
-            start = len(tasks)
-            tasks += list(_pieces(block))
-            self._spans.append(range(start, len(tasks)))
-        self._results = iter(mapper(_render_task, tasks))
-        self._done: dict[int, bytes] = {}
+
+class _Rendered:
+    """Every block's rows rendered by a ``mapper`` (worker processes), handed out in order
+    whatever order the tasks finish in.
+
+    A block's tasks start when the block is framed (:meth:`start`), not when the package
+    is written: while the rest of the workbook is framed and saved, a thread a block
+    fetches the workers' XML, up to ``ahead`` bytes held for all blocks (then the workers
+    finish the tasks in hand and wait); the rest is fetched as each block is written.
+    """
+
+    def __init__(self, mapper, ahead: int | None = None):
+        ahead = RENDER_AHEAD_BYTES if ahead is None else ahead
+        self._mapper, self._ahead = mapper, ahead
+        self._feeds: list[_Feed] = []
+        self._lock = threading.Lock()
+        self._held = 0
+
+    def start(self, block: _Block) -> None:
+        tasks = list(_pieces(block))
+        feed = _Feed(iter(self._mapper(_render_task, tasks)), len(tasks))
+        feed.thread = threading.Thread(target=self._prefetch, args=(feed,), daemon=True,
+                                       name="gpucredit-render-ahead")
+        self._feeds.append(feed)
+        feed.thread.start()
+
+    def _prefetch(self, feed: _Feed) -> None:
+        try:
+            while not feed.stop.is_set() and len(feed.done) < feed.n:
+                with self._lock:
+                    if self._held >= self._ahead:
+                        return
+                j, xml = next(feed.results)
+                feed.done[j] = xml
+                with self._lock:
+                    self._held += len(xml)
+        except BaseException as exc:  # raised where the block is written
+            feed.error = exc
 
     def chunks(self, k: int):
         """The ``k``-th block's XML chunks (blocks are asked for in turn)."""
         def get() -> Iterator[bytes]:
-            for i in self._spans[k]:
-                while i not in self._done:
-                    j, xml = next(self._results)
-                    self._done[j] = xml
-                yield self._done.pop(i)
+            feed = self._feeds[k]
+            feed.stop.set()
+            feed.thread.join()  # from here on this thread alone reads its results
+            if feed.error is not None:
+                raise feed.error
+            for i in range(feed.n):
+                while i not in feed.done:
+                    j, xml = next(feed.results)
+                    feed.done[j] = xml
+                    with self._lock:
+                        self._held += len(xml)
+                xml = feed.done.pop(i)
+                with self._lock:
+                    self._held -= len(xml)
+                yield xml
         return get
+
+    def close(self) -> None:
+        """Stop fetching ahead (a run that fails before writing every block)."""
+        for feed in self._feeds:
+            feed.stop.set()
+        for feed in self._feeds:
+            feed.thread.join()
+
+
+@contextlib.contextmanager
+def _rendering(mapper):
+    """A :class:`_Rendered` on ``mapper`` (None without one), stopped when the block ends."""
+    rendered = _Rendered(mapper) if mapper is not None else None
+    try:
+        yield rendered
+    finally:
+        if rendered is not None:
+            rendered.close()
+
+
+@dataclass
+class _Feed:
+    """One block's render results: the mapper's iterator, the results fetched by index."""
+
+    results: Iterator
+    n: int
+    done: dict = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
 
 
 def _splice(block: _Block, chunks=None):
@@ -655,6 +724,12 @@ class _Book:
     wb: Workbook
     blocks: list[_Block] = field(default_factory=list)
     _style_ids: dict = field(default_factory=dict)
+    rendered: _Rendered | None = None  # the workers that render the blocks, if any
+
+    def add_block(self, block: _Block) -> None:
+        self.blocks.append(block)
+        if self.rendered is not None:
+            self.rendered.start(block)
 
     def style_id(self, ws, fmt: str, wrap: bool = False) -> int:
         key = (fmt, wrap)
@@ -799,8 +874,8 @@ def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, 
             ws.print_title_cols = f"A:{get_column_letter(freeze_cols)}"
     styles = [book.style_id(ws, fmt, wrap=k in wrap) for k, fmt in zip(keys, formats, strict=True)]
     if n:
-        book.blocks.append(_Block(title, frame if isinstance(frame, SpooledTable)
-                                  else frame.reset_index(drop=True), styles, HEADER_ROWS + 1))
+        book.add_block(_Block(title, frame if isinstance(frame, SpooledTable)
+                              else frame.reset_index(drop=True), styles, HEADER_ROWS + 1))
     return ws, _Layout(title, letters, HEADER_ROWS + 1, last)
 
 
@@ -1501,10 +1576,10 @@ def write_results(result: RecalcResult, path, *,
     if int(rows_per_sheet) < 1:
         raise GpuCreditError(f"rows_per_sheet must be >= 1, got {rows_per_sheet}",
                              argument="rows_per_sheet", value=rows_per_sheet)
-    with staged_files() as staging:
+    with staged_files() as staging, _rendering(mapper) as rendered:
         frame_path = staging.scratch(path)
         final_path = staging.output(path)
-        book = _Book(Workbook(write_only=True))
+        book = _Book(Workbook(write_only=True), rendered=rendered)
         st.add_named_styles(book.wb)
         book.wb.properties.creator = f"gpucredit {__version__}"
         book.wb.properties.title = "Loan-tape recalculation results"
@@ -1561,7 +1636,6 @@ def write_results(result: RecalcResult, path, *,
             _discard(book.wb)
             raise
         parts = _sheet_parts(frame_path)
-        rendered = _Rendered(mapper, book.blocks) if mapper is not None else None
         rewrite_package(frame_path, final_path,
                         {parts[b.sheet]: _splice(b, rendered and rendered.chunks(k))
                          for k, b in enumerate(book.blocks)})
