@@ -685,9 +685,8 @@ def _add_contract_flows(ps: _Pass, rows, stop, tau_c, s_rev, cf) -> None:
     """Add to ``cf`` (the rows' CFADS) the contract revenue until the stop, the
     termination payment, and relet revenue from the lag after the stop.
 
-    The revenue is added to every period of every path, then taken back (on the paths
-    whose contract stops) from the stop on: a contract that pays to the end, most paths'
-    case, costs one pass.
+    On the paths whose contract pays to the end (most paths) the revenue is added in one
+    pass; only the paths whose contract stops get flows of their own.
     """
     t = np.arange(ps.T)
     contract = ps.series("contract_revenue")[rows]
