@@ -41,6 +41,7 @@ from gpucredit.scenarios import (
     STANDARD_SCENARIOS,
     Driver,
     Scenario,
+    ScenarioTally,
     default_drivers,
     run_scenarios,
     scenario_summary,
@@ -595,6 +596,57 @@ class TestScenarioSummary:
             scenario_summary(t, [1.0, -2.0, 1.0])
         with pytest.raises(GpuCreditError, match="results must be the DataFrame"):
             scenario_summary({"a": 1})
+
+    @staticmethod
+    def big_table(n: int = 3000) -> pd.DataFrame:
+        """Three scenarios of n facilities with numbers of every size, NaNs among them."""
+        rng = np.random.default_rng(11)
+        rows = 3 * n
+
+        def noisy(scale):
+            x = rng.lognormal(0.0, 2.0, rows) * scale
+            x[rng.random(rows) < 0.1] = np.nan
+            return x
+
+        return pd.DataFrame({
+            "facility_id": np.tile([f"F{i}" for i in range(n)], 3),
+            "scenario": np.repeat(["base", "rent", "joint"], n),
+            "debt": np.tile(rng.lognormal(16.0, 1.5, n), 3),
+            "min_dscr": noisy(1.0), "min_dscr_combined": noisy(1.0),
+            "max_ltv_market": noisy(0.5), "max_ltv_liquidation": noisy(0.8),
+            "first_breach": rng.integers(0, 3, rows) * rng.integers(0, 40, rows),
+            "first_breach_lockup": rng.integers(0, 2, rows) * rng.integers(0, 40, rows),
+            "lgd": rng.random(rows), "pd": rng.random(rows) * 0.1,
+            "expected_loss": rng.lognormal(10.0, 3.0, rows)})
+
+    def test_tallied_in_pieces_the_same_to_the_last_bit(self):
+        """The batch engine tallies a chunk at a time: however the table is cut, each
+        figure is the one of the whole table, bit for bit."""
+        t = self.big_table()
+        whole = scenario_summary(t)
+        for cuts in ([1], [1000, 1001, 4500], list(range(7, len(t), 577))):
+            tally = ScenarioTally()
+            for a, b in zip([0, *cuts], [*cuts, len(t)], strict=True):
+                tally.add(t.iloc[a:b])
+            pd.testing.assert_frame_equal(tally.frame(), whole, check_exact=True)
+        assert len(tally) == len(t)
+
+    def test_figures_are_pandas_weighted_averages(self):
+        """An independent computation (pandas groupby) of every figure, to rounding."""
+        t = self.big_table()
+        out = scenario_summary(t)
+        for name, g in t.groupby("scenario", sort=False):
+            row, w = out.loc[name], g["debt"]
+            assert row.total_debt == pytest.approx(w.sum(), rel=1e-12)
+            assert row.debt_in_breach == pytest.approx(w[g.first_breach > 0].sum(), rel=1e-12)
+            for avg, col in (("avg_min_dscr", "min_dscr"), ("avg_lgd", "lgd"), ("avg_pd", "pd"),
+                             ("avg_min_dscr_combined", "min_dscr_combined")):
+                ok = g[col].notna()
+                assert row[avg] == pytest.approx((g[col][ok] * w[ok]).sum() / w[ok].sum(),
+                                                 rel=1e-12)
+            assert row.worst_min_dscr == g["min_dscr"].min()
+            assert row.max_ltv_liquidation == g["max_ltv_liquidation"].max()
+            assert row.expected_loss == pytest.approx(g["expected_loss"].sum(), rel=1e-12)
 
 
 # --------------------------------------------------------------------------- tornado

@@ -788,7 +788,8 @@ def recalc(rows: pd.DataFrame, assumptions: dict, options: RecalcOptions = Recal
     try:
         results = _gather(chunks, fn, mapper, progress, release, len(rows))
         return combine(results, rows, assumptions, options, errors=errors,
-                       run_info=run_info, spooled=release.spooled)
+                       run_info=run_info, spooled=release.spooled,
+                       scenario_tally=release.scenario_tally)
     except BaseException:
         release.remove()
         raise
@@ -820,12 +821,6 @@ SUMMARY_COLUMNS = ("borrower_type", "gpu_model", "debt", "commitment", "market_v
 """The metrics a spooled run keeps in memory: the Summary's totals, the worst facilities'
 order, the exposures of the portfolio tables and the GPU models' residual curves."""
 
-SCENARIO_SUMMARY_COLUMNS = ("facility_id", "scenario", "min_dscr", "min_dscr_combined",
-                            "max_ltv_market", "max_ltv_liquidation", "first_breach",
-                            "first_breach_lockup", "lgd", "pd", "expected_loss")
-"""The scenario columns a spooled run keeps in memory: those of the scenario summary."""
-
-
 class _Release:
     """What happens to a chunk's tables once the chunks before it are in: its periods go
     to the sink (or, without one, to the spool), its metrics and scenarios, put in tape
@@ -833,10 +828,13 @@ class _Release:
     is kept whole."""
 
     def __init__(self, order: dict, periods_sink, spool: Path | None):
+        from gpucredit.scenarios import ScenarioTally
+
         self.order, self.periods_sink = order, periods_sink
         self.spooled = None if spool is None else {
             "metrics": SpooledTable(spool, "metrics"),
             "scenarios": SpooledTable(spool, "scenarios", keep_index=False)}
+        self.scenario_tally = ScenarioTally()  # a spooled run's scenario summary
         if self.spooled is not None and periods_sink is None:
             self.spooled["periods"] = SpooledTable(spool, "periods", keep_index=False)
 
@@ -853,8 +851,10 @@ class _Release:
         grid = _ordered(res.scenarios, self.order)
         self.spooled["metrics"].append(metrics)
         self.spooled["scenarios"].append(grid)
+        if not grid.empty:
+            self.scenario_tally.add(grid, metrics["debt"])
         res.metrics = metrics[[c for c in SUMMARY_COLUMNS if c in metrics]]
-        res.scenarios = grid[[c for c in SCENARIO_SUMMARY_COLUMNS if c in grid]]
+        res.scenarios = pd.DataFrame()
 
     def remove(self) -> None:
         for table in (self.spooled or {}).values():
@@ -863,12 +863,15 @@ class _Release:
 
 def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
             options: RecalcOptions, *, errors: pd.DataFrame | None = None,
-            run_info: dict | None = None, spooled: dict | None = None) -> RecalcResult:
+            run_info: dict | None = None, spooled: dict | None = None,
+            scenario_tally=None) -> RecalcResult:
     """Put the chunks' tables together, in tape order, and summarise the portfolio.
 
     With ``spooled`` (the run's :class:`~gpucredit.spool.SpooledTable` of metrics,
-    scenarios and periods), the chunks hold only the summary columns and the result's
-    tables are the spooled ones.
+    scenarios and periods), the chunks hold only the metrics' summary columns, the
+    result's tables are the spooled ones and the scenario summary is
+    ``scenario_tally``'s (:class:`gpucredit.scenarios.ScenarioTally`, fed the chunks'
+    scenario rows as they were spooled).
     """
     order = {fid: i for i, fid in enumerate(rows["facility_id"].astype(str))}
     parts = [m for m in _take_tables(results, "metrics") if not m.empty]
@@ -900,7 +903,7 @@ def combine(results: list[ChunkResult], rows: pd.DataFrame, assumptions: dict,
     tables = {"periods": periods, "metrics": metrics, "scenarios": grid, **(spooled or {})}
     return RecalcResult(
         **tables,
-        scenario_summary=_scenario_summary(grid, metrics),
+        scenario_summary=_scenario_summary(grid, metrics, scenario_tally),
         summary_totals=totals, summary_by_type=by_type, worst=worst,
         residual_curves=_residual_curves(metrics), errors=err[
             ["sheet", "row", "column", "facility_id", "value", "severity", "message"]],
@@ -972,7 +975,10 @@ def _used(assumptions: dict, options: RecalcOptions) -> dict:
     return used
 
 
-def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame, tally=None) -> pd.DataFrame:
+    """The scenario summary of the grid, or of the ``tally`` a spooled run kept instead."""
+    if tally is not None and len(tally):
+        return tally.frame()
     if grid.empty:
         return pd.DataFrame()
     from gpucredit import scenarios

@@ -42,6 +42,7 @@ __all__ = [
     "STANDARD_SCENARIOS",
     "Driver",
     "Scenario",
+    "ScenarioTally",
     "default_drivers",
     "run_scenarios",
     "scenario_summary",
@@ -837,36 +838,124 @@ def scenario_summary(results: pd.DataFrame, debt=None) -> pd.DataFrame:
     if missing:
         raise GpuCreditError(f"results lacks the column(s) {', '.join(missing)}: pass the "
                              f"table of run_scenarios", argument="results", value=missing)
-    names = [str(n) for n in pd.unique(results["scenario"])]  # in order of appearance
-    weights = _weights(results, debt, names)
-    rows = {}
-    for name in names:  # one scenario's rows at a time (a big grid is not copied whole)
-        at = (results["scenario"] == name).to_numpy()
-        g, w = results[at], weights[at]
+    tally = ScenarioTally()
+    tally.add(results, debt)
+    return tally.frame()
+
+
+class ScenarioTally:
+    """:func:`scenario_summary` fed the long table a piece at a time, in table order,
+    holding a few numbers a scenario instead of the rows.
+
+    Every sum adds its terms one after another in table order (not pairwise), so the
+    figures are the same to the last bit however the table is cut into pieces: the batch
+    engine feeds each chunk's rows as the chunks before it are in, and keeps none.
+
+    >>> res = pd.DataFrame({"facility_id": ["a", "b"], "scenario": ["s", "s"],
+    ...     "debt": [100.0, 300.0], "min_dscr": [1.5, 0.9],
+    ...     "min_dscr_combined": [1.5, 0.9], "max_ltv_market": [0.8, 1.1],
+    ...     "max_ltv_liquidation": [1.0, 1.4], "first_breach": [0, 7],
+    ...     "first_breach_lockup": [0, 3], "lgd": [0.0, 0.5]})
+    >>> t = ScenarioTally()
+    >>> t.add(res.iloc[:1]); t.add(res.iloc[1:])
+    >>> t.frame().equals(scenario_summary(res))
+    True
+    """
+
+    def __init__(self) -> None:
+        self._by: dict[str, _Tally] = {}
+
+    def add(self, results: pd.DataFrame, debt=None) -> None:
+        """Tally rows of :func:`run_scenarios`' table (``debt`` as in
+        :func:`scenario_summary`: weights for these rows)."""
+        names = [str(n) for n in pd.unique(results["scenario"])]  # in order of appearance
+        weights = _weights(results, debt, names)
+        scenario = results["scenario"]
+        for name in names:  # one scenario's rows at a time (a big grid is not copied whole)
+            at = (scenario == name).to_numpy()
+            self._by.setdefault(name, _Tally()).add(results[at], weights[at])
+
+    def __len__(self) -> int:
+        """Rows tallied."""
+        return sum(t.n for t in self._by.values())
+
+    def frame(self) -> pd.DataFrame:
+        """The summary: one row per scenario, in order of appearance."""
+        out = pd.DataFrame.from_dict({name: t.row() for name, t in self._by.items()},
+                                     orient="index")
+        out.index.name = "scenario"
+        return out
+
+
+_WEIGHTED = {"avg_min_dscr": "min_dscr", "avg_min_dscr_combined": "min_dscr_combined",
+             "avg_lgd": "lgd", "avg_pd": "pd"}
+"""Debt-weighted averages of the summary and the column each averages."""
+_EXTREMES = {"worst_min_dscr": ("min_dscr", np.fmin),
+             "max_ltv_market": ("max_ltv_market", np.fmax),
+             "max_ltv_liquidation": ("max_ltv_liquidation", np.fmax)}
+"""Smallest or largest number of a column (NaN left out)."""
+
+
+def _then(acc: float, x: np.ndarray) -> float:
+    """``acc + x[0] + x[1] + ...``, one term after another (np.cumsum adds in order;
+    np.sum pairs terms up, so its result would depend on where a table is cut)."""
+    return float(np.cumsum(np.concatenate(([acc], x)))[-1]) if x.size else acc
+
+
+class _Tally:
+    """One scenario's running counts, sums (in table order) and extremes."""
+
+    def __init__(self) -> None:
+        self.n = self.n_breach = self.n_lockup = 0
+        self.debt = self.breach_debt = 0.0
+        self.sums = {k: [0.0, 0.0] for k in _WEIGHTED}  # sum of w x, sum of w (x not NaN)
+        self.extremes = dict.fromkeys(_EXTREMES, np.nan)
+        self.expected_loss: float | None = None
+        self.has_pd = False
+
+    def add(self, g: pd.DataFrame, w: np.ndarray) -> None:
         breach = g["first_breach"].to_numpy() > 0
-        total = float(w.sum())
-        row = {
-            "facilities": len(g),
-            "total_debt": total,
-            "facilities_breaching": int(breach.sum()),
-            "debt_in_breach": float(w[breach].sum()),
-            "share_debt_in_breach": float(w[breach].sum()) / total if total > 0 else np.nan,
-            "facilities_in_lockup": int((g["first_breach_lockup"].to_numpy() > 0).sum()),
-            "avg_min_dscr": _weighted(g["min_dscr"].to_numpy(), w),
-            "worst_min_dscr": _nan_reduce(np.min, g["min_dscr"].to_numpy()),
-            "avg_min_dscr_combined": _weighted(g["min_dscr_combined"].to_numpy(), w),
-            "max_ltv_market": _nan_reduce(np.max, g["max_ltv_market"].to_numpy()),
-            "max_ltv_liquidation": _nan_reduce(np.max, g["max_ltv_liquidation"].to_numpy()),
-            "avg_lgd": _weighted(g["lgd"].to_numpy(), w),
-        }
-        if "pd" in g.columns:
-            row["avg_pd"] = _weighted(g["pd"].to_numpy(), w)
+        self.n += len(g)
+        self.debt = _then(self.debt, w)
+        self.n_breach += int(breach.sum())
+        self.breach_debt = _then(self.breach_debt, w[breach])
+        self.n_lockup += int((g["first_breach_lockup"].to_numpy() > 0).sum())
+        self.has_pd = self.has_pd or "pd" in g.columns
+        for key, col in _WEIGHTED.items():
+            if col in g.columns:
+                x = g[col].to_numpy(dtype=float)
+                ok = ~np.isnan(x)
+                acc = self.sums[key]
+                acc[:] = _then(acc[0], x[ok] * w[ok]), _then(acc[1], w[ok])
+        for key, (col, pick) in _EXTREMES.items():
+            x = g[col].to_numpy(dtype=float)
+            self.extremes[key] = float(pick.reduce(x, initial=self.extremes[key])) \
+                if x.size else self.extremes[key]
         if "expected_loss" in g.columns:
-            row["expected_loss"] = float(g["expected_loss"].sum())
-        rows[name] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "scenario"
-    return out
+            self.expected_loss = _then(self.expected_loss or 0.0,
+                                       g["expected_loss"].to_numpy(dtype=float))
+
+    def row(self) -> dict:
+        avg = {k: (s / t if t > 0 else np.nan) for k, (s, t) in self.sums.items()}
+        row = {
+            "facilities": self.n,
+            "total_debt": self.debt,
+            "facilities_breaching": self.n_breach,
+            "debt_in_breach": self.breach_debt,
+            "share_debt_in_breach": self.breach_debt / self.debt if self.debt > 0 else np.nan,
+            "facilities_in_lockup": self.n_lockup,
+            "avg_min_dscr": avg["avg_min_dscr"],
+            "worst_min_dscr": self.extremes["worst_min_dscr"],
+            "avg_min_dscr_combined": avg["avg_min_dscr_combined"],
+            "max_ltv_market": self.extremes["max_ltv_market"],
+            "max_ltv_liquidation": self.extremes["max_ltv_liquidation"],
+            "avg_lgd": avg["avg_lgd"],
+        }
+        if self.has_pd:
+            row["avg_pd"] = avg["avg_pd"]
+        if self.expected_loss is not None:
+            row["expected_loss"] = self.expected_loss
+        return row
 
 
 def _weights(results: pd.DataFrame, debt, names: list[str]) -> np.ndarray:
@@ -893,17 +982,6 @@ def _weights(results: pd.DataFrame, debt, names: list[str]) -> np.ndarray:
             f"debt must be one value per facility ({per_scenario}), got an array of shape "
             f"{d.shape}", argument="debt", value=d.shape)
     return np.tile(d, len(names))
-
-
-def _weighted(x: np.ndarray, w: np.ndarray) -> float:
-    ok = ~np.isnan(x)
-    total = w[ok].sum()
-    return float((x[ok] * w[ok]).sum() / total) if total > 0 else np.nan
-
-
-def _nan_reduce(fn, x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(fn(x)) if x.size else np.nan
 
 
 # --------------------------------------------------------------------------- tornado
