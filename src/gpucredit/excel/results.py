@@ -76,6 +76,7 @@ from openpyxl.comments import Comment
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from gpucredit import __version__
@@ -1260,6 +1261,7 @@ def _portfolio_sheets(book: _Book, result: RecalcResult, metrics: pd.DataFrame) 
                    titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=top + len(hist)))
     ws.add_chart(chart, f"A{top + len(hist) + 2}")
+    ws.row_breaks.append(Break(id=top + len(hist) + 1))  # printed whole, on a page of its own
 
     contrib = _frame_of(result, "portfolio_contributions")
     if not contrib.empty:
