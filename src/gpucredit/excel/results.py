@@ -1021,7 +1021,8 @@ def _by_type_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _SUMMARY_WIDTHS = {1: 42, 2: 20, 3: 20, 4: 16, 5: 18, 6: 24, 7: 16, 8: 16, 9: 16, 10: 16,
-                   11: 16, 12: 16}
+                   11: 16, 12: 16, 13: 64}
+"""Summary column widths; the 13th holds the worst facilities' reasons, wrapped."""
 
 
 def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout,
@@ -1125,8 +1126,10 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
         first = len(rows) + 2
         header(*(column_label(c) for c in worst.columns))
         for values in worst.itertuples(index=False):
-            add(*(_cell(ws, v, None, column_format(c, worst[c].dtype))
-                  for c, v in zip(worst.columns, values, strict=True)))
+            cells = [_cell(ws, v, None, column_format(c, worst[c].dtype))
+                     for c, v in zip(worst.columns, values, strict=True)]
+            _wrap_long_text(cells, heights, len(rows) + 1)
+            add(*cells)
         letters = {str(c): get_column_letter(j + 1) for j, c in enumerate(worst.columns)}
         formats.append(_Layout("Summary", letters, first, first + len(worst) - 1))
 
@@ -1135,6 +1138,23 @@ def _summary_rows(ws, result: RecalcResult, metrics: pd.DataFrame, mlay: _Layout
         for text in notes:
             add(_cell(ws, text, st.NOTE))
     return rows, formats, heights
+
+
+def _wrap_long_text(cells: list, heights: dict[int, float], row: int) -> None:
+    """Wrap a Summary row's text wider than its column (a rating's reason), and make the
+    row tall enough for it: printed, text running on past the table would widen the page
+    and shrink everything on it."""
+    lines = 1
+    for j, cell in enumerate(cells, start=1):
+        width = _SUMMARY_WIDTHS.get(j, 10.0) - 2.0
+        if isinstance(cell.value, str) and len(cell.value) > width:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            lines = max(lines, math.ceil(len(cell.value) / width))
+    if lines > 1:  # the row's other cells at its top too, beside the wrapped text's first line
+        heights[row] = 15.0 * lines + 3.0
+        for cell in cells:
+            if not cell.alignment.wrap_text:
+                cell.alignment = Alignment(vertical="top")
 
 
 _CREDIT_COLUMNS = (
@@ -1586,7 +1606,7 @@ def write_results(result: RecalcResult, path, *,
         book.wb.properties.creator = f"gpucredit {__version__}"
         book.wb.properties.title = "Loan-tape recalculation results"
         notes: list[str] = []
-        summary = _sheet(book, "Summary", landscape=False, tab="1F3864",
+        summary = _sheet(book, "Summary", tab="1F3864",
                          widths=_SUMMARY_WIDTHS)
 
         mws, mlay = _table_sheet(
