@@ -659,6 +659,26 @@ def test_rendered_in_worker_processes_the_same_bytes(tmp_path, monkeypatch, ahea
     assert ids == list(kept.metrics.index)  # the pieces in order, every row once
 
 
+def test_a_long_reason_gets_a_row_tall_enough(tmp_path):
+    """The Credit sheet wraps each rating's reason in its 70-wide column: a reason of 200
+    characters takes a row three lines tall (Excel and LibreOffice keep a row's written
+    height, so text wrapped into a 15-point row would run over the rows below); a short
+    one keeps the default height."""
+    result = make_result()
+    result.metrics["rating_bucket"] = "BB-"
+    result.metrics["rating_reason"] = ["no default in 2,000 paths", "x" * 200, "", "y" * 71,
+                                       "z" * 70]
+    ws = openpyxl.load_workbook(write_results(result, tmp_path / "r.xlsx"))["Credit"]
+    ids = [ws.cell(r, 1).value for r in range(FIRST, FIRST + 5)]
+    height = {fid: ws.row_dimensions[FIRST + i].height for i, fid in enumerate(ids)}
+    assert height["NW-2"] == 15 * 3 + 3
+    assert height["HB-1"] == 15 * 2 + 3  # 71 characters: two lines
+    assert height["NW-1"] is None and height["LK-1"] is None  # one line (70 fits)
+    reason = ws.cell(FIRST + ids.index("NW-2"), [c.value for c in ws[HEADER_ROWS]].index(
+        "Why this rating") + 1)
+    assert reason.alignment.wrap_text
+
+
 def test_a_failing_render_fails_the_write(tmp_path):
     """A render task that fails while fetched ahead (a worker lost) fails the write where
     its block is written: the error reaches the caller, and no workbook is left."""

@@ -415,6 +415,7 @@ class _Block:
     styles: list[int]
     first_row: int
     first_col: int = 1
+    wrap: dict[int, float] = field(default_factory=dict)  # wrapped column -> its width
 
 
 def _parts(table: pd.DataFrame | SpooledTable) -> Iterator[pd.DataFrame]:
@@ -551,30 +552,51 @@ def _pieces(block: _Block) -> Iterator[tuple]:
     pieces each column's kind is read from, as before: the same bytes)."""
     table, first = block.frame, block.first_row
     if not isinstance(table, SpooledTable):
-        yield table, False, first, block.first_col, block.styles
+        yield table, False, first, block.first_col, block.styles, block.wrap
         return
     for piece in table.handles():
-        yield piece, table.keep_index, first, block.first_col, block.styles
+        yield piece, table.keep_index, first, block.first_col, block.styles, block.wrap
         first += piece.rows
 
 
-def _render(rows, with_id: bool, first_row: int, first_col: int, styles: list[int]
-            ) -> Iterator[bytes]:
-    """Rows of a table as sheet XML, in chunks, from ``first_row`` down."""
+def _render(rows, with_id: bool, first_row: int, first_col: int, styles: list[int],
+            wrap: dict[int, float] | None = None) -> Iterator[bytes]:
+    """Rows of a table as sheet XML, in chunks, from ``first_row`` down; a row whose text
+    in a ``wrap`` column (index -> width) takes several lines is made tall enough."""
     frame = rows.read() if isinstance(rows, SpooledPiece) else rows
     if with_id:
         frame = _with_id(frame)
     n = len(frame)
     columns = [(_kind(frame.iloc[:, j]), get_column_letter(first_col + j), styles[j])
                for j in range(frame.shape[1])]
+    tall = _row_heights(frame, wrap or {})
     for start in range(0, n, _DATA_CHUNK):
         stop = min(n, start + _DATA_CHUNK)
         rows_ = [str(first_row + i) for i in range(start, stop)]
+        opens = [f'<row r="{r}" ht="{tall[i]:g}" customHeight="1">' if i in tall
+                 else f'<row r="{r}">' for i, r in enumerate(rows_, start=start)]
         cols = [_column_xml(kind, values[start:stop], letter, rows_, style)
                 for (kind, values), letter, style in columns]
-        text = "".join(f'<row r="{r}">{"".join(cells)}</row>'
-                       for r, cells in zip(rows_, zip(*cols, strict=True), strict=True))
+        text = "".join(f'{o}{"".join(cells)}</row>'
+                       for o, cells in zip(opens, zip(*cols, strict=True), strict=True))
         yield text.encode("utf-8")
+
+
+def _text_lines(text: str, width: float) -> int:
+    """Lines a text takes wrapped in a column ``width`` characters wide, at most: a
+    column's width counts digits, wider than most letters."""
+    return max(1, math.ceil(len(text) / max(width, 4.0)))
+
+
+def _row_heights(frame: pd.DataFrame, wrap: dict[int, float]) -> dict[int, float]:
+    """Row position -> height (points, 15 a line) of the rows whose wrapped text takes
+    more than one line (Excel and LibreOffice keep a row's height as written)."""
+    lines: dict[int, int] = {}
+    for j, width in wrap.items():
+        for i, v in enumerate(frame.iloc[:, j].tolist()):
+            if isinstance(v, str) and (k := _text_lines(v, width)) > 1:
+                lines[i] = max(lines.get(i, 1), k)
+    return {i: 15.0 * k + 3.0 for i, k in lines.items()}
 
 
 def _render_task(task: tuple) -> bytes:
@@ -737,8 +759,8 @@ class _Book:
         if key not in self._style_ids:
             cell = WriteOnlyCell(ws)
             cell.number_format = fmt
-            if wrap:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if wrap:  # bottom-aligned as the row's other cells: its last line beside them
+                cell.alignment = Alignment(wrap_text=True)
             self._style_ids[key] = cell.style_id
         return self._style_ids[key]
 
@@ -876,7 +898,8 @@ def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, 
     styles = [book.style_id(ws, fmt, wrap=k in wrap) for k, fmt in zip(keys, formats, strict=True)]
     if n:
         book.add_block(_Block(title, frame if isinstance(frame, SpooledTable)
-                              else frame.reset_index(drop=True), styles, HEADER_ROWS + 1))
+                              else frame.reset_index(drop=True), styles, HEADER_ROWS + 1,
+                              wrap={j: auto[j + 1] for j, k in enumerate(keys) if k in wrap}))
     return ws, _Layout(title, letters, HEADER_ROWS + 1, last)
 
 
@@ -1146,10 +1169,10 @@ def _wrap_long_text(cells: list, heights: dict[int, float], row: int) -> None:
     and shrink everything on it."""
     lines = 1
     for j, cell in enumerate(cells, start=1):
-        width = _SUMMARY_WIDTHS.get(j, 10.0) - 2.0
-        if isinstance(cell.value, str) and len(cell.value) > width:
+        width = _SUMMARY_WIDTHS.get(j, 10.0)
+        if isinstance(cell.value, str) and _text_lines(cell.value, width) > 1:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
-            lines = max(lines, math.ceil(len(cell.value) / width))
+            lines = max(lines, _text_lines(cell.value, width))
     if lines > 1:  # the row's other cells at its top too, beside the wrapped text's first line
         heights[row] = 15.0 * lines + 3.0
         for cell in cells:
