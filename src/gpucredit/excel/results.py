@@ -1453,7 +1453,10 @@ def _charts(book: _Book, result: RecalcResult, periods: pd.DataFrame, metrics: p
         col = last + 2
     max_row = max((r for r, _ in grid), default=1)
     max_col = max((c for _, c in grid), default=1)
-    st.set_widths(data, {c: 14 for c in range(1, max_col + 1)})
+    widths = {c: 14 for c in range(1, max_col + 1)}
+    st.set_widths(data, widths)
+    data.row_dimensions[3].height = _header_height(  # the series' names, wrapped
+        [grid[(3, c)][0] if (3, c) in grid else "" for c in range(1, max_col + 1)], widths)
     data.append([_cell(data, "Chart data", st.TITLE)])
     for r in range(2, max_row + 1):
         data.append([(_cell(data, *grid[(r, c)]) if (r, c) in grid else None)
