@@ -137,11 +137,6 @@ def _blank(v) -> bool:
     return v is None or (not isinstance(v, str) and bool(pd.isna(v))) or v == ""
 
 
-def _num(row, name, default=np.nan) -> float:
-    v = row.get(name)
-    return default if _blank(v) else float(v)
-
-
 def _assumption(assumptions: dict, name: str):
     """An assumption's value; blank or missing takes the schema's declared default (a
     blank valuation date is the date of the run)."""
@@ -344,8 +339,8 @@ def _tape_periods(days: dict[str, np.ndarray], valuation: dt.date, m: int
 
 
 def _numbers(rows: pd.DataFrame, at: np.ndarray, name: str, default=np.nan) -> np.ndarray:
-    """Column ``name`` of the rows at positions ``at`` as floats, a blank cell (or a column
-    the rows lack) taking ``default``: :func:`_num` of each of those rows, in one pass."""
+    """Column ``name`` of the rows at positions ``at`` as floats, a blank cell (:func:`_blank`)
+    or a column the rows lack taking ``default``."""
     if name not in rows.columns:
         return np.full(len(at), default, dtype=float)
     column = rows[name]
@@ -373,11 +368,8 @@ def _tape_numbers(rows: pd.DataFrame, at: np.ndarray, presets: list, arrays: dic
     floating = arrays["floating"]
     out["annual_rate"] = np.where(floating, 0.0, num("fixed_rate"))
     out["spread"] = np.where(floating, num("spread", 0.0), 0.0)
-    io = num("interest_only_periods", 0)
-    out["amortization_start"] = np.asarray(
-        [min(max(0, int(n) - e) + 1, t)
-         for n, e, t in zip(io.tolist(), elapsed.tolist(), arrays["tenor"].tolist(),
-                            strict=True)])
+    io_left = np.maximum(0, num("interest_only_periods", 0).astype(np.int64) - elapsed)
+    out["amortization_start"] = np.minimum(io_left + 1, arrays["tenor"])
     rent, kw, jump = num("merchant_rent"), num("kw_per_gpu"), num("generation_jump")
     rent_given = ~np.isnan(rent)
     out["merchant_rent"] = _filled(rent, presets, lambda p: _assumed_rent(p, assumptions))
@@ -668,8 +660,10 @@ def _with_dates(table: pd.DataFrame, valuation: dt.date, m: int) -> pd.DataFrame
     monthly and semiannual facilities then read on one calendar."""
     for col in (c for c in _PERIOD_COLUMNS if c in table):
         periods = table[col].to_numpy()
-        dates = [add_months(valuation, int(p) * (12 // m)) if p > 0 else None for p in periods]
-        table.insert(table.columns.get_loc(col) + 1, f"{col}_date", dates)
+        breached = periods > 0
+        dates = np.full(len(periods), None, dtype=object)
+        dates[breached] = _period_dates(valuation, periods[breached], m)
+        table.insert(table.columns.get_loc(col) + 1, f"{col}_date", list(dates))
     return table
 
 
@@ -834,7 +828,8 @@ class _Release:
         self.spooled = None if spool is None else {
             "metrics": SpooledTable(spool, "metrics"),
             "scenarios": SpooledTable(spool, "scenarios", keep_index=False)}
-        self.scenario_tally = ScenarioTally()  # a spooled run's scenario summary
+        # a spooled run's scenario summary, tallied as its scenario rows are spooled
+        self.scenario_tally = None if spool is None else ScenarioTally()
         if self.spooled is not None and periods_sink is None:
             self.spooled["periods"] = SpooledTable(spool, "periods", keep_index=False)
 
@@ -977,8 +972,8 @@ def _used(assumptions: dict, options: RecalcOptions) -> dict:
 
 def _scenario_summary(grid: pd.DataFrame, metrics: pd.DataFrame, tally=None) -> pd.DataFrame:
     """The scenario summary of the grid, or of the ``tally`` a spooled run kept instead."""
-    if tally is not None and len(tally):
-        return tally.frame()
+    if tally is not None:
+        return tally.frame() if len(tally) else pd.DataFrame()
     if grid.empty:
         return pd.DataFrame()
     from gpucredit import scenarios

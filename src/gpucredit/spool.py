@@ -78,8 +78,7 @@ class SpooledTable:
         self.name = name
         self.keep_index = keep_index
         self._files: list[Path] = []
-        self._lengths: list[int] = []
-        self._rows = 0
+        self._lengths: list[int] = []  # rows of each file
         self._columns: dict[str, None] = {}
 
     def append(self, frame: pd.DataFrame) -> None:
@@ -90,15 +89,14 @@ class SpooledTable:
         frame.to_pickle(path)
         self._files.append(path)
         self._lengths.append(len(frame))
-        self._rows += len(frame)
         self._columns.update(dict.fromkeys(map(str, frame.columns)))
 
     def __len__(self) -> int:
-        return self._rows
+        return sum(self._lengths)
 
     @property
     def empty(self) -> bool:
-        return self._rows == 0 or not self._columns
+        return not any(self._lengths) or not self._columns
 
     @property
     def columns(self) -> list[str]:

@@ -547,9 +547,10 @@ def _column_xml(kind: str, values: np.ndarray, letter: str, rows: list[str],
 
 
 def _pieces(block: _Block) -> Iterator[tuple]:
-    """The block's rows as render tasks, in order: ``(rows, with_id, first_row,
-    first_col, styles)``, ``rows`` a whole frame or an unread :class:`SpooledPiece` (the
-    pieces each column's kind is read from, as before: the same bytes)."""
+    """The block's rows as render tasks, in order: :func:`_render`'s arguments ``(rows,
+    with_id, first_row, first_col, styles, wrap)``, ``rows`` a whole frame or an unread
+    :class:`SpooledPiece` (the pieces each column's kind is read from, as before: the
+    same bytes)."""
     table, first = block.frame, block.first_row
     if not isinstance(table, SpooledTable):
         yield table, False, first, block.first_col, block.styles, block.wrap
@@ -596,7 +597,12 @@ def _row_heights(frame: pd.DataFrame, wrap: dict[int, float]) -> dict[int, float
         for i, v in enumerate(frame.iloc[:, j].tolist()):
             if isinstance(v, str) and (k := _text_lines(v, width)) > 1:
                 lines[i] = max(lines.get(i, 1), k)
-    return {i: 15.0 * k + 3.0 for i, k in lines.items()}
+    return {i: _lines_height(k) for i, k in lines.items()}
+
+
+def _lines_height(lines: int) -> float:
+    """A row's height (points) for ``lines`` lines of text: 15 points a line."""
+    return 15.0 * lines + 3.0
 
 
 def _render_task(task: tuple) -> bytes:
@@ -853,11 +859,9 @@ def _widths(frame: pd.DataFrame, labels: Sequence[str], formats: Sequence[str]) 
 
 def _header_height(labels: Sequence[str], widths: dict) -> float:
     """Row height (points) for wrapped header labels: 15 points a line, at most 4 lines."""
-    lines = 1
-    for j, label in enumerate(labels, start=1):
-        width = max(widths.get(j, 10.0) - 1.0, 4.0)
-        lines = max(lines, math.ceil(len(str(label)) / width))
-    return 15.0 * min(lines, 4) + 3.0
+    lines = max([1] + [_text_lines(str(label), widths.get(j, 10.0) - 1.0)
+                       for j, label in enumerate(labels, start=1)])
+    return _lines_height(min(lines, 4))
 
 
 def _table_sheet(book: _Book, title: str, frame: pd.DataFrame, *, heading: str, note: str,
@@ -1174,7 +1178,7 @@ def _wrap_long_text(cells: list, heights: dict[int, float], row: int) -> None:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
             lines = max(lines, _text_lines(cell.value, width))
     if lines > 1:  # the row's other cells at its top too, beside the wrapped text's first line
-        heights[row] = 15.0 * lines + 3.0
+        heights[row] = _lines_height(lines)
         for cell in cells:
             if not cell.alignment.wrap_text:
                 cell.alignment = Alignment(vertical="top")
