@@ -59,7 +59,6 @@ Conventions (``docs/excel.md`` and ``docs/methodology.md`` say more):
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import datetime as dt
 import functools
@@ -254,11 +253,6 @@ _MISSING = "#N/A"
 real #N/A (Office.js: xlwings writes it as an error cell; classic: the add-in's
 ``GpuValue`` turns it into ``CVErr(xlErrNA)``, :data:`gpucredit.excel.addin.ERROR_VALUES`)."""
 
-MISSING_CELL: contextvars.ContextVar[str] = contextvars.ContextVar("gpucredit_missing",
-                                                                  default=_MISSING)
-"""What a missing value inside a spilled array becomes during a call: :data:`_MISSING`
-for the runtime, or what an engine that writes its own error values sets for its calls
-(``gpucredit recalc-workbook`` sets ``"#N/A"`` and writes a real ``#N/A``)."""
 
 
 # =============================================================================== cells -> values
@@ -584,9 +578,9 @@ def _to_cells(out, nan: str):
 
 
 def _cell(v):
-    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`MISSING_CELL`."""
+    """One cell of a spilled array: a missing value (None, NaN, NaT) is :data:`_MISSING`."""
     out = _clean(v)
-    return MISSING_CELL.get() if out == "" and not isinstance(v, str) else out
+    return _MISSING if out == "" and not isinstance(v, str) else out
 
 
 def _like(values, orient: str):

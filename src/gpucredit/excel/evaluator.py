@@ -42,6 +42,9 @@ from xml.sax.saxutils import unescape
 from gpucredit.excel import spill
 from gpucredit.excel import worksheet_functions as wf
 from gpucredit.excel.sandbox import (
+    DEFINED_NAME_XML,
+    FORMULA_XML,
+    UNQUOTE,
     attrs_of,
     col_letters,
     col_number,
@@ -77,10 +80,7 @@ _REF = re.compile(r"(?<![\w.])S(\d+)!(\$?)([A-Z]{1,3})(\$?)(\d+)(?::(\$?)([A-Z]{
                   r"(?![\w(])", re.I)
 _V = re.compile(r"<v>(.*?)</v>", re.S)
 _T = re.compile(r"<t\b[^>]*>(.*?)</t>", re.S)
-_F = re.compile(r"<f\b(?P<attrs>[^>]*?)(?:/>|>(?P<text>.*?)</f>)", re.S)
 _SI = re.compile(r"<si>(.*?)</si>", re.S)
-_DEFINED = re.compile(r"<definedName\b(?P<attrs>[^>]*)>(?P<text>.*?)</definedName>", re.S)
-_UNQUOTE = {"&quot;": '"', "&apos;": "'"}
 
 
 # =============================================================================== reading
@@ -105,20 +105,20 @@ def _shared_strings(zf: zipfile.ZipFile) -> list[str]:
     if "xl/sharedStrings.xml" not in zf.namelist():
         return []
     xml = zf.read("xl/sharedStrings.xml").decode("utf-8")
-    return [unescape("".join(_T.findall(si)), _UNQUOTE) for si in _SI.findall(xml)]
+    return [unescape("".join(_T.findall(si)), UNQUOTE) for si in _SI.findall(xml)]
 
 
 def _cell_value(t: str | None, body: str, shared: list[str]):
     m = _V.search(body)
     if t == "inlineStr":
-        return unescape("".join(_T.findall(body)), _UNQUOTE)
+        return unescape("".join(_T.findall(body)), UNQUOTE)
     if m is None:
         return None
     v = m[1]
     if t == "s":
         return shared[int(v)]
     if t in ("str", "e"):
-        text = unescape(v, _UNQUOTE)
+        text = unescape(v, UNQUOTE)
         return text if t == "str" else ERRORS.get(text, XlErr(text))
     if t == "b":
         return v.strip() in ("1", "true")
@@ -139,14 +139,14 @@ def _read(zf: zipfile.ZipFile, parts: dict):
         for r, c, cm, _ in iter_cells(xml):
             body = cm["body"] or ""
             t = attrs_of(cm["attrs"]).get("t")
-            f = _F.search(body)
+            f = FORMULA_XML.search(body)
             if f is None:
                 v = _cell_value(t, body, shared)
                 if v is not None:
                     constants[(i, r, c)] = v
                 continue
             fa = attrs_of(f["attrs"])
-            text = unescape(f["text"] or "", _UNQUOTE)
+            text = unescape(f["text"] or "", UNQUOTE)
             area = None
             if fa.get("t") == "array":
                 area = _area(fa.get("ref", f"{col_letters(c)}{r}"))
@@ -166,11 +166,11 @@ def _area(ref: str) -> tuple[int, int, int, int]:
 def _names(book: str | None) -> dict[tuple[int | None, str], str]:
     """(sheet index for a sheet's own name or None, NAME) -> its definition."""
     out = {}
-    for m in _DEFINED.finditer(book or ""):
+    for m in DEFINED_NAME_XML.finditer(book or ""):
         a = attrs_of(m["attrs"])
         local = a.get("localSheetId")
         out[(int(local) if local is not None else None, a.get("name", "").upper())] = \
-            unescape(m["text"], _UNQUOTE)
+            unescape(m["text"], UNQUOTE)
     return out
 
 
@@ -192,7 +192,6 @@ class _Parser:
         except (TokenizerError, IndexError, ValueError) as exc:
             raise Unsupported(f"a formula the tokenizer cannot read ({exc})") from None
         self.toks = [t for t in items if t.type != "WHITE-SPACE"]
-        self.spaces = len(self.toks) != len(items)
         self.i, self.row, self.col = 0, row, col
 
     def parse(self):
@@ -474,7 +473,7 @@ def _lazy(name: str, fs: list):
     element, when the condition is an array)."""
     test = fs[0]
     if name == "IF":
-        yes = fs[1] if len(fs) > 1 else (lambda r, c: True)
+        yes = fs[1]  # IF takes 2 or 3 arguments (checked before)
         no = fs[2] if len(fs) > 2 else (lambda r, c: False)
 
         def pick(k, a, b):
@@ -543,7 +542,6 @@ def _gpu_call(udf):
 
     import numpy as np
 
-    from gpucredit import udfs
     from gpucredit.excel.budgets import gpu_overrun
 
     params = list(inspect.signature(udf).parameters)
@@ -555,11 +553,7 @@ def _gpu_call(udf):
         too_big = gpu_overrun(udf.__name__, params, tuple(sized))
         if too_big is not None:
             return XlErr("#VALUE!", getattr(too_big, "reason", str(too_big)))
-        token = udfs.MISSING_CELL.set("#N/A")
-        try:
-            out = udf(*rows)
-        finally:
-            udfs.MISSING_CELL.reset(token)
+        out = udf(*rows)
         if isinstance(out, list):
             width = max((len(r) for r in out), default=1)
             return Arr([[_gpu_out(v) for v in row] + [""] * (width - len(row))
@@ -571,8 +565,7 @@ def _gpu_call(udf):
 # =============================================================================== the book
 
 class _Book:
-    def __init__(self, sheets, constants, names):
-        self.sheets = sheets
+    def __init__(self, constants, names):
         self.values = dict(constants)
         self.names = names
         self._name_nodes: dict = {}
@@ -647,7 +640,7 @@ def evaluate(zf: zipfile.ZipFile, parts: dict, blocked: frozenset = frozenset())
         When the workbook holds something this evaluator does not compute.
     """
     sheets, constants, formulas, names = _read(zf, parts)
-    book = _Book(sheets, constants, names)
+    book = _Book(constants, names)
     owner: dict = {}
     for f in formulas:
         key = (f.sheet, f.row, f.col)

@@ -63,6 +63,7 @@ from gpucredit.excel.charts import refresh_chart_caches
 from gpucredit.excel.files import staged_files
 from gpucredit.excel.sandbox import col_letters, col_number, sandbox, sheet_parts
 from gpucredit.excel.templates import constant_inputs, reproduces, template_key
+from gpucredit.excel.worksheet_functions import XlErr
 from gpucredit.outputs import existing_kind, os_error_words
 
 __all__ = ["RecalcResult", "recalc_workbook", "recalc_workbooks", "register_gpu_functions"]
@@ -150,7 +151,6 @@ def register_gpu_functions() -> list[str]:
 
 
 def _adapt(udf):
-    from gpucredit import udfs
 
     params = list(inspect.signature(udf).parameters)
 
@@ -158,11 +158,7 @@ def _adapt(udf):
         too_big = gpu_overrun(udf.__name__, params, args)
         if too_big is not None:
             return too_big
-        token = udfs.MISSING_CELL.set(_NA_TEXT)
-        try:
-            return _result(udf(*(_rows(a) for a in args)))
-        finally:
-            udfs.MISSING_CELL.reset(token)
+        return _result(udf(*(_rows(a) for a in args)))
 
     call.__name__ = udf.__name__
     call.__doc__ = udf.__doc__
@@ -458,13 +454,13 @@ def _preload(sources: list[Path], engine: str = "evaluator") -> None:
 
     import gpucredit.excel.evaluator
 
-    if any(_calls_gpu(s) for s in sources):
-        import gpucredit.udfs  # noqa: F401
     if engine == "formulas":
         import scipy.optimize
         import scipy.stats  # noqa: F401
 
-        register_gpu_functions()
+        register_gpu_functions()  # imports gpucredit.udfs
+    elif any(_calls_gpu(s) for s in sources):
+        import gpucredit.udfs  # noqa: F401
 
 
 def _calls_gpu(source: Path) -> bool:
@@ -543,7 +539,7 @@ def _compute(path: Path, cache: dict | None = None, engine: str = "formulas"):
     ``cache`` (a dict), a model compiled for a workbook of the same shape is reused
     (:mod:`gpucredit.excel.templates`). ``engine`` "evaluator" raises :class:`_HandOver`
     when the evaluator does not compute the workbook."""
-    key = template_key(path) if cache is not None else None
+    key = template_key(path) if cache is not None and engine == "formulas" else None
     with zipfile.ZipFile(path) as zf:
         cut = sandbox(zf)
         anchors = spill.dynamic_anchors(zf)
@@ -629,12 +625,11 @@ def _evaluated_values(res, aliases: dict[str, str]) -> dict:
 
 
 def _engine_value(v):
-    from formulas.tokens.operand import XlError
-
-    from gpucredit.excel.worksheet_functions import XlErr
-
+    """An evaluator value as the ``formulas`` engine's: its errors become XlError."""
     if type(v) is not XlErr:
         return v
+    from formulas.tokens.operand import XlError  # errors only: a cell, not every cell
+
     err = XlError(v.code)
     if v.reason:
         err.reason = v.reason

@@ -76,8 +76,10 @@ _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
        "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
 _ROW = re.compile(r"<row\b(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</row>)", re.S)
 _CELL = re.compile(r"<c\b(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</c>)", re.S)
-_F = re.compile(r"<f\b(?P<attrs>[^>]*?)(?:/>|>(?P<text>.*?)</f>)", re.S)
+FORMULA_XML = re.compile(r"<f\b(?P<attrs>[^>]*?)(?:/>|>(?P<text>.*?)</f>)", re.S)
 _ATTR = re.compile(r'\s(?P<k>[\w:]+)="(?P<v>[^"]*)"')
+UNQUOTE = {"&quot;": '"', "&apos;": "'"}
+"""The entities sheet XML quotes in attribute-free text that ``unescape`` leaves alone."""
 _A1 = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d{1,7})")
 _COLS = re.compile(r"\$?([A-Za-z]{1,3}):\$?([A-Za-z]{1,3})")
 _ROWS = re.compile(r"\$?(\d{1,7}):\$?(\d{1,7})")
@@ -486,7 +488,7 @@ def _tarjan(edges: list[list[int]]) -> set[int]:
 
 _EXTERNAL_REL = re.compile(r"<Relationship\b[^>]*/externalLink\"[^>]*/>")
 _EXTERNAL_REFS = re.compile(r"<externalReferences\b[^>]*?(?:/>|>.*?</externalReferences>)", re.S)
-_DEFINED = re.compile(r"<definedName\b(?P<attrs>[^>]*)>(?P<text>.*?)</definedName>", re.S)
+DEFINED_NAME_XML = re.compile(r"<definedName\b(?P<attrs>[^>]*)>(?P<text>.*?)</definedName>", re.S)
 _SHEET_TAG = re.compile(r"<sheet\b[^>]*?/>", re.S)
 
 
@@ -507,7 +509,7 @@ def sandbox(zf: zipfile.ZipFile) -> Sandboxed:
         used[sheet.upper()], found[sheet] = _scan(sheet, xml)
     book = zf.read("xl/workbook.xml").decode("utf-8")
     out.iterate = bool(re.search(r'<calcPr\b[^>]*\siterate="(1|true)"', book))
-    defined = list(_DEFINED.finditer(book))
+    defined = list(DEFINED_NAME_XML.finditer(book))
     rw = _Rewriter(list(sheets), {attrs_of(m["attrs"]).get("name", "").upper()
                                   for m in defined}, used)
     out.aliases = {a: s for s in sheets for a in [rw.alias[s.upper()]]}
@@ -546,7 +548,7 @@ def _scan(sheet: str, xml: str) -> tuple[tuple[int, int], list[_Formula]]:
     found = []
     for r, c, cm, _ in iter_cells(xml):
         last_r, last_c = max(last_r, r), max(last_c, c)
-        f = _F.search(cm["body"] or "")
+        f = FORMULA_XML.search(cm["body"] or "")
         if f is None:
             continue
         fa = attrs_of(f["attrs"])
@@ -554,7 +556,7 @@ def _scan(sheet: str, xml: str) -> tuple[tuple[int, int], list[_Formula]]:
         if fa.get("t") == "array" and (a := _area(fa.get("ref", "").replace("$", ""))):
             area = a
             last_r, last_c = max(last_r, a[2]), max(last_c, a[3])
-        text = unescape(f["text"] or "", {"&quot;": '"', "&apos;": "'"})
+        text = unescape(f["text"] or "", UNQUOTE)
         si = fa.get("si") if fa.get("t") == "shared" else None
         found.append(_Formula(sheet, r, c, area, text=text, shared=si))
     _expand_shared(found)
@@ -592,7 +594,7 @@ def _rewrite_names(book: str, defined, rw: _Rewriter, findings: list[str]):
     name_refs, pieces, last = {}, [], 0
     for m in defined:
         name = attrs_of(m["attrs"]).get("name", "")
-        text = unescape(m["text"], {"&quot;": '"', "&apos;": "'"})
+        text = unescape(m["text"], UNQUOTE)
         new, refs, problem = rw.formula(text, "")
         if problem:
             findings.append(f"defined name {name}: {problem}; shown as {LINK}")
@@ -609,7 +611,7 @@ def _rewrite_sheet(xml: str, found: list[_Formula], texts: dict[int, str]) -> st
     pieces, last = [], 0
     for r, c, cm, offset in iter_cells(xml):
         f = by_cell.get((r, c))
-        fm = _F.search(cm["body"] or "") if f is not None else None
+        fm = FORMULA_XML.search(cm["body"] or "") if f is not None else None
         if fm is None:
             continue
         start = offset + cm.start("body") + fm.start()
@@ -630,7 +632,7 @@ def _rename_sheets(book: str, alias: dict[str, str]) -> str:
         name = re.search(r'\sname="([^"]*)"', tag)
         if name is None:
             return tag
-        real = unescape(name[1], {"&quot;": '"', "&apos;": "'"})
+        real = unescape(name[1], UNQUOTE)
         return tag[:name.start(1)] + alias.get(real.upper(), name[1]) + tag[name.end(1):]
 
     book = _SHEET_TAG.sub(one, book)

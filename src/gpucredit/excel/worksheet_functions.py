@@ -32,11 +32,11 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from gpucredit.excel.budgets import MAX_TEXT
+
 __all__ = ["ERRORS", "FUNCTIONS", "Arr", "Spec", "XlErr", "compare", "concat", "infix",
            "prefix", "to_bool", "to_num", "to_text"]
 
-MAX_TEXT = 32_767
-"""Characters a cell holds (Microsoft, "Excel specifications and limits")."""
 
 
 class XlErr:
@@ -302,14 +302,12 @@ def _values(args):
             yield a, False
 
 
-def _numbers(args, *, skip_errors: bool = False):
+def _numbers(args):
     """The numbers SUM, MIN, MAX, AVERAGE read (an error: the first error)."""
     out = []
     for v, in_range in _values(args):
         t = type(v)
         if t is XlErr:
-            if skip_errors:
-                continue
             return v
         if in_range:
             if t is float or t is int:
@@ -317,8 +315,6 @@ def _numbers(args, *, skip_errors: bool = False):
             continue
         x = to_num(v)
         if type(x) is XlErr:
-            if skip_errors:
-                continue
             return x
         out.append(x)
     return out
@@ -506,14 +502,6 @@ def _criterion(crit):
         return equal if op == "=" else (lambda v: not equal(v))
     test = _COMPARE[op]
     return lambda v: type(v) is str and test(compare(v, rest))
-
-
-def _countif(rng, crit):
-    if type(crit) is XlErr:
-        return crit
-    ok = _criterion(crit)
-    vals = rng.flat() if type(rng) is Arr else [rng]
-    return float(sum(1 for v in vals if type(v) is not XlErr and ok(v)))
 
 
 def _sumif(rng, crit, sum_range=None):
@@ -787,7 +775,7 @@ FUNCTIONS: dict[str, Spec] = {
     "FV": Spec(_fv, "nnnnn", 3, 5),
     "PV": Spec(_pv, "nnnnn", 3, 5),
     "SUMPRODUCT": Spec(_sumproduct, "a", 1, 255),
-    "COUNTIF": Spec(_countif, "ax", 2, 2),
+    "COUNTIF": Spec(_countifs, "ax", 2, 2),  # COUNTIFS of one range
     "SUMIF": Spec(_sumif, "axa", 2, 3),
     "COUNTIFS": Spec(_countifs, "ax" * 127, 2, 254),
     "SUMIFS": Spec(_sumifs, "a" + "ax" * 127, 3, 255),
