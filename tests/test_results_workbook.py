@@ -25,7 +25,7 @@ from tests import libreoffice as lo
 
 from gpucredit.engine_result import RecalcResult
 from gpucredit.errors import GpuCreditError
-from gpucredit.excel import csv_out, results
+from gpucredit.excel import csv_out, results, sheet_stream
 from gpucredit.excel.results import (
     EXCEL_MAX_ROWS,
     HEADER_ROWS,
@@ -499,7 +499,7 @@ class TestAtomicWrite:
             yield b'<row r="4"><c r="A4"><v>1</v></c></row>'
             raise OSError("disk full")
 
-        monkeypatch.setattr(results, "_rows_xml", broken)
+        monkeypatch.setattr(sheet_stream, "_rows_xml", broken)
         with pytest.raises(OSError, match="disk full"):
             write_results(make_result(), tmp_path / "r.xlsx")
         assert list(tmp_path.iterdir()) == []
@@ -636,11 +636,10 @@ def test_rendered_in_worker_processes_the_same_bytes(tmp_path, monkeypatch, ahea
     mapper), spooled pieces read there: every part byte for byte the in-process one's,
     whether the rendering fetched ahead runs to the end of a block or stops at its budget
     (nothing, or one piece ahead) and the writer takes over."""
-    from gpucredit.excel import results
     from gpucredit.processes import process_mapper
 
     if ahead is not None:
-        monkeypatch.setattr(results, "RENDER_AHEAD_BYTES", ahead)
+        monkeypatch.setattr(sheet_stream, "RENDER_AHEAD_BYTES", ahead)
     kept = make_result()
     kept.metrics.loc["NW-1", "mc_pd"] = np.nan  # its spooled piece has no such column
     back = spooled(kept, tmp_path)
@@ -701,7 +700,7 @@ def test_a_failing_deflate_thread_fails_the_write(tmp_path, monkeypatch):
     def text_not_bytes(block):
         yield '<row r="4"><c r="A4"><v>1</v></c></row>'  # the handle takes bytes only
 
-    monkeypatch.setattr(results, "_rows_xml", text_not_bytes)
+    monkeypatch.setattr(sheet_stream, "_rows_xml", text_not_bytes)
     with pytest.raises(TypeError):
         write_results(make_result(), tmp_path / "r.xlsx")
     assert list(tmp_path.iterdir()) == []

@@ -47,8 +47,9 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from gpucredit import __version__
 from gpucredit.excel import styles as st
+from gpucredit.excel.files import staged_files
 from gpucredit.excel.market_template import add_market_sheet
-from gpucredit.excel.results import clean_text, rewrite_package, staged_files
+from gpucredit.excel.sheet_stream import clean_text, rewrite_package
 from gpucredit.presets import presets_frame
 from gpucredit.tape import schema
 
